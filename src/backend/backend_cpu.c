@@ -1,0 +1,117 @@
+/* backend_cpu.c - the CPU backend: host memory, each op's forward_cpu,
+ * OpenBLAS for the matrix products and OpenMP for the rest. */
+#include <cblas.h>
+#include <stdlib.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "../core/alloc.h"
+#include "backend.h"
+
+/* OpenBLAS' own thread control (not in the cblas.h of every vendor). */
+void openblas_set_num_threads(int num_threads);
+
+static mc_status cpu_buffer_alloc(mc_backend *be, size_t bytes, void **buf)
+{
+    (void)be;
+    *buf = mc_alloc(bytes ? bytes : 1);
+    return *buf ? MC_OK : mc_error_set(MC_ERR_NOMEM, "cpu: cannot allocate %zu bytes", bytes);
+}
+
+static void cpu_buffer_free(mc_backend *be, void *buf)
+{
+    (void)be;
+    mc_free(buf);
+}
+
+static mc_status cpu_copy(mc_backend *be, float *dst, const float *src, size_t n)
+{
+    (void)be;
+    if (dst != src) memcpy(dst, src, n * sizeof(float));
+    return MC_OK;
+}
+
+static mc_status cpu_upload(mc_backend *be, void *dst, const float *src, size_t n)
+{
+    return cpu_copy(be, dst, src, n);
+}
+
+static mc_status cpu_download(mc_backend *be, float *dst, const void *src, size_t n)
+{
+    return cpu_copy(be, dst, src, n);
+}
+
+static int cpu_supports_layer(mc_backend *be, const mc_layer *l)
+{
+    (void)be;
+    const mc_op_def *d = mc_op_get(l->op);
+    return d && d->forward_cpu;
+}
+
+static mc_status cpu_prepare_layer(mc_backend *be, mc_layer *l)
+{
+    (void)be;
+    if (l->has_params && (!l->weight.data || !l->bias.data))
+        return mc_error_set(MC_ERR_INVALID_ARG, "layer %s: weights are not loaded", l->name);
+    return MC_OK;
+}
+
+static void cpu_release_layer(mc_backend *be, mc_layer *l)
+{
+    (void)be;
+    (void)l;
+}
+
+static size_t cpu_workspace_bytes(mc_backend *be, const mc_layer *l)
+{
+    (void)be;
+    const mc_op_def *d = mc_op_get(l->op);
+    return d && d->workspace ? d->workspace(l) * sizeof(float) : 0;
+}
+
+static mc_status cpu_forward(mc_backend *be, const mc_layer *l, const void *in, void *out, void *ws)
+{
+    (void)be;
+    return mc_op_get(l->op)->forward_cpu(l, in, out, ws);
+}
+
+static mc_status cpu_synchronize(mc_backend *be)
+{
+    (void)be;
+    return MC_OK;
+}
+
+static void cpu_destroy(mc_backend *be) { free(be); }
+
+static const mc_backend cpu_template = {
+    /* .name            = */ "cpu",
+    /* .ctx             = */ NULL,
+    /* .buffer_alloc    = */ cpu_buffer_alloc,
+    /* .buffer_free     = */ cpu_buffer_free,
+    /* .upload          = */ cpu_upload,
+    /* .download        = */ cpu_download,
+    /* .supports_layer  = */ cpu_supports_layer,
+    /* .prepare_layer   = */ cpu_prepare_layer,
+    /* .release_layer   = */ cpu_release_layer,
+    /* .workspace_bytes = */ cpu_workspace_bytes,
+    /* .forward         = */ cpu_forward,
+    /* .synchronize     = */ cpu_synchronize,
+    /* .destroy         = */ cpu_destroy,
+};
+
+mc_status mc_backend_cpu_create(int threads, mc_backend **out)
+{
+    mc_backend *be = malloc(sizeof *be);
+    if (!be) return mc_error_set(MC_ERR_NOMEM, "cpu backend: out of memory");
+    *be = cpu_template;
+    if (threads > 0) {
+        openblas_set_num_threads(threads);
+#ifdef _OPENMP
+        omp_set_num_threads(threads);
+#endif
+    }
+    *out = be;
+    return MC_OK;
+}

@@ -1,0 +1,40 @@
+/* weights.h - where a model's parameters come from.
+ *
+ * Two sources, both able to fill only a layer range so that a farm node
+ * holds just its task's weights:
+ *  - deterministic random weights from a seed (the artifact used random
+ *    weights; see rng.h for why the generator is counter-based), and
+ *  - the weight file format of docs/weights.md ("MCHAIRW1"), which can carry
+ *    real trained weights.
+ *
+ * Random init: layer i's weight element k is
+ *     uniform(seed, 2*i, k) * sqrt(6 / fan_in)     (He-uniform, so activations
+ * keep their scale through deep stacks) and bias element k is
+ *     0.01 * uniform(seed, 2*i + 1, k),
+ * where uniform is mc_rng_uniform and fan_in = weights / units.
+ */
+#ifndef MC_WEIGHTS_H
+#define MC_WEIGHTS_H
+
+#include <stdint.h>
+
+#include "model.h"
+
+#define MC_WEIGHTS_MAGIC "MCHAIRW1"
+
+/* Allocates and fills weights of layers [first, last). */
+mc_status mc_weights_random(mc_model *m, int first, int last, uint64_t seed);
+/* Reads weights of layers [first, last) from a weight file; the file must
+ * hold every parameterised layer of the model with matching names and shapes. */
+mc_status mc_weights_load(mc_model *m, int first, int last, const char *path);
+/* Writes all layers' weights (all must be loaded). */
+mc_status mc_weights_save(const mc_model *m, const char *path);
+/* Frees weights of layers [first, last). */
+void mc_weights_release(mc_model *m, int first, int last);
+/* Scale used for a layer's random weights (for the Python reference). */
+float mc_weights_random_scale(const mc_layer *l);
+
+/* Fills a random input (values in [0, 1), the artifact's np.random.random). */
+void mc_input_random(float *x, size_t n, uint64_t seed, uint64_t frame);
+
+#endif

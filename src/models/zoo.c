@@ -1,0 +1,71 @@
+/* zoo.c - the built-in models, written in the model format (docs/model-format.md).
+ * Shapes are the ReQuEST artifact's (DESIGN.md section 2). */
+#include <string.h>
+
+#include "model.h"
+
+static const char alexnet_text[] =
+    "# Single-stream AlexNet of the ReQuEST'18 IoT-farm artifact (Keras)\n"
+    "model alexnet\n"
+    "input 224 224 3\n"
+    "conv2d conv1 filters=48 kernel=11 stride=4 padding=same act=relu   # 56x56x48\n"
+    "maxpool2d pool1 pool=2 stride=2                                      # 28x28x48\n"
+    "conv2d conv2 filters=128 kernel=5 padding=same act=relu             # 28x28x128\n"
+    "maxpool2d pool2 pool=2 stride=2                                      # 14x14x128\n"
+    "conv2d conv3 filters=192 kernel=3 padding=same act=relu\n"
+    "conv2d conv4 filters=192 kernel=3 padding=same act=relu\n"
+    "conv2d conv5 filters=128 kernel=3 padding=same act=relu\n"
+    "maxpool2d pool5 pool=2 stride=2                                      # 7x7x128\n"
+    "flatten flatten                                                      # 6272\n"
+    "dense fc1 units=4096 act=relu\n"
+    "dense fc2 units=4096 act=relu\n"
+    "dense fc3 units=1000 act=softmax\n";
+
+static const char vgg16_text[] =
+    "# VGG16 (Simonyan and Zisserman), as in the ReQuEST'18 IoT-farm artifact\n"
+    "model vgg16\n"
+    "input 224 224 3\n"
+    "conv2d block1_conv1 filters=64 kernel=3 padding=same act=relu\n"
+    "conv2d block1_conv2 filters=64 kernel=3 padding=same act=relu\n"
+    "maxpool2d block1_pool pool=2 stride=2\n"
+    "conv2d block2_conv1 filters=128 kernel=3 padding=same act=relu\n"
+    "conv2d block2_conv2 filters=128 kernel=3 padding=same act=relu\n"
+    "maxpool2d block2_pool pool=2 stride=2\n"
+    "conv2d block3_conv1 filters=256 kernel=3 padding=same act=relu\n"
+    "conv2d block3_conv2 filters=256 kernel=3 padding=same act=relu\n"
+    "conv2d block3_conv3 filters=256 kernel=3 padding=same act=relu\n"
+    "maxpool2d block3_pool pool=2 stride=2\n"
+    "conv2d block4_conv1 filters=512 kernel=3 padding=same act=relu\n"
+    "conv2d block4_conv2 filters=512 kernel=3 padding=same act=relu\n"
+    "conv2d block4_conv3 filters=512 kernel=3 padding=same act=relu\n"
+    "maxpool2d block4_pool pool=2 stride=2\n"
+    "conv2d block5_conv1 filters=512 kernel=3 padding=same act=relu\n"
+    "conv2d block5_conv2 filters=512 kernel=3 padding=same act=relu\n"
+    "conv2d block5_conv3 filters=512 kernel=3 padding=same act=relu\n"
+    "maxpool2d block5_pool pool=2 stride=2                                 # 7x7x512\n"
+    "flatten flatten                                                       # 25088\n"
+    "dense fc1 units=4096 act=relu\n"
+    "dense fc2 units=4096 act=relu\n"
+    "dense predictions units=1000 act=softmax\n";
+
+static const struct {
+    const char *name, *text;
+} zoo[] = {{"alexnet", alexnet_text}, {"vgg16", vgg16_text}};
+
+static const char *const zoo_names[] = {"alexnet", "vgg16", NULL};
+
+const char *const *mc_model_builtin_names(void) { return zoo_names; }
+
+const char *mc_model_builtin_text(const char *name)
+{
+    for (size_t i = 0; i < sizeof zoo / sizeof zoo[0]; i++)
+        if (!strcmp(zoo[i].name, name)) return zoo[i].text;
+    return NULL;
+}
+
+mc_status mc_model_builtin(const char *name, mc_model *m)
+{
+    const char *t = mc_model_builtin_text(name);
+    if (!t) return mc_model_open(name, m);
+    return mc_model_parse(t, name, m);
+}

@@ -1,0 +1,96 @@
+/* op.c - the op registry and helpers shared by the op files. */
+#include "op.h"
+
+#include <math.h>
+#include <string.h>
+
+static const mc_op_def *const op_table[MC_OP_COUNT] = {
+    [MC_OP_CONV2D] = &mc_op_conv2d,   [MC_OP_MAXPOOL2D] = &mc_op_maxpool2d,
+    [MC_OP_DENSE] = &mc_op_dense,     [MC_OP_RELU] = &mc_op_relu,
+    [MC_OP_SOFTMAX] = &mc_op_softmax, [MC_OP_FLATTEN] = &mc_op_flatten,
+};
+_Static_assert(sizeof(op_table) / sizeof(op_table[0]) == MC_OP_COUNT, "op table incomplete");
+
+static const char *const act_names[MC_ACT_COUNT] = {"none", "relu", "softmax"};
+
+const mc_op_def *mc_op_get(mc_op_type t)
+{
+    return (t >= 0 && t < MC_OP_COUNT) ? op_table[t] : NULL;
+}
+
+mc_op_type mc_op_from_name(const char *name)
+{
+    for (int i = 0; i < MC_OP_COUNT; i++)
+        if (op_table[i] && strcmp(op_table[i]->name, name) == 0) return (mc_op_type)i;
+    return MC_OP_COUNT;
+}
+
+const char *mc_act_name(mc_act a) { return (a >= 0 && a < MC_ACT_COUNT) ? act_names[a] : "?"; }
+
+mc_act mc_act_from_name(const char *name)
+{
+    for (int i = 0; i < MC_ACT_COUNT; i++)
+        if (strcmp(act_names[i], name) == 0) return (mc_act)i;
+    return MC_ACT_COUNT;
+}
+
+mc_status mc_layer_infer(mc_layer *l)
+{
+    const mc_op_def *d = mc_op_get(l->op);
+    if (!d) return mc_error_set(MC_ERR_INVALID_ARG, "layer %s: unknown op %d", l->name, (int)l->op);
+    for (int i = 0; i < MC_MAX_DIMS; i++)
+        if (l->in.ne[i] <= 0) {
+            char b[64];
+            return mc_error_set(MC_ERR_SHAPE, "layer %s: impossible input shape %s", l->name,
+                                mc_shape_str(&l->in, b, sizeof b));
+        }
+    memset(&l->wshape, 0, sizeof l->wshape);
+    memset(&l->bshape, 0, sizeof l->bshape);
+    l->has_params = 0;
+    l->pad_top = l->pad_left = 0;
+    return d->infer(l);
+}
+
+mc_status mc_window_out(int in, int k, int s, mc_padding p, int *out, int *pad_before)
+{
+    if (k <= 0 || s <= 0) return MC_ERR_INVALID_ARG;
+    if (p == MC_PAD_SAME) {
+        int o = (in + s - 1) / s;
+        int total = (o - 1) * s + k - in;
+        if (total < 0) total = 0;
+        *out = o;
+        *pad_before = total / 2;
+    } else {
+        if (in < k) return MC_ERR_SHAPE;
+        *out = (in - k) / s + 1;
+        *pad_before = 0;
+    }
+    return MC_OK;
+}
+
+static void softmax_inplace(float *x, size_t n)
+{
+    float m = -INFINITY;
+    for (size_t i = 0; i < n; i++) m = x[i] > m ? x[i] : m;
+    double sum = 0;
+    for (size_t i = 0; i < n; i++) {
+        x[i] = expf(x[i] - m);
+        sum += x[i];
+    }
+    float inv = (float)(1.0 / sum);
+    for (size_t i = 0; i < n; i++) x[i] *= inv;
+}
+
+void mc_act_apply(mc_act a, float *x, size_t n, size_t channels)
+{
+    switch (a) {
+    case MC_ACT_RELU:
+        for (size_t i = 0; i < n; i++) x[i] = x[i] > 0.0f ? x[i] : 0.0f;
+        break;
+    case MC_ACT_SOFTMAX:
+        if (channels == 0) channels = n;
+        for (size_t i = 0; i + channels <= n; i += channels) softmax_inplace(x + i, channels);
+        break;
+    default: break;
+    }
+}

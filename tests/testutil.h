@@ -1,0 +1,13 @@
+/* testutil.h - helpers shared by the Check suites. */
+#ifndef MC_TESTUTIL_H
+#define MC_TESTUTIL_H
+
+#include <check.h>
+#include <stddef.h>
+
+/* max |a-b| / max(|b|, floor) over n floats. */
+double mc_test_max_rel_err(const float *a, const float *b, size_t n, double floor);
+/* Runs a suite and returns the process exit code. */
+int mc_test_run(Suite *s);
+
+#endif
