@@ -11,7 +11,7 @@ SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 
 DEB_PACKAGES=(build-essential cmake pkg-config git
-  libopenblas-dev libcjson-dev libcurl4-openssl-dev libmicrohttpd-dev libavro-dev check
+  libopenblas-dev libopenblas-openmp-dev libcjson-dev libcurl4-openssl-dev libmicrohttpd-dev libavro-dev check
   python3 python3-venv python3-pip python3-numpy python3-avro python3-torch python3-onnx
   python3-matplotlib iproute2 procps)
 
