@@ -93,11 +93,19 @@ mc_status mc_timer_write(const char *path, double sec_per_inference, double clas
     return st;
 }
 
+/* VmHWM of /proc/self/status: unlike getrusage's ru_maxrss, it does not
+ * inherit the high-water mark of the process that started us. */
 size_t mc_peak_rss_bytes(void)
 {
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    size_t kb = 0;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "VmHWM: %zu kB", &kb) == 1) break;
+    if (f) fclose(f);
+    if (kb) return kb * 1024;
     struct rusage ru;
-    if (getrusage(RUSAGE_SELF, &ru)) return 0;
-    return (size_t)ru.ru_maxrss * 1024;
+    return getrusage(RUSAGE_SELF, &ru) ? 0 : (size_t)ru.ru_maxrss * 1024;
 }
 
 int mc_parse_pos_int(const char *opt, const char *val, long max, long *out)

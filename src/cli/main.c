@@ -1,6 +1,8 @@
 /* main.c - `mchair`, the Musical Chair command line: dispatch to subcommands. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 
@@ -22,8 +24,23 @@ static void usage(FILE *f)
         fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].help);
 }
 
+/* OpenMP threads that spin at barriers steal the cores from everything else
+ * on a busy machine (a loopback farm runs several nodes per core), and then
+ * a preempted thread stalls every barrier: AlexNet went from 13 ms to 150 ms
+ * next to other processes.  libgomp reads OMP_WAIT_POLICY before main()
+ * runs, so when the user has not chosen one we set "passive" and exec
+ * ourselves once.  MCHAIR_NO_REEXEC=1 turns this off. */
+static void prefer_passive_openmp(char **argv)
+{
+    if (getenv("OMP_WAIT_POLICY") || getenv("MCHAIR_NO_REEXEC")) return;
+    if (setenv("OMP_WAIT_POLICY", "passive", 1)) return;
+    execv("/proc/self/exe", argv);
+    /* exec failed (no /proc): carry on with the default policy. */
+}
+
 int main(int argc, char **argv)
 {
+    prefer_passive_openmp(argv);
     if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
