@@ -14,7 +14,6 @@ Conventions mirrored from the engine: activations are NHWC float32, conv weights
 HWIO (element (ky,kx,ci,co) at ((ky*KW+kx)*Cin+ci)*Cout+co), dense weights
 [out][in] (y = W x + b), flatten in NHWC order (as Keras does).
 """
-import math
 import os
 import re
 import struct
