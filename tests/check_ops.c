@@ -16,6 +16,7 @@
 #include "backend/backend.h"
 #include "core/alloc.h"
 #include "core/rng.h"
+#include "ops/conv2d_winograd.h"
 #include "ops/op.h"
 #include "testutil.h"
 
@@ -40,6 +41,12 @@ static const op_case cases[] = {
     {"conv kernel larger than input, same", MC_OP_CONV2D, 3, 2, 2, 3, 5, 5, 1, 1, MC_PAD_SAME, MC_ACT_NONE},
     {"conv softmax over channels", MC_OP_CONV2D, 4, 4, 3, 5, 3, 3, 1, 1, MC_PAD_SAME, MC_ACT_SOFTMAX},
     {"conv wide band (many rows)", MC_OP_CONV2D, 64, 64, 32, 8, 3, 3, 1, 1, MC_PAD_SAME, MC_ACT_RELU},
+    /* Winograd F(2x2,3x3) path: 3x3 stride 1 with >= 28x28 outputs. */
+    {"winograd same, odd output edges", MC_OP_CONV2D, 29, 31, 128, 6, 3, 3, 1, 1, MC_PAD_SAME, MC_ACT_RELU},
+    {"winograd valid", MC_OP_CONV2D, 32, 33, 130, 3, 3, 3, 1, 1, MC_PAD_VALID, MC_ACT_NONE},
+    {"winograd several bands", MC_OP_CONV2D, 130, 66, 128, 64, 3, 3, 1, 1, MC_PAD_SAME, MC_ACT_RELU},
+    {"winograd softmax", MC_OP_CONV2D, 28, 28, 128, 4, 3, 3, 1, 1, MC_PAD_SAME, MC_ACT_SOFTMAX},
+    {"winograd more than a channel chunk", MC_OP_CONV2D, 28, 29, 1030, 3, 3, 3, 1, 1, MC_PAD_SAME, MC_ACT_NONE},
     {"maxpool 2x2/2", MC_OP_MAXPOOL2D, 8, 6, 3, 0, 2, 2, 2, 2, MC_PAD_VALID, MC_ACT_NONE},
     {"maxpool 2x2/2 odd input valid", MC_OP_MAXPOOL2D, 7, 5, 2, 0, 2, 2, 2, 2, MC_PAD_VALID, MC_ACT_NONE},
     {"maxpool 3x3/2 same", MC_OP_MAXPOOL2D, 7, 9, 4, 0, 3, 3, 2, 2, MC_PAD_SAME, MC_ACT_NONE},
@@ -204,6 +211,22 @@ START_TEST(every_op_on_every_backend_matches_the_naive_reference)
 }
 END_TEST
 
+START_TEST(winograd_cases_really_take_the_winograd_path)
+{
+    int seen = 0;
+    for (int i = 0; i < N_CASES; i++) {
+        mc_layer l;
+        make_layer(&cases[i], &l);
+        ck_assert_int_eq(mc_layer_infer(&l), MC_OK);
+        if (strncmp(cases[i].label, "winograd", 8) == 0) {
+            ck_assert_msg(mc_winograd_applies(&l), "%s", cases[i].label);
+            seen++;
+        }
+    }
+    ck_assert_int_ge(seen, 5);
+}
+END_TEST
+
 typedef struct bad_case {
     const char *label;
     op_case c;
@@ -246,6 +269,7 @@ Suite *ops_suite(void)
     tcase_add_loop_test(tc, impossible_shapes_are_refused_with_the_layer_named, 0,
                         (int)(sizeof bad / sizeof bad[0]));
     tcase_add_test(tc, status_codes_have_names);
+    tcase_add_test(tc, winograd_cases_really_take_the_winograd_path);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -55,13 +55,15 @@ static mc_status cpu_prepare_layer(mc_backend *be, mc_layer *l)
     (void)be;
     if (l->has_params && (!l->weight.data || !l->bias.data))
         return mc_error_set(MC_ERR_INVALID_ARG, "layer %s: weights are not loaded", l->name);
-    return MC_OK;
+    const mc_op_def *d = mc_op_get(l->op);
+    return d->prepare_cpu ? d->prepare_cpu(l) : MC_OK;
 }
 
 static void cpu_release_layer(mc_backend *be, mc_layer *l)
 {
     (void)be;
-    (void)l;
+    const mc_op_def *d = mc_op_get(l->op);
+    if (d && d->release_cpu) d->release_cpu(l);
 }
 
 static size_t cpu_workspace_bytes(mc_backend *be, const mc_layer *l)

@@ -6,12 +6,14 @@
  * buffer is built for a band of output rows at a time, sized to stay within
  * MC_CONV_TILE_FLOATS, which bounds memory (VGG16's first layers would need
  * 115 MB unbanded) and keeps the band hot in cache for the GEMM.  1x1/stride
- * 1 kernels skip im2col: the input already is the matrix.  Bias and the
+ * 1 kernels skip im2col: the input already is the matrix.  Large 3x3
+ * stride-1 layers take the Winograd path instead (conv2d_winograd.c).  Bias and the
  * fused activation are applied to each band right after its GEMM.
  */
 #include <cblas.h>
 #include <string.h>
 
+#include "conv2d_winograd.h"
 #include "op.h"
 
 /* Upper bound on the im2col band: 1 Mi floats = 4 MB, measured best of
@@ -62,8 +64,9 @@ static int conv2d_band_rows(const mc_layer *l)
 
 static size_t conv2d_workspace(const mc_layer *l)
 {
-    if (conv2d_is_pointwise(l)) return 0;
-    return (size_t)conv2d_band_rows(l) * l->out.ne[1] * conv2d_k(l);
+    size_t im2col = conv2d_is_pointwise(l) ? 0 : (size_t)conv2d_band_rows(l) * l->out.ne[1] * conv2d_k(l);
+    size_t wino = mc_winograd_workspace(l);
+    return im2col > wino ? im2col : wino;
 }
 
 static double conv2d_macs(const mc_layer *l)
@@ -130,6 +133,7 @@ static mc_status conv2d_forward(const mc_layer *l, const float *in, float *out, 
 {
     const int OH = l->out.ne[2], OW = l->out.ne[1], N = l->out.ne[0];
     const int K = (int)conv2d_k(l);
+    if (l->weight.extra && mc_winograd_applies(l)) return mc_winograd_forward(l, in, out, ws);
     if (conv2d_is_pointwise(l)) {
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, OH * OW, N, K, 1.0f, in, K,
                     l->weight.data, N, 0.0f, out, N);
@@ -150,9 +154,11 @@ static mc_status conv2d_forward(const mc_layer *l, const float *in, float *out, 
 }
 
 const mc_op_def mc_op_conv2d = {
-    /* .name        = */ "conv2d",
-    /* .infer       = */ conv2d_infer,
-    /* .workspace   = */ conv2d_workspace,
-    /* .macs        = */ conv2d_macs,
-    /* .forward_cpu = */ conv2d_forward,
+    .name = "conv2d",
+    .infer = conv2d_infer,
+    .workspace = conv2d_workspace,
+    .macs = conv2d_macs,
+    .forward_cpu = conv2d_forward,
+    .prepare_cpu = mc_winograd_prepare,
+    .release_cpu = mc_winograd_release,
 };

@@ -23,12 +23,6 @@ static mc_status dense_infer(mc_layer *l)
     return MC_OK;
 }
 
-static size_t dense_workspace(const mc_layer *l)
-{
-    (void)l;
-    return 0;
-}
-
 static double dense_macs(const mc_layer *l)
 {
     return (double)mc_shape_count(&l->in) * l->units;
@@ -46,9 +40,8 @@ static mc_status dense_forward(const mc_layer *l, const float *in, float *out, f
 }
 
 const mc_op_def mc_op_dense = {
-    /* .name        = */ "dense",
-    /* .infer       = */ dense_infer,
-    /* .workspace   = */ dense_workspace,
-    /* .macs        = */ dense_macs,
-    /* .forward_cpu = */ dense_forward,
+    .name = "dense",
+    .infer = dense_infer,
+    .macs = dense_macs,
+    .forward_cpu = dense_forward,
 };

@@ -20,12 +20,6 @@ static mc_status maxpool2d_infer(mc_layer *l)
     return MC_OK;
 }
 
-static size_t maxpool2d_workspace(const mc_layer *l)
-{
-    (void)l;
-    return 0;
-}
-
 static double maxpool2d_macs(const mc_layer *l)
 {
     return (double)mc_shape_count(&l->out) * l->kh * l->kw;
@@ -57,9 +51,8 @@ static mc_status maxpool2d_forward(const mc_layer *l, const float *in, float *ou
 }
 
 const mc_op_def mc_op_maxpool2d = {
-    /* .name        = */ "maxpool2d",
-    /* .infer       = */ maxpool2d_infer,
-    /* .workspace   = */ maxpool2d_workspace,
-    /* .macs        = */ maxpool2d_macs,
-    /* .forward_cpu = */ maxpool2d_forward,
+    .name = "maxpool2d",
+    .infer = maxpool2d_infer,
+    .macs = maxpool2d_macs,
+    .forward_cpu = maxpool2d_forward,
 };

@@ -59,12 +59,16 @@ typedef struct mc_op_def {
     const char *name; /* keyword in model files and tables */
     /* Validates parameters against l->in and fills the derived fields. */
     mc_status (*infer)(mc_layer *l);
-    /* Scratch floats forward_cpu needs for this layer (0 if none). */
+    /* Scratch floats forward_cpu needs for this layer (NULL: none). */
     size_t (*workspace)(const mc_layer *l);
     /* Multiply-accumulates of one forward pass (for GFLOP/s reports). */
     double (*macs)(const mc_layer *l);
     /* in: l->in floats, out: l->out floats, ws: workspace floats. */
     mc_status (*forward_cpu)(const mc_layer *l, const float *in, float *out, float *ws);
+    /* Optional: derive CPU-side data from the weights once (e.g. Winograd
+     * transforms into weight.extra) and free it again.  NULL if none. */
+    mc_status (*prepare_cpu)(mc_layer *l);
+    void (*release_cpu)(mc_layer *l);
 } mc_op_def;
 
 extern const mc_op_def mc_op_conv2d, mc_op_maxpool2d, mc_op_dense, mc_op_relu, mc_op_softmax,
