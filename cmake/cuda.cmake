@@ -84,6 +84,9 @@ if(NOT CMAKE_CUDA_COMPILER)
   _mc_cuda_missing("no working CUDA compiler (nvcc) was found")
 endif()
 enable_language(CUDA)
+# Executables keep linking with the C compiler (the sanitizer and other C
+# link options stay valid); cudart and friends are linked explicitly below.
+set(CMAKE_CUDA_LINKER_PREFERENCE_PROPAGATES FALSE)
 
 file(GLOB MC_CUDA_SOURCES CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/src/backend/cuda/*.cu)
 add_library(mchair_cuda_kernels OBJECT ${MC_CUDA_SOURCES})
