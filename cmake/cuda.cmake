@@ -17,6 +17,11 @@
 # plus the `gpu-test` target (tests/gpu/, not part of ctest).
 
 set(MC_CUDA_ENABLED FALSE)
+# The top-level glob puts every src/backend/*.c into mchair_engine; the CUDA
+# backend goes back in below only when CUDA is found (else the stub links).
+get_target_property(_mc_engine_sources mchair_engine SOURCES)
+list(FILTER _mc_engine_sources EXCLUDE REGEX "/backend_cuda\\.c$")
+set_property(TARGET mchair_engine PROPERTY SOURCES ${_mc_engine_sources})
 set_property(CACHE MC_CUDA PROPERTY STRINGS AUTO ON OFF)
 string(TOUPPER "${MC_CUDA}" _mc_cuda_mode)
 if(NOT _mc_cuda_mode MATCHES "^(AUTO|ON|OFF)$")

@@ -279,7 +279,7 @@ static mc_status conv_choose_algo(cuda_ctx *c, const mc_layer *l, cuda_layer *s)
 }
 
 /* HWIO (ky, kx, ci, co) -> KRSC (co, ky, kx, ci) on the host, then up. */
-static mc_status conv_upload_weights(const mc_layer *l, cuda_layer *s)
+static mc_status conv_upload_weights(cuda_ctx *c, const mc_layer *l, cuda_layer *s)
 {
     const int KH = l->kh, KW = l->kw, CI = l->in.ne[0], CO = l->units;
     const size_t n = (size_t)KH * KW * CI * CO;
@@ -293,7 +293,8 @@ static mc_status conv_upload_weights(const mc_layer *l, cuda_layer *s)
                 const float *src = w + (((size_t)ky * KW + kx) * CI + ci) * CO;
                 for (int co = 0; co < CO; co++) t[(((size_t)co * KH + ky) * KW + kx) * CI + ci] = src[co];
             }
-    cudaError_t e = cudaMemcpy(s->w, t, n * sizeof *t, cudaMemcpyHostToDevice);
+    cudaError_t e = cudaMemcpyAsync(s->w, t, n * sizeof *t, cudaMemcpyHostToDevice, c->stream);
+    if (e == cudaSuccess) e = cudaStreamSynchronize(c->stream);
     mc_free(t);
     if (e != cudaSuccess) return cuda_err(e, "weight upload", l->name);
     return MC_OK;
@@ -303,7 +304,7 @@ static mc_status conv_prepare(cuda_ctx *c, const mc_layer *l, cuda_layer *s)
 {
     const int C = l->in.ne[0], H = l->in.ne[2], W = l->in.ne[1];
     const int OH = l->out.ne[2], OW = l->out.ne[1], CO = l->units;
-    mc_status st = conv_upload_weights(l, s);
+    mc_status st = conv_upload_weights(c, l, s);
     if (st) return st;
     s->pad_explicit = conv_pad_explicit(l, &s->ph, &s->pw);
     const int xh = s->pad_explicit ? s->ph : H, xw = s->pad_explicit ? s->pw : W;
@@ -360,14 +361,19 @@ static mc_status cuda_prepare_layer(mc_backend *be, mc_layer *l)
                           l->name, (wn + bn) * sizeof(float), cudaGetErrorString(e));
         goto fail;
     }
-    if ((e = cudaMemcpy(s->b, l->bias.data, bn * sizeof(float), cudaMemcpyHostToDevice)) != cudaSuccess) {
+    /* Copies go on the backend's stream: it does not synchronise with the
+     * legacy default stream, and a pageable cudaMemcpy may return before
+     * its DMA has landed. */
+    if ((e = cudaMemcpyAsync(s->b, l->bias.data, bn * sizeof(float), cudaMemcpyHostToDevice, c->stream)) !=
+        cudaSuccess) {
         st = cuda_err(e, "bias upload", l->name);
         goto fail;
     }
     if (l->op == MC_OP_CONV2D) {
         st = conv_prepare(c, l, s);
-    } else if ((e = cudaMemcpy(s->w, l->weight.data, wn * sizeof(float), cudaMemcpyHostToDevice)) !=
-               cudaSuccess) {
+    } else if ((e = cudaMemcpyAsync(s->w, l->weight.data, wn * sizeof(float), cudaMemcpyHostToDevice,
+                                    c->stream)) != cudaSuccess ||
+               (e = cudaStreamSynchronize(c->stream)) != cudaSuccess) {
         st = cuda_err(e, "weight upload", l->name);
     }
     if (st) goto fail;

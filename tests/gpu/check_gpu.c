@@ -31,6 +31,12 @@
 #include "op_cases.h"
 #include "testutil.h"
 
+/* Under AddressSanitizer the CUDA driver needs the shadow gap unprotected
+ * (else it cannot map GPU memory); ASAN_OPTIONS from the environment still
+ * applies on top of this default.  Unused in builds without ASan. */
+const char *__asan_default_options(void);
+const char *__asan_default_options(void) { return "protect_shadow_gap=0"; }
+
 static mc_backend *gpu, *cpu;
 
 /* Runs one layer through the backend interface as mc_net does. */

@@ -38,9 +38,10 @@ __device__ static float warp_sum(float v)
 
 /* One warp per group: out = softmax(in + bias) over `channels` values.
  * Every lane of a warp runs the same number of loop trips around the
- * shuffles, so the full-mask shuffles are safe. */
-__global__ static void softmax_kernel(const float *__restrict__ in, float *__restrict__ out,
-                                      const float *__restrict__ bias, size_t groups, int channels)
+ * shuffles, so the full-mask shuffles are safe.  in may equal out (no
+ * __restrict__): each value is read before its lane writes it. */
+__global__ static void softmax_kernel(const float *in, float *out, const float *bias, size_t groups,
+                                      int channels)
 {
     const int lane = threadIdx.x & 31;
     const size_t warps = ((size_t)gridDim.x * blockDim.x) >> 5;
