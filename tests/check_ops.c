@@ -1,11 +1,11 @@
 /* check_ops.c - every op on every backend equals a naive reference loop.
  *
- * One table of cases (op, input shape, parameters); each case runs through
- * the backend interface exactly as the net runner does, and the result is
- * compared with straightforward loops written here independently of
- * src/ops (double accumulation, no im2col, no BLAS).  A new op adds rows to
- * the table and a reference function; a new backend adds itself to
- * test_backends and is checked against the same references.
+ * The table of cases (op, input shape, parameters) and the naive reference
+ * are in op_cases.h (shared with tests/gpu/check_gpu.c); each case runs
+ * through the backend interface exactly as the net runner does, and the
+ * result is compared with the reference.  A new backend that needs no
+ * special hardware adds itself to test_backends (the CUDA backend is
+ * checked by tests/gpu/check_gpu.c, which needs a GPU).
  */
 #include <float.h>
 #include <math.h>
@@ -18,152 +18,11 @@
 #include "core/rng.h"
 #include "ops/conv2d_winograd.h"
 #include "ops/op.h"
+#include "op_cases.h"
 #include "testutil.h"
-
-typedef struct op_case {
-    const char *label;
-    mc_op_type op;
-    int h, w, c;      /* input */
-    int units, kh, kw, sh, sw;
-    mc_padding pad;
-    mc_act act;
-} op_case;
-
-static const op_case cases[] = {
-    {"conv 3x3 same relu", MC_OP_CONV2D, 9, 7, 5, 6, 3, 3, 1, 1, MC_PAD_SAME, MC_ACT_RELU},
-    {"conv 3x3 valid", MC_OP_CONV2D, 9, 7, 5, 6, 3, 3, 1, 1, MC_PAD_VALID, MC_ACT_NONE},
-    {"conv 11x11 stride 4 same (alexnet conv1 shape)", MC_OP_CONV2D, 35, 33, 3, 8, 11, 11, 4, 4, MC_PAD_SAME, MC_ACT_RELU},
-    {"conv 5x5 stride 2 same odd", MC_OP_CONV2D, 13, 10, 4, 7, 5, 5, 2, 2, MC_PAD_SAME, MC_ACT_NONE},
-    {"conv 2x4 kernel stride 3x1 valid", MC_OP_CONV2D, 11, 12, 2, 3, 2, 4, 3, 1, MC_PAD_VALID, MC_ACT_RELU},
-    {"conv 4x4 even kernel same", MC_OP_CONV2D, 8, 8, 3, 4, 4, 4, 1, 1, MC_PAD_SAME, MC_ACT_NONE},
-    {"conv 1x1 pointwise", MC_OP_CONV2D, 6, 5, 16, 9, 1, 1, 1, 1, MC_PAD_VALID, MC_ACT_RELU},
-    {"conv 1x1 stride 2", MC_OP_CONV2D, 7, 7, 4, 5, 1, 1, 2, 2, MC_PAD_SAME, MC_ACT_NONE},
-    {"conv kernel larger than input, same", MC_OP_CONV2D, 3, 2, 2, 3, 5, 5, 1, 1, MC_PAD_SAME, MC_ACT_NONE},
-    {"conv softmax over channels", MC_OP_CONV2D, 4, 4, 3, 5, 3, 3, 1, 1, MC_PAD_SAME, MC_ACT_SOFTMAX},
-    {"conv wide band (many rows)", MC_OP_CONV2D, 64, 64, 32, 8, 3, 3, 1, 1, MC_PAD_SAME, MC_ACT_RELU},
-    /* Winograd F(2x2,3x3) path: 3x3 stride 1 with >= 28x28 outputs. */
-    {"winograd same, odd output edges", MC_OP_CONV2D, 29, 31, 128, 6, 3, 3, 1, 1, MC_PAD_SAME, MC_ACT_RELU},
-    {"winograd valid", MC_OP_CONV2D, 32, 33, 130, 3, 3, 3, 1, 1, MC_PAD_VALID, MC_ACT_NONE},
-    {"winograd several bands", MC_OP_CONV2D, 130, 66, 128, 64, 3, 3, 1, 1, MC_PAD_SAME, MC_ACT_RELU},
-    {"winograd softmax", MC_OP_CONV2D, 28, 28, 128, 4, 3, 3, 1, 1, MC_PAD_SAME, MC_ACT_SOFTMAX},
-    {"winograd more than a channel chunk", MC_OP_CONV2D, 28, 29, 1030, 3, 3, 3, 1, 1, MC_PAD_SAME, MC_ACT_NONE},
-    {"maxpool 2x2/2", MC_OP_MAXPOOL2D, 8, 6, 3, 0, 2, 2, 2, 2, MC_PAD_VALID, MC_ACT_NONE},
-    {"maxpool 2x2/2 odd input valid", MC_OP_MAXPOOL2D, 7, 5, 2, 0, 2, 2, 2, 2, MC_PAD_VALID, MC_ACT_NONE},
-    {"maxpool 3x3/2 same", MC_OP_MAXPOOL2D, 7, 9, 4, 0, 3, 3, 2, 2, MC_PAD_SAME, MC_ACT_NONE},
-    {"maxpool 3x2/1 valid", MC_OP_MAXPOOL2D, 5, 6, 1, 0, 3, 2, 1, 1, MC_PAD_VALID, MC_ACT_NONE},
-    {"dense relu", MC_OP_DENSE, 1, 1, 37, 11, 0, 0, 0, 0, MC_PAD_VALID, MC_ACT_RELU},
-    {"dense from HxWxC", MC_OP_DENSE, 3, 4, 5, 7, 0, 0, 0, 0, MC_PAD_VALID, MC_ACT_NONE},
-    {"dense softmax", MC_OP_DENSE, 1, 1, 64, 10, 0, 0, 0, 0, MC_PAD_VALID, MC_ACT_SOFTMAX},
-    {"relu", MC_OP_RELU, 3, 5, 7, 0, 0, 0, 0, 0, MC_PAD_VALID, MC_ACT_NONE},
-    {"softmax per pixel", MC_OP_SOFTMAX, 2, 3, 6, 0, 0, 0, 0, 0, MC_PAD_VALID, MC_ACT_NONE},
-    {"flatten", MC_OP_FLATTEN, 3, 4, 5, 0, 0, 0, 0, 0, MC_PAD_VALID, MC_ACT_NONE},
-};
-#define N_CASES ((int)(sizeof cases / sizeof cases[0]))
 
 static const mc_backend_kind test_backends[] = {MC_BACKEND_CPU};
 #define N_BACKENDS ((int)(sizeof test_backends / sizeof test_backends[0]))
-
-static void make_layer(const op_case *c, mc_layer *l)
-{
-    memset(l, 0, sizeof *l);
-    l->op = c->op;
-    snprintf(l->name, sizeof l->name, "t");
-    l->in = mc_shape_make(c->c, c->w, c->h, 1);
-    l->units = c->units;
-    l->kh = c->kh;
-    l->kw = c->kw;
-    l->sh = c->sh;
-    l->sw = c->sw;
-    l->padding = c->pad;
-    l->act = c->act;
-}
-
-static void ref_act(mc_act a, double *x, size_t n, size_t ch)
-{
-    if (a == MC_ACT_RELU)
-        for (size_t i = 0; i < n; i++) x[i] = x[i] > 0 ? x[i] : 0;
-    if (a == MC_ACT_SOFTMAX)
-        for (size_t p = 0; p < n; p += ch) {
-            double m = -INFINITY, s = 0;
-            for (size_t k = 0; k < ch; k++) m = fmax(m, x[p + k]);
-            for (size_t k = 0; k < ch; k++) s += exp(x[p + k] - m);
-            for (size_t k = 0; k < ch; k++) x[p + k] = exp(x[p + k] - m) / s;
-        }
-}
-
-/* Reference padding for SAME, written from the definition: total padding
- * makes out = ceil(in/stride), the smaller half goes first. */
-static int ref_pad_before(int in, int k, int s, mc_padding p, int *out)
-{
-    if (p == MC_PAD_VALID) {
-        *out = (in - k) / s + 1;
-        return 0;
-    }
-    *out = (in + s - 1) / s;
-    int total = (*out - 1) * s + k - in;
-    return total > 0 ? total / 2 : 0;
-}
-
-static void reference(const mc_layer *l, const float *in, double *out)
-{
-    const int H = l->in.ne[2], W = l->in.ne[1], C = l->in.ne[0];
-    size_t nin = (size_t)H * W * C;
-    int OH, OW;
-    switch (l->op) {
-    case MC_OP_CONV2D: {
-        int pt = ref_pad_before(H, l->kh, l->sh, l->padding, &OH);
-        int pl = ref_pad_before(W, l->kw, l->sw, l->padding, &OW);
-        for (int oy = 0; oy < OH; oy++)
-            for (int ox = 0; ox < OW; ox++)
-                for (int co = 0; co < l->units; co++) {
-                    double s = l->bias.data[co];
-                    for (int ky = 0; ky < l->kh; ky++)
-                        for (int kx = 0; kx < l->kw; kx++) {
-                            int iy = oy * l->sh + ky - pt, ix = ox * l->sw + kx - pl;
-                            if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
-                            for (int ci = 0; ci < C; ci++)
-                                s += (double)in[(iy * W + ix) * C + ci] *
-                                     l->weight.data[((ky * l->kw + kx) * C + ci) * l->units + co];
-                        }
-                    out[(oy * OW + ox) * l->units + co] = s;
-                }
-        ref_act(l->act, out, (size_t)OH * OW * l->units, (size_t)l->units);
-        break;
-    }
-    case MC_OP_MAXPOOL2D: {
-        int pt = ref_pad_before(H, l->kh, l->sh, l->padding, &OH);
-        int pl = ref_pad_before(W, l->kw, l->sw, l->padding, &OW);
-        for (int oy = 0; oy < OH; oy++)
-            for (int ox = 0; ox < OW; ox++)
-                for (int c = 0; c < C; c++) {
-                    double m = -INFINITY;
-                    for (int ky = 0; ky < l->kh; ky++)
-                        for (int kx = 0; kx < l->kw; kx++) {
-                            int iy = oy * l->sh + ky - pt, ix = ox * l->sw + kx - pl;
-                            if (iy >= 0 && iy < H && ix >= 0 && ix < W) m = fmax(m, in[(iy * W + ix) * C + c]);
-                        }
-                    out[(oy * OW + ox) * C + c] = m;
-                }
-        break;
-    }
-    case MC_OP_DENSE:
-        for (int o = 0; o < l->units; o++) {
-            double s = l->bias.data[o];
-            for (size_t i = 0; i < nin; i++) s += (double)l->weight.data[o * nin + i] * in[i];
-            out[o] = s;
-        }
-        ref_act(l->act, out, (size_t)l->units, (size_t)l->units);
-        break;
-    case MC_OP_RELU:
-    case MC_OP_SOFTMAX:
-    case MC_OP_FLATTEN:
-        for (size_t i = 0; i < nin; i++) out[i] = in[i];
-        if (l->op == MC_OP_RELU) ref_act(MC_ACT_RELU, out, nin, 0);
-        if (l->op == MC_OP_SOFTMAX) ref_act(MC_ACT_SOFTMAX, out, nin, (size_t)C);
-        break;
-    default: ck_abort_msg("no reference for op %d", l->op);
-    }
-}
 
 /* _i: case index * N_BACKENDS + backend index. */
 START_TEST(every_op_on_every_backend_matches_the_naive_reference)
@@ -174,16 +33,10 @@ START_TEST(every_op_on_every_backend_matches_the_naive_reference)
     mc_layer l;
     make_layer(c, &l);
     ck_assert_msg(mc_layer_infer(&l) == MC_OK, "%s: %s", c->label, mc_error_last());
-    if (l.has_params) {
-        ck_assert_int_eq(mc_tensor_alloc(&l.weight, l.wshape, "w"), MC_OK);
-        ck_assert_int_eq(mc_tensor_alloc(&l.bias, l.bshape, "b"), MC_OK);
-        mc_rng_fill(l.weight.data, mc_tensor_count(&l.weight), 7, 1, 0, 0.5f);
-        mc_rng_fill(l.bias.data, mc_tensor_count(&l.bias), 7, 2, 0, 0.5f);
-    }
     size_t nin = mc_shape_count(&l.in), nout = mc_shape_count(&l.out);
     float *x = malloc(nin * sizeof *x), *y = malloc(nout * sizeof *y), *yr = malloc(nout * sizeof *yr);
     double *ref = calloc(nout, sizeof *ref);
-    mc_rng_fill(x, nin, 7, 3, 0, 1.0f);
+    op_case_params(&l, x);
     void *bi, *bo, *ws = NULL;
     size_t wsb = be->workspace_bytes(be, &l);
     ck_assert_int_eq(be->buffer_alloc(be, nin * 4, &bi), MC_OK);
@@ -211,22 +64,6 @@ START_TEST(every_op_on_every_backend_matches_the_naive_reference)
 }
 END_TEST
 
-START_TEST(winograd_cases_really_take_the_winograd_path)
-{
-    int seen = 0;
-    for (int i = 0; i < N_CASES; i++) {
-        mc_layer l;
-        make_layer(&cases[i], &l);
-        ck_assert_int_eq(mc_layer_infer(&l), MC_OK);
-        if (strncmp(cases[i].label, "winograd", 8) == 0) {
-            ck_assert_msg(mc_winograd_applies(&l), "%s", cases[i].label);
-            seen++;
-        }
-    }
-    ck_assert_int_ge(seen, 5);
-}
-END_TEST
-
 typedef struct bad_case {
     const char *label;
     op_case c;
@@ -250,6 +87,24 @@ START_TEST(impossible_shapes_are_refused_with_the_layer_named)
     ck_assert_msg(st == bad[_i].want, "%s: got %s", bad[_i].label, mc_status_to_string(st));
     ck_assert_msg(strstr(mc_error_last(), "layer t") != NULL, "%s: message '%s'", bad[_i].label,
                   mc_error_last());
+}
+END_TEST
+
+START_TEST(winograd_cases_really_take_the_winograd_path)
+{
+    int seen = 0;
+    for (int i = 0; i < N_CASES; i++) {
+        mc_layer l;
+        make_layer(&cases[i], &l);
+        ck_assert_int_eq(mc_layer_infer(&l), MC_OK);
+        if (strncmp(cases[i].label, "winograd", 8) == 0) {
+            ck_assert_msg(mc_winograd_applies(&l), "%s", cases[i].label);
+            seen++;
+        } else {
+            ck_assert_msg(!mc_winograd_applies(&l), "%s", cases[i].label);
+        }
+    }
+    ck_assert_int_eq(seen, 5);
 }
 END_TEST
 

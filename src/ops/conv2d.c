@@ -133,7 +133,7 @@ static mc_status conv2d_forward(const mc_layer *l, const float *in, float *out, 
 {
     const int OH = l->out.ne[2], OW = l->out.ne[1], N = l->out.ne[0];
     const int K = (int)conv2d_k(l);
-    if (l->weight.extra && mc_winograd_applies(l)) return mc_winograd_forward(l, in, out, ws);
+    if (l->cpu_state && mc_winograd_applies(l)) return mc_winograd_forward(l, in, out, ws);
     if (conv2d_is_pointwise(l)) {
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, OH * OW, N, K, 1.0f, in, K,
                     l->weight.data, N, 0.0f, out, N);

@@ -16,7 +16,7 @@
  * has at least MC_WINOGRAD_MIN_CHANNELS (VGG16 blocks 2-4: +53 MB, peak
  * still under 700 MB), and the tile transforms run
  * in bands of tile rows so the workspace stays bounded.  U is built once in
- * prepare (kept in weight.extra) and freed in release; without it forward
+ * prepare (kept in cpu_state) and freed in release; without it forward
  * falls back to im2col.
  */
 #include <cblas.h>
@@ -62,7 +62,7 @@ size_t mc_winograd_workspace(const mc_layer *l)
 
 mc_status mc_winograd_prepare(mc_layer *l)
 {
-    if (!mc_winograd_applies(l) || l->weight.extra) return MC_OK;
+    if (!mc_winograd_applies(l) || l->cpu_state) return MC_OK;
     const int C = l->in.ne[0], K = l->out.ne[0];
     float *u = mc_alloc((size_t)16 * C * K * sizeof *u);
     if (!u) return mc_error_set(MC_ERR_NOMEM, "layer %s: no memory for Winograd weights", l->name);
@@ -86,15 +86,15 @@ mc_status mc_winograd_prepare(mc_layer *l)
             }
         }
     }
-    l->weight.extra = u;
+    l->cpu_state = u;
     return MC_OK;
 }
 
 void mc_winograd_release(mc_layer *l)
 {
-    if (l->op != MC_OP_CONV2D || !l->weight.extra) return;
-    mc_free(l->weight.extra);
-    l->weight.extra = NULL;
+    if (l->op != MC_OP_CONV2D || !l->cpu_state) return;
+    mc_free(l->cpu_state);
+    l->cpu_state = NULL;
 }
 
 /* Zero row standing in for input pixels outside the image (channels are
@@ -207,7 +207,7 @@ static void output_transform(const mc_layer *l, const float *M, float *out, int 
 mc_status mc_winograd_forward(const mc_layer *l, const float *in, float *out, float *ws)
 {
     const int C = l->in.ne[0], K = l->out.ne[0], TH = tiles_h(l), TW = tiles_w(l);
-    const float *U = l->weight.extra;
+    const float *U = l->cpu_state;
     const int band = band_rows(l);
     for (int ty = 0; ty < TH; ty += band) {
         const int ty1 = ty + band < TH ? ty + band : TH;

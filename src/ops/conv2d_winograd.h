@@ -8,7 +8,7 @@
 int mc_winograd_applies(const mc_layer *l);
 /* Scratch floats of the Winograd path (0 if it does not apply). */
 size_t mc_winograd_workspace(const mc_layer *l);
-/* Builds the transformed weights into l->weight.extra (no-op if not applicable). */
+/* Builds the transformed weights into l->cpu_state (no-op if not applicable). */
 mc_status mc_winograd_prepare(mc_layer *l);
 void mc_winograd_release(mc_layer *l);
 /* Needs mc_winograd_prepare() first; ws holds mc_winograd_workspace() floats. */

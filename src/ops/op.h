@@ -53,6 +53,10 @@ typedef struct mc_layer {
      *   (ky, kx, ci, co) is at ((ky*KW + kx)*Cin + ci)*Cout + co.
      * dense weight: {in, out} rows of W, so W[o][i] is at o*in + i (y = W x + b). */
     mc_tensor weight, bias;
+    /* Data the CPU backend derives from the weights in prepare (Winograd
+     * transforms); device backends keep theirs in weight.extra, so one layer
+     * can be prepared on both at once (GPU-vs-CPU tests, mixed farms). */
+    void *cpu_state;
 } mc_layer;
 
 typedef struct mc_op_def {
@@ -66,7 +70,7 @@ typedef struct mc_op_def {
     /* in: l->in floats, out: l->out floats, ws: workspace floats. */
     mc_status (*forward_cpu)(const mc_layer *l, const float *in, float *out, float *ws);
     /* Optional: derive CPU-side data from the weights once (e.g. Winograd
-     * transforms into weight.extra) and free it again.  NULL if none. */
+     * transforms into cpu_state) and free it again.  NULL if none. */
     mc_status (*prepare_cpu)(mc_layer *l);
     void (*release_cpu)(mc_layer *l);
 } mc_op_def;

@@ -1,0 +1,226 @@
+/* check_gpu.c - the CUDA backend against the CPU backend (needs a GPU).
+ *
+ * Not part of the default ctest run: build target `gpu-test` or
+ * scripts/test-gpu.sh runs it.  Without a CUDA build or without a GPU it
+ * prints why and exits non-zero (it never passes without having compared
+ * anything).  With a GPU it checks:
+ *  - every case of the op conformance table (op_cases.h) on both backends:
+ *    GPU vs CPU and GPU vs the naive reference;
+ *  - whole AlexNet and VGG16 (random weights, seed 1): GPU vs CPU output,
+ *    max relative error <= 1e-3, for the classifier output and for the
+ *    logits before it;
+ *  - a model split across devices (GPU runs the first layers, CPU the rest,
+ *    as a farm that mixes devices does) gives the single-device numbers;
+ *  - repeated inference allocates no GPU memory.
+ * Convolutions run in strict float32 here (MC_CUDA_MATH=fp32 is forced).
+ *
+ * CUDA cannot be used in a process forked after CUDA was initialised, so
+ * the suite runs without fork (CK_NOFORK) on one shared GPU backend.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cuda_runtime_api.h>
+
+#include "backend/backend.h"
+#include "core/alloc.h"
+#include "models/model.h"
+#include "models/net.h"
+#include "models/weights.h"
+#include "op_cases.h"
+#include "testutil.h"
+
+/* Under AddressSanitizer the CUDA driver needs the shadow gap unprotected
+ * (else it cannot map GPU memory); ASAN_OPTIONS from the environment still
+ * applies on top of this default.  Unused in builds without ASan. */
+const char *__asan_default_options(void);
+const char *__asan_default_options(void) { return "protect_shadow_gap=0"; }
+
+static mc_backend *gpu, *cpu;
+
+/* Runs one layer through the backend interface as mc_net does. */
+static void run_layer(mc_backend *be, mc_layer *l, const float *x, float *y)
+{
+    size_t nin = mc_shape_count(&l->in), nout = mc_shape_count(&l->out);
+    void *bi, *bo, *ws = NULL;
+    size_t wsb = be->workspace_bytes(be, l);
+    ck_assert_int_eq(be->buffer_alloc(be, nin * 4, &bi), MC_OK);
+    ck_assert_int_eq(be->buffer_alloc(be, nout * 4, &bo), MC_OK);
+    if (wsb) ck_assert_int_eq(be->buffer_alloc(be, wsb, &ws), MC_OK);
+    ck_assert_msg(be->prepare_layer(be, l) == MC_OK, "%s prepare: %s", be->name, mc_error_last());
+    ck_assert_int_eq(be->upload(be, bi, x, nin), MC_OK);
+    ck_assert_msg(be->forward(be, l, bi, bo, ws) == MC_OK, "%s forward: %s", be->name, mc_error_last());
+    ck_assert_msg(be->download(be, y, bo, nout) == MC_OK, "%s download: %s", be->name, mc_error_last());
+    be->release_layer(be, l);
+    be->buffer_free(be, bi);
+    be->buffer_free(be, bo);
+    if (ws) be->buffer_free(be, ws);
+}
+
+START_TEST(every_op_case_gives_the_cpu_numbers_on_the_gpu)
+{
+    const op_case *c = &cases[_i];
+    mc_layer l;
+    make_layer(c, &l);
+    ck_assert_msg(mc_layer_infer(&l) == MC_OK, "%s: %s", c->label, mc_error_last());
+    ck_assert_msg(gpu->supports_layer(gpu, &l), "%s: the GPU backend refuses it", c->label);
+    size_t nin = mc_shape_count(&l.in), nout = mc_shape_count(&l.out);
+    float *x = malloc(nin * 4), *yg = malloc(nout * 4), *yc = malloc(nout * 4), *yr = malloc(nout * 4);
+    double *ref = calloc(nout, sizeof *ref);
+    ck_assert(x && yg && yc && yr && ref);
+    op_case_params(&l, x);
+    for (size_t i = 0; i < nout; i++) yg[i] = yc[i] = -12345.0f; /* catch unwritten outputs */
+    run_layer(cpu, &l, x, yc);
+    run_layer(gpu, &l, x, yg);
+    reference(&l, x, ref);
+    for (size_t i = 0; i < nout; i++) yr[i] = (float)ref[i];
+    double e_cpu = mc_test_max_rel_err(yg, yc, nout, 1e-6);
+    double e_ref = mc_test_max_rel_err(yg, yr, nout, 1e-6);
+    printf("  %-48s gpu vs cpu %.2e, gpu vs reference %.2e\n", c->label, e_cpu, e_ref);
+    ck_assert_msg(e_cpu <= 1e-4, "%s: GPU vs CPU max relative error %g", c->label, e_cpu);
+    ck_assert_msg(e_ref <= 1e-4, "%s: GPU vs reference max relative error %g", c->label, e_ref);
+    mc_tensor_free(&l.weight);
+    mc_tensor_free(&l.bias);
+    free(x);
+    free(yg);
+    free(yc);
+    free(yr);
+    free(ref);
+}
+END_TEST
+
+/* Output of layers [first, last) of m for the seed-1 random input. */
+static float *run_range(mc_backend *be, mc_model *m, int first, int last, const float *in)
+{
+    mc_net n;
+    ck_assert_msg(mc_net_init(&n, m, first, last, be) == MC_OK, "%s net init: %s", be->name, mc_error_last());
+    float *out = malloc(mc_net_out_count(&n) * sizeof *out);
+    ck_assert(out);
+    ck_assert_msg(mc_net_forward(&n, in, out) == MC_OK, "%s forward: %s", be->name, mc_error_last());
+    mc_net_free(&n);
+    return out;
+}
+
+static const char *const models[] = {"alexnet", "vgg16"};
+
+START_TEST(whole_models_give_the_cpu_numbers_on_the_gpu)
+{
+    mc_model m;
+    ck_assert_int_eq(mc_model_builtin(models[_i], &m), MC_OK);
+    ck_assert_int_eq(mc_weights_random(&m, 0, m.n_layers, 1), MC_OK);
+    size_t nin = mc_shape_count(&m.layers[0].in);
+    float *in = malloc(nin * sizeof *in);
+    ck_assert(in);
+    mc_input_random(in, nin, 1, 0);
+    /* The classifier output, and the logits before it (a softmax can hide
+     * errors in small probabilities). */
+    for (int cut = 0; cut < 2; cut++) {
+        int last = m.n_layers - cut;
+        size_t nout = mc_shape_count(&m.layers[last - 1].out);
+        float *yc = run_range(cpu, &m, 0, last, in);
+        float *yg = run_range(gpu, &m, 0, last, in);
+        double err = mc_test_max_rel_err(yg, yc, nout, 1e-6);
+        printf("  %-8s up to %-12s GPU vs CPU max relative error %.2e\n", m.name, m.layers[last - 1].name, err);
+        ck_assert_msg(err <= 1e-3, "%s up to %s: GPU vs CPU max relative error %g > 1e-3", m.name,
+                      m.layers[last - 1].name, err);
+        free(yc);
+        free(yg);
+    }
+    free(in);
+    mc_model_free(&m);
+}
+END_TEST
+
+START_TEST(a_model_split_between_gpu_and_cpu_gives_the_single_device_numbers)
+{
+    mc_model m;
+    ck_assert_int_eq(mc_model_builtin("alexnet", &m), MC_OK);
+    ck_assert_int_eq(mc_weights_random(&m, 0, m.n_layers, 1), MC_OK);
+    int cut = mc_model_find_layer(&m, "pool2") + 1;
+    ck_assert_int_gt(cut, 0);
+    size_t nin = mc_shape_count(&m.layers[0].in), nout = mc_shape_count(&m.layers[m.n_layers - 1].out);
+    float *in = malloc(nin * sizeof *in);
+    ck_assert(in);
+    mc_input_random(in, nin, 1, 3);
+    float *whole = run_range(cpu, &m, 0, m.n_layers, in);
+    float *mid = run_range(gpu, &m, 0, cut, in);
+    float *split = run_range(cpu, &m, cut, m.n_layers, mid);
+    double err = mc_test_max_rel_err(split, whole, nout, 1e-6);
+    ck_assert_msg(err <= 1e-3, "GPU [0,%d) + CPU [%d,%d) vs CPU: max relative error %g", cut, cut,
+                  m.n_layers, err);
+    free(in);
+    free(whole);
+    free(mid);
+    free(split);
+    mc_model_free(&m);
+}
+END_TEST
+
+START_TEST(repeated_inference_allocates_no_gpu_memory)
+{
+    mc_model m;
+    ck_assert_int_eq(mc_model_builtin("alexnet", &m), MC_OK);
+    ck_assert_int_eq(mc_weights_random(&m, 0, m.n_layers, 1), MC_OK);
+    mc_net n;
+    ck_assert_msg(mc_net_init(&n, &m, 0, m.n_layers, gpu) == MC_OK, "%s", mc_error_last());
+    size_t nin = mc_net_in_count(&n), nout = mc_net_out_count(&n);
+    float *in = malloc(nin * 4), *first = malloc(nout * 4), *out = malloc(nout * 4);
+    ck_assert(in && first && out);
+    mc_input_random(in, nin, 1, 0);
+    ck_assert_int_eq(mc_net_forward(&n, in, first), MC_OK);
+    size_t free0, free1, total;
+    ck_assert_int_eq(cudaMemGetInfo(&free0, &total), cudaSuccess);
+    for (int i = 0; i < 20; i++) {
+        ck_assert_int_eq(mc_net_forward(&n, in, out), MC_OK);
+        ck_assert_msg(memcmp(out, first, nout * 4) == 0, "inference %d differs from the first", i + 2);
+    }
+    ck_assert_int_eq(cudaMemGetInfo(&free1, &total), cudaSuccess);
+    ck_assert_msg(free1 >= free0, "free GPU memory fell from %zu to %zu bytes over 20 inferences", free0, free1);
+    mc_net_free(&n);
+    free(in);
+    free(first);
+    free(out);
+    mc_model_free(&m);
+}
+END_TEST
+
+int main(void)
+{
+    if (!mc_backend_cuda_compiled()) {
+        fprintf(stderr, "check_gpu: FAILED: this build has no CUDA backend (configure with the CUDA "
+                        "toolkit and cuDNN installed, -DMC_CUDA=ON)\n");
+        return 2;
+    }
+    setenv("MC_CUDA_MATH", "fp32", 1);
+    if (mc_backend_create(MC_BACKEND_CUDA, 0, &gpu) != MC_OK) {
+        fprintf(stderr, "check_gpu: FAILED: no GPU is present, nothing was compared: %s\n", mc_error_last());
+        return 3;
+    }
+    if (mc_backend_create(MC_BACKEND_CPU, 0, &cpu) != MC_OK) {
+        fprintf(stderr, "check_gpu: FAILED: cpu backend: %s\n", mc_error_last());
+        mc_backend_destroy(gpu);
+        return 1;
+    }
+    Suite *s = suite_create("gpu");
+    TCase *tc = tcase_create("gpu vs cpu");
+    tcase_set_timeout(tc, 600);
+    tcase_add_loop_test(tc, every_op_case_gives_the_cpu_numbers_on_the_gpu, 0, N_CASES);
+    tcase_add_loop_test(tc, whole_models_give_the_cpu_numbers_on_the_gpu, 0,
+                        (int)(sizeof models / sizeof models[0]));
+    tcase_add_test(tc, a_model_split_between_gpu_and_cpu_gives_the_single_device_numbers);
+    tcase_add_test(tc, repeated_inference_allocates_no_gpu_memory);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_set_fork_status(sr, CK_NOFORK);
+    srunner_run_all(sr, CK_VERBOSE);
+    int failed = srunner_ntests_failed(sr), run = srunner_ntests_run(sr);
+    srunner_free(sr);
+    mc_backend_destroy(cpu);
+    mc_backend_destroy(gpu);
+    if (run == 0) {
+        fprintf(stderr, "check_gpu: FAILED: no test ran\n");
+        return 1;
+    }
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
