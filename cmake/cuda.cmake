@@ -7,14 +7,16 @@
 # for a device at run time (mc_backend_cuda_create).
 #
 # Layout: src/backend/backend_cuda.c (the backend, C, cuDNN + cuBLAS calls)
-# goes into mchair_engine with the C flags; src/backend/cuda/*.cu (the
-# kernels, one twin per src/ops/*.c that needs one) form the object library
-# mchair_cuda_kernels, compiled by nvcc with its own flags, whose objects are
-# added to mchair_engine.
+# and src/backend/cuda/*.cu (the kernels, one twin per src/ops/*.c that needs
+# one, compiled by nvcc with its own flags) form the plugin libmchair_cuda.so,
+# which links libmchair.so and the CUDA libraries.  The engine loads it with
+# dlopen only when a GPU backend is asked for (backend_cuda_loader.c): linked
+# into every process, cuBLAS/cuDNN cost 60-160 MB of resident memory even in
+# CPU-only runs, which a 1 GB device and VGG16's 700 MB budget cannot spare.
 #
 # Outputs: MC_CUDA_ENABLED (TRUE when built), MC_HAVE_CUDA compile definition
-# on mchair_engine (PUBLIC, so tests see it), and the `check_gpu` executable
-# plus the `gpu-test` target (tests/gpu/, not part of ctest).
+# on mchair_engine (PUBLIC, so tests see it), the `mchair_cuda` plugin, and the
+# `check_gpu` executable plus the `gpu-test` target (tests/gpu/, not in ctest).
 
 set(MC_CUDA_ENABLED FALSE)
 # The top-level glob puts every src/backend/*.c into mchair_engine; the CUDA
@@ -105,15 +107,17 @@ set_target_properties(mchair_cuda_kernels PROPERTIES
 target_compile_options(mchair_cuda_kernels PRIVATE
   $<$<COMPILE_LANGUAGE:CUDA>:-Xcudafe=--display_error_number --expt-relaxed-constexpr>)
 
-target_sources(mchair_engine PRIVATE ${CMAKE_SOURCE_DIR}/src/backend/backend_cuda.c
+add_library(mchair_cuda MODULE ${CMAKE_SOURCE_DIR}/src/backend/backend_cuda.c
   $<TARGET_OBJECTS:mchair_cuda_kernels>)
-# mchair_engine was made before CUDA was enabled: give it the architectures.
-set_target_properties(mchair_engine PROPERTIES CUDA_ARCHITECTURES "${CMAKE_CUDA_ARCHITECTURES}")
+set_target_properties(mchair_cuda PROPERTIES CUDA_ARCHITECTURES "${CMAKE_CUDA_ARCHITECTURES}"
+  LIBRARY_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR})
 # CUDA headers are system headers for our C code (no warnings from them).
-target_include_directories(mchair_engine SYSTEM PRIVATE ${CUDNN_INCLUDE_DIR})
+target_include_directories(mchair_cuda SYSTEM PRIVATE ${CUDNN_INCLUDE_DIR})
 target_compile_definitions(mchair_engine PUBLIC MC_HAVE_CUDA=1)
 # nvcc objects carry C++ runtime references (new/delete, guards): libstdc++.
-target_link_libraries(mchair_engine PUBLIC CUDA::cudart CUDA::cublas ${CUDNN_LIBRARY} stdc++)
+target_link_libraries(mchair_cuda PRIVATE mchair_engine CUDA::cudart CUDA::cublas ${CUDNN_LIBRARY} stdc++)
+# Building the CLI builds the plugin it may load.
+add_dependencies(mchair_engine mchair_cuda_kernels)
 
 set(MC_CUDA_ENABLED TRUE)
 message(STATUS "CUDA backend: built (CUDA ${CUDAToolkit_VERSION}, cuDNN ${_mc_cudnn_major}, "
@@ -127,7 +131,8 @@ if(MC_TESTS AND EXISTS ${CMAKE_SOURCE_DIR}/tests/gpu/check_gpu.c)
   add_executable(check_gpu ${CMAKE_SOURCE_DIR}/tests/gpu/check_gpu.c
     ${CMAKE_SOURCE_DIR}/tests/testutil.c)
   target_include_directories(check_gpu PRIVATE ${CMAKE_SOURCE_DIR}/tests ${CHECK_INCLUDE_DIRS})
-  target_link_libraries(check_gpu PRIVATE mchair_engine ${CHECK_LINK_LIBRARIES})
+  target_link_libraries(check_gpu PRIVATE mchair_engine CUDA::cudart ${CHECK_LINK_LIBRARIES})
+  add_dependencies(check_gpu mchair_cuda)
   target_compile_definitions(check_gpu PRIVATE MC_SOURCE_DIR="${CMAKE_SOURCE_DIR}")
   add_custom_target(gpu-test COMMAND check_gpu DEPENDS check_gpu USES_TERMINAL
     WORKING_DIRECTORY ${CMAKE_BINARY_DIR}

@@ -488,8 +488,6 @@ static const mc_backend cuda_template = {
     /* .destroy         = */ cuda_destroy,
 };
 
-int mc_backend_cuda_compiled(void) { return 1; }
-
 static long env_long(const char *name, long def, long lo, long hi)
 {
     const char *v = getenv(name);
@@ -531,7 +529,10 @@ static mc_status ctx_init(cuda_ctx *c)
     return MC_OK;
 }
 
-mc_status mc_backend_cuda_create(mc_backend **out)
+/* The plugin's entry point, found with dlsym by backend_cuda_loader.c. */
+mc_status mc_backend_cuda_plugin_create(mc_backend **out);
+
+mc_status mc_backend_cuda_plugin_create(mc_backend **out)
 {
     *out = NULL;
     int count = 0;
