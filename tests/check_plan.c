@@ -327,6 +327,56 @@ START_TEST(a_profile_for_another_model_is_refused)
 }
 END_TEST
 
+/* The artifact's hand-made AlexNet farm-5 and farm-6 (contract presets), on the alexish profile. */
+static const char *const presets[] = {
+    "{\"tasks\":[{\"name\":\"block1\",\"layers\":[\"conv1\",\"flatten\"]},"
+    "{\"name\":\"block2\",\"layers\":[\"fc1\",\"fc1\"],\"method\":\"fc_output\",\"parts\":2},"
+    "{\"name\":\"block3\",\"layers\":[\"fc2\",\"fc3\"]}],"
+    "\"node\":{\"initial\":[\"i\"],\"block1\":[\"a\"],\"block2\":[\"b\",\"c\"],\"block3\":[\"d\"]}}",
+    "{\"tasks\":[{\"name\":\"block1\",\"layers\":[\"conv1\",\"flatten\"]},"
+    "{\"name\":\"block2\",\"layers\":[\"fc1\",\"fc1\"],\"method\":\"fc_output\",\"parts\":2},"
+    "{\"name\":\"block3\",\"layers\":[\"fc2\",\"fc3\"]}],"
+    "\"node\":{\"initial\":[\"i\"],\"block1\":[\"a\",\"e\"],\"block2\":[\"b\",\"c\"],\"block3\":[\"d\"]}}",
+};
+
+START_TEST(plans_reach_at_least_the_hand_made_farms)
+{
+    mc_profile p;
+    make_profile("alexish", alexish, 12, &p);
+    mc_plan_opts o = {8, 80 * MIB, 2e-7, 0.002};
+    cJSON *j = cJSON_Parse(presets[_i]);
+    ck_assert_ptr_nonnull(j);
+    mc_plan hand;
+    ck_assert_msg(mc_plan_from_farm(j, "preset", &p, &o, &hand) == MC_OK, "%s", mc_error_last());
+    cJSON_Delete(j);
+    ck_assert_int_eq(hand.used, 4 + _i);
+    ck_assert_int_eq(hand.n_tasks, 3);
+    ck_assert_int_eq(hand.tasks[1].parts, 2);
+    ck_assert_int_eq(hand.tasks[0].replicas, 1 + _i);
+    mc_plan *plans = plan_ok(&p, &o);
+    const mc_plan *pl = &plans[hand.used - 1];
+    ck_assert_msg(pl->ips >= hand.ips * (1 - 1e-9), "plan for %d devices: %g IPS < hand-made %g", hand.used, pl->ips,
+                  hand.ips);
+    free(plans);
+    mc_profile_free(&p);
+}
+END_TEST
+
+START_TEST(a_farm_that_skips_layers_cannot_be_evaluated)
+{
+    mc_profile p;
+    make_profile("alexish", alexish, 12, &p);
+    mc_plan_opts o = {8, 80 * MIB, 2e-7, 0.002};
+    cJSON *j = cJSON_Parse("{\"tasks\":[{\"name\":\"a\",\"layers\":[\"conv1\",\"pool5\"]},"
+                           "{\"name\":\"b\",\"layers\":[\"fc1\",\"fc3\"]}],\"node\":{\"a\":[\"x\"],\"b\":[\"y\"]}}");
+    mc_plan pl;
+    ck_assert_int_ne(mc_plan_from_farm(j, "gap.json", &p, &o, &pl), MC_OK);
+    ck_assert_msg(strstr(mc_error_last(), "gap.json") && strstr(mc_error_last(), "flatten"), "%s", mc_error_last());
+    cJSON_Delete(j);
+    mc_profile_free(&p);
+}
+END_TEST
+
 /* ---- the profile itself ---- */
 
 START_TEST(the_line_fit_recovers_a_known_line)
@@ -541,6 +591,8 @@ int main(void)
     tcase_add_loop_test(tp, impossible_requests_are_refused_naming_the_constraint, 0,
                         (int)(sizeof errs / sizeof errs[0]));
     tcase_add_test(tp, a_profile_for_another_model_is_refused);
+    tcase_add_loop_test(tp, plans_reach_at_least_the_hand_made_farms, 0, 2);
+    tcase_add_test(tp, a_farm_that_skips_layers_cannot_be_evaluated);
     suite_add_tcase(s, tp);
     TCase *tf = tcase_create("profile");
     tcase_set_timeout(tf, 120);

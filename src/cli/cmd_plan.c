@@ -39,7 +39,11 @@ static void plan_usage(FILE *f)
             "                 else the Musical Chair WiFi fit 0.0002,0.002)\n"
             "  --out DIR      write DIR/farm-<n>.json and DIR/plan.json\n"
             "  --host H       address of the nodes in the farm files (default 127.0.0.1)\n"
-            "  --port P       port of device 0; device i listens on P+i (default 12345)\n",
+            "  --port P       port of device 0; device i listens on P+i (default 12345)\n"
+            "\n"
+            "       mchair plan --evaluate FARM.json --profile FILE [--link a,b] [--mem MB]\n"
+            "  predicts IPS, latency, memory and bottleneck of an existing farm file (with\n"
+            "  \"tasks\") with the same cost model, e.g. to compare a hand-made farm with a plan.\n",
             MC_PLAN_MAX_DEVICES);
 }
 
@@ -57,12 +61,97 @@ static int write_file(const char *path, cJSON *j)
     return rc;
 }
 
+static int parse_link(const char *link, mc_plan_opts *o)
+{
+    double a, b;
+    int c = 0;
+    if (sscanf(link, "%lf,%lf%n", &a, &b, &c) != 2 || link[c] || a < 0 || b < 0) {
+        fprintf(stderr, "mchair: --link needs a,b (seconds per kB, seconds), both >= 0, got '%s'\n", link);
+        return -1;
+    }
+    o->link_a = a / 1000.0;
+    o->link_b = b;
+    return 0;
+}
+
+static cJSON *read_json(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        fprintf(stderr, "mchair: cannot open %s: %s\n", path, strerror(errno));
+        return NULL;
+    }
+    static char buf[1 << 20];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    int big = !feof(f);
+    fclose(f);
+    buf[n] = '\0';
+    cJSON *j = big ? NULL : cJSON_Parse(buf);
+    if (!j) fprintf(stderr, "mchair: %s: %s\n", path, big ? "larger than 1 MB" : "not valid JSON");
+    return j;
+}
+
+static int evaluate_farm(const char *farm_path, const char *prof, const char *link, double mem_mb)
+{
+    mc_profile p;
+    if (mc_profile_load(prof, &p)) {
+        fprintf(stderr, "mchair: %s\n", mc_error_last());
+        return 1;
+    }
+    mc_plan_opts o = {1, mem_mb > 0 ? mem_mb * 1024 * 1024 : 1e300, MC_WIFI_A, MC_WIFI_B};
+    if (p.has_link) {
+        o.link_a = p.link_a;
+        o.link_b = p.link_b;
+    }
+    int rc = 1;
+    cJSON *farm = NULL;
+    mc_plan *pl = calloc(1, sizeof *pl);
+    if (!pl || (link && parse_link(link, &o)) || !(farm = read_json(farm_path))) goto done;
+    const cJSON *mo = cJSON_GetObjectItemCaseSensitive(farm, "model");
+    if (cJSON_IsString(mo) && strcmp(mo->valuestring, p.model)) {
+        fprintf(stderr, "mchair: %s is a farm of model '%s', %s profiles '%s'\n", farm_path, mo->valuestring, prof,
+                p.model);
+        goto done;
+    }
+    if (mc_plan_from_farm(farm, farm_path, &p, &o, pl)) {
+        fprintf(stderr, "mchair: %s\n", mc_error_last());
+        goto done;
+    }
+    fprintf(stderr, "mchair: %s: %d devices, predicted %.2f IPS, latency %.2f ms, max %.1f MiB/device, bottleneck %s\n",
+            farm_path, pl->used, pl->ips, pl->latency_s * 1e3, pl->max_mem_bytes / (1024.0 * 1024.0),
+            pl->bottleneck >= 0 ? pl->tasks[pl->bottleneck].name : "initial");
+    rc = 0;
+    for (int t = 0; t < pl->n_tasks; t++) {
+        const mc_plan_task *k = &pl->tasks[t];
+        fprintf(stderr, "  %-12s %s..%s %s/%d parts, %d replicas: compute %.2f ms, service %.2f ms, %.2f IPS, %.1f MiB%s\n",
+                k->name, p.layers[k->first].name, p.layers[k->last - 1].name, mc_split_method_name(k->method),
+                k->parts, k->replicas, k->compute_s * 1e3, k->service_s * 1e3, k->ips, k->mem_bytes / (1024.0 * 1024.0),
+                k->mem_bytes > o.mem_bytes ? " OVER --mem" : "");
+        if (k->mem_bytes > o.mem_bytes) rc = 1;
+    }
+    cJSON *j = mc_plan_farm_json(pl, &p, "127.0.0.1", 12345);
+    cJSON *info = cJSON_DetachItemFromObject(j, "plan");
+    cJSON_DeleteItemFromObject(info, "changed_devices");
+    cJSON_DeleteItemFromObject(info, "why");
+    char *s = cJSON_Print(info);
+    if (s) puts(s);
+    free(s);
+    cJSON_Delete(info);
+    cJSON_Delete(j);
+done:
+    cJSON_Delete(farm);
+    free(pl);
+    mc_profile_free(&p);
+    return rc;
+}
+
 int mc_cmd_plan(int argc, char **argv)
 {
     static const struct option lo[] = {
         {"model", 1, 0, 'm'}, {"devices", 1, 0, 'n'}, {"mem", 1, 0, 'M'}, {"profile", 1, 0, 'p'},
         {"link", 1, 0, 'l'},  {"out", 1, 0, 'o'},     {"host", 1, 0, 'H'}, {"port", 1, 0, 'P'},
-        {"help", 0, 0, 'h'},  {0, 0, 0, 0}};
+        {"evaluate", 1, 0, 'e'}, {"help", 0, 0, 'h'},  {0, 0, 0, 0}};
+    const char *evaluate = NULL;
     const char *model = NULL, *prof = NULL, *link = NULL, *out = NULL, *host = "127.0.0.1";
     long n_max = 0, port = 12345;
     double mem_mb = 0;
@@ -75,6 +164,7 @@ int mc_cmd_plan(int argc, char **argv)
         case 'p': prof = optarg; break;
         case 'l': link = optarg; break;
         case 'o': out = optarg; break;
+        case 'e': evaluate = optarg; break;
         case 'H': host = optarg; break;
         case 'n':
             errno = 0;
@@ -98,6 +188,13 @@ int mc_cmd_plan(int argc, char **argv)
         case 'h': plan_usage(stdout); return 0;
         default: plan_usage(stderr); return 2;
         }
+    }
+    if (evaluate) {
+        if (optind < argc || !prof) {
+            fprintf(stderr, "mchair: plan --evaluate needs --profile\n");
+            return 2;
+        }
+        return evaluate_farm(evaluate, prof, link, mem_mb);
     }
     if (optind < argc || !model || !prof || !have_n || mem_mb <= 0) {
         fprintf(stderr, "mchair: plan needs --model, --devices, --mem and --profile\n");
@@ -133,14 +230,10 @@ int mc_cmd_plan(int argc, char **argv)
         link_src = "profile";
     }
     if (link) {
-        double a, b;
-        if (sscanf(link, "%lf,%lf%n", &a, &b, &c) != 2 || link[c] || a < 0 || b < 0) {
-            fprintf(stderr, "mchair: --link needs a,b (seconds per kB, seconds), both >= 0, got '%s'\n", link);
+        if (parse_link(link, &o)) {
             rc = 2;
             goto done;
         }
-        o.link_a = a / 1000.0;
-        o.link_b = b;
         link_src = "--link";
     }
     plans = calloc((size_t)n_max, sizeof *plans);

@@ -147,6 +147,20 @@ static void set_data_task(mc_plan_task *t, int first, int last, int reps)
     t->replicas = reps;
 }
 
+static void set_split_task_ext(const mc_profile *p, mc_plan_task *t, int layer, int variant)
+{
+    const mc_prof_split *S = &p->layers[layer].splits[variant];
+    memset(t, 0, sizeof *t);
+    t->first = layer;
+    t->last = layer + 1;
+    t->method = S->method;
+    t->variant = variant;
+    t->parts = S->parts;
+    t->grid_h = S->grid_h;
+    t->grid_w = S->grid_w;
+    t->replicas = 1;
+}
+
 static void set_split_task(const planner *P, mc_plan_task *t, int layer, int variant, int reps)
 {
     const mc_prof_split *S = &P->p->layers[layer].splits[variant];
@@ -242,6 +256,42 @@ void mc_plan_evaluate(const mc_profile *p, const mc_plan_opts *o, mc_plan *pl)
             pl->ips = k->ips;
             pl->bottleneck = t;
         }
+    }
+}
+
+/* Exact-cost polish of a DP plan: moves boundaries between neighbouring data
+ * tasks by one unit while the exact IPS improves (the DP priced messages
+ * approximately).  Bounded number of rounds. */
+static int mem_ok(const planner *P, const mc_plan *pl);
+
+static void polish(const planner *P, mc_plan *pl)
+{
+    for (int round = 0; round < 32; round++) {
+        int improved = 0;
+        for (int t = 0; t + 1 < pl->n_tasks; t++) {
+            mc_plan_task *a = &pl->tasks[t], *b = &pl->tasks[t + 1];
+            if (a->variant >= 0 || b->variant >= 0) continue;
+            for (int dir = -1; dir <= 1; dir += 2) {
+                int nb = -1; /* the next unit start before / after the boundary */
+                for (int u = 0; u <= P->U; u++) {
+                    const int x = P->ustart[u];
+                    if (dir < 0 && x > a->first && x < b->first) nb = x;
+                    if (dir > 0 && x > b->first && x < b->last && nb < 0) nb = x;
+                }
+                if (nb < 0) continue;
+                mc_plan c = *pl;
+                c.tasks[t].last = nb;
+                c.tasks[t + 1].first = nb;
+                if (!mem_ok(P, &c)) continue;
+                mc_plan_evaluate(P->p, P->o, &c);
+                if (c.ips > pl->ips * (1 + 1e-9)) {
+                    *pl = c;
+                    improved = 1;
+                    break;
+                }
+            }
+        }
+        if (!improved) break;
     }
 }
 
@@ -585,6 +635,7 @@ mc_status mc_plan_all(const mc_profile *p, const mc_plan_opts *o, mc_plan *plans
         mc_plan dp, ch;
         dp_plan(&P, n, &dp);
         mc_plan_evaluate(p, o, &dp);
+        polish(&P, &dp);
         const mc_plan *prev = n > min_n ? &plans[n - 2] : NULL;
         if (prev) {
             chain_plan(&P, prev, &ch);
@@ -673,4 +724,95 @@ cJSON *mc_plan_farm_json(const mc_plan *pl, const mc_profile *p, const char *hos
     }
     cJSON_AddItemToObject(j, "plan", info);
     return j;
+}
+
+static int prof_find(const mc_profile *p, const char *name)
+{
+    for (int i = 0; i < p->n_layers; i++)
+        if (!strcmp(p->layers[i].name, name)) return i;
+    return -1;
+}
+
+mc_status mc_plan_from_farm(const cJSON *farm, const char *origin, const mc_profile *p, const mc_plan_opts *o,
+                            mc_plan *pl)
+{
+    memset(pl, 0, sizeof *pl);
+    const cJSON *tasks = cJSON_GetObjectItemCaseSensitive(farm, "tasks");
+    const cJSON *node = cJSON_GetObjectItemCaseSensitive(farm, "node");
+    if (!cJSON_IsArray(tasks) || !cJSON_IsObject(node))
+        return mc_error_set(MC_ERR_FORMAT, "%s: needs \"tasks\" and \"node\" to be evaluated", origin);
+    const cJSON *t;
+    int next = 0;
+    cJSON_ArrayForEach(t, tasks)
+    {
+        if (pl->n_tasks >= MC_PLAN_MAX_TASKS)
+            return mc_error_set(MC_ERR_FORMAT, "%s: more than %d tasks", origin, MC_PLAN_MAX_TASKS);
+        mc_plan_task *k = &pl->tasks[pl->n_tasks];
+        const cJSON *nm = cJSON_GetObjectItemCaseSensitive(t, "name");
+        const cJSON *ly = cJSON_GetObjectItemCaseSensitive(t, "layers");
+        const cJSON *me = cJSON_GetObjectItemCaseSensitive(t, "method");
+        const cJSON *pa = cJSON_GetObjectItemCaseSensitive(t, "parts");
+        const cJSON *gr = cJSON_GetObjectItemCaseSensitive(t, "grid");
+        if (!cJSON_IsString(nm) || !cJSON_IsArray(ly) || cJSON_GetArraySize(ly) != 2 ||
+            !cJSON_IsString(cJSON_GetArrayItem(ly, 0)) || !cJSON_IsString(cJSON_GetArrayItem(ly, 1)))
+            return mc_error_set(MC_ERR_FORMAT, "%s: tasks[%d] needs \"name\" and \"layers\": [first, last]", origin,
+                                pl->n_tasks);
+        const char *f = cJSON_GetArrayItem(ly, 0)->valuestring, *l = cJSON_GetArrayItem(ly, 1)->valuestring;
+        const int fi = prof_find(p, f), li = prof_find(p, l);
+        if (fi < 0 || li < 0)
+            return mc_error_set(MC_ERR_NOT_FOUND, "%s: task %s: model %s has no layer '%s'", origin, nm->valuestring,
+                                p->model, fi < 0 ? f : l);
+        if (fi != next || li < fi)
+            return mc_error_set(MC_ERR_FORMAT, "%s: task %s covers %s..%s, but the next layer in order is %s", origin,
+                                nm->valuestring, f, l, next < p->n_layers ? p->layers[next].name : "(none)");
+        next = li + 1;
+        mc_split_method m = MC_SPLIT_DATA;
+        if (me && (!cJSON_IsString(me) || (m = mc_split_method_from_name(me->valuestring)) >= MC_SPLIT_METHOD_COUNT))
+            return mc_error_set(MC_ERR_FORMAT, "%s: task %s: unknown method", origin, nm->valuestring);
+        const int parts = m == MC_SPLIT_DATA ? 1 : (cJSON_IsNumber(pa) ? pa->valueint : 0);
+        if (parts < 1)
+            return mc_error_set(MC_ERR_FORMAT, "%s: task %s: method %s needs \"parts\" >= 1", origin, nm->valuestring,
+                                mc_split_method_name(m));
+        if (parts > 1 || m != MC_SPLIT_DATA) {
+            if (li != fi && parts > 1)
+                return mc_error_set(MC_ERR_UNSUPPORTED, "%s: task %s: only one-layer split tasks can be evaluated",
+                                    origin, nm->valuestring);
+            int gh = 0, gw = 0;
+            if (cJSON_IsArray(gr) && cJSON_GetArraySize(gr) == 2) {
+                gh = cJSON_GetArrayItem(gr, 0)->valueint;
+                gw = cJSON_GetArrayItem(gr, 1)->valueint;
+            }
+            int v = -1;
+            for (int s = 0; s < p->layers[fi].n_splits && parts > 1; s++) {
+                const mc_prof_split *S = &p->layers[fi].splits[s];
+                if (S->method == m && S->parts == parts &&
+                    (m != MC_SPLIT_CONV_SPATIAL || gh == 0 || (S->grid_h == gh && S->grid_w == gw)))
+                    v = s;
+            }
+            if (parts > 1 && v < 0)
+                return mc_error_set(MC_ERR_NOT_FOUND, "%s: task %s: the profile has no %s split of %s into %d parts",
+                                    origin, nm->valuestring, mc_split_method_name(m), f, parts);
+            if (v >= 0)
+                set_split_task_ext(p, k, fi, v);
+            else
+                set_data_task(k, fi, li + 1, 1);
+        } else {
+            set_data_task(k, fi, li + 1, 1);
+        }
+        const cJSON *addr = cJSON_GetObjectItemCaseSensitive(node, nm->valuestring);
+        const int na = cJSON_IsArray(addr) ? cJSON_GetArraySize(addr) : 0;
+        if (na < 1 || na % k->parts)
+            return mc_error_set(MC_ERR_FORMAT, "%s: node \"%s\" needs a positive multiple of %d addresses, has %d",
+                                origin, nm->valuestring, k->parts, na);
+        k->replicas = na / k->parts;
+        snprintf(k->name, sizeof k->name, "%s", nm->valuestring);
+        for (int i = 0; i < na && pl->used < MC_PLAN_MAX_DEVICES; i++) k->devices[i] = pl->used++;
+        pl->n_tasks++;
+    }
+    if (next != p->n_layers)
+        return mc_error_set(MC_ERR_FORMAT, "%s: the tasks end before layer %s", origin, p->layers[next].name);
+    pl->n = pl->used;
+    pl->feasible = 1;
+    mc_plan_evaluate(p, o, pl);
+    return MC_OK;
 }

@@ -78,6 +78,13 @@ mc_status mc_plan_all(const mc_profile *p, const mc_plan_opts *o, mc_plan *plans
  * its tasks with the cost model above. */
 void mc_plan_evaluate(const mc_profile *p, const mc_plan_opts *o, mc_plan *pl);
 
+/* Reads the tasks and node lists of a farm file (farm-contract.md; "tasks"
+ * is required here) into pl and evaluates it, so hand-made farms can be
+ * compared with planned ones.  A split task must be one layer and its
+ * method/parts must be in the profile. */
+mc_status mc_plan_from_farm(const cJSON *farm, const char *origin, const mc_profile *p, const mc_plan_opts *o,
+                            mc_plan *pl);
+
 /* The farm file (farm-contract.md) of a feasible plan: model, tasks and
  * node addresses host:base_port+device (initial at host:9999), plus a
  * "plan" object with the predictions and the reasons. */
