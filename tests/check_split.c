@@ -207,6 +207,29 @@ START_TEST(impossible_splits_are_refused_naming_the_layer)
 }
 END_TEST
 
+START_TEST(a_part_whose_weights_cannot_be_allocated_reports_no_memory)
+{
+    mc_model m;
+    ck_assert_int_eq(mc_model_parse("model t\ninput 1 1 64\ndense x units=32\n", "case", &m), MC_OK);
+    ck_assert_int_eq(mc_weights_random(&m, 0, 1, 7), MC_OK);
+    for (int fail_after = 0; fail_after < 2; fail_after++) {
+        mc_split_part p;
+        ck_assert_int_eq(mc_split_make_part(&m.layers[0], MC_SPLIT_FC_INPUT, 2, 0, 0, 1, &p), MC_OK);
+        mc_alloc_fail_after(fail_after);
+        mc_status a = mc_split_part_load_random(&p, &m.layers[0], 7);
+        mc_split_part_free(&p);
+        mc_alloc_fail_after(fail_after);
+        mc_status b = mc_split_part_load_from(&p, &m.layers[0]);
+        mc_alloc_fail_after(-1);
+        mc_split_part_free(&p);
+        ck_assert_int_eq(a, MC_ERR_NOMEM);
+        ck_assert_int_eq(b, MC_ERR_NOMEM);
+    }
+    mc_weights_release(&m, 0, 1);
+    mc_model_free(&m);
+}
+END_TEST
+
 START_TEST(method_names_round_trip)
 {
     for (int i = 0; i < MC_SPLIT_METHOD_COUNT; i++)
@@ -223,6 +246,7 @@ int main(void)
     tcase_add_test(tc, spatial_tiles_carry_a_halo_of_half_the_kernel);
     tcase_add_loop_test(tc, impossible_splits_are_refused_naming_the_layer, 0, (int)(sizeof bad / sizeof bad[0]));
     tcase_add_test(tc, method_names_round_trip);
+    tcase_add_test(tc, a_part_whose_weights_cannot_be_allocated_reports_no_memory);
     suite_add_tcase(s, tc);
     return mc_test_run(s);
 }
