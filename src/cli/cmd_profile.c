@@ -9,6 +9,7 @@
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
 
+#include "../backend/backend.h"
 #include "../models/model.h"
 #include "../models/net.h"
 #include "../plan/profile.h"
@@ -30,7 +31,8 @@ static void profile_usage(FILE *f)
             "  --threads T     compute threads (default: all cores)\n"
             "  --repeat N      timed runs per layer or per payload size, median taken (default 5)\n"
             "  --splits LIST   part counts to profile, comma-separated, each 2..64 (default 2,3,4)\n"
-            "  --seed S        seed of the random weights (default 1)\n");
+            "  --seed S        seed of the random weights (default 1)\n"
+            "  --device cpu|gpu  backend to time on (default cpu; gpu needs the CUDA build)\n");
 }
 
 static int parse_parts(const char *s, mc_profile_opts *o)
@@ -118,9 +120,11 @@ int mc_cmd_profile(int argc, char **argv)
     static const struct option lo[] = {
         {"model", 1, 0, 'm'}, {"out", 1, 0, 'o'},  {"threads", 1, 0, 't'}, {"repeat", 1, 0, 'r'},
         {"splits", 1, 0, 'S'}, {"link", 1, 0, 'l'}, {"seed", 1, 0, 's'},    {"help", 0, 0, 'h'},
+        {"device", 1, 0, 'd'},
         {0, 0, 0, 0}};
     const char *model = NULL, *out = NULL, *link = NULL;
-    mc_profile_opts o = {0, 5, 3, {2, 3, 4}, 1};
+    mc_profile_opts o = {0, 5, 3, {2, 3, 4}, 1, MC_BACKEND_CPU};
+    const char *device = "cpu";
     long v;
     int c;
     optind = 1;
@@ -129,6 +133,16 @@ int mc_cmd_profile(int argc, char **argv)
         case 'm': model = optarg; break;
         case 'o': out = optarg; break;
         case 'l': link = optarg; break;
+        case 'd': {
+            mc_backend_kind k;
+            if (mc_backend_from_name(optarg, &k)) {
+                fprintf(stderr, "mchair: %s\n", mc_error_last());
+                return 2;
+            }
+            o.device = (int)k;
+            device = optarg;
+            break;
+        }
         case 't':
             if (mc_parse_pos_int("--threads", optarg, 1024, &v)) return 2;
             o.threads = (int)v;
@@ -169,7 +183,7 @@ int mc_cmd_profile(int argc, char **argv)
         return 1;
     }
     cJSON *j = mc_profile_to_json(&p);
-    cJSON_AddStringToObject(j, "device", "cpu");
+    cJSON_AddStringToObject(j, "device", device);
     cJSON_AddNumberToObject(j, "threads", o.threads);
     cJSON_AddNumberToObject(j, "repeat", o.repeat);
     double total = 0;

@@ -110,7 +110,7 @@ mc_status mc_profile_measure(mc_model *m, const mc_profile_opts *o, mc_profile *
     memset(out, 0, sizeof *out);
     if (o->repeat < 1) return mc_error_set(MC_ERR_INVALID_ARG, "profile: repeat must be >= 1");
     mc_backend *be;
-    mc_status st = mc_backend_cpu_create(o->threads, &be);
+    mc_status st = mc_backend_create((mc_backend_kind)o->device, o->threads, &be);
     if (st) return st;
     snprintf(out->model, sizeof out->model, "%s", m->name);
     out->n_layers = m->n_layers;

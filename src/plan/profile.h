@@ -65,9 +65,10 @@ typedef struct mc_profile_opts {
     int n_parts;       /* part counts to try */
     int parts[8];
     unsigned long long seed;
+    int device;        /* mc_backend_kind: MC_BACKEND_CPU (0) or MC_BACKEND_CUDA */
 } mc_profile_opts;
 
-/* Measures every layer of `m` and its split variants on the CPU backend. */
+/* Measures every layer of `m` and its split variants on the backend o->device. */
 mc_status mc_profile_measure(mc_model *m, const mc_profile_opts *o, mc_profile *out);
 void mc_profile_free(mc_profile *p);
 
