@@ -327,6 +327,56 @@ START_TEST(a_profile_for_another_model_is_refused)
 }
 END_TEST
 
+START_TEST(the_farm_file_follows_the_contract)
+{
+    mc_profile p;
+    make_profile("alexish", alexish, 12, &p);
+    mc_plan_opts o = {9, 80 * MIB, 2e-7, 0.002};
+    mc_plan *plans = plan_ok(&p, &o);
+    for (int n = 4; n <= 9; n++) {
+        const mc_plan *pl = &plans[n - 1];
+        cJSON *j = mc_plan_farm_json(pl, &p, "127.0.0.1", 12345);
+        const cJSON *tasks = cJSON_GetObjectItem(j, "tasks"), *node = cJSON_GetObjectItem(j, "node"), *t;
+        ck_assert_str_eq(cJSON_GetObjectItem(j, "model")->valuestring, "alexish");
+        ck_assert_str_eq(cJSON_GetArrayItem(cJSON_GetObjectItem(node, "initial"), 0)->valuestring, "127.0.0.1:9999");
+        int seen[MC_PLAN_MAX_DEVICES] = {0}, k = 0, listed = 0;
+        cJSON_ArrayForEach(t, tasks)
+        {
+            const mc_plan_task *x = &pl->tasks[k++];
+            const char *name = cJSON_GetObjectItem(t, "name")->valuestring;
+            const cJSON *ly = cJSON_GetObjectItem(t, "layers");
+            ck_assert_str_eq(cJSON_GetArrayItem(ly, 0)->valuestring, p.layers[x->first].name);
+            ck_assert_str_eq(cJSON_GetArrayItem(ly, 1)->valuestring, p.layers[x->last - 1].name);
+            const cJSON *me = cJSON_GetObjectItem(t, "method");
+            if (x->parts > 1) {
+                ck_assert_str_eq(me->valuestring, mc_split_method_name(x->method));
+                ck_assert_int_eq(cJSON_GetObjectItem(t, "parts")->valueint, x->parts);
+            } else {
+                ck_assert_ptr_null(me);
+            }
+            const cJSON *ad = cJSON_GetObjectItem(node, name), *a;
+            ck_assert_int_eq(cJSON_GetArraySize(ad), x->parts * x->replicas);
+            cJSON_ArrayForEach(a, ad)
+            {
+                int port = atoi(strchr(a->valuestring, ':') + 1) - 12345;
+                ck_assert(port >= 0 && port < n);
+                ck_assert_int_eq(seen[port]++, 0);
+                listed++;
+            }
+        }
+        ck_assert_int_eq(k, pl->n_tasks);
+        ck_assert_int_eq(listed, pl->used);
+        const cJSON *info = cJSON_GetObjectItem(j, "plan");
+        ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(info, "devices")), n);
+        ck_assert_double_eq_tol(cJSON_GetObjectItem(info, "predicted_ips")->valuedouble, pl->ips, 1e-9);
+        ck_assert(strlen(cJSON_GetObjectItem(info, "why")->valuestring) > 10);
+        cJSON_Delete(j);
+    }
+    free(plans);
+    mc_profile_free(&p);
+}
+END_TEST
+
 /* The artifact's hand-made AlexNet farm-5 and farm-6 (contract presets), on the alexish profile. */
 static const char *const presets[] = {
     "{\"tasks\":[{\"name\":\"block1\",\"layers\":[\"conv1\",\"flatten\"]},"
@@ -592,6 +642,7 @@ int main(void)
                         (int)(sizeof errs / sizeof errs[0]));
     tcase_add_test(tp, a_profile_for_another_model_is_refused);
     tcase_add_loop_test(tp, plans_reach_at_least_the_hand_made_farms, 0, 2);
+    tcase_add_test(tp, the_farm_file_follows_the_contract);
     tcase_add_test(tp, a_farm_that_skips_layers_cannot_be_evaluated);
     suite_add_tcase(s, tp);
     TCase *tf = tcase_create("profile");

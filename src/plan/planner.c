@@ -681,7 +681,7 @@ cJSON *mc_plan_farm_json(const mc_plan *pl, const mc_profile *p, const char *hos
     snprintf(a, sizeof a, "%s:9999", host);
     cJSON_AddItemToArray(init, cJSON_CreateString(a));
     cJSON *info = cJSON_CreateObject();
-    cJSON_AddNumberToObject(info, "devices", pl->n);
+    cJSON_AddNumberToObject(info, "n_devices", pl->n);
     cJSON_AddNumberToObject(info, "devices_used", pl->used);
     cJSON_AddNumberToObject(info, "predicted_ips", pl->ips);
     cJSON_AddNumberToObject(info, "latency_s", pl->latency_s);
@@ -721,6 +721,32 @@ cJSON *mc_plan_farm_json(const mc_plan *pl, const mc_profile *p, const char *hos
         cJSON_AddNumberToObject(io, "memory_bytes", k->mem_bytes);
         cJSON_AddStringToObject(io, "why", k->why);
         cJSON_AddItemToArray(its, io);
+    }
+    /* Per device, in device order. */
+    cJSON *dv = cJSON_AddArrayToObject(info, "devices");
+    for (int d = 0; d < pl->n; d++) {
+        cJSON *o = cJSON_CreateObject();
+        snprintf(a, sizeof a, "%s:%d", host, base_port + d);
+        cJSON_AddStringToObject(o, "address", a);
+        const mc_plan_task *held = NULL;
+        int slot = -1;
+        for (int t = 0; t < pl->n_tasks && !held; t++)
+            for (int i = 0; i < pl->tasks[t].parts * pl->tasks[t].replicas; i++)
+                if (pl->tasks[t].devices[i] == d) {
+                    held = &pl->tasks[t];
+                    slot = i;
+                    break;
+                }
+        if (held) {
+            cJSON_AddStringToObject(o, "task", held->name);
+            cJSON_AddNumberToObject(o, "part", slot % held->parts);
+            cJSON_AddNumberToObject(o, "replica", slot / held->parts);
+            cJSON_AddNumberToObject(o, "memory_bytes", held->mem_bytes);
+        } else {
+            cJSON_AddNullToObject(o, "task"); /* idle: adding it would not raise the IPS */
+            cJSON_AddNumberToObject(o, "memory_bytes", 0);
+        }
+        cJSON_AddItemToArray(dv, o);
     }
     cJSON_AddItemToObject(j, "plan", info);
     return j;
