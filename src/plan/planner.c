@@ -163,15 +163,7 @@ static void set_split_task_ext(const mc_profile *p, mc_plan_task *t, int layer, 
 
 static void set_split_task(const planner *P, mc_plan_task *t, int layer, int variant, int reps)
 {
-    const mc_prof_split *S = &P->p->layers[layer].splits[variant];
-    memset(t, 0, sizeof *t);
-    t->first = layer;
-    t->last = layer + 1;
-    t->method = S->method;
-    t->variant = variant;
-    t->parts = S->parts;
-    t->grid_h = S->grid_h;
-    t->grid_w = S->grid_w;
+    set_split_task_ext(P->p, t, layer, variant);
     t->replicas = reps;
 }
 
