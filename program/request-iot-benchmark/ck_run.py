@@ -237,7 +237,11 @@ def pid_alive_node(pid):
                 return False
     except (OSError, IndexError):
         return False
-    return len(argv) > 1 and os.path.basename(argv[0]).startswith(b"mchair") and argv[1] == b"node"
+    # argv[0] is mchair, or an interpreter running a script named mchair*.
+    for i in (0, 1):
+        if len(argv) > i + 1 and os.path.basename(argv[i]).startswith(b"mchair") and argv[i + 1] == b"node":
+            return True
+    return False
 
 
 def port_open(host, port):
@@ -364,8 +368,8 @@ def start_servers(model, n):
             if os.path.exists(s[4]):
                 os.remove(s[4])
         raise
-    say("%d node(s) of %s listening; pid files in %s; stop them with the -stop-server cmd_key"
-        % (len(started), path, rdir))
+    say("%d node(s) of %s on this machine listening (%d started now); pid files in %s; "
+        "stop them with the -stop-server cmd_key" % (len(mine), path, len(started), rdir))
     return 0
 
 
