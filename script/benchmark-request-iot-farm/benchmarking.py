@@ -238,6 +238,25 @@ def add_derived(path, meta, key, repeat):
     return {"return": 0, "points": done}
 
 
+def host_target():
+    """The machine entry of this host (access_type host), added if missing."""
+    r = ck.access({"action": "search", "module_uoa": "machine", "add_meta": "yes"})
+    if r["return"] > 0:
+        return r
+    for q in r["lst"]:
+        if q.get("meta", {}).get("access_type", "") == "host":
+            return {"return": 0, "target": q["data_uoa"]}
+    r = ck.access({"action": "detect", "module_uoa": "platform.os", "out": ""})
+    if r["return"] > 0:
+        return r
+    ck.out("Adding machine:host for runs on this machine (ck add machine:host --use_host) ...")
+    r = ck.access({"action": "add", "module_uoa": "machine", "data_uoa": "host", "use_host": "yes",
+                   "target_os": r["os_uoa"], "quiet": "yes", "out": ""})
+    if r["return"] > 0:
+        return r
+    return {"return": 0, "target": "host"}
+
+
 def do(args):
     key = parse_cmd_key(args.cmd_key)
     if key is None:
@@ -259,10 +278,19 @@ def do(args):
         if r["return"] > 0:
             return r
         target_path = r["path"]
-        if r["dict"].get("device_cfg", {}).get("access_type", "") == "avro":
+        md = r["dict"]
+        if "avro" in (md.get("access_type", ""), md.get("device_cfg", {}).get("access_type", "")):
             farm = load_farm(os.path.join(target_path, "ip"))
             if not farm:
                 return fail("machine %s has no readable farm file ip in %s" % (target, target_path))
+
+    if not target:
+        # With machines registered, CK's pipeline asks which one to use; as the
+        # artifact's README did (ck add machine:host --use_host), run on a host target.
+        r = host_target()
+        if r["return"] > 0:
+            return r
+        target = r["target"]
 
     # Host and target OS as CK sees them.
     ii = {"action": "detect", "module_uoa": "platform.os", "out": ""}
