@@ -310,6 +310,8 @@ def do(args):
           "env": env, "no_state_check": "yes", "no_compiler_description": "yes",
           "skip_calibration": "yes", "cpu_freq": "", "gpu_freq": "", "speed": "no", "energy": "no",
           "skip_print_timers": "yes", "out": "con"}
+    if args.tmp_dir:
+        ii["tmp_dir"] = args.tmp_dir
     r = ck.access(ii)
     if r["return"] > 0:
         return r
@@ -321,6 +323,9 @@ def do(args):
         r.pop(k, None)
     pipeline = copy.deepcopy(r)
     pipeline["cmd_key"] = args.cmd_key
+    if args.tmp_dir:
+        pipeline["tmp_dir"] = args.tmp_dir
+        pipeline.setdefault("state", {})["tmp_dir"] = args.tmp_dir
 
     cpu = cpuinfo()
     now = datetime.datetime.now()
@@ -342,12 +347,15 @@ def do(args):
     ck.out("Target     - " + (target or "host"))
     ck.out("Experiment - %s:experiment:%s" % (args.record_repo, record_uoa))
 
-    r = ck.access({"action": "autotune", "module_uoa": "pipeline", "data_uoa": "program",
-                   "target": target, "iterations": 1, "repetitions": args.repetitions,
-                   "record": "yes", "record_failed": "yes",
-                   "record_params": {"search_point_by_features": "yes"},
-                   "tags": tags, "meta": meta, "record_repo": args.record_repo,
-                   "record_uoa": record_uoa, "pipeline": pipeline, "out": "con"})
+    ii = {"action": "autotune", "module_uoa": "pipeline", "data_uoa": "program",
+          "target": target, "iterations": 1, "repetitions": args.repetitions,
+          "record": "yes", "record_failed": "yes",
+          "record_params": {"search_point_by_features": "yes"},
+          "tags": tags, "meta": meta, "record_repo": args.record_repo,
+          "record_uoa": record_uoa, "pipeline": pipeline, "out": "con"}
+    if args.tmp_dir:
+        ii["tmp_dir"] = args.tmp_dir
+    r = ck.access(ii)
     if r["return"] > 0:
         return r
     if r.get("fail", "") == "yes":
@@ -376,6 +384,7 @@ def main():
     p.add_argument("--repetitions", type=int, default=3, help="statistical repetitions of the run (CK)")
     p.add_argument("--record_uoa", default="", help="experiment entry (default mchair-request-iot-farm-CMD_KEY)")
     p.add_argument("--record_repo", default="local")
+    p.add_argument("--tmp_dir", default="", help="where CK runs the program (default: the program's tmp/)")
     p.add_argument("--devices", type=int, default=0, help="devices for price/power (default: farm size, or 1)")
     p.add_argument("--device_price", type=float, default=RPI_PRICE_USD, help="USD per device (RPi 3: 40)")
     p.add_argument("--device_busy_power", type=float, default=RPI_BUSY_W, help="W per busy device (RPi 3: 6.5)")

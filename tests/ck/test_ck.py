@@ -101,8 +101,10 @@ class CKWorkflow(unittest.TestCase):
         env.pop("CK_TARGET_PATH", None)
         env.pop("STAT_REPEAT", None)
         cls.env = env
-        cls.prog_tmp = os.path.join(cls.root, "program", "request-iot-benchmark", "tmp")
-        ck_env = ARGS.ck_env or os.path.join(os.path.dirname(cls.root), "shared", "ck-env")
+        # CK runs the program here (--tmp_dir), not in the source tree's program/.../tmp
+        cls.prog_tmp = os.path.join(cls.tmp, "program-tmp")
+        ck_env = (ARGS.ck_env or os.environ.get("MCHAIR_CK_ENV")
+                  or os.path.join(os.path.dirname(cls.root), "shared", "ck-env"))
         if not os.path.isdir(os.path.join(ck_env, "os")):
             raise AssertionError("ck-env with os entries not found at %s (pass --ck-env DIR)" % ck_env)
         # ck-env depends on ck-web: a local placeholder resolves it offline
@@ -136,7 +138,7 @@ class CKWorkflow(unittest.TestCase):
 
     def ck_run(self, cmd_key, *extra):
         rc, out = self.ck("run", PROGRAM, "--cmd_key=" + cmd_key, "--treat_return_code_as_exit_code=yes",
-                          *extra)
+                          "--tmp_dir=" + self.prog_tmp, *extra)
         if rc != 0:
             # put our script's own lines (errors included) where a failure message shows them
             mine = [x for x in out.splitlines() if x.startswith(("ck_run", "mchair"))]
@@ -289,6 +291,27 @@ class CKWorkflow(unittest.TestCase):
         with open(ip) as a, open(src) as b:
             self.assertEqual(a.read(), b.read())
 
+    def test_3b_start_server_starts_only_this_machines_nodes_of_a_real_farm(self):
+        # artifact-style farm: none of 192.168.1.x is this machine -> error, nothing started
+        self.ck_ok("add", "machine:farm-5-rpi", "--access_type=avro",
+                   "--avro_config=" + os.path.join(self.root, "machine", "farm-5.json"), "--target_os=linux-64")
+        rc, out = self.ck_run("benchmark-alexnet-farm-5-nodes-start-server", "--target=farm-5-rpi")
+        self.assertNotEqual(rc, 0)
+        self.assertIn("none of the addresses", out)
+        # this machine is the initial node of a real farm -> nothing to start, success
+        ffile = os.path.join(self.tmp, "farm-5-initial-here.json")
+        with open(os.path.join(self.root, "machine", "farm-5.json")) as fh:
+            farm = json.load(fh)
+        farm["node"]["initial"] = ["127.0.0.1"]
+        with open(ffile, "w") as fh:
+            json.dump(farm, fh)
+        self.ck_ok("add", "machine:farm-5-initial-here", "--access_type=avro", "--avro_config=" + ffile,
+                   "--target_os=linux-64")
+        rc, out = self.ck_run("benchmark-alexnet-farm-5-nodes-start-server", "--target=farm-5-initial-here")
+        self.assertEqual(rc, 0, out[-3000:])
+        self.assertIn("this machine is the farm's initial node", out)
+        self.assertEqual(self.node_pids(), [])
+
     def test_4_one_machine_farm5_starts_benchmarks_records_and_stops(self):
         with open(os.path.join(self.root, "machine", "farm-5-local.json")) as fh:
             farm = json.load(fh)
@@ -316,7 +339,8 @@ class CKWorkflow(unittest.TestCase):
 
             uoa = "mchair-test-farm-5"
             p = subprocess.run([sys.executable, self.bench_script(), "--cmd_key=benchmark-alexnet-farm-5-nodes",
-                                "--target=farm-5", "--repeat=3", "--repetitions=2", "--record_uoa=" + uoa],
+                                "--target=farm-5", "--repeat=3", "--repetitions=2", "--record_uoa=" + uoa,
+                                "--tmp_dir=" + self.prog_tmp],
                                env=self.env, cwd=self.tmp, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, universal_newlines=True, timeout=900)
             self.assertEqual(p.returncode, 0, p.stdout[-4000:])
@@ -342,7 +366,8 @@ class CKWorkflow(unittest.TestCase):
     def test_5_benchmarking_records_a_request_experiment(self):
         uoa = "mchair-test-alexnet-cpu"
         p = subprocess.run([sys.executable, self.bench_script(), "--cmd_key=benchmark-alexnet-single-device-cpu",
-                            "--repeat=2", "--repetitions=2", "--record_uoa=" + uoa],
+                            "--repeat=2", "--repetitions=2", "--record_uoa=" + uoa,
+                            "--tmp_dir=" + self.prog_tmp],
                            env=self.env, cwd=self.tmp, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                            stderr=subprocess.STDOUT, universal_newlines=True, timeout=900)
         if ARGS.verbose:
