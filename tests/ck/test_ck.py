@@ -19,6 +19,7 @@ not, the test installs it with pip and fails if that does not work).
 """
 import argparse
 import glob
+import importlib
 import json
 import os
 import shutil
@@ -46,7 +47,7 @@ PLAUSIBLE = {"alexnet": (1e-3, 30.0), "vgg16": (1e-2, 120.0)}
 
 def ensure_ck():
     try:
-        import ck.kernel  # noqa: F401
+        importlib.import_module("ck.kernel")
         return
     except ImportError:
         pass
@@ -122,12 +123,23 @@ class CKWorkflow(unittest.TestCase):
     @classmethod
     def ck(cls, *args, timeout=900, cwd=None):
         cmd = [sys.executable, "-c", "import sys, ck.kernel as k; sys.exit(k.cli())"] + list(args)
-        p = subprocess.run(cmd, env=cls.env, cwd=cwd or cls.tmp, stdin=subprocess.DEVNULL,
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout,
-                           universal_newlines=True)
+        return cls.run_group(cmd, timeout, cwd or cls.tmp)
+
+    @classmethod
+    def run_group(cls, cmd, timeout, cwd):
+        """Run cmd in its own process group; on timeout kill the whole group
+        (CK's shell, ck_run.py and mchair), then fail."""
+        p = subprocess.Popen(cmd, env=cls.env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, universal_newlines=True, start_new_session=True)
+        try:
+            out, _ = p.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+            out, _ = p.communicate()
+            raise AssertionError("timed out after %d s: %s\n%s" % (timeout, " ".join(cmd), out[-3000:]))
         if ARGS.verbose:
-            sys.stdout.write(p.stdout)
-        return p.returncode, p.stdout
+            sys.stdout.write(out)
+        return p.returncode, out
 
     @classmethod
     def ck_ok(cls, *args, **kw):
@@ -338,12 +350,11 @@ class CKWorkflow(unittest.TestCase):
                 json.load(fh)
 
             uoa = "mchair-test-farm-5"
-            p = subprocess.run([sys.executable, self.bench_script(), "--cmd_key=benchmark-alexnet-farm-5-nodes",
-                                "--target=farm-5", "--repeat=3", "--repetitions=2", "--record_uoa=" + uoa,
-                                "--tmp_dir=" + self.prog_tmp],
-                               env=self.env, cwd=self.tmp, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, universal_newlines=True, timeout=900)
-            self.assertEqual(p.returncode, 0, p.stdout[-4000:])
+            rc, out = self.run_group([sys.executable, self.bench_script(),
+                                      "--cmd_key=benchmark-alexnet-farm-5-nodes", "--target=farm-5",
+                                      "--repeat=3", "--repetitions=2", "--record_uoa=" + uoa,
+                                      "--tmp_dir=" + self.prog_tmp], 900, self.tmp)
+            self.assertEqual(rc, 0, out[-4000:])
             path = self.check_record(uoa, "benchmark-alexnet-farm-5-nodes", "alexnet", 5, 2)
             with open(os.path.join(path, "pipeline.json")) as fh:
                 pl = json.load(fh)
@@ -365,14 +376,11 @@ class CKWorkflow(unittest.TestCase):
 
     def test_5_benchmarking_records_a_request_experiment(self):
         uoa = "mchair-test-alexnet-cpu"
-        p = subprocess.run([sys.executable, self.bench_script(), "--cmd_key=benchmark-alexnet-single-device-cpu",
-                            "--repeat=2", "--repetitions=2", "--record_uoa=" + uoa,
-                            "--tmp_dir=" + self.prog_tmp],
-                           env=self.env, cwd=self.tmp, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                           stderr=subprocess.STDOUT, universal_newlines=True, timeout=900)
-        if ARGS.verbose:
-            sys.stdout.write(p.stdout)
-        self.assertEqual(p.returncode, 0, p.stdout[-4000:])
+        rc, out = self.run_group([sys.executable, self.bench_script(),
+                                  "--cmd_key=benchmark-alexnet-single-device-cpu", "--repeat=2",
+                                  "--repetitions=2", "--record_uoa=" + uoa, "--tmp_dir=" + self.prog_tmp],
+                                 900, self.tmp)
+        self.assertEqual(rc, 0, out[-4000:])
         self.check_record(uoa, "benchmark-alexnet-single-device-cpu", "alexnet", 1, 2)
         out = self.ck_ok("list", "local:experiment:*")
         self.assertIn(uoa, out.split())
