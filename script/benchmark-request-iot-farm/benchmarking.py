@@ -234,7 +234,7 @@ def add_derived(path, meta, key, repeat):
             return r
         done += 1
     if done == 0:
-        return fail("no successful point with execution_time_classify in " + path)
+        return fail("the run failed (see the program's messages above): no successful point in " + path)
     return {"return": 0, "points": done}
 
 
@@ -349,7 +349,7 @@ def do(args):
 
     ii = {"action": "autotune", "module_uoa": "pipeline", "data_uoa": "program",
           "target": target, "iterations": 1, "repetitions": args.repetitions,
-          "record": "yes", "record_failed": "yes",
+          "record": "yes", "record_failed": "no",
           "record_params": {"search_point_by_features": "yes"},
           "tags": tags, "meta": meta, "record_repo": args.record_repo,
           "record_uoa": record_uoa, "pipeline": pipeline, "out": "con"}
@@ -358,13 +358,15 @@ def do(args):
     r = ck.access(ii)
     if r["return"] > 0:
         return r
+    failed = "the run failed (see the program's messages above); no experiment point was recorded"
     if r.get("fail", "") == "yes":
-        return fail("benchmark failed (%s); the failed point is recorded in %s"
-                    % (r.get("fail_reason", ""), record_uoa))
+        return fail("%s (%s)" % (failed, r.get("fail_reason", "")))
 
     # The recorded entry: check every run succeeded, then add the scoreboard's keys.
     r = ck.access({"action": "load", "module_uoa": "experiment", "data_uoa": record_uoa,
                    "repo_uoa": args.record_repo})
+    if r["return"] == 16:
+        return fail(failed)
     if r["return"] > 0:
         return r
     epath = r["path"]

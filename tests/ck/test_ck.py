@@ -279,6 +279,15 @@ class CKWorkflow(unittest.TestCase):
             self.assertIn("the GPU benchmark needs the CUDA build of mchair", out)
             self.assertFalse(os.path.exists(os.path.join(self.prog_tmp, "tmp-ck-timer.json")),
                              "a timer file was left for CK to read")
+            # and benchmarking.py records nothing for it
+            uoa = "mchair-test-gpu-without-gpu"
+            rc, out = self.run_group([sys.executable, self.bench_script(),
+                                      "--cmd_key=benchmark-alexnet-single-device-gpu", "--repeat=1",
+                                      "--repetitions=1", "--record_uoa=" + uoa, "--tmp_dir=" + self.prog_tmp],
+                                     900, self.tmp)
+            self.assertNotEqual(rc, 0, out[-3000:])
+            self.assertIn("no experiment point was recorded", out)
+            self.assertFalse(os.path.exists(os.path.join(self.env["CK_REPOS"], "local", "experiment", uoa)))
 
     def test_3_shipped_farm_files_register_as_avro_machines(self):
         mdir = os.path.join(self.root, "machine")
