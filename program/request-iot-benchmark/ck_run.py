@@ -1,0 +1,444 @@
+#!/usr/bin/env python3
+"""ck_run.py - the run step of CK program:request-iot-benchmark.
+
+CK calls `python3 ck_run.py CMD_KEY` in the program's tmp folder (see
+.cm/meta.json).  This script
+  * finds the mchair binary ($MCHAIR_BIN, or builds it once with CMake into a
+    cache folder, so that `ck run` alone works after registering the repo),
+  * single-device keys: runs `mchair predict` (CPU or GPU backend),
+  * farm keys: runs `mchair initial` on the farm file $CK_TARGET_PATH/ip
+    (set by CK from `--target=farm-N`, a machine added with access_type avro),
+  * ...-start-server: starts, in the background, the task nodes of that farm
+    whose address belongs to this machine (all of them on a one-machine farm
+    on 127.0.0.1), writing pid files; ...-stop-server stops them.
+Benchmark keys write tmp-ck-timer.json, which CK reads (fine_grain_timer_file).
+
+Environment: STAT_REPEAT (inferences/frames, default 10), MCHAIR_BIN,
+MCHAIR_BUILD_DIR, MCHAIR_RUN_DIR (pid and log files), MCHAIR_FARM (farm file
+instead of $CK_TARGET_PATH/ip), MCHAIR_NODE_THREADS, MCHAIR_START_TIMEOUT,
+MCHAIR_SEED.  Only the Python standard library is used.
+"""
+import hashlib
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+TIMER = "tmp-ck-timer.json"
+OUTPUT = "tmp-ck-output.json"
+DEFAULT_REPEAT = 10
+NODE_PORT = 12345  # the artifact's task-node port
+INITIAL_PORT = 9999  # the artifact's initial-node port
+
+# cmd_key -> (kind, model, device or farm size)
+CMD_KEYS = {}
+for _m in ("alexnet", "vgg16"):
+    for _d in ("cpu", "gpu"):
+        CMD_KEYS["benchmark-%s-single-device-%s" % (_m, _d)] = ("single", _m, _d)
+for _m, _n in (("alexnet", 5), ("vgg16", 9), ("vgg16", 11)):
+    _k = "benchmark-%s-farm-%d-nodes" % (_m, _n)
+    CMD_KEYS[_k] = ("farm", _m, _n)
+    CMD_KEYS[_k + "-start-server"] = ("start", _m, _n)
+    CMD_KEYS[_k + "-stop-server"] = ("stop", _m, _n)
+
+# What a build needs (Debian package names); CMake names the missing library
+# itself, this list is for a missing compiler/CMake/pkg-config.
+BUILD_DEBS = ("build-essential cmake pkg-config libopenblas-dev libcjson-dev "
+              "libcurl4-openssl-dev libmicrohttpd-dev libavro-dev")
+
+
+class Fail(Exception):
+    """An error for the user: printed as 'ck_run: MESSAGE', exit status 1."""
+
+
+def say(msg):
+    sys.stdout.write("ck_run: %s\n" % msg)
+    sys.stdout.flush()
+
+
+def repo_root():
+    # program/request-iot-benchmark/ck_run.py -> repository root
+    here = os.path.dirname(os.path.abspath(__file__))
+    return os.path.dirname(os.path.dirname(here))
+
+
+def cache_home():
+    return os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+
+
+def default_build_dir(root):
+    tag = hashlib.sha1(root.encode()).hexdigest()[:12]
+    return os.path.join(cache_home(), "mchair", "build-" + tag)
+
+
+def newest_source_mtime(root):
+    newest = os.path.getmtime(os.path.join(root, "CMakeLists.txt"))
+    for sub in ("src", "cmake"):
+        for dirpath, _dirs, files in os.walk(os.path.join(root, sub)):
+            for f in files:
+                if f.endswith((".c", ".h", ".cu", ".cmake", ".txt")):
+                    newest = max(newest, os.path.getmtime(os.path.join(dirpath, f)))
+    return newest
+
+
+def build(root, bdir):
+    missing = [t for t in ("cmake", "cc", "pkg-config") if shutil.which(t) is None]
+    if missing:
+        raise Fail("cannot build mchair: %s not found; install the Debian packages: "
+                   "sudo apt-get install %s" % (", ".join(missing), BUILD_DEBS))
+    say("building mchair with CMake into %s (first run, or the sources changed) ..." % bdir)
+    os.makedirs(bdir, exist_ok=True)
+    cmd = ["bash", os.path.join(root, "scripts", "build.sh"), bdir, "-DCMAKE_BUILD_TYPE=Release",
+           "-DMC_TESTS=OFF"]
+    # build.sh shows CMake's errors (a missing library names its Debian package).
+    if subprocess.call(cmd, stdin=subprocess.DEVNULL) != 0:
+        raise Fail("building mchair failed (see CMake's message above; "
+                   "scripts/install-deps.sh installs every Debian package needed, or: "
+                   "sudo apt-get install %s)" % BUILD_DEBS)
+
+
+def find_mchair():
+    b = os.environ.get("MCHAIR_BIN", "")
+    if b:
+        if not (os.path.isfile(b) and os.access(b, os.X_OK)):
+            raise Fail("MCHAIR_BIN=%s is not an executable file" % b)
+        return os.path.abspath(b)
+    root = repo_root()
+    bdir = os.environ.get("MCHAIR_BUILD_DIR") or default_build_dir(root)
+    exe = os.path.join(bdir, "mchair")
+    if not os.path.isfile(exe) or os.path.getmtime(exe) < newest_source_mtime(root):
+        build(root, bdir)
+    if not os.path.isfile(exe):
+        raise Fail("the build did not produce %s" % exe)
+    return exe
+
+
+def stat_repeat():
+    v = os.environ.get("STAT_REPEAT", "").strip()
+    if not v:
+        return DEFAULT_REPEAT
+    if not v.isdigit() or int(v) < 1:
+        raise Fail("STAT_REPEAT must be a positive integer (got %r)" % v)
+    return int(v)
+
+
+def run(cmd):
+    say("running: " + " ".join(cmd))
+    sys.stdout.flush()
+    return subprocess.call(cmd, stdin=subprocess.DEVNULL)
+
+
+def remove_stale_outputs():
+    # CK reuses its tmp folder: never let it read the timer of an earlier run.
+    for f in (TIMER, OUTPUT):
+        if os.path.exists(f):
+            os.remove(f)
+
+
+# ---------------------------------------------------------------- farm files
+
+def farm_file():
+    f = os.environ.get("MCHAIR_FARM", "")
+    if not f:
+        t = os.environ.get("CK_TARGET_PATH", "")
+        if not t:
+            root = repo_root()
+            raise Fail("no farm given: register one and pass --target, e.g.\n"
+                       "  ck add machine:farm-5 --access_type=avro --avro_config=%s "
+                       "--target_os=linux-64\n"
+                       "  ck run program:request-iot-benchmark --cmd_key=... --target=farm-5\n"
+                       "(or set MCHAIR_FARM=FILE)"
+                       % os.path.join(root, "machine", "farm-5-local.json"))
+        f = os.path.join(t, "ip")
+    if not os.path.isfile(f):
+        raise Fail("farm file %s not found (was the machine added with --access_type=avro "
+                   "--avro_config=FILE?)" % f)
+    return os.path.abspath(f)
+
+
+def load_farm(path):
+    with open(path) as fh:
+        text = fh.read()
+    # The artifact's own ip files have trailing commas; accept them here too.
+    text = re.sub(r",\s*([\]}])", r"\1", text)
+    try:
+        d = json.loads(text)
+    except ValueError as e:
+        raise Fail("farm file %s: not JSON (%s)" % (path, e))
+    node = d.get("node") if isinstance(d, dict) else None
+    if not isinstance(node, dict) or not node:
+        raise Fail("farm file %s: no \"node\" object ({\"node\": {\"task\": [\"ip\", ...]}})" % path)
+    for task, addrs in node.items():
+        if not isinstance(addrs, list) or not all(isinstance(a, str) for a in addrs):
+            raise Fail("farm file %s: node.%s must be a list of \"ip\" or \"ip:port\" strings"
+                       % (path, task))
+    if "initial" not in node:
+        raise Fail("farm file %s: node.initial (the source/sink address) is missing" % path)
+    return d
+
+
+def split_addr(a, default_port):
+    a = a.strip()
+    if a.count(":") == 1:
+        h, p = a.split(":")
+        if not p.isdigit() or not 0 < int(p) < 65536:
+            raise Fail("bad port in address %r" % a)
+        return h, int(p)
+    return a, default_port
+
+
+def is_local(host):
+    """True if this machine owns the IPv4 address (binding to it works)."""
+    try:
+        ip = socket.gethostbyname(host)
+    except OSError:
+        return False
+    if ip.startswith("127."):
+        return True
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        s.bind((ip, 0))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+def farm_size(farm):
+    return sum(len(v) for v in farm["node"].values())
+
+
+def run_dir(farm_path):
+    base = os.environ.get("MCHAIR_RUN_DIR", "")
+    if not base:
+        base = os.path.join(os.environ.get("XDG_RUNTIME_DIR") or "/tmp",
+                            "mchair-%d" % os.getuid())
+    d = os.path.join(base, hashlib.sha1(farm_path.encode()).hexdigest()[:12])
+    os.makedirs(d, exist_ok=True)
+    return d
+
+
+def pid_alive_node(pid):
+    """True if pid is a running `mchair node` process (not a reused pid)."""
+    try:
+        with open("/proc/%d/cmdline" % pid, "rb") as fh:
+            argv = fh.read().split(b"\0")
+    except OSError:
+        return False
+    try:
+        with open("/proc/%d/stat" % pid) as fh:
+            if fh.read().rsplit(")", 1)[1].split()[0] == "Z":
+                return False
+    except (OSError, IndexError):
+        return False
+    # argv[0] is mchair, or an interpreter running a script named mchair*.
+    for i in (0, 1):
+        if len(argv) > i + 1 and os.path.basename(argv[i]).startswith(b"mchair") and argv[i + 1] == b"node":
+            return True
+    return False
+
+
+def port_open(host, port):
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def check_size(farm, n, path):
+    have = farm_size(farm)
+    if have != n:
+        say("warning: %s lists %d devices (initial included), this cmd_key is for %d"
+            % (path, have, n))
+
+
+def local_nodes(farm):
+    """(task, host, port) of every task node whose address is this machine's."""
+    out = []
+    for task, addrs in farm["node"].items():
+        if task == "initial":
+            continue
+        for a in addrs:
+            h, p = split_addr(a, NODE_PORT)
+            if is_local(h):
+                out.append((task, h, p))
+    return out
+
+
+def pid_path(rdir, task, host, port):
+    return os.path.join(rdir, "node-%s-%s-%d.pid" % (task, host, port))
+
+
+def stop_pids(pids, timeout=10.0):
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except OSError:
+            pass
+    end = time.time() + timeout
+    while time.time() < end and any(pid_alive_node(p) for p in pids):
+        time.sleep(0.1)
+    for pid in pids:
+        if pid_alive_node(pid):
+            say("node pid %d ignored SIGTERM for %.0f s: SIGKILL" % (pid, timeout))
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+
+
+def start_servers(model, n):
+    path = farm_file()
+    farm = load_farm(path)
+    check_size(farm, n, path)
+    mine = local_nodes(farm)
+    if not mine:
+        init = [split_addr(a, INITIAL_PORT)[0] for a in farm["node"]["initial"]]
+        if any(is_local(h) for h in init):
+            say("this machine is the farm's initial node: it runs no task node "
+                "(start the servers on the other devices, then run the benchmark cmd_key here)")
+            return 0
+        raise Fail("none of the addresses in %s belongs to this machine; run this cmd_key "
+                   "on each device of the farm" % path)
+    exe = find_mchair()
+    rdir = run_dir(path)
+    ncpu = os.cpu_count() or 1
+    threads = os.environ.get("MCHAIR_NODE_THREADS", "")
+    if not threads and len(mine) > 1:
+        threads = str(max(1, ncpu // len(mine)))  # several nodes share this machine's cores
+    seed = os.environ.get("MCHAIR_SEED", "")
+    timeout = float(os.environ.get("MCHAIR_START_TIMEOUT", "120"))
+    started = []
+    try:
+        for task, host, port in mine:
+            pf = pid_path(rdir, task, host, port)
+            if os.path.exists(pf):
+                try:
+                    old = int(open(pf).read().strip() or 0)
+                except ValueError:
+                    old = 0
+                if old and pid_alive_node(old):
+                    say("%s on %s:%d already running (pid %d)" % (task, host, port, old))
+                    continue
+                os.remove(pf)
+            if port_open(host, port):
+                raise Fail("%s:%d (task %s) is already in use by another program" % (host, port, task))
+            log = os.path.join(rdir, "node-%s-%s-%d.log" % (task, host, port))
+            cmd = [exe, "node", "--farm", path, "--model", model, "--task", task,
+                   "--listen", "%s:%d" % (host, port)]
+            if threads:
+                cmd += ["--threads", threads]
+            if seed:
+                cmd += ["--seed", seed]
+            with open(log, "ab") as lf:
+                p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=lf, stderr=subprocess.STDOUT,
+                                     start_new_session=True, close_fds=True)
+            with open(pf, "w") as fh:
+                fh.write("%d\n" % p.pid)
+            started.append((task, host, port, p, pf, log))
+            say("started %s on %s:%d (pid %d, log %s)" % (task, host, port, p.pid, log))
+        # Wait until every node accepts connections (weights take a while).
+        end = time.time() + timeout
+        waiting = list(started)
+        while waiting:
+            for s in list(waiting):
+                task, host, port, p, pf, log = s
+                if p.poll() is not None:
+                    tail = open(log, errors="replace").read()[-2000:]
+                    raise Fail("node %s on %s:%d exited with status %d:\n%s"
+                               % (task, host, port, p.returncode, tail))
+                if port_open(host, port):
+                    waiting.remove(s)
+            if waiting and time.time() > end:
+                raise Fail("nodes not listening after %.0f s: %s (MCHAIR_START_TIMEOUT raises it)"
+                           % (timeout, ", ".join("%s@%s:%d" % (s[0], s[1], s[2]) for s in waiting)))
+            if waiting:
+                time.sleep(0.2)
+    except BaseException:
+        # Leave nothing half-started behind.
+        stop_pids([s[3].pid for s in started], timeout=5.0)
+        for s in started:
+            if os.path.exists(s[4]):
+                os.remove(s[4])
+        raise
+    say("%d node(s) of %s on this machine listening (%d started now); pid files in %s; "
+        "stop them with the -stop-server cmd_key" % (len(mine), path, len(started), rdir))
+    return 0
+
+
+def stop_servers(model, n):
+    path = farm_file()
+    rdir = run_dir(path)
+    pfs = [os.path.join(rdir, f) for f in sorted(os.listdir(rdir)) if f.endswith(".pid")]
+    pids = []
+    for pf in pfs:
+        try:
+            pid = int(open(pf).read().strip() or 0)
+        except (OSError, ValueError):
+            pid = 0
+        if pid and pid_alive_node(pid):
+            pids.append(pid)
+            say("stopping %s (pid %d)" % (os.path.basename(pf)[5:-4], pid))
+    stop_pids(pids)
+    for pf in pfs:
+        os.remove(pf)
+    if not pfs:
+        say("no node of %s was started from here (no pid files in %s)" % (path, rdir))
+    return 0
+
+
+def run_farm(model, n):
+    path = farm_file()
+    farm = load_farm(path)
+    check_size(farm, n, path)
+    exe = find_mchair()
+    remove_stale_outputs()
+    cmd = [exe, "initial", "--farm", path, "--model", model, "--repeat", str(stat_repeat()),
+           "--timer", TIMER, "--json", OUTPUT]
+    if os.environ.get("MCHAIR_SEED"):
+        cmd += ["--seed", os.environ["MCHAIR_SEED"]]
+    return run(cmd)
+
+
+def run_single(model, device):
+    exe = find_mchair()
+    remove_stale_outputs()
+    cmd = [exe, "predict", "--model", model, "--device", device, "--repeat", str(stat_repeat()),
+           "--timer", TIMER, "--json", OUTPUT]
+    if os.environ.get("MCHAIR_SEED"):
+        cmd += ["--seed", os.environ["MCHAIR_SEED"]]
+    rc = run(cmd)
+    if rc != 0 and device == "gpu":
+        say("the GPU benchmark needs the CUDA build of mchair and an NVIDIA GPU; no timing recorded")
+    return rc
+
+
+def main(argv):
+    if len(argv) != 2 or argv[1] not in CMD_KEYS:
+        sys.stderr.write("usage: ck_run.py CMD_KEY\ncmd_keys:\n  " + "\n  ".join(sorted(CMD_KEYS)) + "\n")
+        return 2
+    kind, model, arg = CMD_KEYS[argv[1]]
+    try:
+        if kind == "single":
+            return run_single(model, arg)
+        if kind == "farm":
+            return run_farm(model, arg)
+        if kind == "start":
+            return start_servers(model, arg)
+        return stop_servers(model, arg)
+    except Fail as e:
+        sys.stderr.write("ck_run: error: %s\n" % e)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
