@@ -12,6 +12,8 @@ typedef struct command {
 
 static const command commands[] = {
     {"predict", mc_cmd_predict, "run a model on this device and report latency and IPS"},
+    {"node", mc_cmd_node, "run one task node of a farm (Avro IPC over HTTP)"},
+    {"initial", mc_cmd_initial, "source and sink of a farm: send frames, collect results, report IPS"},
 };
 
 static void usage(FILE *f)
