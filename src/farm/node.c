@@ -133,16 +133,18 @@ static mc_status pick_task(node *n, const mc_node_opts *o)
 
 /* ---- weights: whole range, or our rows of an fc_output layer ---- */
 
-static mc_status load_part_weights(node *n, const mc_node_opts *o)
+mc_status mc_node_part_weights(mc_model *m, int layer, int parts, int k, uint64_t seed, const char *weights)
 {
-    mc_layer *l = &n->model.layers[n->task->first];
+    mc_layer *l = &m->layers[layer];
+    if (l->op != MC_OP_DENSE || parts < 1 || k < 0 || k >= parts || parts > l->units)
+        return mc_error_set(MC_ERR_INVALID_ARG, "layer %s: cannot hold part %d of %d of its rows", l->name, k, parts);
     size_t in = mc_shape_count(&l->in), r0, r1;
-    mc_split_range((size_t)l->units, n->task->parts, n->part, &r0, &r1);
+    mc_split_range((size_t)l->units, parts, k, &r0, &r1);
     float scale = mc_weights_random_scale(l);
     mc_tensor w_full = {0}, b_full = {0};
     mc_status st;
-    if (o->weights) { /* read the whole layer, keep our rows */
-        if ((st = mc_weights_load(&n->model, n->task->first, n->task->first + 1, o->weights))) return st;
+    if (weights) { /* read the whole layer, keep our rows */
+        if ((st = mc_weights_load(m, layer, layer + 1, weights))) return st;
         w_full = l->weight;
         b_full = l->bias;
         memset(&l->weight, 0, sizeof l->weight);
@@ -155,13 +157,12 @@ static mc_status load_part_weights(node *n, const mc_node_opts *o)
     if ((st = mc_tensor_alloc(&l->weight, l->wshape, nm))) goto out;
     snprintf(nm, sizeof nm, "%s.bias", l->name);
     if ((st = mc_tensor_alloc(&l->bias, l->bshape, nm))) goto out;
-    if (o->weights) {
+    if (weights) {
         memcpy(l->weight.data, w_full.data + r0 * in, (r1 - r0) * in * sizeof(float));
         memcpy(l->bias.data, b_full.data + r0, (r1 - r0) * sizeof(float));
-    } else {
-        uint64_t i = (uint64_t)n->task->first;
-        mc_rng_fill(l->weight.data, (r1 - r0) * in, o->seed, 2 * i, r0 * in, scale);
-        mc_rng_fill(l->bias.data, r1 - r0, o->seed, 2 * i + 1, r0, 0.01f);
+    } else { /* rows [r0, r1) are elements [r0*in, r1*in) of the layer's stream */
+        mc_rng_fill(l->weight.data, (r1 - r0) * in, seed, 2 * (uint64_t)layer, r0 * in, scale);
+        mc_rng_fill(l->bias.data, r1 - r0, seed, 2 * (uint64_t)layer + 1, r0, 0.01f);
     }
 out:
     mc_tensor_free(&w_full);
@@ -349,7 +350,8 @@ mc_status mc_node_run(const mc_node_opts *o, volatile sig_atomic_t *stop)
     if ((st = mc_backend_from_name(o->device ? o->device : "cpu", &kind)) ||
         (st = mc_backend_create(kind, o->threads, &n->be)))
         goto out;
-    if (t->method == MC_SPLIT_FC_OUTPUT) st = load_part_weights(n, o);
+    if (t->method == MC_SPLIT_FC_OUTPUT)
+        st = mc_node_part_weights(&n->model, t->first, t->parts, n->part, o->seed, o->weights);
     else if (o->weights) st = mc_weights_load(&n->model, t->first, t->last, o->weights);
     else st = mc_weights_random(&n->model, t->first, t->last, o->seed);
     if (st || (st = mc_net_init(&n->net, &n->model, t->first, t->last, n->be))) goto out;

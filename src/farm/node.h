@@ -21,7 +21,7 @@
 #include <signal.h>
 #include <stdint.h>
 
-#include "../core/status.h"
+#include "../models/model.h"
 
 typedef struct mc_node_opts {
     const char *farm, *model, *task, *listen, *weights, *device;
@@ -29,6 +29,11 @@ typedef struct mc_node_opts {
     int threads;
     int quiet;
 } mc_node_opts;
+
+/* Turns dense layer `layer` of m into part k of P of its rows ([r0, r1) of
+ * mc_split_range): units shrink and the weights are exactly those rows of
+ * the single-device weights (random from `seed`, or read from `weights`). */
+mc_status mc_node_part_weights(mc_model *m, int layer, int parts, int k, uint64_t seed, const char *weights);
 
 /* Runs until *stop; returns MC_OK on a clean stop. */
 mc_status mc_node_run(const mc_node_opts *o, volatile sig_atomic_t *stop);

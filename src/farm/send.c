@@ -27,7 +27,7 @@ mc_status mc_farm_send(mc_rpc *r, const mc_farm *farm, int to, const char *tag, 
         if (s) {
             char msg[700];
             snprintf(msg, sizeof msg, "%s", mc_error_last());
-            st = mc_error_set(s, "task %s at %s:%d: %s", t->name, a->host, a->port, msg);
+            st = mc_error_set(s, "task %s: %s", t->name, msg);
             if (t->parts == 1) break;
         }
     }

@@ -59,23 +59,20 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         if (!r) return MHD_NO;
         *con_cls = r;
         if (strcmp(method, "POST")) return reply_text(c, 405, "only POST (Avro IPC over HTTP)\n");
+        /* A body over the limit is read and thrown away, then answered 413:
+         * answering before the body is read would make MHD close the socket
+         * with unread data, which resets it and loses the answer. */
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-        if (cl && strtoull(cl, NULL, 10) > s->max_body) {
-            char t[160];
-            snprintf(t, sizeof t, "body of %s bytes exceeds the limit of %zu bytes\n", cl, s->max_body);
-            r->too_big = 2;
-            return reply_text(c, 413, t);
-        }
-        return MHD_YES;
-    }
-    if (r->too_big == 2) {
-        *upload_size = 0;
+        if (cl && strtoull(cl, NULL, 10) > s->max_body) r->too_big = 1;
         return MHD_YES;
     }
     if (*upload_size) {
         size_t n = *upload_size;
         *upload_size = 0;
         if (r->too_big || n > s->max_body - r->len) {
+            free(r->buf);
+            r->buf = NULL;
+            r->len = r->cap = 0;
             r->too_big = 1;
             return MHD_YES;
         }
