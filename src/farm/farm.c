@@ -261,8 +261,11 @@ static mc_status parse_addr_list(const cJSON *list, const char *origin, const ch
             return mc_error_set(MC_ERR_FORMAT, "%s: \"node\".\"%s\": addresses must be strings", origin, task);
         if (*n >= max)
             return mc_error_set(MC_ERR_FORMAT, "%s: task '%s' has more than %d addresses", origin, task, max);
-        if (mc_addr_parse(it->valuestring, def_port, &out[*n]))
-            return mc_error_set(MC_ERR_FORMAT, "%s: task '%s': %s", origin, task, mc_error_last());
+        if (mc_addr_parse(it->valuestring, def_port, &out[*n])) {
+            char msg[160];
+            snprintf(msg, sizeof msg, "%s", mc_error_last());
+            return mc_error_set(MC_ERR_FORMAT, "%s: task '%s': %s", origin, task, msg);
+        }
         (*n)++;
     }
     if (*n == 0) return mc_error_set(MC_ERR_FORMAT, "%s: task '%s' has no addresses in \"node\"", origin, task);

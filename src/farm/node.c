@@ -82,7 +82,11 @@ static mc_status pick_task(node *n, const mc_node_opts *o)
     mc_addr want;
     int have_listen = 0;
     if (o->listen) {
-        if (mc_addr_parse(o->listen, MC_FARM_TASK_PORT, &want)) return mc_error_set(MC_ERR_INVALID_ARG, "--listen: %s", mc_error_last());
+        if (mc_addr_parse(o->listen, MC_FARM_TASK_PORT, &want)) {
+            char msg[160];
+            snprintf(msg, sizeof msg, "%s", mc_error_last());
+            return mc_error_set(MC_ERR_INVALID_ARG, "--listen: %s", msg);
+        }
         have_listen = 1;
     }
     int tfirst = 0, tlast = n->farm.n_tasks;
