@@ -20,8 +20,8 @@
 #include "queue.h"
 #include "send.h"
 
-#define NODE_INBOX 4
-#define NODE_OUTBOX 4
+#define NODE_INBOX 2
+#define NODE_OUTBOX 2
 #define NODE_MERGE_TAGS 32
 #define NODE_MERGE_TIMEOUT_S 30.0
 #define NODE_PUSH_WAIT_S 10.0
@@ -388,9 +388,12 @@ mc_status mc_node_run(const mc_node_opts *o, volatile sig_atomic_t *stop)
     if (!o->quiet) {
         char a[64];
         mc_shape si = mc_model_range_in(&n->model, t->first);
-        printf("node %s: layers %s..%s (%s -> %zu values), part %d of %d, %s, listening on %s:%d, next %s\n", t->name,
-               n->model.layers[t->first].name, n->model.layers[t->last - 1].name, mc_shape_str(&si, a, sizeof a),
-               n->out_n, n->part, t->parts, n->be->name, n->me.host, n->me.port,
+        double wb = 0;
+        for (int i = t->first; i < t->last; i++)
+            wb += 4.0 * (double)(mc_tensor_count(&n->model.layers[i].weight) + mc_tensor_count(&n->model.layers[i].bias));
+        printf("node %s: layers %s..%s (%s -> %zu values), part %d of %d, weights %.1f MB, %s, listening on %s:%d, "
+               "next %s\n", t->name, n->model.layers[t->first].name, n->model.layers[t->last - 1].name,
+               mc_shape_str(&si, a, sizeof a), n->out_n, n->part, t->parts, wb / 1e6, n->be->name, n->me.host, n->me.port,
                n->ti + 1 < n->farm.n_tasks ? n->farm.tasks[n->ti + 1].name : "initial");
         fflush(stdout);
     }
