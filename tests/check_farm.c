@@ -418,6 +418,41 @@ START_TEST(malformed_bodies_get_http_400_and_never_reach_the_handler)
 }
 END_TEST
 
+START_TEST(hostile_lengths_inside_a_forward_call_get_an_avro_error_not_a_huge_allocation)
+{
+    mc_ipc *ipc;
+    ck_assert_int_eq(mc_ipc_new(&ipc), MC_OK);
+    float x[5] = {1, 2, 3, 4, 5};
+    mc_ipc_forward f;
+    memset(&f, 0, sizeof f);
+    f.input = (const unsigned char *)x;
+    f.input_len = sizeof x;
+    strcpy(f.next, "b");
+    strcpy(f.tag, "1");
+    const unsigned char lens[] = {0x35 /* -27 */, 0x7e /* +63: past the end */};
+    for (size_t k = 0; k < sizeof lens; k++) {
+        unsigned char *body, *resp;
+        size_t len, rl;
+        ck_assert_int_eq(mc_ipc_request_encode(ipc, 0, &f, &body, &len), MC_OK);
+        unsigned char *p = NULL;
+        for (size_t i = 1; i + sizeof x <= len; i++)
+            if (!memcmp(body + i, x, sizeof x)) p = body + i - 1;
+        ck_assert_ptr_nonnull(p);
+        ck_assert_int_eq(*p, 2 * sizeof x); /* zigzag length of the input bytes */
+        *p = lens[k];
+        capture c = {0};
+        ck_assert_int_eq(mc_ipc_serve(ipc, body, len, capture_handler, &c, &resp, &rl), 200);
+        ck_assert_int_eq(c.calls, 0);
+        mc_ipc_match m;
+        ck_assert_int_eq(mc_ipc_response_decode(ipc, resp, rl, &m), MC_ERR_NETWORK);
+        ck_assert_ptr_nonnull(strstr(mc_error_last(), "forward parameters do not decode"));
+        free(body);
+        free(resp);
+    }
+    mc_ipc_free(ipc);
+}
+END_TEST
+
 START_TEST(a_body_split_into_many_frames_is_joined)
 {
     const unsigned char body[] = {0, 0, 0, 2, 'a', 'b', 0, 0, 0, 3, 'c', 'd', 'e', 0, 0, 0, 0};
@@ -448,6 +483,7 @@ static Suite *farm_suite(void)
     tcase_add_test(tc, a_forward_call_round_trips_through_the_avro_codec);
     tcase_add_test(tc, a_handler_error_comes_back_to_the_client_as_an_avro_error);
     tcase_add_test(tc, malformed_bodies_get_http_400_and_never_reach_the_handler);
+    tcase_add_test(tc, hostile_lengths_inside_a_forward_call_get_an_avro_error_not_a_huge_allocation);
     tcase_add_test(tc, a_body_split_into_many_frames_is_joined);
     suite_add_tcase(s, tc);
     return s;

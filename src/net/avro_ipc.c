@@ -104,8 +104,70 @@ static mc_status md5(const void *p, size_t n, unsigned char out[16])
     return MC_OK;
 }
 
+/* Avro C trusts the lengths it reads: a wrong-schema or hostile message can
+ * make it ask for a huge (even "negative") buffer, and on some of those
+ * error paths it does not free what it allocated.  So while this thread
+ * decodes a message, (1) each allocation through Avro C is capped at the
+ * message's size plus slack, so a bogus length fails as an ordinary decode
+ * error, and (2) allocations are tracked; when the exchange is over and all
+ * our values are released, whatever Avro C left behind is freed.  Memory
+ * stays bounded however many bad messages arrive. */
+#define TRACK_MAX 4096
+static _Thread_local size_t decode_cap; /* 0: no cap */
+static _Thread_local int tracking, n_live;
+static _Thread_local void *live[TRACK_MAX];
+
+static void track(uintptr_t old, void *now)
+{
+    if (!tracking) return;
+    if (old)
+        for (int i = 0; i < n_live; i++)
+            if ((uintptr_t)live[i] == old) {
+                if (now) live[i] = now;
+                else live[i] = live[--n_live];
+                return;
+            }
+    if (now && !old && n_live < TRACK_MAX) live[n_live++] = now;
+}
+
+static void *capped_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
+{
+    (void)ud;
+    (void)osize;
+    if (nsize == 0) {
+        track((uintptr_t)ptr, NULL);
+        free(ptr);
+        return NULL;
+    }
+    if (decode_cap && nsize > decode_cap) return NULL;
+    uintptr_t old = (uintptr_t)ptr;
+    void *p = realloc(ptr, nsize);
+    if (p) track(old, p);
+    return p;
+}
+
+static void decode_begin(size_t n)
+{
+    decode_cap = n + 4096;
+    tracking = 1;
+    n_live = 0;
+}
+
+/* After every value of the exchange is released: frees Avro C's leftovers. */
+static void decode_end(void)
+{
+    for (int i = 0; i < n_live; i++) free(live[i]);
+    n_live = 0;
+    tracking = 0;
+    decode_cap = 0;
+}
+
+static pthread_once_t alloc_once = PTHREAD_ONCE_INIT;
+static void install_allocator(void) { avro_set_allocator(capped_alloc, NULL); }
+
 mc_status mc_ipc_new(mc_ipc **out)
 {
+    pthread_once(&alloc_once, install_allocator);
     static const char *const js[S_COUNT] = {hreq_json, hresp_json, meta_json, params_json, errors_json};
     mc_ipc *ipc = calloc(1, sizeof *ipc);
     if (!ipc) return mc_error_set(MC_ERR_NOMEM, "avro ipc: out of memory");
@@ -305,10 +367,12 @@ mc_status mc_ipc_response_decode(mc_ipc *ipc, const unsigned char *body, size_t 
     unsigned char *copy = NULL;
     mc_status st = mc_ipc_unframe(body, len, &msg, &n, &copy);
     if (st) return st;
+    decode_begin(n);
     avro_reader_t r = avro_reader_memory((const char *)msg, (int64_t)n);
     avro_value_t hv, mv, bv, ev, field;
     int have_h = 0, have_m = 0, have_b = 0, have_e = 0;
     if (!r) {
+        decode_end();
         free(copy);
         return mc_error_set(MC_ERR_NOMEM, "avro ipc: out of memory");
     }
@@ -347,6 +411,7 @@ out:
     if (have_b) avro_value_decref(&bv);
     if (have_e) avro_value_decref(&ev);
     avro_reader_free(r);
+    decode_end();
     free(copy);
     return st;
 }
@@ -505,6 +570,7 @@ int mc_ipc_serve(mc_ipc *ipc, const unsigned char *body, size_t len, mc_ipc_hand
         snprintf(text, sizeof text, "bad request: %s\n", mc_error_last());
         return plain(text, resp, resp_len, 400);
     }
+    decode_begin(n);
     avro_reader_t r = avro_reader_memory((const char *)msg, (int64_t)n);
     avro_value_t hv, mv, nv, *pv = NULL, field, br;
     int have_h = 0, have_m = 0, have_n = 0, code = 200;
@@ -573,6 +639,7 @@ int mc_ipc_serve(mc_ipc *ipc, const unsigned char *body, size_t len, mc_ipc_hand
         errp = err;
         goto respond;
     }
+    decode_cap = 0;
     if (!avro_value_sizeof(pv, &sz)) used += sz;
     if (used < n) {
         snprintf(err, sizeof err, "%zu bytes left after the forward parameters (wrong schema?)", n - used);
@@ -605,11 +672,13 @@ int mc_ipc_serve(mc_ipc *ipc, const unsigned char *body, size_t len, mc_ipc_hand
         mc_ipc_forward_release(&f);
     }
 respond:
+    decode_cap = 0;
     if (write_response(ipc, match, match != MC_IPC_NONE, errp, resp, resp_len)) {
         snprintf(text, sizeof text, "server error: %s\n", mc_error_last());
         code = plain(text, resp, resp_len, 500);
     }
 out:
+    decode_cap = 0;
     if (pv) {
         avro_value_decref(pv);
         free(pv);
@@ -618,6 +687,7 @@ out:
     if (have_m) avro_value_decref(&mv);
     if (have_n) avro_value_decref(&nv);
     if (r) avro_reader_free(r);
+    decode_end();
     free(copy);
     return code;
 }
