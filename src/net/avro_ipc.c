@@ -117,32 +117,29 @@ static _Thread_local size_t decode_cap; /* 0: no cap */
 static _Thread_local int tracking, n_live;
 static _Thread_local void *live[TRACK_MAX];
 
-static void track(uintptr_t old, void *now)
+static int track_find(const void *p)
 {
-    if (!tracking) return;
-    if (old)
-        for (int i = 0; i < n_live; i++)
-            if ((uintptr_t)live[i] == old) {
-                if (now) live[i] = now;
-                else live[i] = live[--n_live];
-                return;
-            }
-    if (now && !old && n_live < TRACK_MAX) live[n_live++] = now;
+    if (!tracking || !p) return -1;
+    for (int i = 0; i < n_live; i++)
+        if (live[i] == p) return i;
+    return -1;
 }
 
 static void *capped_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 {
     (void)ud;
     (void)osize;
+    int slot = track_find(ptr);
     if (nsize == 0) {
-        track((uintptr_t)ptr, NULL);
+        if (slot >= 0) live[slot] = live[--n_live];
         free(ptr);
         return NULL;
     }
     if (decode_cap && nsize > decode_cap) return NULL;
-    uintptr_t old = (uintptr_t)ptr;
+    int fresh = ptr == NULL;
     void *p = realloc(ptr, nsize);
-    if (p) track(old, p);
+    if (p && slot >= 0) live[slot] = p;
+    else if (p && fresh && tracking && n_live < TRACK_MAX) live[n_live++] = p;
     return p;
 }
 
