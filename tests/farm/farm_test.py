@@ -192,6 +192,51 @@ def test_interop(a, work):
                   (tag, rel_err(got, ref) if got.shape == ref.shape else -1))
     finally:
         srv.shutdown()
+    test_initial_with_python_nodes(a, work)
+
+
+class FakeNode(ipc.Responder):
+    """A Python avro.ipc node standing in for the artifact's block1..block3:
+    answers each frame by sending a made-up result to our initial node."""
+
+    def __init__(self, proto, initial_port):
+        super().__init__(proto)
+        self.proto, self.initial_port, self.frames = proto, initial_port, []
+
+    def invoke(self, msg, req):
+        self.frames.append((req["next"], len(req["input"])))
+        tag = req["tag"]
+        py_forward(self.initial_port, self.proto, fake_result(tag), "initial", tag)
+        return None
+
+
+def fake_result(tag):
+    return (np.arange(1000, dtype=np.float32) * (int(tag) + 1) / 1000).tobytes()
+
+
+def test_initial_with_python_nodes(a, work):
+    proto = avro.protocol.parse(farmlib.protocol_text())
+    init_port, b1 = farmlib.free_ports(2)
+    farm = os.path.join(work, "farm-py.json")
+    layout = farmlib.farm_file(farm, "alexnet", 5, init_port)
+    txt = open(farm).read().replace("127.0.0.1:%d" % layout["block1"][0], "127.0.0.1:%d" % b1)
+    open(farm, "w").write(txt)
+    node = FakeNode(proto, init_port)
+    srv = serve_responder(node, b1)
+    try:
+        outs = os.path.join(work, "py-outs")
+        r = farmlib.subprocess.run([a.mchair, "initial", "--farm", farm, "--repeat", "3", "--outputs", outs,
+                                    "--timeout", "60"], capture_output=True, text=True, timeout=120)
+        print(r.stdout + r.stderr)
+        check(r.returncode == 0, "our initial with a Python avro.ipc node: every frame back (rc %d)" % r.returncode)
+        check(node.frames == [("block1", 224 * 224 * 3 * 4)] * 3,
+              "the Python node decoded our initial's frames (next='block1', 602112 bytes)")
+        for tag in range(3):
+            p = os.path.join(outs, "%d.f32" % tag)
+            ok = os.path.exists(p) and open(p, "rb").read() == fake_result(str(tag))
+            check(ok, "our initial received the Python node's result for tag %d unchanged" % tag)
+    finally:
+        srv.shutdown()
 
 
 # ---------------------------------------------------------------- faults
