@@ -240,29 +240,49 @@ static void report_lost(node *n, mc_rpc *r, const char *tag, const char *why)
         node_log(n, "could not report the loss to initial: %s%s", mc_error_last(), "");
 }
 
+/* Hands a lost tag to the sender, which reports it to the initial node
+ * (a frame without data whose metadata mc.error says why). */
+static void queue_lost(node *n, const char *tag, const char *why)
+{
+    node_log(n, "lost tag %s: %s", tag, why);
+    mc_frame *f = mc_frame_new(tag, 0);
+    if (!f) return;
+    f->n = 0;
+    mc_ipc_meta_set(&f->meta, "mc.error", why);
+    while (mc_queue_push(&n->outbox, f, 0.1))
+        if (n->quit) {
+            mc_frame_free(f);
+            return;
+        }
+}
+
 static void *compute_main(void *arg)
 {
     node *n = arg;
-    char lost[MC_IPC_TAG_MAX], why[256];
+    char lost[MC_IPC_TAG_MAX], why[MC_IPC_VAL_MAX];
     while (!n->quit) {
         mc_frame *fr = mc_queue_pop(&n->inbox, 0.1);
         if (n->prev_parts > 1)
             while (mc_merge_expire(&n->merge, mc_now(), lost)) {
-                snprintf(why, sizeof why, "task %s waited %.0f s for the other parts", n->task->name,
-                         NODE_MERGE_TIMEOUT_S);
-                node_log(n, "lost tag %s: %s", lost, why);
+                snprintf(why, sizeof why, "task %s at %s:%d waited %.0f s for the other parts of the tag",
+                         n->task->name, n->me.host, n->me.port, NODE_MERGE_TIMEOUT_S);
+                queue_lost(n, lost, why);
             }
         if (!fr) continue;
         if (n->prev_parts > 1) {
             int err;
             fr = mc_merge_add(&n->merge, fr, mc_now(), lost, &err);
-            if (lost[0]) node_log(n, "lost tag %s: %s", lost, "merge table full");
+            if (lost[0]) {
+                snprintf(why, sizeof why, "task %s at %s:%d: merge table of %d tags full", n->task->name,
+                         n->me.host, n->me.port, NODE_MERGE_TAGS);
+                queue_lost(n, lost, why);
+            }
             if (err) node_log(n, "dropped a part: %s%s", mc_error_last(), "");
             if (!fr) continue;
         }
         mc_frame *out = mc_frame_new(fr->tag, n->out_n);
         if (!out) {
-            node_log(n, "lost tag %s: %s", fr->tag, "out of memory");
+            queue_lost(n, fr->tag, "out of memory");
             mc_frame_free(fr);
             continue;
         }
@@ -270,7 +290,8 @@ static void *compute_main(void *arg)
         mc_status st = mc_net_forward(&n->net, fr->data, out->data);
         double dt = mc_now() - t0;
         if (st) {
-            node_log(n, "lost tag %s: compute failed: %s", fr->tag, mc_error_last());
+            snprintf(why, sizeof why, "task %s: compute failed: %s", n->task->name, mc_error_last());
+            queue_lost(n, fr->tag, why);
             mc_frame_free(fr);
             mc_frame_free(out);
             continue;
@@ -308,6 +329,13 @@ static void *sender_main(void *arg)
     while (!n->quit) {
         mc_frame *fr = mc_queue_pop(&n->outbox, 0.1);
         if (!fr) continue;
+        const char *lost_why = mc_ipc_meta_get(&fr->meta, "mc.error");
+        if (lost_why) {
+            if (mc_farm_report_lost(r, &n->farm, fr->tag, lost_why, &n->quit))
+                node_log(n, "could not report the loss to initial: %s%s", mc_error_last(), "");
+            mc_frame_free(fr);
+            continue;
+        }
         mc_status st = mc_farm_send(r, &n->farm, n->ti + 1, fr->tag, fr->data, fr->n, &fr->meta,
                                     MC_RPC_POLICY_DEFAULT, &n->quit);
         if (st) {

@@ -337,12 +337,15 @@ def test_faults(a, work):
 # ---------------------------------------------------------------- unreachable
 
 def test_unreachable(a, work):
-    for missing in ("block3", "block1"):
+    # block3 missing: block2's parts cannot deliver; block1 missing: initial
+    # cannot send; block2#1 missing: one part holder of the split task is gone.
+    for missing in ("block3", "block1", "block2#1"):
         init_port = farmlib.free_ports(1)[0]
-        farm = os.path.join(work, "farm-%s.json" % missing)
+        farm = os.path.join(work, "farm-%s.json" % missing.replace("#", "-"))
         layout = farmlib.farm_file(farm, "alexnet", 5, init_port)
         procs = farmlib.start_farm(a.mchair, farm, layout, work, seed=1, skip=(missing,))
-        addr = "127.0.0.1:%d" % layout[missing][0]
+        task, _, idx = missing.partition("#")
+        addr = "127.0.0.1:%d" % layout[task][int(idx or 0)]
         t0 = time.time()
         r = farmlib.subprocess.run([a.mchair, "initial", "--farm", farm, "--repeat", "3", "--timeout", "30",
                                     "--json", os.path.join(work, "r.json")], capture_output=True, text=True,
@@ -361,7 +364,7 @@ def test_unreachable(a, work):
         for p in procs:
             check(p.poll() is None, "%s missing: node still running after the losses" % missing)
         logs = "".join(open(p.log_path, errors="replace").read() for p in procs)
-        if missing == "block3":
+        if missing != "block1":
             check(addr in logs, "%s missing: the node's log names %s" % (missing, addr))
         farmlib.stop_all()
         for p in procs:

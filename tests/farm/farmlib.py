@@ -136,12 +136,15 @@ def farm_file(path, model, devices, initial_port, skip_model=False):
 
 
 def start_farm(mchair, farm, layout, workdir, seed=1, skip=(), extra=()):
-    """Starts one node process per address (except tasks named in skip)."""
+    """Starts one node process per address, except tasks named in skip and
+    addresses given there as "task#index"."""
     procs = []
     for name, ports in layout.items():
         if name in skip:
             continue
-        for p in ports:
+        for i, p in enumerate(ports):
+            if "%s#%d" % (name, i) in skip:
+                continue
             cmd = [mchair, "node", "--farm", farm, "--listen", "127.0.0.1:%d" % p, "--seed", str(seed),
                    "--threads", "1"] + list(extra)
             procs.append((p, start(cmd, os.path.join(workdir, "node-%s-%d.log" % (name, p)))))
