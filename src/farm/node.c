@@ -2,6 +2,7 @@
 #include "node.h"
 
 #include <ifaddrs.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
 #include <pthread.h>
@@ -353,6 +354,10 @@ static void *sender_main(void *arg)
 
 mc_status mc_node_run(const mc_node_opts *o, volatile sig_atomic_t *stop)
 {
+    /* Tensors in flight are large, short-lived mallocs: keep them on mmap so
+     * they go back to the system when freed (glibc would otherwise raise the
+     * mmap threshold and keep freed tensors in the heap, growing the RSS). */
+    mallopt(M_MMAP_THRESHOLD, 256 * 1024);
     node *n = calloc(1, sizeof *n);
     if (!n) return mc_error_set(MC_ERR_NOMEM, "node: out of memory");
     pthread_mutex_init(&n->log_lock, NULL);
