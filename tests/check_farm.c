@@ -453,6 +453,68 @@ START_TEST(hostile_lengths_inside_a_forward_call_get_an_avro_error_not_a_huge_al
 }
 END_TEST
 
+/* Mutation fuzzing (deterministic): corrupted requests are answered 200 or
+ * 400 and never crash; under the sanitizer build this also checks memory. */
+START_TEST(randomly_corrupted_requests_are_answered_without_crashing)
+{
+    mc_ipc *ipc;
+    ck_assert_int_eq(mc_ipc_new(&ipc), MC_OK);
+    float x[16];
+    for (int i = 0; i < 16; i++) x[i] = (float)i;
+    mc_ipc_forward f;
+    memset(&f, 0, sizeof f);
+    f.input = (const unsigned char *)x;
+    f.input_len = sizeof x;
+    strcpy(f.next, "block1");
+    strcpy(f.tag, "17");
+    mc_ipc_meta_set(&f.meta, "mc.t.block0", "0.25");
+    unsigned char *good;
+    size_t len;
+    ck_assert_int_eq(mc_ipc_request_encode(ipc, 1, &f, &good, &len), MC_OK);
+    unsigned char *body = malloc(len);
+    uint64_t s = 0x9e3779b97f4a7c15ull;
+    int served = 0;
+    for (int it = 0; it < 3000; it++) {
+        memcpy(body, good, len);
+        int flips = 1 + it % 4;
+        for (int k = 0; k < flips; k++) {
+            s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+            size_t pos = 4 + (size_t)(s % (len - 8)); /* keep the framing, hit the Avro */
+            body[pos] = (unsigned char)(s >> 32);
+        }
+        capture c = {0};
+        unsigned char *resp;
+        size_t rl;
+        int code = mc_ipc_serve(ipc, body, len, capture_handler, &c, &resp, &rl);
+        ck_assert_msg(code == 200 || code == 400, "iteration %d: HTTP %d", it, code);
+        ck_assert_ptr_nonnull(resp);
+        served += c.calls;
+        free(resp);
+    }
+    ck_assert(served > 0); /* some mutations only touch the payload */
+    free(body);
+    free(good);
+    mc_ipc_free(ipc);
+}
+END_TEST
+
+START_TEST(randomly_corrupted_farm_files_are_refused_or_loaded_never_crash)
+{
+    size_t n = strlen(artifact_f5);
+    char *t = malloc(n + 1);
+    uint64_t s = 12345;
+    for (int it = 0; it < 400; it++) {
+        memcpy(t, artifact_f5, n + 1);
+        s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+        t[s % n] = "{}[],:\"x 0"[(s >> 20) % 10];
+        mc_farm f;
+        mc_status st = mc_farm_parse(t, "fuzz.json", "alexnet", &f);
+        if (st) ck_assert(strlen(mc_error_last()) > 0);
+    }
+    free(t);
+}
+END_TEST
+
 START_TEST(a_body_split_into_many_frames_is_joined)
 {
     const unsigned char body[] = {0, 0, 0, 2, 'a', 'b', 0, 0, 0, 3, 'c', 'd', 'e', 0, 0, 0, 0};
@@ -484,6 +546,8 @@ static Suite *farm_suite(void)
     tcase_add_test(tc, a_handler_error_comes_back_to_the_client_as_an_avro_error);
     tcase_add_test(tc, malformed_bodies_get_http_400_and_never_reach_the_handler);
     tcase_add_test(tc, hostile_lengths_inside_a_forward_call_get_an_avro_error_not_a_huge_allocation);
+    tcase_add_test(tc, randomly_corrupted_requests_are_answered_without_crashing);
+    tcase_add_test(tc, randomly_corrupted_farm_files_are_refused_or_loaded_never_crash);
     tcase_add_test(tc, a_body_split_into_many_frames_is_joined);
     suite_add_tcase(s, tc);
     return s;
