@@ -293,7 +293,7 @@ int mc_cmd_initial(int argc, char **argv)
         fflush(stdout);
     }
 
-    long next = 0, inflight = 0, accounted = 0, lowest = 0, printed = 0, done = 0, lost = 0;
+    long next = 0, inflight = 0, accounted = 0, lowest = 0, done = 0, lost = 0;
     double t0 = mc_now(), t_first = 0, t_last = 0;
     while (accounted < o.repeat && !init_stop) {
         double now = mc_now();
@@ -397,7 +397,6 @@ int mc_cmd_initial(int argc, char **argv)
                 else printf("inference %ld/%ld: lost\n", lowest + 1, o.repeat);
             }
             lowest++;
-            printed++;
         }
     }
     if (init_stop) fprintf(stderr, "initial: interrupted with %ld frames unaccounted\n", o.repeat - accounted);
@@ -421,8 +420,6 @@ int mc_cmd_initial(int argc, char **argv)
         printf("\n");
         for (int i = 0; i < n_reasons; i++) printf("  tag %ld: %s\n", reason_tag[i], reasons[i]);
     }
-    (void)t0;
-    (void)printed;
     if (o.timer && (st = mc_timer_write(o.timer, thr > 0 ? 1.0 / thr : 0, mean))) goto fail;
     if (o.json) {
         cJSON *r = cJSON_CreateObject();

@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <arpa/inet.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,13 +52,18 @@ typedef struct node {
     pthread_mutex_t log_lock;
 } node;
 
-static void node_log(node *n, const char *fmt, const char *a, const char *b)
+static void node_log(node *n, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void node_log(node *n, const char *fmt, ...)
 {
+    va_list ap;
+    va_start(ap, fmt);
     pthread_mutex_lock(&n->log_lock);
     fprintf(stderr, "mchair node %s (%s:%d): ", n->task->name, n->me.host, n->me.port);
-    fprintf(stderr, fmt, a, b);
+    vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);
     pthread_mutex_unlock(&n->log_lock);
+    va_end(ap);
 }
 
 /* ---- choosing our task and address ---- */
@@ -238,7 +244,7 @@ static void report_lost(node *n, mc_rpc *r, const char *tag, const char *why)
 {
     node_log(n, "lost tag %s: %s", tag, why);
     if (r && mc_farm_report_lost(r, &n->farm, tag, why, &n->quit))
-        node_log(n, "could not report the loss to initial: %s%s", mc_error_last(), "");
+        node_log(n, "could not report the loss to initial: %s", mc_error_last());
 }
 
 /* Hands a lost tag to the sender, which reports it to the initial node
@@ -278,7 +284,7 @@ static void *compute_main(void *arg)
                          n->me.host, n->me.port, NODE_MERGE_TAGS);
                 queue_lost(n, lost, why);
             }
-            if (err) node_log(n, "dropped a part: %s%s", mc_error_last(), "");
+            if (err) node_log(n, "dropped a part: %s", mc_error_last());
             if (!fr) continue;
         }
         mc_frame *out = mc_frame_new(fr->tag, n->out_n);
@@ -324,7 +330,7 @@ static void *sender_main(void *arg)
     node *n = arg;
     mc_rpc *r = NULL;
     if (mc_rpc_new(n->ipc, &r)) {
-        node_log(n, "cannot start the sender: %s%s", mc_error_last(), "");
+        node_log(n, "cannot start the sender: %s", mc_error_last());
         return NULL;
     }
     while (!n->quit) {
@@ -333,7 +339,7 @@ static void *sender_main(void *arg)
         const char *lost_why = mc_ipc_meta_get(&fr->meta, "mc.error");
         if (lost_why) {
             if (mc_farm_report_lost(r, &n->farm, fr->tag, lost_why, &n->quit))
-                node_log(n, "could not report the loss to initial: %s%s", mc_error_last(), "");
+                node_log(n, "could not report the loss to initial: %s", mc_error_last());
             mc_frame_free(fr);
             continue;
         }

@@ -46,8 +46,13 @@ static rpc_peer *find_peer(mc_rpc *r, const char *host, int port)
 {
     for (int i = 0; i < r->n; i++)
         if (r->peers[i].port == port && !strcmp(r->peers[i].host, host)) return &r->peers[i];
-    rpc_peer *p = r->n < RPC_PEERS ? &r->peers[r->n++] : &r->peers[r->next];
-    if (p == &r->peers[r->next] && r->n == RPC_PEERS) r->next = (r->next + 1) % RPC_PEERS;
+    rpc_peer *p;
+    if (r->n < RPC_PEERS) {
+        p = &r->peers[r->n++];
+    } else { /* bounded: reuse the oldest entry */
+        p = &r->peers[r->next];
+        r->next = (r->next + 1) % RPC_PEERS;
+    }
     memset(p, 0, sizeof *p);
     snprintf(p->host, sizeof p->host, "%s", host);
     p->port = port;
