@@ -12,11 +12,10 @@ typedef struct command {
     const char *help;
 } command;
 
-int mc_cmd_profile(int argc, char **argv);
-int mc_cmd_plan(int argc, char **argv);
-
 static const command commands[] = {
     {"predict", mc_cmd_predict, "run a model on this device and report latency and IPS"},
+    {"node", mc_cmd_node, "run one task node of a farm (Avro IPC over HTTP)"},
+    {"initial", mc_cmd_initial, "source and sink of a farm: send frames, collect results, report IPS"},
     {"profile", mc_cmd_profile, "measure layers, split parts and links for the planner"},
     {"plan", mc_cmd_plan, "plan task assignments for 1..N devices from a profile"},
 };

@@ -1,0 +1,22 @@
+# Farm runtime: MD5 for the Avro IPC handshake (OpenSSL libcrypto) and the
+# multi-process farm tests (tests/farm/).  Included from the top CMakeLists
+# after the mchair_engine and mchair targets exist.
+mc_require_pkg(CRYPTO libcrypto libssl-dev)
+target_include_directories(mchair_engine PUBLIC ${CRYPTO_INCLUDE_DIRS})
+target_link_libraries(mchair_engine PUBLIC ${CRYPTO_LINK_LIBRARIES})
+
+if(MC_TESTS)
+  # Multi-process farm tests on loopback ports (tests/farm/farm_test.py).
+  set(_farm_test ${CMAKE_SOURCE_DIR}/tests/farm/farm_test.py)
+  foreach(_t "correct;alexnet;5" "correct;alexnet;6" "interop" "faults" "unreachable")
+    string(REPLACE ";" "_" _n "${_t}")
+    add_test(NAME farm_${_n} COMMAND ${MC_PYTHON} ${_farm_test} ${_t} --mchair $<TARGET_FILE:mchair>)
+    set_tests_properties(farm_${_n} PROPERTIES LABELS "farm" TIMEOUT 300)
+  endforeach()
+  # VGG16 farms: heavy on a small machine (8 and 10 node processes), few frames.
+  add_test(NAME farm_correct_vgg16_9 COMMAND ${MC_PYTHON} ${_farm_test} correct vgg16 9 --repeat 2
+           --mchair $<TARGET_FILE:mchair>)
+  add_test(NAME farm_correct_vgg16_11 COMMAND ${MC_PYTHON} ${_farm_test} correct vgg16 11 --repeat 3
+           --mchair $<TARGET_FILE:mchair>)
+  set_tests_properties(farm_correct_vgg16_9 farm_correct_vgg16_11 PROPERTIES LABELS "farm;heavy" TIMEOUT 1200)
+endif()

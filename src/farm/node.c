@@ -1,0 +1,466 @@
+/* node.c - the task node (see node.h). */
+#include "node.h"
+
+#include <ifaddrs.h>
+#include <malloc.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../backend/backend.h"
+#include "../core/rng.h"
+#include "../models/net.h"
+#include "../models/weights.h"
+#include "../net/http.h"
+#include "farm.h"
+#include "frame.h"
+#include "queue.h"
+#include "send.h"
+
+#define NODE_INBOX 2
+#define NODE_OUTBOX 2
+#define NODE_MERGE_TAGS 32
+#define NODE_MERGE_TIMEOUT_S 30.0
+#define NODE_PUSH_WAIT_S 10.0
+#define BODY_SLACK (64u * 1024u)
+
+typedef struct node {
+    mc_farm farm;
+    int ti;               /* our task */
+    const mc_farm_task *task;
+    int addr_index, part; /* our entry in the task's address list, our part */
+    mc_addr me;
+    mc_model model;
+    int model_loaded;
+    mc_backend *be;
+    mc_net net;
+    size_t in_n, out_n;   /* floats in (whole) and out (our part) */
+    int prev_parts;       /* parts of the predecessor's output (1 if not split) */
+    mc_queue inbox, outbox;
+    mc_merge merge;
+    mc_ipc *ipc;
+    mc_http_server *srv;
+    volatile sig_atomic_t *stop;
+    volatile sig_atomic_t quit; /* threads end */
+    int quiet;
+    char tkey[MC_IPC_KEY_MAX];  /* "mc.t.<task>" */
+    pthread_mutex_t log_lock;
+} node;
+
+static void node_log(node *n, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void node_log(node *n, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    pthread_mutex_lock(&n->log_lock);
+    fprintf(stderr, "mchair node %s (%s:%d): ", n->task->name, n->me.host, n->me.port);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    pthread_mutex_unlock(&n->log_lock);
+    va_end(ap);
+}
+
+/* ---- choosing our task and address ---- */
+
+static int local_host(const char *host)
+{
+    if (!strcmp(host, "localhost") || !strncmp(host, "127.", 4)) return 1;
+    struct ifaddrs *ifa = NULL;
+    int found = 0;
+    if (getifaddrs(&ifa)) return 0;
+    for (struct ifaddrs *i = ifa; i && !found; i = i->ifa_next) {
+        if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET) continue;
+        char b[INET_ADDRSTRLEN];
+        inet_ntop(AF_INET, &((struct sockaddr_in *)i->ifa_addr)->sin_addr, b, sizeof b);
+        found = !strcmp(b, host);
+    }
+    freeifaddrs(ifa);
+    return found;
+}
+
+static mc_status pick_task(node *n, const mc_node_opts *o)
+{
+    mc_addr want;
+    int have_listen = 0;
+    if (o->listen) {
+        if (mc_addr_parse(o->listen, MC_FARM_TASK_PORT, &want)) {
+            char msg[160];
+            snprintf(msg, sizeof msg, "%s", mc_error_last());
+            return mc_error_set(MC_ERR_INVALID_ARG, "--listen: %s", msg);
+        }
+        have_listen = 1;
+    }
+    int tfirst = 0, tlast = n->farm.n_tasks;
+    if (o->task) {
+        int ti = mc_farm_find_task(&n->farm, o->task);
+        if (ti < 0) return mc_error_set(MC_ERR_NOT_FOUND, "%s: no task '%s' in the farm", o->farm, o->task);
+        tfirst = ti;
+        tlast = ti + 1;
+    }
+    int found = 0, fti = -1, fai = -1;
+    for (int t = tfirst; t < tlast; t++) {
+        const mc_farm_task *ft = &n->farm.tasks[t];
+        for (int a = 0; a < ft->n_addr; a++) {
+            const mc_addr *ad = &ft->addr[a];
+            int match;
+            if (have_listen) {
+                /* 0.0.0.0:PORT matches any local address with that port */
+                match = ad->port == want.port &&
+                        (!strcmp(want.host, ad->host) || (!strcmp(want.host, "0.0.0.0") && local_host(ad->host)));
+            } else {
+                match = (o->task && ft->n_addr == 1) || local_host(ad->host);
+            }
+            if (match) {
+                found++;
+                fti = t;
+                fai = a;
+            }
+        }
+    }
+    if (found == 0) {
+        char b[96];
+        return mc_error_set(MC_ERR_NOT_FOUND, "%s: no task%s%s has the address %s", o->farm, o->task ? " " : "",
+                            o->task ? o->task : "",
+                            have_listen ? mc_addr_str(&want, b, sizeof b) : "of this machine");
+    }
+    if (found > 1)
+        return mc_error_set(MC_ERR_INVALID_ARG,
+                            "%s: %d task addresses match %s; give --listen ADDR:PORT (and --task NAME)", o->farm,
+                            found, have_listen ? o->listen : "this machine");
+    n->ti = fti;
+    n->task = &n->farm.tasks[fti];
+    n->addr_index = fai;
+    n->part = fai % n->task->parts;
+    n->me = n->task->addr[fai];
+    if (have_listen && strcmp(want.host, n->me.host)) snprintf(n->me.host, sizeof n->me.host, "%s", want.host);
+    return MC_OK;
+}
+
+/* ---- weights: whole range, or our rows of an fc_output layer ---- */
+
+mc_status mc_node_part_weights(mc_model *m, int layer, int parts, int k, uint64_t seed, const char *weights)
+{
+    mc_layer *l = &m->layers[layer];
+    if (l->op != MC_OP_DENSE || parts < 1 || k < 0 || k >= parts || parts > l->units)
+        return mc_error_set(MC_ERR_INVALID_ARG, "layer %s: cannot hold part %d of %d of its rows", l->name, k, parts);
+    size_t in = mc_shape_count(&l->in), r0, r1;
+    mc_split_range((size_t)l->units, parts, k, &r0, &r1);
+    float scale = mc_weights_random_scale(l);
+    mc_tensor w_full = {0}, b_full = {0};
+    mc_status st;
+    if (weights) { /* read the whole layer, keep our rows */
+        if ((st = mc_weights_load(m, layer, layer + 1, weights))) return st;
+        w_full = l->weight;
+        b_full = l->bias;
+        memset(&l->weight, 0, sizeof l->weight);
+        memset(&l->bias, 0, sizeof l->bias);
+    }
+    l->units = (int)(r1 - r0);
+    if ((st = mc_layer_infer(l))) goto out;
+    char nm[MC_NAME_MAX + 8];
+    snprintf(nm, sizeof nm, "%s.weight", l->name);
+    if ((st = mc_tensor_alloc(&l->weight, l->wshape, nm))) goto out;
+    snprintf(nm, sizeof nm, "%s.bias", l->name);
+    if ((st = mc_tensor_alloc(&l->bias, l->bshape, nm))) goto out;
+    if (weights) {
+        memcpy(l->weight.data, w_full.data + r0 * in, (r1 - r0) * in * sizeof(float));
+        memcpy(l->bias.data, b_full.data + r0, (r1 - r0) * sizeof(float));
+    } else { /* rows [r0, r1) are elements [r0*in, r1*in) of the layer's stream */
+        mc_rng_fill(l->weight.data, (r1 - r0) * in, seed, 2 * (uint64_t)layer, r0 * in, scale);
+        mc_rng_fill(l->bias.data, r1 - r0, seed, 2 * (uint64_t)layer + 1, r0, 0.01f);
+    }
+out:
+    mc_tensor_free(&w_full);
+    mc_tensor_free(&b_full);
+    return st;
+}
+
+/* ---- HTTP side ---- */
+
+static mc_status on_forward(void *ctx, mc_ipc_forward *f)
+{
+    node *n = ctx;
+    if (strcmp(f->next, n->task->name))
+        return mc_error_set(MC_ERR_INVALID_ARG, "this node runs task '%s', not '%s'", n->task->name, f->next);
+    int part = 0;
+    size_t want = n->in_n;
+    if (n->prev_parts > 1) {
+        const char *p = mc_ipc_meta_get(&f->meta, "mc.part");
+        int k, P;
+        if (!p || sscanf(p, "%d/%d", &k, &P) != 2 || P != n->prev_parts || k < 0 || k >= P)
+            return mc_error_set(MC_ERR_FORMAT,
+                                "task %s takes the %d parts of a split task: metadata mc.part=k/%d is missing or wrong (%s)",
+                                n->task->name, n->prev_parts, n->prev_parts, p ? p : "absent");
+        size_t r0, r1;
+        mc_split_range(n->in_n, n->prev_parts, k, &r0, &r1);
+        want = r1 - r0;
+        part = k;
+    }
+    int as_u8 = 0;
+    if (f->input_len != want * sizeof(float)) {
+        if (n->ti == 0 && n->prev_parts == 1 && f->input_len == want) {
+            as_u8 = 1; /* the artifact's raw uint8 frame */
+        } else {
+            char sb[64];
+            mc_shape s = mc_model_range_in(&n->model, n->task->first);
+            return mc_error_set(MC_ERR_SHAPE, "task %s: input of %zu bytes; expected %zu float32 values (%zu bytes%s%s)",
+                                n->task->name, f->input_len, want, want * sizeof(float),
+                                n->ti == 0 ? ") or uint8 frame of " : "",
+                                n->ti == 0 ? mc_shape_str(&s, sb, sizeof sb) : "");
+        }
+    }
+    mc_frame *fr = mc_frame_new(f->tag, want);
+    if (!fr) return mc_error_set(MC_ERR_NOMEM, "task %s: out of memory for a frame", n->task->name);
+    if (as_u8)
+        for (size_t i = 0; i < want; i++) fr->data[i] = f->input[i] / 255.0f;
+    else
+        memcpy(fr->data, f->input, want * sizeof(float));
+    fr->part = part;
+    fr->meta = f->meta;
+    fr->t_recv = mc_now();
+    if (mc_queue_push(&n->inbox, fr, NODE_PUSH_WAIT_S)) {
+        mc_frame_free(fr);
+        return mc_error_set(MC_ERR_FULL, "busy: task %s input buffer (%d frames) stayed full for %.0f s",
+                            n->task->name, NODE_INBOX, NODE_PUSH_WAIT_S);
+    }
+    return MC_OK;
+}
+
+static int on_body(void *ctx, const unsigned char *body, size_t len, unsigned char **resp, size_t *resp_len)
+{
+    node *n = ctx;
+    return mc_ipc_serve(n->ipc, body, len, on_forward, n, resp, resp_len);
+}
+
+/* ---- compute thread ---- */
+
+static void report_lost(node *n, mc_rpc *r, const char *tag, const char *why)
+{
+    node_log(n, "lost tag %s: %s", tag, why);
+    if (r && mc_farm_report_lost(r, &n->farm, tag, why, &n->quit))
+        node_log(n, "could not report the loss to initial: %s", mc_error_last());
+}
+
+/* Hands a lost tag to the sender, which reports it to the initial node
+ * (a frame without data whose metadata mc.error says why). */
+static void queue_lost(node *n, const char *tag, const char *why)
+{
+    node_log(n, "lost tag %s: %s", tag, why);
+    mc_frame *f = mc_frame_new(tag, 0);
+    if (!f) return;
+    f->n = 0;
+    mc_ipc_meta_set(&f->meta, "mc.error", why);
+    while (mc_queue_push(&n->outbox, f, 0.1))
+        if (n->quit) {
+            mc_frame_free(f);
+            return;
+        }
+}
+
+static void *compute_main(void *arg)
+{
+    node *n = arg;
+    char lost[MC_IPC_TAG_MAX], why[MC_IPC_VAL_MAX];
+    while (!n->quit) {
+        mc_frame *fr = mc_queue_pop(&n->inbox, 0.1);
+        if (n->prev_parts > 1)
+            while (mc_merge_expire(&n->merge, mc_now(), lost)) {
+                snprintf(why, sizeof why, "task %s at %s:%d waited %.0f s for the other parts of the tag",
+                         n->task->name, n->me.host, n->me.port, NODE_MERGE_TIMEOUT_S);
+                queue_lost(n, lost, why);
+            }
+        if (!fr) continue;
+        if (n->prev_parts > 1) {
+            int err;
+            fr = mc_merge_add(&n->merge, fr, mc_now(), lost, &err);
+            if (lost[0]) {
+                snprintf(why, sizeof why, "task %s at %s:%d: merge table of %d tags full", n->task->name,
+                         n->me.host, n->me.port, NODE_MERGE_TAGS);
+                queue_lost(n, lost, why);
+            }
+            if (err) node_log(n, "dropped a part: %s", mc_error_last());
+            if (!fr) continue;
+        }
+        mc_frame *out = mc_frame_new(fr->tag, n->out_n);
+        if (!out) {
+            queue_lost(n, fr->tag, "out of memory");
+            mc_frame_free(fr);
+            continue;
+        }
+        double t0 = mc_now();
+        mc_status st = mc_net_forward(&n->net, fr->data, out->data);
+        double dt = mc_now() - t0;
+        if (st) {
+            snprintf(why, sizeof why, "task %s: compute failed: %s", n->task->name, mc_error_last());
+            queue_lost(n, fr->tag, why);
+            mc_frame_free(fr);
+            mc_frame_free(out);
+            continue;
+        }
+        /* metadata: the times so far plus ours; our part index if we are split */
+        for (int i = 0; i < fr->meta.n; i++)
+            if (strcmp(fr->meta.key[i], "mc.part")) mc_ipc_meta_set(&out->meta, fr->meta.key[i], fr->meta.val[i]);
+        char v[64];
+        snprintf(v, sizeof v, "%.6f", dt);
+        mc_ipc_meta_set(&out->meta, n->tkey, v);
+        if (n->task->parts > 1) {
+            snprintf(v, sizeof v, "%d/%d", n->part, n->task->parts);
+            mc_ipc_meta_set(&out->meta, "mc.part", v);
+        }
+        mc_frame_free(fr);
+        while (mc_queue_push(&n->outbox, out, 0.1))
+            if (n->quit) {
+                mc_frame_free(out);
+                break;
+            }
+    }
+    return NULL;
+}
+
+/* ---- sender thread ---- */
+
+static void *sender_main(void *arg)
+{
+    node *n = arg;
+    mc_rpc *r = NULL;
+    if (mc_rpc_new(n->ipc, &r)) {
+        node_log(n, "cannot start the sender: %s", mc_error_last());
+        return NULL;
+    }
+    while (!n->quit) {
+        mc_frame *fr = mc_queue_pop(&n->outbox, 0.1);
+        if (!fr) continue;
+        const char *lost_why = mc_ipc_meta_get(&fr->meta, "mc.error");
+        if (lost_why) {
+            if (mc_farm_report_lost(r, &n->farm, fr->tag, lost_why, &n->quit))
+                node_log(n, "could not report the loss to initial: %s", mc_error_last());
+            mc_frame_free(fr);
+            continue;
+        }
+        mc_status st = mc_farm_send(r, &n->farm, n->ti + 1, fr->tag, fr->data, fr->n, &fr->meta,
+                                    MC_RPC_POLICY_DEFAULT, &n->quit);
+        if (st) {
+            char why[800];
+            snprintf(why, sizeof why, "%s could not deliver: %s", n->task->name, mc_error_last());
+            report_lost(n, n->ti + 1 < n->farm.n_tasks ? r : NULL, fr->tag, why);
+        }
+        mc_frame_free(fr);
+    }
+    mc_rpc_free(r);
+    return NULL;
+}
+
+/* ---- setup and teardown ---- */
+
+mc_status mc_node_run(const mc_node_opts *o, volatile sig_atomic_t *stop)
+{
+    /* Tensors in flight are large, short-lived mallocs: keep them on mmap so
+     * they go back to the system when freed (glibc would otherwise raise the
+     * mmap threshold and keep freed tensors in the heap, growing the RSS). */
+    mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+    node *n = calloc(1, sizeof *n);
+    if (!n) return mc_error_set(MC_ERR_NOMEM, "node: out of memory");
+    pthread_mutex_init(&n->log_lock, NULL);
+    n->stop = stop;
+    n->quiet = o->quiet;
+    pthread_t th_c, th_s;
+    int have_c = 0, have_s = 0, have_in = 0, have_out = 0, have_merge = 0;
+    mc_status st;
+    if ((st = mc_farm_load(o->farm, o->model, &n->farm)) || (st = pick_task(n, o))) goto out;
+    const mc_farm_task *t = n->task;
+    if (t->method != MC_SPLIT_DATA && t->method != MC_SPLIT_FC_OUTPUT) {
+        st = mc_error_set(MC_ERR_UNSUPPORTED, "task %s: method %s is parsed but not run by this runtime yet "
+                          "(data and fc_output are)", t->name, mc_split_name(t->method));
+        goto out;
+    }
+    for (int i = 0; i < n->farm.n_tasks; i++) {
+        mc_split m = n->farm.tasks[i].method;
+        if (m != MC_SPLIT_DATA && m != MC_SPLIT_FC_OUTPUT) {
+            st = mc_error_set(MC_ERR_UNSUPPORTED, "task %s: method %s is not run by this runtime yet",
+                              n->farm.tasks[i].name, mc_split_name(m));
+            goto out;
+        }
+    }
+    if ((st = mc_model_open(n->farm.model, &n->model))) goto out;
+    n->model_loaded = 1;
+    mc_backend_kind kind;
+    if ((st = mc_backend_from_name(o->device ? o->device : "cpu", &kind)) ||
+        (st = mc_backend_create(kind, o->threads, &n->be)))
+        goto out;
+    if (t->method == MC_SPLIT_FC_OUTPUT)
+        st = mc_node_part_weights(&n->model, t->first, t->parts, n->part, o->seed, o->weights);
+    else if (o->weights) st = mc_weights_load(&n->model, t->first, t->last, o->weights);
+    else st = mc_weights_random(&n->model, t->first, t->last, o->seed);
+    if (st || (st = mc_net_init(&n->net, &n->model, t->first, t->last, n->be))) goto out;
+    n->in_n = mc_net_in_count(&n->net);
+    n->out_n = mc_net_out_count(&n->net);
+    n->prev_parts = n->ti > 0 ? n->farm.tasks[n->ti - 1].parts : 1;
+    snprintf(n->tkey, sizeof n->tkey, "mc.t.%s", t->name);
+    if ((st = mc_queue_init(&n->inbox, NODE_INBOX))) goto out;
+    have_in = 1;
+    if ((st = mc_queue_init(&n->outbox, NODE_OUTBOX))) goto out;
+    have_out = 1;
+    if (n->prev_parts > 1) {
+        if ((st = mc_merge_init(&n->merge, n->prev_parts, n->in_n, NODE_MERGE_TAGS, NODE_MERGE_TIMEOUT_S))) goto out;
+        have_merge = 1;
+    }
+    if ((st = mc_ipc_new(&n->ipc))) goto out;
+    if (pthread_create(&th_c, NULL, compute_main, n)) {
+        st = mc_error_set(MC_ERR_NOMEM, "node: cannot start the compute thread");
+        goto out;
+    }
+    have_c = 1;
+    if (pthread_create(&th_s, NULL, sender_main, n)) {
+        st = mc_error_set(MC_ERR_NOMEM, "node: cannot start the sender thread");
+        goto out;
+    }
+    have_s = 1;
+    if ((st = mc_http_server_start(n->me.host, n->me.port, n->in_n * sizeof(float) + BODY_SLACK, on_body, n,
+                                   &n->srv)))
+        goto out;
+    if (!o->quiet) {
+        char a[64];
+        mc_shape si = mc_model_range_in(&n->model, t->first);
+        double wb = 0;
+        for (int i = t->first; i < t->last; i++)
+            wb += 4.0 * (double)(mc_tensor_count(&n->model.layers[i].weight) + mc_tensor_count(&n->model.layers[i].bias));
+        printf("node %s: layers %s..%s (%s -> %zu values), part %d of %d, weights %.1f MB, %s, listening on %s:%d, "
+               "next %s\n", t->name, n->model.layers[t->first].name, n->model.layers[t->last - 1].name,
+               mc_shape_str(&si, a, sizeof a), n->out_n, n->part, t->parts, wb / 1e6, n->be->name, n->me.host, n->me.port,
+               n->ti + 1 < n->farm.n_tasks ? n->farm.tasks[n->ti + 1].name : "initial");
+        fflush(stdout);
+    }
+    while (!*stop) {
+        struct timespec ts = {0, 50 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    st = MC_OK;
+out:
+    if (st) {
+        char msg[1024];
+        snprintf(msg, sizeof msg, "%s", mc_error_last());
+        mc_error_set(st, "%s", msg);
+    }
+    mc_http_server_stop(n->srv);
+    n->quit = 1;
+    if (have_in) mc_queue_close(&n->inbox);
+    if (have_out) mc_queue_close(&n->outbox);
+    if (have_c) pthread_join(th_c, NULL);
+    if (have_s) pthread_join(th_s, NULL);
+    if (have_in) mc_queue_free(&n->inbox, mc_frame_free);
+    if (have_out) mc_queue_free(&n->outbox, mc_frame_free);
+    if (have_merge) mc_merge_free(&n->merge);
+    mc_ipc_free(n->ipc);
+    mc_net_free(&n->net);
+    mc_backend_destroy(n->be);
+    if (n->model_loaded) mc_model_free(&n->model);
+    pthread_mutex_destroy(&n->log_lock);
+    free(n);
+    return st;
+}

@@ -1,0 +1,22 @@
+/* send.h - sending a tag's tensor to the next task of the farm.
+ *
+ * The receiver is task `to` (or the initial node when to == n_tasks).  Its
+ * replica is chosen from the tag (farm.h); when the task is split, every
+ * part holder of that replica gets the whole tensor.  Each call is retried
+ * with backoff (rpc.h); the error names the address that failed.
+ */
+#ifndef MC_SEND_H
+#define MC_SEND_H
+
+#include "../net/rpc.h"
+#include "farm.h"
+
+/* `next` names the receiving task ("initial" for the sink). */
+mc_status mc_farm_send(mc_rpc *r, const mc_farm *farm, int to, const char *tag, const float *data, size_t n,
+                       const mc_ipc_meta *meta, mc_rpc_policy pol, volatile sig_atomic_t *stop);
+
+/* Tells the initial node that `tag` was lost and why (mc.error metadata, empty input). */
+mc_status mc_farm_report_lost(mc_rpc *r, const mc_farm *farm, const char *tag, const char *why,
+                              volatile sig_atomic_t *stop);
+
+#endif

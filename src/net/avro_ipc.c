@@ -1,0 +1,690 @@
+/* avro_ipc.c - Avro IPC framing, handshake and the forward message (see avro_ipc.h).
+ *
+ * Every value on the wire is read and written by Avro C generic values; this
+ * file only decides which schema comes next.  The large `input` bytes are
+ * handed to Avro C as a wrapped buffer, so encoding copies them once (into
+ * the body) and decoding once (out of it).
+ */
+#include "avro_ipc.h"
+
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <avro.h>
+#include <cjson/cJSON.h>
+#include <openssl/evp.h>
+
+static const char protocol_text[] =
+    "{\"protocol\":\"image\",\"namespace\":null,\"types\":[],\"messages\":{\"forward\":{\"request\":["
+    "{\"name\":\"input\",\"type\":\"bytes\"},{\"name\":\"next\",\"type\":\"string\"},"
+    "{\"name\":\"tag\",\"type\":\"string\"}],\"response\":\"null\"}}}";
+
+static const char hreq_json[] =
+    "{\"type\":\"record\",\"name\":\"HandshakeRequest\",\"namespace\":\"org.apache.avro.ipc\",\"fields\":["
+    "{\"name\":\"clientHash\",\"type\":{\"type\":\"fixed\",\"name\":\"MD5\",\"size\":16}},"
+    "{\"name\":\"clientProtocol\",\"type\":[\"null\",\"string\"]},"
+    "{\"name\":\"serverHash\",\"type\":\"MD5\"},"
+    "{\"name\":\"meta\",\"type\":[\"null\",{\"type\":\"map\",\"values\":\"bytes\"}]}]}";
+
+static const char hresp_json[] =
+    "{\"type\":\"record\",\"name\":\"HandshakeResponse\",\"namespace\":\"org.apache.avro.ipc\",\"fields\":["
+    "{\"name\":\"match\",\"type\":{\"type\":\"enum\",\"name\":\"HandshakeMatch\",\"symbols\":[\"BOTH\",\"CLIENT\",\"NONE\"]}},"
+    "{\"name\":\"serverProtocol\",\"type\":[\"null\",\"string\"]},"
+    "{\"name\":\"serverHash\",\"type\":[\"null\",{\"type\":\"fixed\",\"name\":\"MD5\",\"size\":16}]},"
+    "{\"name\":\"meta\",\"type\":[\"null\",{\"type\":\"map\",\"values\":\"bytes\"}]}]}";
+
+static const char meta_json[] = "{\"type\":\"map\",\"values\":\"bytes\"}";
+static const char params_json[] =
+    "{\"type\":\"record\",\"name\":\"forward\",\"fields\":[{\"name\":\"input\",\"type\":\"bytes\"},"
+    "{\"name\":\"next\",\"type\":\"string\"},{\"name\":\"tag\",\"type\":\"string\"}]}";
+static const char errors_json[] = "[\"string\"]";
+
+#define KNOWN_MAX 16
+
+typedef struct known_client {
+    unsigned char hash[16];
+    int used, ok;
+    char why[200];
+} known_client;
+
+enum { S_HREQ, S_HRESP, S_META, S_PARAMS, S_ERRORS, S_COUNT };
+
+struct mc_ipc {
+    avro_schema_t schema[S_COUNT];
+    avro_value_iface_t *cls[S_COUNT];
+    avro_value_iface_t *cls_string, *cls_boolean;
+    unsigned char hash[16];
+    pthread_mutex_t lock;
+    known_client known[KNOWN_MAX];
+    int known_next;
+};
+
+const char *mc_ipc_protocol_text(void) { return protocol_text; }
+
+void mc_ipc_meta_set(mc_ipc_meta *m, const char *key, const char *val)
+{
+    int i;
+    for (i = 0; i < m->n; i++)
+        if (!strcmp(m->key[i], key)) break;
+    if (i == m->n) {
+        if (m->n >= MC_IPC_META_MAX || strlen(key) >= MC_IPC_KEY_MAX) return;
+        m->n++;
+    }
+    snprintf(m->key[i], MC_IPC_KEY_MAX, "%s", key);
+    snprintf(m->val[i], MC_IPC_VAL_MAX, "%s", val);
+}
+
+const char *mc_ipc_meta_get(const mc_ipc_meta *m, const char *key)
+{
+    for (int i = 0; i < m->n; i++)
+        if (!strcmp(m->key[i], key)) return m->val[i];
+    return NULL;
+}
+
+void mc_ipc_forward_release(mc_ipc_forward *f)
+{
+    if (f->owner_) {
+        avro_value_t *v = f->owner_;
+        avro_value_decref(v);
+        free(v);
+    }
+    f->owner_ = NULL;
+    f->input = NULL;
+    f->input_len = 0;
+}
+
+static mc_status md5(const void *p, size_t n, unsigned char out[16])
+{
+    unsigned int len = 0;
+    if (!EVP_Digest(p, n, out, &len, EVP_md5(), NULL) || len != 16)
+        return mc_error_set(MC_ERR_BACKEND, "avro ipc: MD5 failed");
+    return MC_OK;
+}
+
+/* Avro C trusts the lengths it reads: a wrong-schema or hostile message can
+ * make it ask for a huge (even "negative") buffer, and on some of those
+ * error paths it does not free what it allocated.  So while this thread
+ * decodes a message, (1) each allocation through Avro C is capped at the
+ * message's size plus slack, so a bogus length fails as an ordinary decode
+ * error, and (2) allocations are tracked; when the exchange is over and all
+ * our values are released, whatever Avro C left behind is freed.  Memory
+ * stays bounded however many bad messages arrive. */
+#define TRACK_MAX 4096
+static _Thread_local size_t decode_cap; /* 0: no cap */
+static _Thread_local int tracking, n_live;
+static _Thread_local void *live[TRACK_MAX];
+
+static int track_find(const void *p)
+{
+    if (!tracking || !p) return -1;
+    for (int i = 0; i < n_live; i++)
+        if (live[i] == p) return i;
+    return -1;
+}
+
+static void *capped_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
+{
+    (void)ud;
+    (void)osize;
+    int slot = track_find(ptr);
+    if (nsize == 0) {
+        if (slot >= 0) live[slot] = live[--n_live];
+        free(ptr);
+        return NULL;
+    }
+    if (decode_cap && nsize > decode_cap) return NULL;
+    int fresh = ptr == NULL;
+    void *p = realloc(ptr, nsize);
+    if (p && slot >= 0) live[slot] = p;
+    else if (p && fresh && tracking && n_live < TRACK_MAX) live[n_live++] = p;
+    return p;
+}
+
+static void decode_begin(size_t n)
+{
+    decode_cap = n + 4096;
+    tracking = 1;
+    n_live = 0;
+}
+
+/* After every value of the exchange is released: frees Avro C's leftovers. */
+static void decode_end(void)
+{
+    for (int i = 0; i < n_live; i++) free(live[i]);
+    n_live = 0;
+    tracking = 0;
+    decode_cap = 0;
+}
+
+static pthread_once_t alloc_once = PTHREAD_ONCE_INIT;
+static void install_allocator(void) { avro_set_allocator(capped_alloc, NULL); }
+
+mc_status mc_ipc_new(mc_ipc **out)
+{
+    pthread_once(&alloc_once, install_allocator);
+    static const char *const js[S_COUNT] = {hreq_json, hresp_json, meta_json, params_json, errors_json};
+    mc_ipc *ipc = calloc(1, sizeof *ipc);
+    if (!ipc) return mc_error_set(MC_ERR_NOMEM, "avro ipc: out of memory");
+    pthread_mutex_init(&ipc->lock, NULL);
+    mc_status st = MC_OK;
+    for (int i = 0; i < S_COUNT && !st; i++) {
+        if (avro_schema_from_json_length(js[i], strlen(js[i]), &ipc->schema[i]) ||
+            !(ipc->cls[i] = avro_generic_class_from_schema(ipc->schema[i])))
+            st = mc_error_set(MC_ERR_FORMAT, "avro ipc: schema %d: %s", i, avro_strerror());
+    }
+    if (!st) {
+        ipc->cls_string = avro_generic_string_class();
+        ipc->cls_boolean = avro_generic_boolean_class();
+        st = md5(protocol_text, strlen(protocol_text), ipc->hash);
+    }
+    if (st) {
+        mc_ipc_free(ipc);
+        return st;
+    }
+    *out = ipc;
+    return MC_OK;
+}
+
+void mc_ipc_free(mc_ipc *ipc)
+{
+    if (!ipc) return;
+    for (int i = 0; i < S_COUNT; i++) {
+        if (ipc->cls[i]) avro_value_iface_decref(ipc->cls[i]);
+        if (ipc->schema[i]) avro_schema_decref(ipc->schema[i]);
+    }
+    pthread_mutex_destroy(&ipc->lock);
+    free(ipc);
+}
+
+/* ---- framing ---- */
+
+mc_status mc_ipc_frame(const unsigned char *msg, size_t n, unsigned char **body, size_t *len)
+{
+    if (n > 0x7fffffffu) return mc_error_set(MC_ERR_INVALID_ARG, "avro ipc: message of %zu bytes is too large", n);
+    unsigned char *b = malloc(n + 8);
+    if (!b) return mc_error_set(MC_ERR_NOMEM, "avro ipc: out of memory framing %zu bytes", n);
+    b[0] = (unsigned char)(n >> 24);
+    b[1] = (unsigned char)(n >> 16);
+    b[2] = (unsigned char)(n >> 8);
+    b[3] = (unsigned char)n;
+    memcpy(b + 4, msg, n);
+    memset(b + 4 + n, 0, 4);
+    *body = b;
+    *len = n + 8;
+    return MC_OK;
+}
+
+static uint32_t be32(const unsigned char *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+mc_status mc_ipc_unframe(const unsigned char *body, size_t len, const unsigned char **msg, size_t *n,
+                         unsigned char **copy)
+{
+    *copy = NULL;
+    size_t pos = 0, total = 0, frames = 0;
+    for (;;) {
+        if (len - pos < 4)
+            return mc_error_set(MC_ERR_FORMAT, "avro framing: body ends inside a frame header at byte %zu", pos);
+        uint32_t fl = be32(body + pos);
+        pos += 4;
+        if (fl == 0) break;
+        if (fl > len - pos)
+            return mc_error_set(MC_ERR_FORMAT, "avro framing: frame of %u bytes at byte %zu runs past the %zu-byte body",
+                                fl, pos - 4, len);
+        pos += fl;
+        total += fl;
+        frames++;
+    }
+    if (pos != len)
+        return mc_error_set(MC_ERR_FORMAT, "avro framing: %zu bytes after the terminating empty frame", len - pos);
+    if (frames <= 1) {
+        *msg = body + 4;
+        *n = total;
+        return MC_OK;
+    }
+    unsigned char *c = malloc(total ? total : 1);
+    if (!c) return mc_error_set(MC_ERR_NOMEM, "avro framing: out of memory");
+    size_t p = 0, o = 0;
+    for (;;) {
+        uint32_t fl = be32(body + p);
+        p += 4;
+        if (!fl) break;
+        memcpy(c + o, body + p, fl);
+        o += fl;
+        p += fl;
+    }
+    *copy = c;
+    *msg = c;
+    *n = total;
+    return MC_OK;
+}
+
+/* ---- writing helpers ---- */
+
+typedef struct outvals {
+    avro_value_t v[6];
+    int n;
+} outvals;
+
+static void outvals_free(outvals *o)
+{
+    for (int i = 0; i < o->n; i++) avro_value_decref(&o->v[i]);
+    o->n = 0;
+}
+
+/* Writes the values to one framed body. */
+static mc_status outvals_write(outvals *o, unsigned char **body, size_t *len)
+{
+    size_t total = 0, sz;
+    for (int i = 0; i < o->n; i++) {
+        if (avro_value_sizeof(&o->v[i], &sz))
+            return mc_error_set(MC_ERR_FORMAT, "avro ipc: cannot size value: %s", avro_strerror());
+        total += sz;
+    }
+    if (total > 0x7fffffffu) return mc_error_set(MC_ERR_INVALID_ARG, "avro ipc: message of %zu bytes is too large", total);
+    unsigned char *b = malloc(total + 8);
+    if (!b) return mc_error_set(MC_ERR_NOMEM, "avro ipc: out of memory for a %zu-byte message", total);
+    avro_writer_t w = avro_writer_memory((const char *)b + 4, (int64_t)total);
+    mc_status st = MC_OK;
+    if (!w) st = mc_error_set(MC_ERR_NOMEM, "avro ipc: out of memory");
+    for (int i = 0; i < o->n && !st; i++)
+        if (avro_value_write(w, &o->v[i]))
+            st = mc_error_set(MC_ERR_FORMAT, "avro ipc: cannot encode value: %s", avro_strerror());
+    if (w) avro_writer_free(w);
+    if (st) {
+        free(b);
+        return st;
+    }
+    b[0] = (unsigned char)(total >> 24);
+    b[1] = (unsigned char)(total >> 16);
+    b[2] = (unsigned char)(total >> 8);
+    b[3] = (unsigned char)total;
+    memset(b + 4 + total, 0, 4);
+    *body = b;
+    *len = total + 8;
+    return MC_OK;
+}
+
+static int new_value(avro_value_iface_t *cls, outvals *o, avro_value_t **v)
+{
+    if (avro_generic_value_new(cls, &o->v[o->n])) return -1;
+    *v = &o->v[o->n++];
+    return 0;
+}
+
+static int set_str(avro_value_t *v, const char *s) { return avro_value_set_string_len(v, s, strlen(s) + 1); }
+
+static int set_meta(avro_value_t *map, const mc_ipc_meta *m)
+{
+    for (int i = 0; m && i < m->n; i++) {
+        avro_value_t child;
+        if (avro_value_add(map, m->key[i], &child, NULL, NULL) ||
+            avro_value_set_bytes(&child, (void *)m->val[i], strlen(m->val[i])))
+            return -1;
+    }
+    return 0;
+}
+
+/* ---- client ---- */
+
+mc_status mc_ipc_request_encode(mc_ipc *ipc, int send_protocol, const mc_ipc_forward *f, unsigned char **body,
+                                size_t *len)
+{
+    outvals o = {.n = 0};
+    avro_value_t *hv, *mv, *nv, *pv, field, br;
+    mc_status st = MC_OK;
+    avro_wrapped_buffer_t wb;
+    if (new_value(ipc->cls[S_HREQ], &o, &hv) || avro_value_get_by_name(hv, "clientHash", &field, NULL) ||
+        avro_value_set_fixed(&field, ipc->hash, 16) || avro_value_get_by_name(hv, "clientProtocol", &field, NULL) ||
+        avro_value_set_branch(&field, send_protocol ? 1 : 0, &br) ||
+        (send_protocol ? set_str(&br, protocol_text) : avro_value_set_null(&br)) ||
+        avro_value_get_by_name(hv, "serverHash", &field, NULL) || avro_value_set_fixed(&field, ipc->hash, 16) ||
+        avro_value_get_by_name(hv, "meta", &field, NULL) || avro_value_set_branch(&field, 0, &br) ||
+        avro_value_set_null(&br) || new_value(ipc->cls[S_META], &o, &mv) || set_meta(mv, &f->meta) ||
+        new_value(ipc->cls_string, &o, &nv) || set_str(nv, "forward") || new_value(ipc->cls[S_PARAMS], &o, &pv) ||
+        avro_value_get_by_name(pv, "input", &field, NULL) ||
+        avro_wrapped_buffer_new(&wb, f->input_len ? (const void *)f->input : (const void *)"", f->input_len) ||
+        avro_value_give_bytes(&field, &wb) || avro_value_get_by_name(pv, "next", &field, NULL) ||
+        set_str(&field, f->next) || avro_value_get_by_name(pv, "tag", &field, NULL) || set_str(&field, f->tag))
+        st = mc_error_set(MC_ERR_FORMAT, "avro ipc: cannot build forward request: %s", avro_strerror());
+    if (!st) st = outvals_write(&o, body, len);
+    outvals_free(&o);
+    return st;
+}
+
+mc_status mc_ipc_response_decode(mc_ipc *ipc, const unsigned char *body, size_t len, mc_ipc_match *match)
+{
+    const unsigned char *msg;
+    size_t n;
+    unsigned char *copy = NULL;
+    mc_status st = mc_ipc_unframe(body, len, &msg, &n, &copy);
+    if (st) return st;
+    decode_begin(n);
+    avro_reader_t r = avro_reader_memory((const char *)msg, (int64_t)n);
+    avro_value_t hv, mv, bv, ev, field;
+    int have_h = 0, have_m = 0, have_b = 0, have_e = 0;
+    if (!r) {
+        decode_end();
+        free(copy);
+        return mc_error_set(MC_ERR_NOMEM, "avro ipc: out of memory");
+    }
+    int e;
+    if (avro_generic_value_new(ipc->cls[S_HRESP], &hv) || !(have_h = 1) || avro_value_read(r, &hv)) {
+        st = mc_error_set(MC_ERR_FORMAT, "avro ipc: malformed handshake response: %s", avro_strerror());
+        goto out;
+    }
+    if (avro_value_get_by_name(&hv, "match", &field, NULL) || avro_value_get_enum(&field, &e) || e < 0 || e > 2) {
+        st = mc_error_set(MC_ERR_FORMAT, "avro ipc: handshake response without a valid match");
+        goto out;
+    }
+    *match = (mc_ipc_match)e;
+    if (*match == MC_IPC_NONE) goto out;
+    int flag = 0;
+    if (avro_generic_value_new(ipc->cls[S_META], &mv) || !(have_m = 1) || avro_value_read(r, &mv) ||
+        avro_generic_value_new(ipc->cls_boolean, &bv) || !(have_b = 1) || avro_value_read(r, &bv) ||
+        avro_value_get_boolean(&bv, &flag)) {
+        st = mc_error_set(MC_ERR_FORMAT, "avro ipc: malformed call response: %s", avro_strerror());
+        goto out;
+    }
+    if (flag) {
+        const char *s = NULL;
+        size_t sl = 0;
+        avro_value_t br;
+        if (avro_generic_value_new(ipc->cls[S_ERRORS], &ev) || !(have_e = 1) || avro_value_read(r, &ev) ||
+            avro_value_get_current_branch(&ev, &br) || avro_value_get_string(&br, &s, &sl)) {
+            st = mc_error_set(MC_ERR_FORMAT, "avro ipc: malformed error response: %s", avro_strerror());
+            goto out;
+        }
+        st = mc_error_set(MC_ERR_NETWORK, "remote error: %.*s", (int)(sl ? sl - 1 : 0), s ? s : "");
+    }
+out:
+    if (have_h) avro_value_decref(&hv);
+    if (have_m) avro_value_decref(&mv);
+    if (have_b) avro_value_decref(&bv);
+    if (have_e) avro_value_decref(&ev);
+    avro_reader_free(r);
+    decode_end();
+    free(copy);
+    return st;
+}
+
+/* ---- server ---- */
+
+/* Checks a client's protocol text: its forward message must have our request
+ * and response schemas (we read its parameters with ours). */
+static int protocol_compatible(const char *text, char *why, size_t n)
+{
+    cJSON *p = cJSON_Parse(text);
+    int ok = 0;
+    const cJSON *fw = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(p, "messages"), "forward");
+    const cJSON *req = cJSON_GetObjectItemCaseSensitive(fw, "request");
+    const cJSON *resp = cJSON_GetObjectItemCaseSensitive(fw, "response");
+    static const char *const names[3] = {"input", "next", "tag"}, *const types[3] = {"bytes", "string", "string"};
+    if (!p) {
+        snprintf(why, n, "client protocol is not JSON");
+    } else if (!fw) {
+        snprintf(why, n, "client protocol has no message 'forward'");
+    } else if (!cJSON_IsArray(req) || cJSON_GetArraySize(req) != 3) {
+        snprintf(why, n, "client's forward must have 3 parameters (input: bytes, next: string, tag: string)");
+    } else {
+        ok = 1;
+        for (int i = 0; i < 3 && ok; i++) {
+            const cJSON *f = cJSON_GetArrayItem(req, i);
+            const cJSON *nm = cJSON_GetObjectItemCaseSensitive(f, "name");
+            const cJSON *ty = cJSON_GetObjectItemCaseSensitive(f, "type");
+            if (cJSON_IsObject(ty)) ty = cJSON_GetObjectItemCaseSensitive(ty, "type");
+            if (!cJSON_IsString(nm) || strcmp(nm->valuestring, names[i]) || !cJSON_IsString(ty) ||
+                strcmp(ty->valuestring, types[i])) {
+                snprintf(why, n, "client's forward parameter %d is not %s: %s", i + 1, names[i], types[i]);
+                ok = 0;
+            }
+        }
+        const cJSON *rt = cJSON_IsObject(resp) ? cJSON_GetObjectItemCaseSensitive(resp, "type") : resp;
+        if (ok && (!cJSON_IsString(rt) || strcmp(rt->valuestring, "null"))) {
+            snprintf(why, n, "client's forward response is not null");
+            ok = 0;
+        }
+    }
+    cJSON_Delete(p);
+    return ok;
+}
+
+/* Looks up / records a client hash. Returns 1 known-ok, 0 unknown, -1 known-bad (why set). */
+static int client_state(mc_ipc *ipc, const unsigned char *hash, const char *proto, char *why, size_t n)
+{
+    if (!memcmp(hash, ipc->hash, 16)) return 1;
+    int res = 0;
+    pthread_mutex_lock(&ipc->lock);
+    for (int i = 0; i < KNOWN_MAX; i++)
+        if (ipc->known[i].used && !memcmp(ipc->known[i].hash, hash, 16)) {
+            res = ipc->known[i].ok ? 1 : -1;
+            snprintf(why, n, "%s", ipc->known[i].why);
+            break;
+        }
+    if (!res && proto) {
+        known_client *k = &ipc->known[ipc->known_next];
+        ipc->known_next = (ipc->known_next + 1) % KNOWN_MAX;
+        memset(k, 0, sizeof *k);
+        memcpy(k->hash, hash, 16);
+        k->used = 1;
+        k->ok = protocol_compatible(proto, k->why, sizeof k->why);
+        res = k->ok ? 1 : -1;
+        snprintf(why, n, "%s", k->why);
+    }
+    pthread_mutex_unlock(&ipc->lock);
+    return res;
+}
+
+static int plain(const char *text, unsigned char **resp, size_t *len, int code)
+{
+    size_t n = strlen(text);
+    *resp = malloc(n + 1);
+    if (*resp) memcpy(*resp, text, n + 1);
+    *len = *resp ? n : 0;
+    return code;
+}
+
+/* Handshake response + (unless NONE) call response with an optional error. */
+static mc_status write_response(mc_ipc *ipc, mc_ipc_match match, int call, const char *err, unsigned char **resp,
+                                size_t *len)
+{
+    outvals o = {.n = 0};
+    avro_value_t *hv, *mv, *bv, *ev, field, br;
+    int bad = new_value(ipc->cls[S_HRESP], &o, &hv) || avro_value_get_by_name(hv, "match", &field, NULL) ||
+              avro_value_set_enum(&field, (int)match) || avro_value_get_by_name(hv, "serverProtocol", &field, NULL) ||
+              avro_value_set_branch(&field, match == MC_IPC_BOTH ? 0 : 1, &br) ||
+              (match == MC_IPC_BOTH ? avro_value_set_null(&br) : set_str(&br, protocol_text)) ||
+              avro_value_get_by_name(hv, "serverHash", &field, NULL) ||
+              avro_value_set_branch(&field, match == MC_IPC_BOTH ? 0 : 1, &br) ||
+              (match == MC_IPC_BOTH ? avro_value_set_null(&br) : avro_value_set_fixed(&br, ipc->hash, 16)) ||
+              avro_value_get_by_name(hv, "meta", &field, NULL) || avro_value_set_branch(&field, 0, &br) ||
+              avro_value_set_null(&br);
+    if (!bad && call) {
+        bad = new_value(ipc->cls[S_META], &o, &mv) || new_value(ipc->cls_boolean, &o, &bv) ||
+              avro_value_set_boolean(bv, err != NULL);
+        if (!bad && err)
+            bad = new_value(ipc->cls[S_ERRORS], &o, &ev) || avro_value_set_branch(ev, 0, &br) || set_str(&br, err);
+    }
+    mc_status st = bad ? mc_error_set(MC_ERR_FORMAT, "avro ipc: cannot build response: %s", avro_strerror())
+                       : outvals_write(&o, resp, len);
+    outvals_free(&o);
+    return st;
+}
+
+static void read_meta(avro_value_t *mv, mc_ipc_meta *m)
+{
+    size_t n = 0;
+    m->n = 0;
+    if (avro_value_get_size(mv, &n)) return;
+    for (size_t i = 0; i < n; i++) {
+        avro_value_t child;
+        const char *key = NULL;
+        const void *b = NULL;
+        size_t bl = 0;
+        if (avro_value_get_by_index(mv, i, &child, &key) || avro_value_get_bytes(&child, &b, &bl) || !key) continue;
+        if (bl >= MC_IPC_VAL_MAX || strlen(key) >= MC_IPC_KEY_MAX || m->n >= MC_IPC_META_MAX) continue;
+        char val[MC_IPC_VAL_MAX];
+        memcpy(val, b, bl);
+        val[bl] = '\0';
+        mc_ipc_meta_set(m, key, val);
+    }
+}
+
+static int copy_str(avro_value_t *rec, const char *name, char *dst, size_t cap, char *err, size_t en)
+{
+    avro_value_t f;
+    const char *s = NULL;
+    size_t sl = 0;
+    if (avro_value_get_by_name(rec, name, &f, NULL) || avro_value_get_string(&f, &s, &sl)) {
+        snprintf(err, en, "forward parameter '%s' is missing", name);
+        return -1;
+    }
+    size_t l = sl ? sl - 1 : 0;
+    if (l >= cap) {
+        snprintf(err, en, "forward parameter '%s' is %zu bytes, the limit is %zu", name, l, cap - 1);
+        return -1;
+    }
+    memcpy(dst, s, l);
+    dst[l] = '\0';
+    return 0;
+}
+
+int mc_ipc_serve(mc_ipc *ipc, const unsigned char *body, size_t len, mc_ipc_handler h, void *ctx,
+                 unsigned char **resp, size_t *resp_len)
+{
+    const unsigned char *msg;
+    size_t n;
+    unsigned char *copy = NULL;
+    char text[512];
+    *resp = NULL;
+    *resp_len = 0;
+    if (mc_ipc_unframe(body, len, &msg, &n, &copy)) {
+        snprintf(text, sizeof text, "bad request: %s\n", mc_error_last());
+        return plain(text, resp, resp_len, 400);
+    }
+    decode_begin(n);
+    avro_reader_t r = avro_reader_memory((const char *)msg, (int64_t)n);
+    avro_value_t hv, mv, nv, *pv = NULL, field, br;
+    int have_h = 0, have_m = 0, have_n = 0, code = 200;
+    size_t used = 0, sz;
+    char err[400] = "";
+    const char *errp = NULL;
+    mc_ipc_match match = MC_IPC_NONE;
+    if (!r || avro_generic_value_new(ipc->cls[S_HREQ], &hv) || !(have_h = 1) || avro_value_read(r, &hv)) {
+        snprintf(text, sizeof text, "bad request: body is not an Avro IPC handshake request: %s\n", avro_strerror());
+        code = plain(text, resp, resp_len, 400);
+        goto out;
+    }
+    if (!avro_value_sizeof(&hv, &sz)) used += sz;
+    const void *ch = NULL, *sh = NULL;
+    size_t chl = 0, shl = 0;
+    const char *proto = NULL;
+    size_t pl = 0;
+    int disc = 0;
+    if (avro_value_get_by_name(&hv, "clientHash", &field, NULL) || avro_value_get_fixed(&field, &ch, &chl) ||
+        avro_value_get_by_name(&hv, "serverHash", &field, NULL) || avro_value_get_fixed(&field, &sh, &shl) ||
+        avro_value_get_by_name(&hv, "clientProtocol", &field, NULL) || avro_value_get_discriminant(&field, &disc) ||
+        chl != 16 || shl != 16) {
+        code = plain("bad request: handshake without hashes\n", resp, resp_len, 400);
+        goto out;
+    }
+    if (disc == 1 && !avro_value_get_current_branch(&field, &br)) avro_value_get_string(&br, &proto, &pl);
+    char why[200] = "";
+    int cs = client_state(ipc, ch, proto, why, sizeof why);
+    int server_ok = !memcmp(sh, ipc->hash, 16);
+    match = cs == 0 ? MC_IPC_NONE : server_ok ? MC_IPC_BOTH : MC_IPC_CLIENT;
+    if (match == MC_IPC_NONE) goto respond;
+    if (cs < 0) {
+        snprintf(err, sizeof err, "incompatible client protocol: %s", why);
+        errp = err;
+        goto respond;
+    }
+    /* call: metadata, message name, parameters */
+    const char *name = NULL;
+    size_t nl = 0;
+    if (avro_generic_value_new(ipc->cls[S_META], &mv) || !(have_m = 1) || avro_value_read(r, &mv) ||
+        avro_generic_value_new(ipc->cls_string, &nv) || !(have_n = 1) || avro_value_read(r, &nv) ||
+        avro_value_get_string(&nv, &name, &nl)) {
+        snprintf(err, sizeof err, "malformed call request (metadata, message name): %s", avro_strerror());
+        errp = err;
+        goto respond;
+    }
+    if (!avro_value_sizeof(&mv, &sz)) used += sz;
+    if (!avro_value_sizeof(&nv, &sz)) used += sz;
+    if (nl <= 1) goto respond; /* empty message name: a ping */
+    if (strcmp(name, "forward")) {
+        snprintf(err, sizeof err, "unknown message '%.100s' (this protocol has only forward)", name);
+        errp = err;
+        goto respond;
+    }
+    pv = malloc(sizeof *pv);
+    if (!pv || avro_generic_value_new(ipc->cls[S_PARAMS], pv)) {
+        free(pv);
+        pv = NULL;
+        snprintf(err, sizeof err, "out of memory");
+        errp = err;
+        goto respond;
+    }
+    if (avro_value_read(r, pv)) {
+        snprintf(err, sizeof err,
+                 "forward parameters do not decode as (input: bytes, next: string, tag: string): %s", avro_strerror());
+        errp = err;
+        goto respond;
+    }
+    decode_cap = 0;
+    if (!avro_value_sizeof(pv, &sz)) used += sz;
+    if (used < n) {
+        snprintf(err, sizeof err, "%zu bytes left after the forward parameters (wrong schema?)", n - used);
+        errp = err;
+        goto respond;
+    }
+    {
+        mc_ipc_forward f;
+        memset(&f, 0, sizeof f);
+        const void *b = NULL;
+        size_t bl = 0;
+        if (avro_value_get_by_name(pv, "input", &field, NULL) || avro_value_get_bytes(&field, &b, &bl) ||
+            copy_str(pv, "next", f.next, sizeof f.next, err, sizeof err) ||
+            copy_str(pv, "tag", f.tag, sizeof f.tag, err, sizeof err)) {
+            if (!*err) snprintf(err, sizeof err, "forward parameter 'input' is missing");
+            errp = err;
+            goto respond;
+        }
+        read_meta(&mv, &f.meta);
+        f.input = b;
+        f.input_len = bl;
+        f.owner_ = pv; /* the handler may keep it (then sets owner_ NULL) */
+        pv = NULL;
+        mc_error_clear();
+        mc_status st = h(ctx, &f);
+        if (st) {
+            snprintf(err, sizeof err, "%s", mc_error_last());
+            errp = err;
+        }
+        mc_ipc_forward_release(&f);
+    }
+respond:
+    decode_cap = 0;
+    if (write_response(ipc, match, match != MC_IPC_NONE, errp, resp, resp_len)) {
+        snprintf(text, sizeof text, "server error: %s\n", mc_error_last());
+        code = plain(text, resp, resp_len, 500);
+    }
+out:
+    decode_cap = 0;
+    if (pv) {
+        avro_value_decref(pv);
+        free(pv);
+    }
+    if (have_h) avro_value_decref(&hv);
+    if (have_m) avro_value_decref(&mv);
+    if (have_n) avro_value_decref(&nv);
+    if (r) avro_reader_free(r);
+    decode_end();
+    free(copy);
+    return code;
+}

@@ -1,0 +1,132 @@
+/* rpc.c - forward() with handshake and retries (see rpc.h). */
+#include "rpc.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define RPC_PEERS 64
+
+typedef struct rpc_peer {
+    char host[64];
+    int port;
+    int send_protocol;
+} rpc_peer;
+
+struct mc_rpc {
+    mc_ipc *ipc;
+    mc_http_client *http;
+    rpc_peer peers[RPC_PEERS];
+    int n, next;
+};
+
+mc_status mc_rpc_new(mc_ipc *ipc, mc_rpc **out)
+{
+    mc_rpc *r = calloc(1, sizeof *r);
+    if (!r) return mc_error_set(MC_ERR_NOMEM, "rpc: out of memory");
+    r->ipc = ipc;
+    mc_status st = mc_http_client_new(&r->http);
+    if (st) {
+        free(r);
+        return st;
+    }
+    *out = r;
+    return MC_OK;
+}
+
+void mc_rpc_free(mc_rpc *r)
+{
+    if (!r) return;
+    mc_http_client_free(r->http);
+    free(r);
+}
+
+static rpc_peer *find_peer(mc_rpc *r, const char *host, int port)
+{
+    for (int i = 0; i < r->n; i++)
+        if (r->peers[i].port == port && !strcmp(r->peers[i].host, host)) return &r->peers[i];
+    rpc_peer *p;
+    if (r->n < RPC_PEERS) {
+        p = &r->peers[r->n++];
+    } else { /* bounded: reuse the oldest entry */
+        p = &r->peers[r->next];
+        r->next = (r->next + 1) % RPC_PEERS;
+    }
+    memset(p, 0, sizeof *p);
+    snprintf(p->host, sizeof p->host, "%s", host);
+    p->port = port;
+    return p;
+}
+
+static void sleep_s(double s, volatile sig_atomic_t *stop)
+{
+    while (s > 0 && !(stop && *stop)) {
+        double d = s > 0.05 ? 0.05 : s;
+        struct timespec ts = {(time_t)d, (long)((d - (time_t)d) * 1e9)};
+        nanosleep(&ts, NULL);
+        s -= d;
+    }
+}
+
+/* One exchange: 0 done, 1 retryable failure, -1 permanent failure. */
+static int exchange(mc_rpc *r, rpc_peer *p, const mc_ipc_forward *f, mc_status *st)
+{
+    for (int round = 0; round < 2; round++) {
+        unsigned char *body = NULL, *resp = NULL;
+        size_t len = 0, rl = 0;
+        long code = 0;
+        if ((*st = mc_ipc_request_encode(r->ipc, p->send_protocol, f, &body, &len))) return -1;
+        *st = mc_http_post(r->http, p->host, p->port, body, len, &code, &resp, &rl);
+        free(body);
+        if (*st) return 1;
+        if (code != 200) {
+            *st = mc_error_set(MC_ERR_NETWORK, "%s:%d answered HTTP %ld: %.*s", p->host, p->port, code,
+                               (int)(rl > 200 ? 200 : rl), resp ? (const char *)resp : "");
+            free(resp);
+            return code >= 500 || code == 503 ? 1 : -1;
+        }
+        mc_ipc_match m = MC_IPC_NONE;
+        *st = mc_ipc_response_decode(r->ipc, resp, rl, &m);
+        free(resp);
+        if (*st) {
+            char msg[512];
+            snprintf(msg, sizeof msg, "%s", mc_error_last());
+            *st = mc_error_set(*st, "%s:%d: %s", p->host, p->port, msg);
+            return strstr(msg, "busy:") ? 1 : -1;
+        }
+        if (m != MC_IPC_NONE) {
+            p->send_protocol = 0;
+            return 0;
+        }
+        if (p->send_protocol) break; /* NONE although we sent our protocol */
+        p->send_protocol = 1;
+    }
+    *st = mc_error_set(MC_ERR_NETWORK, "%s:%d: Avro handshake failed (NONE after sending our protocol)", p->host,
+                       p->port);
+    return -1;
+}
+
+mc_status mc_rpc_forward(mc_rpc *r, const char *host, int port, const mc_ipc_forward *f, mc_rpc_policy pol,
+                         volatile sig_atomic_t *stop, int *attempts_used)
+{
+    rpc_peer *p = find_peer(r, host, port);
+    double wait = pol.backoff0_s;
+    mc_status st = MC_OK;
+    int a;
+    for (a = 1; a <= pol.attempts; a++) {
+        int rc = exchange(r, p, f, &st);
+        if (rc <= 0) break;
+        if (a == pol.attempts || (stop && *stop)) break;
+        sleep_s(wait, stop);
+        wait *= 2;
+        if (wait > pol.backoff_max_s) wait = pol.backoff_max_s;
+    }
+    if (attempts_used) *attempts_used = a > pol.attempts ? pol.attempts : a;
+    if (st && a > 1) {
+        char msg[600];
+        snprintf(msg, sizeof msg, "%s", mc_error_last());
+        st = mc_error_set(st, "%s (gave up after %d attempts with backoff)", msg, a > pol.attempts ? pol.attempts : a);
+    }
+    return st;
+}

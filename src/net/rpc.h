@@ -1,0 +1,36 @@
+/* rpc.h - sending forward() calls: HTTP + Avro handshake + retries.
+ *
+ * A client remembers, per peer, whether the peer knows our protocol hash; it
+ * sends the protocol text only after a NONE answer (then again until the
+ * peer answers BOTH or CLIENT), as the Avro spec's stateless handshake does.
+ * Unreachable peers are retried with exponential backoff; the error names
+ * the address and says how many attempts were made.  Remote Avro errors are
+ * not retried (the peer understood and refused), except "busy" answers.
+ */
+#ifndef MC_RPC_H
+#define MC_RPC_H
+
+#include <signal.h>
+
+#include "avro_ipc.h"
+#include "http.h"
+
+typedef struct mc_rpc_policy {
+    int attempts;        /* tries in all (>= 1) */
+    double backoff0_s;   /* first wait; doubles each time */
+    double backoff_max_s;
+} mc_rpc_policy;
+
+#define MC_RPC_POLICY_DEFAULT ((mc_rpc_policy){6, 0.05, 1.0})
+
+typedef struct mc_rpc mc_rpc;
+
+/* `ipc` is shared (thread-safe); the rpc client is per thread. */
+mc_status mc_rpc_new(mc_ipc *ipc, mc_rpc **out);
+void mc_rpc_free(mc_rpc *r);
+/* Sends one forward call; *attempts_used (may be NULL) says how many tries.
+ * `stop` (may be NULL) cuts the retry waits short. */
+mc_status mc_rpc_forward(mc_rpc *r, const char *host, int port, const mc_ipc_forward *f, mc_rpc_policy pol,
+                         volatile sig_atomic_t *stop, int *attempts_used);
+
+#endif

@@ -1,0 +1,556 @@
+/* check_farm.c - farm files, presets, routing, the merge table, bounded
+ * queues, the fc_output part weights and the Avro IPC codec (in-process).
+ * The multi-process farm tests are tests/farm/farm_test.py. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/backend.h"
+#include "farm/farm.h"
+#include "farm/frame.h"
+#include "farm/node.h"
+#include "farm/queue.h"
+#include "models/net.h"
+#include "models/weights.h"
+#include "net/avro_ipc.h"
+#include "testutil.h"
+
+/* ---------------------------------------------------------------- farm files */
+
+/* The artifact's ip file style: trailing commas everywhere. */
+static const char artifact_f5[] = "{\n"
+                                  "  \"node\": {\n"
+                                  "    \"initial\": [\"192.168.1.2\",],\n"
+                                  "    \"block1\": [\"192.168.1.3\",],\n"
+                                  "    \"block2\": [\"192.168.1.4\", \"192.168.1.5\",],\n"
+                                  "    \"block3\": [\"192.168.1.6\",],\n"
+                                  "  },\n"
+                                  "}\n";
+
+typedef struct preset_case {
+    const char *model, *json, *preset;
+    int n_tasks;
+    const char *split_task; /* task split by fc_output, or NULL */
+    int parts, replicas_of_first;
+} preset_case;
+
+static const preset_case preset_cases[] = {
+    {"alexnet", artifact_f5, "alexnet farm-5", 3, "block2", 2, 1},
+    {"alexnet",
+     "{\"node\":{\"initial\":[\"a\"],\"block1\":[\"b\"],\"block2\":[\"c\"],\"block3\":[\"d\"]}}",
+     "alexnet farm-4", 3, NULL, 1, 1},
+    {"alexnet",
+     "{\"node\":{\"initial\":[\"a\"],\"block1\":[\"b\",\"b2\"],\"block2\":[\"c\",\"c2\"],\"block3\":[\"d\"]}}",
+     "alexnet farm-6", 3, "block2", 2, 2},
+    {"vgg16",
+     "{\"node\":{\"initial\":[\"a\"],\"block1\":[\"b\"],\"block234\":[\"c\",\"d\",\"e\"],\"block5\":[\"f\"],"
+     "\"fc1\":[\"g\",\"h\"],\"fc2\":[\"i\"]}}",
+     "vgg16 farm-9", 5, "fc1", 2, 1},
+    {"vgg16",
+     "{\"node\":{\"initial\":[\"a\"],\"block1\":[\"b\"],\"block234\":[\"c\",\"d\"],\"block5\":[\"f\"],"
+     "\"fc1\":[\"g\",\"h\"],\"fc2\":[\"i\"]}}",
+     "vgg16 farm-8", 5, "fc1", 2, 1},
+    {"vgg16",
+     "{\"node\":{\"initial\":[\"a\"],\"block12345\":[\"1\",\"2\",\"3\",\"4\",\"5\",\"6\",\"7\"],"
+     "\"fc1\":[\"g\",\"h\"],\"fc2\":[\"i\"]}}",
+     "vgg16 farm-11", 3, "fc1", 2, 7},
+};
+#define N_PRESET_CASES ((int)(sizeof preset_cases / sizeof preset_cases[0]))
+
+START_TEST(the_artifact_farms_load_as_built_in_presets)
+{
+    const preset_case *c = &preset_cases[_i];
+    mc_farm f;
+    mc_status st = mc_farm_parse(c->json, "farm.json", c->model, &f);
+    ck_assert_msg(st == MC_OK, "%s: %s", c->preset, mc_error_last());
+    ck_assert_str_eq(f.preset, c->preset);
+    ck_assert_int_eq(f.n_tasks, c->n_tasks);
+    ck_assert_int_eq(f.tasks[0].first, 0);
+    for (int i = 1; i < f.n_tasks; i++) ck_assert_int_eq(f.tasks[i].first, f.tasks[i - 1].last);
+    ck_assert_int_eq(mc_farm_replicas(&f.tasks[0]), c->replicas_of_first);
+    ck_assert_int_eq(f.initial.port, MC_FARM_INITIAL_PORT);
+    ck_assert_int_eq(f.tasks[0].addr[0].port, MC_FARM_TASK_PORT);
+    for (int i = 0; i < f.n_tasks; i++) {
+        int split = c->split_task && !strcmp(f.tasks[i].name, c->split_task);
+        ck_assert_int_eq(f.tasks[i].method, split ? MC_SPLIT_FC_OUTPUT : MC_SPLIT_DATA);
+        ck_assert_int_eq(f.tasks[i].parts, split ? c->parts : 1);
+    }
+}
+END_TEST
+
+START_TEST(alexnet_farm5_tasks_are_the_design_layer_ranges)
+{
+    mc_farm f;
+    mc_model m;
+    ck_assert_int_eq(mc_farm_parse(artifact_f5, "ip", "alexnet", &f), MC_OK);
+    ck_assert_int_eq(mc_model_builtin("alexnet", &m), MC_OK);
+    ck_assert_int_eq(f.tasks[0].first, mc_model_find_layer(&m, "conv1"));
+    ck_assert_int_eq(f.tasks[0].last, mc_model_find_layer(&m, "flatten") + 1);
+    ck_assert_int_eq(f.tasks[1].first, mc_model_find_layer(&m, "fc1"));
+    ck_assert_int_eq(f.tasks[1].last, mc_model_find_layer(&m, "fc1") + 1);
+    ck_assert_int_eq(f.tasks[2].last, m.n_layers);
+    ck_assert_str_eq(f.tasks[1].addr[1].host, "192.168.1.5");
+    mc_model_free(&m);
+}
+END_TEST
+
+START_TEST(explicit_tasks_and_ports_are_read_from_the_file)
+{
+    const char *j = "{\"model\":\"alexnet\",\"tasks\":["
+                    "{\"name\":\"a\",\"layers\":[\"conv1\",\"pool2\"]},"
+                    "{\"name\":\"b\",\"layers\":[\"conv3\",\"flatten\"]},"
+                    "{\"name\":\"c\",\"layers\":[\"fc1\",\"fc1\"],\"method\":\"fc_output\",\"parts\":4},"
+                    "{\"name\":\"d\",\"layers\":[\"fc2\",\"fc3\"]}],"
+                    "\"node\":{\"initial\":[\"127.0.0.1:7000\"],\"a\":[\"h:1\"],\"b\":[\"h:2\",\"h:3\"],"
+                    "\"c\":[\"h:4\",\"h:5\",\"h:6\",\"h:7\",\"h:8\",\"h:9\",\"h:10\",\"h:11\"],\"d\":[\"h:12\"]}}";
+    mc_farm f;
+    ck_assert_msg(mc_farm_parse(j, "x.json", NULL, &f) == MC_OK, "%s", mc_error_last());
+    ck_assert_str_eq(f.model, "alexnet");
+    ck_assert_str_eq(f.preset, "");
+    ck_assert_int_eq(f.n_tasks, 4);
+    ck_assert_int_eq(f.initial.port, 7000);
+    ck_assert_int_eq(f.tasks[2].parts, 4);
+    ck_assert_int_eq(mc_farm_replicas(&f.tasks[2]), 2);
+    ck_assert_int_eq(mc_farm_devices(&f), 1 + 1 + 2 + 8 + 1);
+}
+END_TEST
+
+typedef struct bad_case {
+    const char *json, *model, *must_contain, *also;
+} bad_case;
+
+static const bad_case bad_cases[] = {
+    {"{\n  \"node\": {\n    \"initial\": [\"a\"]\n    \"block1\": [\"b\"]\n  }\n}\n", "alexnet", "farm.json:4:5",
+     "malformed"},
+    {"{\"node\": {\"initial\": [\"a\"], \"block1\": [\"b\"], \"block2\": [\"c\"], \"block3\": [\"d\"], "
+     "\"blockX\": [\"e\"]}}",
+     "alexnet", "blockX", "not a task"},
+    {"{\"model\":\"alexnet\",\"tasks\":[{\"name\":\"a\",\"layers\":[\"conv1\",\"flatten\"]},"
+     "{\"name\":\"b\",\"layers\":[\"fc1\",\"fc3\"]}],\"node\":{\"initial\":[\"i\"],\"a\":[\"x\"]}}",
+     NULL, "'b'", "no addresses"},
+    {"{\"model\":\"alexnet\",\"tasks\":[{\"name\":\"a\",\"layers\":[\"conv1\",\"flatten\"]},"
+     "{\"name\":\"b\",\"layers\":[\"fc1\",\"fc3\"]}],\"node\":{\"initial\":[\"i\"],\"a\":[\"x\"],\"b\":[]}}",
+     NULL, "'b'", "no addresses"},
+    {"{\"model\":\"alexnet\",\"tasks\":[{\"name\":\"a\",\"layers\":[\"conv1\",\"flatten\"]},"
+     "{\"name\":\"b\",\"layers\":[\"fc2\",\"fc3\"]}],\"node\":{\"initial\":[\"i\"],\"a\":[\"x\"],\"b\":[\"y\"]}}",
+     NULL, "task 'b' starts at layer fc2", NULL},
+    {"{\"model\":\"alexnet\",\"tasks\":[{\"name\":\"a\",\"layers\":[\"conv1\",\"flatten\"]},"
+     "{\"name\":\"b\",\"layers\":[\"fc1\",\"fc1\"],\"method\":\"fc_output\",\"parts\":2},"
+     "{\"name\":\"c\",\"layers\":[\"fc2\",\"fc3\"]}],"
+     "\"node\":{\"initial\":[\"i\"],\"a\":[\"x\"],\"b\":[\"y\",\"z\",\"w\"],\"c\":[\"v\"]}}",
+     NULL, "task 'b' is split into 2 parts but has 3 addresses", NULL},
+    {"{\"model\":\"alexnet\",\"tasks\":[{\"name\":\"a\",\"layers\":[\"conv1\",\"nosuch\"]}],"
+     "\"node\":{\"initial\":[\"i\"],\"a\":[\"x\"]}}",
+     NULL, "no layer 'nosuch'", NULL},
+    {"{\"model\":\"alexnet\",\"tasks\":[{\"name\":\"a\",\"layers\":[\"conv1\",\"fc3\"],\"method\":\"magic\"}],"
+     "\"node\":{\"initial\":[\"i\"],\"a\":[\"x\"]}}",
+     NULL, "unknown method", NULL},
+    {"{\"model\":\"alexnet\",\"tasks\":[{\"name\":\"a\",\"layers\":[\"conv1\",\"fc2\"]}],"
+     "\"node\":{\"initial\":[\"i\"],\"a\":[\"x\"]}}",
+     NULL, "the model goes on to fc3", NULL},
+    {"{\"node\":{\"block1\":[\"b\"]}}", "alexnet", "no \"initial\"", NULL},
+    {"{\"node\":{\"initial\":[\"a\"],\"block1\":[\"b\"]}}", NULL, "--model", NULL},
+    {"{\"node\":{\"initial\":[\"a\"],\"block1\":[\"b:99999\"],\"block2\":[\"c\"],\"block3\":[\"d\"]}}", "alexnet",
+     "bad port", NULL},
+    {"{\"node\":{\"initial\":[\"a\"],\"t1\":[\"b\"],\"t2\":[\"c\"]}}", "alexnet", "no \"tasks\" and no built-in",
+     NULL},
+    {"[1, 2", "alexnet", "farm.json:1:", "malformed"},
+};
+#define N_BAD ((int)(sizeof bad_cases / sizeof bad_cases[0]))
+
+START_TEST(bad_farm_files_are_refused_with_the_place_named)
+{
+    const bad_case *c = &bad_cases[_i];
+    mc_farm f;
+    mc_status st = mc_farm_parse(c->json, "farm.json", c->model, &f);
+    ck_assert_msg(st != MC_OK, "case %d was accepted", _i);
+    ck_assert_msg(strstr(mc_error_last(), c->must_contain), "case %d: '%s' lacks '%s'", _i, mc_error_last(),
+                  c->must_contain);
+    if (c->also) ck_assert_msg(strstr(mc_error_last(), c->also), "case %d: '%s' lacks '%s'", _i, mc_error_last(), c->also);
+}
+END_TEST
+
+START_TEST(tags_go_round_robin_and_all_parts_of_a_tag_to_one_replica)
+{
+    mc_farm_task t;
+    memset(&t, 0, sizeof t);
+    t.parts = 2;
+    t.n_addr = 6; /* 3 replicas of 2 parts */
+    ck_assert_int_eq(mc_farm_route(&t, "0"), 0);
+    ck_assert_int_eq(mc_farm_route(&t, "1"), 2);
+    ck_assert_int_eq(mc_farm_route(&t, "2"), 4);
+    ck_assert_int_eq(mc_farm_route(&t, "3"), 0);
+    int r = mc_farm_route(&t, "frame-x");
+    ck_assert(r >= 0 && r < 6 && r % 2 == 0);
+    ck_assert_int_eq(mc_farm_route(&t, "frame-x"), r);
+}
+END_TEST
+
+/* ---------------------------------------------------------------- merge, queue */
+
+static mc_frame *part_frame(const char *tag, int k, int parts, size_t total, float base)
+{
+    size_t r0, r1;
+    mc_split_range(total, parts, k, &r0, &r1);
+    mc_frame *f = mc_frame_new(tag, r1 - r0);
+    ck_assert_ptr_nonnull(f);
+    for (size_t i = 0; i < f->n; i++) f->data[i] = base + (float)(r0 + i);
+    f->part = k;
+    char v[32];
+    snprintf(v, sizeof v, "%d", k);
+    mc_ipc_meta_set(&f->meta, "mc.t.fc1", k == 1 ? "0.5" : "0.25");
+    return f;
+}
+
+START_TEST(the_merge_waits_for_every_part_of_a_tag_and_places_parts_by_index)
+{
+    mc_merge m;
+    char lost[MC_IPC_TAG_MAX];
+    int err;
+    ck_assert_int_eq(mc_merge_init(&m, 3, 10, 4, 30), MC_OK);
+    /* parts of two tags, interleaved and out of order */
+    ck_assert_ptr_null(mc_merge_add(&m, part_frame("7", 2, 3, 10, 700), 0, lost, &err));
+    ck_assert_ptr_null(mc_merge_add(&m, part_frame("8", 0, 3, 10, 800), 0, lost, &err));
+    ck_assert_ptr_null(mc_merge_add(&m, part_frame("7", 0, 3, 10, 700), 0, lost, &err));
+    ck_assert_ptr_null(mc_merge_add(&m, part_frame("7", 0, 3, 10, 700), 0, lost, &err)); /* duplicate */
+    ck_assert_int_eq(mc_merge_pending(&m), 2);
+    mc_frame *w = mc_merge_add(&m, part_frame("7", 1, 3, 10, 700), 0, lost, &err);
+    ck_assert_ptr_nonnull(w);
+    ck_assert_str_eq(w->tag, "7");
+    ck_assert_int_eq((int)w->n, 10);
+    for (int i = 0; i < 10; i++) ck_assert_float_eq(w->data[i], 700.0f + i);
+    ck_assert_str_eq(mc_ipc_meta_get(&w->meta, "mc.t.fc1"), "0.5"); /* slowest part */
+    mc_frame_free(w);
+    ck_assert_int_eq(mc_merge_pending(&m), 1);
+    /* a part of the wrong size is refused */
+    mc_frame *bad = mc_frame_new("8", 7);
+    bad->part = 1;
+    ck_assert_ptr_null(mc_merge_add(&m, bad, 0, lost, &err));
+    ck_assert_int_eq(err, 1);
+    mc_merge_free(&m);
+}
+END_TEST
+
+START_TEST(the_merge_table_is_bounded_and_reports_dropped_tags)
+{
+    mc_merge m;
+    char lost[MC_IPC_TAG_MAX];
+    int err;
+    ck_assert_int_eq(mc_merge_init(&m, 2, 4, 2, 5.0), MC_OK);
+    ck_assert_ptr_null(mc_merge_add(&m, part_frame("1", 0, 2, 4, 0), 1.0, lost, &err));
+    ck_assert_ptr_null(mc_merge_add(&m, part_frame("2", 0, 2, 4, 0), 2.0, lost, &err));
+    ck_assert_str_eq(lost, "");
+    ck_assert_ptr_null(mc_merge_add(&m, part_frame("3", 1, 2, 4, 0), 3.0, lost, &err));
+    ck_assert_str_eq(lost, "1"); /* oldest pushed out */
+    ck_assert_int_eq(mc_merge_pending(&m), 2);
+    ck_assert_int_eq(mc_merge_expire(&m, 6.5, lost), 0); /* nothing older than 5 s yet */
+    ck_assert_int_eq(mc_merge_expire(&m, 7.5, lost), 1);
+    ck_assert_str_eq(lost, "2");
+    ck_assert_int_eq(mc_merge_expire(&m, 7.5, lost), 0);
+    mc_merge_free(&m);
+}
+END_TEST
+
+START_TEST(a_full_queue_refuses_after_its_timeout_instead_of_growing)
+{
+    mc_queue q;
+    int a = 1, b = 2, c = 3;
+    ck_assert_int_eq(mc_queue_init(&q, 2), MC_OK);
+    ck_assert_int_eq(mc_queue_push(&q, &a, 0.01), 0);
+    ck_assert_int_eq(mc_queue_push(&q, &b, 0.01), 0);
+    double t0 = mc_now();
+    ck_assert_int_eq(mc_queue_push(&q, &c, 0.05), -1);
+    ck_assert(mc_now() - t0 >= 0.04);
+    ck_assert_ptr_eq(mc_queue_pop(&q, 0), &a);
+    ck_assert_ptr_eq(mc_queue_pop(&q, 0), &b);
+    ck_assert_ptr_null(mc_queue_pop(&q, 0.01));
+    mc_queue_close(&q);
+    ck_assert_int_eq(mc_queue_push(&q, &c, 1.0), -1);
+    mc_queue_free(&q, NULL);
+}
+END_TEST
+
+/* ---------------------------------------------------------------- part weights */
+
+START_TEST(an_fc_output_part_holds_exactly_its_rows_of_the_single_device_layer)
+{
+    mc_model full, part;
+    ck_assert_int_eq(mc_model_builtin("alexnet", &full), MC_OK);
+    int fc1 = mc_model_find_layer(&full, "fc1");
+    ck_assert_int_eq(mc_weights_random(&full, fc1, fc1 + 1, 9), MC_OK);
+    mc_backend *be;
+    ck_assert_int_eq(mc_backend_create(MC_BACKEND_CPU, 1, &be), MC_OK);
+    mc_net nf;
+    ck_assert_int_eq(mc_net_init(&nf, &full, fc1, fc1 + 1, be), MC_OK);
+    size_t in = mc_net_in_count(&nf), units = mc_net_out_count(&nf);
+    float *x = malloc(in * sizeof *x), *yf = malloc(units * sizeof *yf), *yp = malloc(units * sizeof *yp);
+    mc_input_random(x, in, 4, 0);
+    ck_assert_int_eq(mc_net_forward(&nf, x, yf), MC_OK);
+    const int parts = 3;
+    for (int k = 0; k < parts; k++) {
+        ck_assert_int_eq(mc_model_builtin("alexnet", &part), MC_OK);
+        ck_assert_int_eq(mc_node_part_weights(&part, fc1, parts, k, 9, NULL), MC_OK);
+        size_t r0, r1;
+        mc_split_range(units, parts, k, &r0, &r1);
+        mc_layer *l = &part.layers[fc1];
+        ck_assert_int_eq(l->units, (int)(r1 - r0));
+        ck_assert_int_eq(memcmp(l->weight.data, full.layers[fc1].weight.data + r0 * in, (r1 - r0) * in * 4), 0);
+        ck_assert_int_eq(memcmp(l->bias.data, full.layers[fc1].bias.data + r0, (r1 - r0) * 4), 0);
+        mc_net np;
+        ck_assert_int_eq(mc_net_init(&np, &part, fc1, fc1 + 1, be), MC_OK);
+        ck_assert_int_eq(mc_net_forward(&np, x, yp + r0), MC_OK);
+        mc_net_free(&np);
+        mc_model_free(&part);
+    }
+    double e = mc_test_max_rel_err(yp, yf, units, 1e-30);
+    ck_assert_msg(e <= 1e-6, "concatenated parts differ from the whole layer by %g", e);
+    free(x);
+    free(yf);
+    free(yp);
+    mc_net_free(&nf);
+    mc_backend_destroy(be);
+    mc_model_free(&full);
+}
+END_TEST
+
+/* ---------------------------------------------------------------- avro ipc */
+
+typedef struct capture {
+    int calls;
+    mc_ipc_forward got;
+    unsigned char data[64];
+    const char *fail_with;
+} capture;
+
+static mc_status capture_handler(void *ctx, mc_ipc_forward *f)
+{
+    capture *c = ctx;
+    c->calls++;
+    c->got = *f;
+    if (f->input_len <= sizeof c->data) memcpy(c->data, f->input, f->input_len);
+    if (c->fail_with) return mc_error_set(MC_ERR_SHAPE, "%s", c->fail_with);
+    return MC_OK;
+}
+
+START_TEST(a_forward_call_round_trips_through_the_avro_codec)
+{
+    mc_ipc *ipc;
+    ck_assert_int_eq(mc_ipc_new(&ipc), MC_OK);
+    float x[5] = {1.5f, -2, 3, 0, 7};
+    mc_ipc_forward f;
+    memset(&f, 0, sizeof f);
+    f.input = (const unsigned char *)x;
+    f.input_len = sizeof x;
+    strcpy(f.next, "block2");
+    strcpy(f.tag, "42");
+    mc_ipc_meta_set(&f.meta, "mc.part", "1/2");
+    for (int send_protocol = 0; send_protocol < 2; send_protocol++) {
+        unsigned char *body, *resp;
+        size_t len, rl;
+        ck_assert_int_eq(mc_ipc_request_encode(ipc, send_protocol, &f, &body, &len), MC_OK);
+        capture c = {0};
+        int code = mc_ipc_serve(ipc, body, len, capture_handler, &c, &resp, &rl);
+        ck_assert_int_eq(code, 200);
+        ck_assert_int_eq(c.calls, 1);
+        ck_assert_str_eq(c.got.next, "block2");
+        ck_assert_str_eq(c.got.tag, "42");
+        ck_assert_int_eq((int)c.got.input_len, (int)sizeof x);
+        ck_assert_int_eq(memcmp(c.data, x, sizeof x), 0);
+        ck_assert_str_eq(mc_ipc_meta_get(&c.got.meta, "mc.part"), "1/2");
+        mc_ipc_match m;
+        ck_assert_int_eq(mc_ipc_response_decode(ipc, resp, rl, &m), MC_OK);
+        ck_assert_int_eq(m, MC_IPC_BOTH);
+        free(body);
+        free(resp);
+    }
+    mc_ipc_free(ipc);
+}
+END_TEST
+
+START_TEST(a_handler_error_comes_back_to_the_client_as_an_avro_error)
+{
+    mc_ipc *ipc;
+    ck_assert_int_eq(mc_ipc_new(&ipc), MC_OK);
+    mc_ipc_forward f;
+    memset(&f, 0, sizeof f);
+    f.input = (const unsigned char *)"ab";
+    f.input_len = 2;
+    strcpy(f.next, "x");
+    strcpy(f.tag, "1");
+    unsigned char *body, *resp;
+    size_t len, rl;
+    ck_assert_int_eq(mc_ipc_request_encode(ipc, 0, &f, &body, &len), MC_OK);
+    capture c = {.fail_with = "task x: input of 2 bytes"};
+    ck_assert_int_eq(mc_ipc_serve(ipc, body, len, capture_handler, &c, &resp, &rl), 200);
+    mc_ipc_match m;
+    ck_assert_int_eq(mc_ipc_response_decode(ipc, resp, rl, &m), MC_ERR_NETWORK);
+    ck_assert_ptr_nonnull(strstr(mc_error_last(), "task x: input of 2 bytes"));
+    free(body);
+    free(resp);
+    mc_ipc_free(ipc);
+}
+END_TEST
+
+START_TEST(malformed_bodies_get_http_400_and_never_reach_the_handler)
+{
+    mc_ipc *ipc;
+    ck_assert_int_eq(mc_ipc_new(&ipc), MC_OK);
+    static const unsigned char bad1[] = "garbage that is not framed";
+    static const unsigned char bad2[] = {0, 0, 0, 9, 1, 2};               /* frame runs past the end */
+    static const unsigned char bad3[] = {0, 0, 0, 2, 1, 2, 0, 0, 0, 0, 7}; /* bytes after the end */
+    static const unsigned char bad4[] = {0, 0, 0, 2, 1, 2, 0, 0, 0, 0};    /* not a handshake */
+    const struct {
+        const unsigned char *b;
+        size_t n;
+    } cases[] = {{bad1, sizeof bad1 - 1}, {bad2, sizeof bad2}, {bad3, sizeof bad3}, {bad4, sizeof bad4}, {bad1, 0}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        capture c = {0};
+        unsigned char *resp;
+        size_t rl;
+        int code = mc_ipc_serve(ipc, cases[i].b, cases[i].n, capture_handler, &c, &resp, &rl);
+        ck_assert_msg(code == 400, "case %zu: HTTP %d", i, code);
+        ck_assert_int_eq(c.calls, 0);
+        ck_assert_ptr_nonnull(resp);
+        free(resp);
+    }
+    mc_ipc_free(ipc);
+}
+END_TEST
+
+START_TEST(hostile_lengths_inside_a_forward_call_get_an_avro_error_not_a_huge_allocation)
+{
+    mc_ipc *ipc;
+    ck_assert_int_eq(mc_ipc_new(&ipc), MC_OK);
+    float x[5] = {1, 2, 3, 4, 5};
+    mc_ipc_forward f;
+    memset(&f, 0, sizeof f);
+    f.input = (const unsigned char *)x;
+    f.input_len = sizeof x;
+    strcpy(f.next, "b");
+    strcpy(f.tag, "1");
+    const unsigned char lens[] = {0x35 /* -27 */, 0x7e /* +63: past the end */};
+    for (size_t k = 0; k < sizeof lens; k++) {
+        unsigned char *body, *resp;
+        size_t len, rl;
+        ck_assert_int_eq(mc_ipc_request_encode(ipc, 0, &f, &body, &len), MC_OK);
+        unsigned char *p = NULL;
+        for (size_t i = 1; i + sizeof x <= len; i++)
+            if (!memcmp(body + i, x, sizeof x)) p = body + i - 1;
+        ck_assert_ptr_nonnull(p);
+        ck_assert_int_eq(*p, 2 * sizeof x); /* zigzag length of the input bytes */
+        *p = lens[k];
+        capture c = {0};
+        ck_assert_int_eq(mc_ipc_serve(ipc, body, len, capture_handler, &c, &resp, &rl), 200);
+        ck_assert_int_eq(c.calls, 0);
+        mc_ipc_match m;
+        ck_assert_int_eq(mc_ipc_response_decode(ipc, resp, rl, &m), MC_ERR_NETWORK);
+        ck_assert_ptr_nonnull(strstr(mc_error_last(), "forward parameters do not decode"));
+        free(body);
+        free(resp);
+    }
+    mc_ipc_free(ipc);
+}
+END_TEST
+
+/* Mutation fuzzing (deterministic): corrupted requests are answered 200 or
+ * 400 and never crash; under the sanitizer build this also checks memory. */
+START_TEST(randomly_corrupted_requests_are_answered_without_crashing)
+{
+    mc_ipc *ipc;
+    ck_assert_int_eq(mc_ipc_new(&ipc), MC_OK);
+    float x[16];
+    for (int i = 0; i < 16; i++) x[i] = (float)i;
+    mc_ipc_forward f;
+    memset(&f, 0, sizeof f);
+    f.input = (const unsigned char *)x;
+    f.input_len = sizeof x;
+    strcpy(f.next, "block1");
+    strcpy(f.tag, "17");
+    mc_ipc_meta_set(&f.meta, "mc.t.block0", "0.25");
+    unsigned char *good;
+    size_t len;
+    ck_assert_int_eq(mc_ipc_request_encode(ipc, 1, &f, &good, &len), MC_OK);
+    unsigned char *body = malloc(len);
+    uint64_t s = 0x9e3779b97f4a7c15ull;
+    int served = 0;
+    for (int it = 0; it < 3000; it++) {
+        memcpy(body, good, len);
+        int flips = 1 + it % 4;
+        for (int k = 0; k < flips; k++) {
+            s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+            size_t pos = 4 + (size_t)(s % (len - 8)); /* keep the framing, hit the Avro */
+            body[pos] = (unsigned char)(s >> 32);
+        }
+        capture c = {0};
+        unsigned char *resp;
+        size_t rl;
+        int code = mc_ipc_serve(ipc, body, len, capture_handler, &c, &resp, &rl);
+        ck_assert_msg(code == 200 || code == 400, "iteration %d: HTTP %d", it, code);
+        ck_assert_ptr_nonnull(resp);
+        served += c.calls;
+        free(resp);
+    }
+    ck_assert(served > 0); /* some mutations only touch the payload */
+    free(body);
+    free(good);
+    mc_ipc_free(ipc);
+}
+END_TEST
+
+START_TEST(randomly_corrupted_farm_files_are_refused_or_loaded_never_crash)
+{
+    size_t n = strlen(artifact_f5);
+    char *t = malloc(n + 1);
+    uint64_t s = 12345;
+    for (int it = 0; it < 400; it++) {
+        memcpy(t, artifact_f5, n + 1);
+        s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+        t[s % n] = "{}[],:\"x 0"[(s >> 20) % 10];
+        mc_farm f;
+        mc_status st = mc_farm_parse(t, "fuzz.json", "alexnet", &f);
+        if (st) ck_assert(strlen(mc_error_last()) > 0);
+    }
+    free(t);
+}
+END_TEST
+
+START_TEST(a_body_split_into_many_frames_is_joined)
+{
+    const unsigned char body[] = {0, 0, 0, 2, 'a', 'b', 0, 0, 0, 3, 'c', 'd', 'e', 0, 0, 0, 0};
+    const unsigned char *msg;
+    size_t n;
+    unsigned char *copy;
+    ck_assert_int_eq(mc_ipc_unframe(body, sizeof body, &msg, &n, &copy), MC_OK);
+    ck_assert_int_eq((int)n, 5);
+    ck_assert_int_eq(memcmp(msg, "abcde", 5), 0);
+    free(copy);
+}
+END_TEST
+
+static Suite *farm_suite(void)
+{
+    Suite *s = suite_create("farm");
+    TCase *tc = tcase_create("farm");
+    tcase_set_timeout(tc, 120);
+    tcase_add_loop_test(tc, the_artifact_farms_load_as_built_in_presets, 0, N_PRESET_CASES);
+    tcase_add_test(tc, alexnet_farm5_tasks_are_the_design_layer_ranges);
+    tcase_add_test(tc, explicit_tasks_and_ports_are_read_from_the_file);
+    tcase_add_loop_test(tc, bad_farm_files_are_refused_with_the_place_named, 0, N_BAD);
+    tcase_add_test(tc, tags_go_round_robin_and_all_parts_of_a_tag_to_one_replica);
+    tcase_add_test(tc, the_merge_waits_for_every_part_of_a_tag_and_places_parts_by_index);
+    tcase_add_test(tc, the_merge_table_is_bounded_and_reports_dropped_tags);
+    tcase_add_test(tc, a_full_queue_refuses_after_its_timeout_instead_of_growing);
+    tcase_add_test(tc, an_fc_output_part_holds_exactly_its_rows_of_the_single_device_layer);
+    tcase_add_test(tc, a_forward_call_round_trips_through_the_avro_codec);
+    tcase_add_test(tc, a_handler_error_comes_back_to_the_client_as_an_avro_error);
+    tcase_add_test(tc, malformed_bodies_get_http_400_and_never_reach_the_handler);
+    tcase_add_test(tc, hostile_lengths_inside_a_forward_call_get_an_avro_error_not_a_huge_allocation);
+    tcase_add_test(tc, randomly_corrupted_requests_are_answered_without_crashing);
+    tcase_add_test(tc, randomly_corrupted_farm_files_are_refused_or_loaded_never_crash);
+    tcase_add_test(tc, a_body_split_into_many_frames_is_joined);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void) { return mc_test_run(farm_suite()); }

@@ -1,0 +1,406 @@
+#!/usr/bin/env python3
+"""farm_test.py - multi-process farm tests on loopback (registered in ctest).
+
+  correct MODEL DEVICES   every tag's final vector from the farm equals the
+                          single-device `mchair predict --output` (max relative
+                          error <= 1e-5, relative to max |ref|)
+  interop                 Python avro.ipc requestor -> our nodes (uint8 and
+                          float32 frames) -> Python avro.ipc responder as sink
+  faults                  malformed body, wrong schema, oversized body each get
+                          an error answer and the node keeps serving
+  unreachable             a farm with one node missing: the error names the
+                          address, frames are retried, initial reports the lost
+                          tags and exits; nothing hangs
+
+Every process started here is stopped at exit, also on failure (farmlib).
+"""
+import argparse
+import http.client
+import http.server
+import io
+import json
+import os
+import shutil
+import struct
+import sys
+import tempfile
+import threading
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import farmlib  # noqa: E402
+
+import avro.errors  # noqa: E402
+import avro.io  # noqa: E402
+import avro.ipc as ipc  # noqa: E402
+import avro.protocol  # noqa: E402
+
+TOL = 1e-5
+failures = []
+
+
+def check(cond, what):
+    print(("ok   " if cond else "FAIL ") + what, flush=True)
+    if not cond:
+        failures.append(what)
+
+
+def rel_err(a, b):
+    return float(np.max(np.abs(a - b)) / max(float(np.max(np.abs(b))), 1e-30))
+
+
+def predict_ref(mchair, model, seed, input_path, out_path):
+    farmlib.subprocess.run([mchair, "predict", "--model", model, "--seed", str(seed), "--input", input_path,
+                            "--repeat", "1", "--warmup", "0", "--quiet", "--output", out_path],
+                           check=True, stdout=farmlib.subprocess.DEVNULL,
+                           env=dict(os.environ, OMP_NUM_THREADS="2"))
+    return np.fromfile(out_path, dtype=np.float32)
+
+
+# ---------------------------------------------------------------- correct
+
+def test_correct(a, work):
+    seed = 3
+    init_port = farmlib.free_ports(1)[0]
+    farm = os.path.join(work, "farm.json")
+    layout = farmlib.farm_file(farm, a.model, a.devices, init_port, skip_model=True)
+    # inputs: float32 and uint8 frames (the artifact's initial.py sends uint8)
+    rng = np.random.default_rng(7)
+    inputs = []
+    for i in range(a.inputs):
+        p = os.path.join(work, "in%d.%s" % (i, "f32" if i % 2 == 0 else "u8"))
+        if i % 2 == 0:
+            rng.random((224, 224, 3), dtype=np.float32).tofile(p)
+        else:
+            rng.integers(0, 256, (224, 224, 3), dtype=np.uint8).tofile(p)
+        inputs.append(p)
+    farmlib.start_farm(a.mchair, farm, layout, work, seed=seed, extra=["--model", a.model])
+    outs = os.path.join(work, "outs")
+    rep = os.path.join(work, "report.json")
+    t0 = time.time()
+    r = farmlib.subprocess.run([a.mchair, "initial", "--farm", farm, "--model", a.model, "--repeat", str(a.repeat),
+                                "--input", ",".join(inputs), "--outputs", outs, "--json", rep, "--timeout", "600",
+                                "--listen", "127.0.0.1:%d" % init_port],
+                               capture_output=True, text=True, timeout=1200)
+    print(r.stdout + r.stderr)
+    check(r.returncode == 0, "initial exits 0 with every frame back (%.1f s)" % (time.time() - t0))
+    refs = [predict_ref(a.mchair, a.model, seed, p, os.path.join(work, "ref%d.f32" % i)) for i, p in enumerate(inputs)]
+    for tag in range(a.repeat):
+        p = os.path.join(outs, "%d.f32" % tag)
+        if not os.path.exists(p):
+            check(False, "tag %d has a result" % tag)
+            continue
+        got = np.fromfile(p, dtype=np.float32)
+        ref = refs[tag % len(inputs)]
+        ok = got.shape == ref.shape and rel_err(got, ref) <= TOL
+        check(ok, "%s farm-%d tag %d equals single-device predict (rel err %.2e)" %
+              (a.model, a.devices, tag, rel_err(got, ref) if got.shape == ref.shape else -1))
+    js = json.load(open(rep))
+    check(js["done"] == a.repeat and not js["lost"], "JSON report: all %d done, none lost" % a.repeat)
+    tasks = [n for n, _ in farmlib.PRESETS[(a.model, a.devices)]]
+    check(sorted(js["task_mean_s"]) == sorted(tasks), "per-task latency reported for every task")
+
+
+# ---------------------------------------------------------------- interop
+
+class Sink(ipc.Responder):
+    """A Python avro.ipc responder playing the initial node."""
+
+    def __init__(self, proto):
+        super().__init__(proto)
+        self.got = {}
+        self.cv = threading.Condition()
+
+    def invoke(self, msg, req):
+        with self.cv:
+            self.got[req["tag"]] = (req["next"], req["input"])
+            self.cv.notify_all()
+        return None
+
+
+def serve_responder(responder, port):
+    class H(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            msg = ipc.FramedReader(io.BytesIO(body)).read_framed_message()
+            resp = responder.respond(msg)
+            w = ipc.FramedWriter(io.BytesIO())
+            w.write_framed_message(resp)
+            out = w.writer.getvalue()
+            self.send_response(200)
+            self.send_header("Content-Type", "avro/binary")
+            self.send_header("Content-Length", str(len(out)))
+            self.end_headers()
+            self.wfile.write(out)
+
+        def log_message(self, *args):
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", port), H)
+    th = threading.Thread(target=srv.serve_forever, daemon=True)
+    th.start()
+    return srv
+
+
+def py_forward(port, proto, data, nxt, tag):
+    client = ipc.HTTPTransceiver("127.0.0.1", port)
+    try:
+        return ipc.Requestor(proto, client).request("forward", {"input": data, "next": nxt, "tag": tag})
+    finally:
+        client.close()
+
+
+def test_interop(a, work):
+    proto = avro.protocol.parse(farmlib.protocol_text())
+    init_port = farmlib.free_ports(1)[0]
+    farm = os.path.join(work, "farm.json")
+    layout = farmlib.farm_file(farm, "alexnet", 5, init_port)
+    sink = Sink(proto)
+    srv = serve_responder(sink, init_port)
+    try:
+        farmlib.start_farm(a.mchair, farm, layout, work, seed=1)
+        b1 = layout["block1"][0]
+        rng = np.random.default_rng(11)
+        u8 = rng.integers(0, 256, (224, 224, 3), dtype=np.uint8)
+        f32 = rng.random((224, 224, 3), dtype=np.float32)
+        u8p, f32p = os.path.join(work, "u8.bin"), os.path.join(work, "f32.bin")
+        u8.tofile(u8p)
+        f32.tofile(f32p)
+        r1 = py_forward(b1, proto, u8.tobytes(), "block1", "u8")
+        check(r1 is None, "Python requestor: forward(uint8 frame) to our node returns null")
+        r2 = py_forward(b1, proto, f32.tobytes(), "block1", "f32")
+        check(r2 is None, "Python requestor: forward(float32 frame) to our node returns null")
+        try:
+            py_forward(b1, proto, f32.tobytes(), "block9", "x")
+            check(False, "Python requestor: wrong task name gets an Avro error")
+        except avro.errors.AvroRemoteException as e:
+            check("block9" in str(e), "Python requestor: wrong task name gets an Avro error naming it (%s)" % e)
+        with sink.cv:
+            sink.cv.wait_for(lambda: len(sink.got) >= 2, timeout=120)
+        for tag, path in (("u8", u8p), ("f32", f32p)):
+            if tag not in sink.got:
+                check(False, "Python responder got tag %s from our last node" % tag)
+                continue
+            nxt, data = sink.got[tag]
+            check(nxt == "initial", "Python responder decoded our message: next='initial' (tag %s)" % tag)
+            got = np.frombuffer(data, dtype=np.float32)
+            ref = predict_ref(a.mchair, "alexnet", 1, path, os.path.join(work, "ref-%s.f32" % tag))
+            check(got.shape == ref.shape and rel_err(got, ref) <= TOL,
+                  "result decoded by Python equals predict (%s frame, rel err %.2e)" %
+                  (tag, rel_err(got, ref) if got.shape == ref.shape else -1))
+    finally:
+        srv.shutdown()
+    test_initial_with_python_nodes(a, work)
+
+
+class FakeNode(ipc.Responder):
+    """A Python avro.ipc node standing in for the artifact's block1..block3:
+    answers each frame by sending a made-up result to our initial node."""
+
+    def __init__(self, proto, initial_port):
+        super().__init__(proto)
+        self.proto, self.initial_port, self.frames = proto, initial_port, []
+
+    def invoke(self, msg, req):
+        self.frames.append((req["next"], len(req["input"])))
+        tag = req["tag"]
+        py_forward(self.initial_port, self.proto, fake_result(tag), "initial", tag)
+        return None
+
+
+def fake_result(tag):
+    return (np.arange(1000, dtype=np.float32) * (int(tag) + 1) / 1000).tobytes()
+
+
+def test_initial_with_python_nodes(a, work):
+    proto = avro.protocol.parse(farmlib.protocol_text())
+    init_port, b1 = farmlib.free_ports(2)
+    farm = os.path.join(work, "farm-py.json")
+    layout = farmlib.farm_file(farm, "alexnet", 5, init_port)
+    txt = open(farm).read().replace("127.0.0.1:%d" % layout["block1"][0], "127.0.0.1:%d" % b1)
+    open(farm, "w").write(txt)
+    node = FakeNode(proto, init_port)
+    srv = serve_responder(node, b1)
+    try:
+        outs = os.path.join(work, "py-outs")
+        r = farmlib.subprocess.run([a.mchair, "initial", "--farm", farm, "--repeat", "3", "--outputs", outs,
+                                    "--timeout", "60"], capture_output=True, text=True, timeout=120)
+        print(r.stdout + r.stderr)
+        check(r.returncode == 0, "our initial with a Python avro.ipc node: every frame back (rc %d)" % r.returncode)
+        check(node.frames == [("block1", 224 * 224 * 3 * 4)] * 3,
+              "the Python node decoded our initial's frames (next='block1', 602112 bytes)")
+        for tag in range(3):
+            p = os.path.join(outs, "%d.f32" % tag)
+            ok = os.path.exists(p) and open(p, "rb").read() == fake_result(str(tag))
+            check(ok, "our initial received the Python node's result for tag %d unchanged" % tag)
+    finally:
+        srv.shutdown()
+
+
+# ---------------------------------------------------------------- faults
+
+def post(port, body, ctype="avro/binary"):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        c.request("POST", "/", body, {"Content-Type": ctype})
+        r = c.getresponse()
+        return r.status, r.read()
+    finally:
+        c.close()
+
+
+def framed(msg):
+    w = ipc.FramedWriter(io.BytesIO())
+    w.write_framed_message(msg)
+    return w.writer.getvalue()
+
+
+def avro_error_of(body):
+    """Decodes our Avro response; returns the error string or None."""
+    dec = avro.io.BinaryDecoder(io.BytesIO(ipc.FramedReader(io.BytesIO(body)).read_framed_message()))
+    ipc.HANDSHAKE_REQUESTOR_READER.read(dec)
+    ipc.META_READER.read(dec)
+    if not dec.read_boolean():
+        return None
+    return avro.io.DatumReader(avro.schema.parse('["string"]')).read(dec)
+
+
+def wrong_schema_body(proto):
+    """A handshake our node accepts, then forward parameters written with
+    another schema (input: long, an extra field)."""
+    buf = io.BytesIO()
+    enc = avro.io.BinaryEncoder(buf)
+    ipc.HANDSHAKE_REQUESTOR_WRITER.write({"clientHash": proto.md5, "serverHash": proto.md5,
+                                          "clientProtocol": str(proto)}, enc)
+    ipc.META_WRITER.write({}, enc)
+    enc.write_utf8("forward")
+    bad = avro.schema.parse('{"type":"record","name":"x","fields":[{"name":"input","type":"long"},'
+                            '{"name":"next","type":"string"},{"name":"tag","type":"string"},'
+                            '{"name":"extra","type":"double"}]}')
+    avro.io.DatumWriter(bad).write({"input": 5, "next": "block1", "tag": "t", "extra": 1.5}, enc)
+    return framed(buf.getvalue())
+
+
+def test_faults(a, work):
+    proto = avro.protocol.parse(farmlib.protocol_text())
+    init_port = farmlib.free_ports(1)[0]
+    farm = os.path.join(work, "farm.json")
+    layout = farmlib.farm_file(farm, "alexnet", 5, init_port)
+    sink = Sink(proto)
+    srv = serve_responder(sink, init_port)
+    try:
+        # block1 alone in front, block2/3 so the frames can finish
+        farmlib.start_farm(a.mchair, farm, layout, work, seed=1)
+        b1 = layout["block1"][0]
+        frame = np.random.default_rng(5).random((224, 224, 3), dtype=np.float32).tobytes()
+
+        def still_serves(what, tag):
+            try:
+                ok = py_forward(b1, proto, frame, "block1", tag) is None
+            except Exception as e:  # noqa: BLE001
+                ok, what = False, what + " (%s)" % e
+            check(ok, "node keeps serving after " + what)
+
+        st, body = post(b1, b"this is not an avro framed message at all")
+        check(st == 400 and b"bad request" in body, "malformed body gets HTTP 400 with a message: %d %r" % (st, body[:80]))
+        still_serves("a malformed body", "a")
+        st, body = post(b1, struct.pack(">I", 1000) + b"xx")
+        check(st == 400 and b"frame" in body, "truncated framing gets HTTP 400: %r" % body[:100])
+        still_serves("truncated framing", "b")
+        st, body = post(b1, wrong_schema_body(proto))
+        err = avro_error_of(body) if st == 200 else None
+        check(st == 200 and err is not None, "wrong-schema parameters get an Avro error answer: %r" % err)
+        still_serves("a wrong-schema message", "c")
+        bad_proto = avro.protocol.parse(farmlib.protocol_text().replace('"bytes"', '"string"'))
+        try:
+            py_forward(b1, bad_proto, "abc", "block1", "d")
+            check(False, "a client protocol with another forward schema is refused")
+        except avro.errors.AvroRemoteException as e:
+            check("incompatible" in str(e), "a client protocol with another forward schema gets an Avro error (%s)" % e)
+        still_serves("an incompatible client protocol", "e")
+        st, body = post(b1, b"\0" * (64 << 20))
+        check(st == 413, "oversized body (64 MB) gets HTTP 413: %d %r" % (st, body[:80]))
+        still_serves("an oversized body", "f")
+        st, body = post(b1, framed(b"\x01\x02"))
+        check(st == 400, "a body that is not a handshake gets HTTP 400: %d" % st)
+        still_serves("a bad handshake", "g")
+        with sink.cv:
+            sink.cv.wait_for(lambda: len(sink.got) >= 6, timeout=120)
+        check(sorted(sink.got) == ["a", "b", "c", "e", "f", "g"],
+              "every valid frame after a bad one came through the farm: %s" % sorted(sink.got))
+    finally:
+        srv.shutdown()
+
+
+# ---------------------------------------------------------------- unreachable
+
+def test_unreachable(a, work):
+    # block3 missing: block2's parts cannot deliver; block1 missing: initial
+    # cannot send; block2#1 missing: one part holder of the split task is gone.
+    for missing in ("block3", "block1", "block2#1"):
+        init_port = farmlib.free_ports(1)[0]
+        farm = os.path.join(work, "farm-%s.json" % missing.replace("#", "-"))
+        layout = farmlib.farm_file(farm, "alexnet", 5, init_port)
+        procs = farmlib.start_farm(a.mchair, farm, layout, work, seed=1, skip=(missing,))
+        task, _, idx = missing.partition("#")
+        addr = "127.0.0.1:%d" % layout[task][int(idx or 0)]
+        t0 = time.time()
+        r = farmlib.subprocess.run([a.mchair, "initial", "--farm", farm, "--repeat", "3", "--timeout", "30",
+                                    "--json", os.path.join(work, "r.json")], capture_output=True, text=True,
+                                   timeout=120)
+        dt = time.time() - t0
+        out = r.stdout + r.stderr
+        print(out)
+        check(r.returncode == 1, "%s missing: initial exits 1 (frames lost) after %.1f s" % (missing, dt))
+        check(dt < 30, "%s missing: nothing hangs (initial done in %.1f s, before its 30 s timeout)" % (missing, dt))
+        js = json.load(open(os.path.join(work, "r.json")))
+        check(js["lost"] == [0, 1, 2], "%s missing: initial reports lost tags %s" % (missing, js["lost"]))
+        reasons = list(js["lost_reasons"].values())
+        check(len(reasons) == 3 and all(addr in x for x in reasons),
+              "%s missing: every loss reason names %s" % (missing, addr))
+        check(any("attempts" in x for x in reasons), "%s missing: the reasons say frames were retried" % missing)
+        for p in procs:
+            check(p.poll() is None, "%s missing: node still running after the losses" % missing)
+        logs = "".join(open(p.log_path, errors="replace").read() for p in procs)
+        if missing != "block1":
+            check(addr in logs, "%s missing: the node's log names %s" % (missing, addr))
+        farmlib.stop_all()
+        for p in procs:
+            check(p.returncode == 0, "node exits 0 on SIGTERM (rc %s)" % p.returncode)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("what", choices=["correct", "interop", "faults", "unreachable"])
+    ap.add_argument("model", nargs="?", default="alexnet")
+    ap.add_argument("devices", nargs="?", type=int, default=5)
+    ap.add_argument("--mchair", required=True)
+    ap.add_argument("--repeat", type=int, default=4)
+    ap.add_argument("--inputs", type=int, default=2)
+    ap.add_argument("--keep", action="store_true", help="keep the work folder")
+    a = ap.parse_args()
+    work = tempfile.mkdtemp(prefix="mchair-farm-")
+    try:
+        {"correct": test_correct, "interop": test_interop, "faults": test_faults,
+         "unreachable": test_unreachable}[a.what](a, work)
+    except Exception as e:  # noqa: BLE001
+        import traceback
+        traceback.print_exc()
+        failures.append("exception: %s" % e)
+    finally:
+        farmlib.stop_all()
+        if failures:
+            for name in sorted(os.listdir(work)):
+                if name.endswith(".log"):
+                    print("---- %s" % name)
+                    print(open(os.path.join(work, name), errors="replace").read()[-3000:])
+        if not a.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    print("%d failure(s)" % len(failures))
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,167 @@
+"""farmlib.py - helpers for the multi-process farm tests and the benchmark.
+
+Starts `mchair node` processes on loopback ports, each in its own process
+group with a parent-death signal, and stops every one of them on exit, on
+failure and on SIGTERM/SIGINT (atexit + signal handlers).  Nothing here talks
+to anything but 127.0.0.1.
+"""
+import atexit
+import ctypes
+import io
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+_procs = []
+
+
+def _pdeathsig():
+    # The child gets SIGKILL if the driver dies (even by SIGKILL).
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+def start(cmd, log_path=None, env=None):
+    e = dict(os.environ)
+    e.setdefault("OMP_NUM_THREADS", "1")
+    e.setdefault("OPENBLAS_NUM_THREADS", "1")
+    if env:
+        e.update(env)
+    out = open(log_path, "wb") if log_path else subprocess.DEVNULL
+    p = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=e, start_new_session=True,
+                         preexec_fn=_pdeathsig)
+    p.log_path = log_path
+    _procs.append(p)
+    return p
+
+
+def stop(p, sig=signal.SIGTERM, wait=5.0):
+    if p.poll() is None:
+        try:
+            os.killpg(p.pid, sig)
+        except ProcessLookupError:
+            pass
+        try:
+            p.wait(wait)
+        except subprocess.TimeoutExpired:
+            try:
+                os.killpg(p.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            p.wait()
+    return p.returncode
+
+
+def stop_all():
+    while _procs:
+        stop(_procs.pop())
+
+
+atexit.register(stop_all)
+
+
+def _on_signal(sig, frame):
+    stop_all()
+    sys.exit(128 + sig)
+
+
+signal.signal(signal.SIGTERM, _on_signal)
+signal.signal(signal.SIGINT, _on_signal)
+
+
+def free_ports(n):
+    socks, ports = [], []
+    for _ in range(n):
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("127.0.0.1", 0))
+        socks.append(s)
+        ports.append(s.getsockname()[1])
+    for s in socks:
+        s.close()
+    return ports
+
+
+def wait_port(port, proc=None, timeout=120.0):
+    t0 = time.time()
+    while time.time() - t0 < timeout:
+        if proc is not None and proc.poll() is not None:
+            log = open(proc.log_path, errors="replace").read() if proc.log_path else ""
+            raise RuntimeError("process exited (rc %s) before listening on %d:\n%s" % (proc.returncode, port, log))
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError("nothing listens on port %d after %.0f s" % (port, timeout))
+
+
+# Task names and address counts of the built-in presets (farm.c).
+PRESETS = {
+    ("alexnet", 4): [("block1", 1), ("block2", 1), ("block3", 1)],
+    ("alexnet", 5): [("block1", 1), ("block2", 2), ("block3", 1)],
+    ("alexnet", 6): [("block1", 2), ("block2", 2), ("block3", 1)],
+    ("vgg16", 8): [("block1", 1), ("block234", 2), ("block5", 1), ("fc1", 2), ("fc2", 1)],
+    ("vgg16", 9): [("block1", 1), ("block234", 3), ("block5", 1), ("fc1", 2), ("fc2", 1)],
+    ("vgg16", 11): [("block12345", 7), ("fc1", 2), ("fc2", 1)],
+}
+
+
+def farm_file(path, model, devices, initial_port, skip_model=False):
+    """Writes the artifact-style farm file (with its trailing commas) and
+    returns {task: [ports]} for the preset."""
+    tasks = PRESETS[(model, devices)]
+    ports = free_ports(sum(n for _, n in tasks))
+    layout, k = {}, 0
+    for name, n in tasks:
+        layout[name] = ports[k:k + n]
+        k += n
+    lines = ['{', '  "node": {', '    "initial": ["127.0.0.1:%d",],' % initial_port]
+    for name, ps in layout.items():
+        lines.append('    "%s": [%s],' % (name, ", ".join('"127.0.0.1:%d"' % p for p in ps) + ","))
+    lines.append('  },')
+    if not skip_model:
+        lines.append('  "model": "%s",' % model)
+    lines.append('}')
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    return layout
+
+
+def start_farm(mchair, farm, layout, workdir, seed=1, skip=(), extra=()):
+    """Starts one node process per address, except tasks named in skip and
+    addresses given there as "task#index"."""
+    procs = []
+    for name, ports in layout.items():
+        if name in skip:
+            continue
+        for i, p in enumerate(ports):
+            if "%s#%d" % (name, i) in skip:
+                continue
+            cmd = [mchair, "node", "--farm", farm, "--listen", "127.0.0.1:%d" % p, "--seed", str(seed),
+                   "--threads", "1"] + list(extra)
+            procs.append((p, start(cmd, os.path.join(workdir, "node-%s-%d.log" % (name, p)))))
+    for p, proc in procs:
+        wait_port(p, proc)
+    return [proc for _, proc in procs]
+
+
+def protocol_text():
+    here = os.path.dirname(os.path.abspath(__file__))
+    return open(os.path.join(here, "image.avpr")).read()
+
+
+def rss_kb(pid):
+    """Peak RSS (VmHWM) of a live process in kB."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return 0
