@@ -214,6 +214,45 @@ START_TEST(every_allocation_failure_returns_nomem_and_leaves_no_half_state)
 }
 END_TEST
 
+/* Two Winograd-eligible layers; a budget that fits one grants it to the first. */
+START_TEST(the_derived_weight_budget_is_granted_in_layer_order)
+{
+    static const char text[] = "input 16 16 128\n"
+                               "conv2d a filters=128 kernel=3 padding=same act=relu\n"
+                               "conv2d b filters=128 kernel=3 padding=same act=relu\n";
+    mc_model m;
+    ck_assert_int_eq(mc_model_parse(text, "two", &m), MC_OK);
+    ck_assert_int_eq(mc_weights_random(&m, 0, 2, 9), MC_OK);
+    size_t one = 16 * 128 * 128 * sizeof(float); /* 16/9 of a's weights */
+    float *x = malloc(16 * 16 * 128 * sizeof *x), *y[3];
+    mc_input_random(x, 16 * 16 * 128, 9, 0);
+    size_t budgets[3] = {0, one + one / 2, 2 * one};
+    int granted[3][2] = {{0, 0}, {1, 0}, {1, 1}};
+    for (int k = 0; k < 3; k++) {
+        mc_backend *be;
+        mc_net n;
+        ck_assert_int_eq(mc_backend_create(MC_BACKEND_CPU, 2, &be), MC_OK);
+        mc_backend_cpu_set_derived_budget(be, budgets[k]);
+        ck_assert_int_eq(mc_net_init(&n, &m, 0, 2, be), MC_OK);
+        ck_assert_int_eq(m.layers[0].cpu_state != NULL, granted[k][0]);
+        ck_assert_int_eq(m.layers[1].cpu_state != NULL, granted[k][1]);
+        y[k] = malloc(mc_net_out_count(&n) * sizeof(float));
+        ck_assert_int_eq(mc_net_forward(&n, x, y[k]), MC_OK);
+        mc_net_free(&n);
+        ck_assert_ptr_null(m.layers[0].cpu_state); /* released with the net */
+        mc_backend_destroy(be);
+    }
+    for (int k = 1; k < 3; k++) {
+        double err = mc_test_max_rel_err(y[k], y[0], 16 * 16 * 128, 1e-12);
+        ck_assert_msg(err <= 1e-5, "budget %zu: max relative error %g vs im2col", budgets[k], err);
+        free(y[k]);
+    }
+    free(y[0]);
+    free(x);
+    mc_model_free(&m);
+}
+END_TEST
+
 Suite *net_suite(void)
 {
     Suite *s = suite_create("net");
@@ -226,6 +265,7 @@ Suite *net_suite(void)
                         (int)(sizeof damage / sizeof damage[0]));
     tcase_add_test(tc, a_weight_file_for_another_model_is_refused);
     tcase_add_test(tc, every_allocation_failure_returns_nomem_and_leaves_no_half_state);
+    tcase_add_test(tc, the_derived_weight_budget_is_granted_in_layer_order);
     suite_add_tcase(s, tc);
     return s;
 }

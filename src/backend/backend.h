@@ -51,6 +51,9 @@ void mc_backend_destroy(mc_backend *be);
 mc_status mc_backend_from_name(const char *name, mc_backend_kind *kind);
 
 mc_status mc_backend_cpu_create(int threads, mc_backend **out);
+/* Bytes of weights a CPU backend may derive for faster kernels (Winograd);
+ * set before preparing layers.  Default 64 MB; 0 turns derived kernels off. */
+void mc_backend_cpu_set_derived_budget(mc_backend *be, size_t bytes);
 mc_status mc_backend_cuda_create(mc_backend **out);
 /* 1 if this binary was built with the CUDA backend. */
 int mc_backend_cuda_compiled(void);

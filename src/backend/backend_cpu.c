@@ -56,14 +56,14 @@ static mc_status cpu_prepare_layer(mc_backend *be, mc_layer *l)
     if (l->has_params && (!l->weight.data || !l->bias.data))
         return mc_error_set(MC_ERR_INVALID_ARG, "layer %s: weights are not loaded", l->name);
     const mc_op_def *d = mc_op_get(l->op);
-    return d->prepare_cpu ? d->prepare_cpu(l) : MC_OK;
+    return d->prepare_cpu ? d->prepare_cpu(l, (size_t *)be->ctx) : MC_OK;
 }
 
 static void cpu_release_layer(mc_backend *be, mc_layer *l)
 {
     (void)be;
     const mc_op_def *d = mc_op_get(l->op);
-    if (d && d->release_cpu) d->release_cpu(l);
+    if (d && d->release_cpu) d->release_cpu(l, (size_t *)be->ctx);
 }
 
 static size_t cpu_workspace_bytes(mc_backend *be, const mc_layer *l)
@@ -85,7 +85,11 @@ static mc_status cpu_synchronize(mc_backend *be)
     return MC_OK;
 }
 
-static void cpu_destroy(mc_backend *be) { free(be); }
+static void cpu_destroy(mc_backend *be)
+{
+    free(be->ctx);
+    free(be);
+}
 
 static const mc_backend cpu_template = {
     /* .name            = */ "cpu",
@@ -103,11 +107,22 @@ static const mc_backend cpu_template = {
     /* .destroy         = */ cpu_destroy,
 };
 
+/* Bytes of derived weights (Winograd) a CPU backend allows by default. */
+#define MC_CPU_DERIVED_BUDGET_DEFAULT ((size_t)64 << 20)
+
 mc_status mc_backend_cpu_create(int threads, mc_backend **out)
 {
     mc_backend *be = malloc(sizeof *be);
-    if (!be) return mc_error_set(MC_ERR_NOMEM, "cpu backend: out of memory");
+    size_t *budget = malloc(sizeof *budget);
+    if (!be || !budget) {
+        free(be);
+        free(budget);
+        return mc_error_set(MC_ERR_NOMEM, "cpu backend: out of memory");
+    }
     *be = cpu_template;
+    /* ctx: the remaining budget for derived weights (op.h prepare_cpu). */
+    *budget = MC_CPU_DERIVED_BUDGET_DEFAULT;
+    be->ctx = budget;
     if (threads > 0) {
         openblas_set_num_threads(threads);
 #ifdef _OPENMP
@@ -116,4 +131,9 @@ mc_status mc_backend_cpu_create(int threads, mc_backend **out)
     }
     *out = be;
     return MC_OK;
+}
+
+void mc_backend_cpu_set_derived_budget(mc_backend *be, size_t bytes)
+{
+    if (be && be->ctx && be->destroy == cpu_destroy) *(size_t *)be->ctx = bytes;
 }

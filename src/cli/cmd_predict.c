@@ -21,7 +21,7 @@
 typedef struct predict_opts {
     const char *model, *input, *weights, *save_weights, *save_input, *output, *json, *timer;
     const char *from, *to, *device;
-    long repeat, warmup, threads, seed;
+    long repeat, warmup, threads, seed, winograd_mb;
     int layers, quiet;
 } predict_opts;
 
@@ -37,6 +37,7 @@ static void predict_usage(FILE *f)
             "  --warmup N          untimed inferences first (default 1)\n"
             "  --threads T         compute threads (default: all cores)\n"
             "  --device cpu|gpu    backend (default cpu; gpu needs the CUDA build)\n"
+            "  --winograd-mb MB    memory for Winograd-transformed weights (default 64, 0: off)\n"
             "  --seed S            seed of the random weights and inputs (default 1)\n"
             "  --input FILE        input frame: raw float32, raw uint8 or P6 PPM (default random)\n"
             "  --weights FILE      weight file (docs/weights.md) instead of random weights\n"
@@ -78,11 +79,13 @@ static int parse_predict(int argc, char **argv, predict_opts *o)
         {"output", 1, 0, 'o'},      {"json", 1, 0, 'j'},        {"timer", 1, 0, 'T'},
         {"from", 1, 0, 'f'},        {"to", 1, 0, 'u'},          {"device", 1, 0, 'd'},
         {"layers", 0, 0, 'l'},      {"quiet", 0, 0, 'q'},       {"help", 0, 0, 'h'},
+        {"winograd-mb", 1, 0, 'G'},
         {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     o->warmup = 1;
     o->seed = 1;
     o->device = "cpu";
+    o->winograd_mb = 64;
     int c, have_warmup = 0;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
@@ -106,6 +109,10 @@ static int parse_predict(int argc, char **argv, predict_opts *o)
         case 'f': o->from = optarg; break;
         case 'u': o->to = optarg; break;
         case 'd': o->device = optarg; break;
+        case 'G':
+            if (!strcmp(optarg, "0")) o->winograd_mb = 0;
+            else if (mc_parse_pos_int("--winograd-mb", optarg, 1 << 20, &o->winograd_mb)) return 2;
+            break;
         case 'l': o->layers = 1; break;
         case 'q': o->quiet = 1; break;
         case 'h': predict_usage(stdout); return 1;
@@ -260,6 +267,7 @@ int mc_cmd_predict(int argc, char **argv)
     }
     if ((st = mc_backend_from_name(o.device, &kind)) || (st = mc_backend_create(kind, (int)o.threads, &be)))
         goto fail;
+    if (kind == MC_BACKEND_CPU) mc_backend_cpu_set_derived_budget(be, (size_t)o.winograd_mb << 20);
     st = o.weights ? mc_weights_load(&m, first, last, o.weights) : mc_weights_random(&m, first, last, (uint64_t)o.seed);
     if (st) goto fail;
     if (o.save_weights) {

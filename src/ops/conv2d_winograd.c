@@ -11,10 +11,13 @@
  * cut more multiplies but loses digits, which the farm's 1e-5 budget cannot
  * afford).
  *
- * Cost: the transformed weights U take 16/9 of the weights' memory, so it is
- * used only where the output is at least MC_WINOGRAD_MIN_PIXELS and the input
- * has at least MC_WINOGRAD_MIN_CHANNELS (VGG16 blocks 2-4: +53 MB, peak
- * still under 700 MB), and the tile transforms run
+ * Cost: the transformed weights U take 16/9 of the weights' memory.  It is
+ * used where the output is at least MC_WINOGRAD_MIN_PIXELS and the input has
+ * at least MC_WINOGRAD_MIN_CHANNELS (measured: faster there, slower below),
+ * and only while U fits the backend's budget for derived data, granted in
+ * layer order (the CPU backend's default, 64 MB, covers VGG16's blocks 2-4
+ * (54 MB; its peak stays under 700 MB) and AlexNet's conv3-5), and the tile
+ * transforms run
  * in bands of tile rows so the workspace stays bounded.  U is built once in
  * prepare (kept in cpu_state) and freed in release; without it forward
  * falls back to im2col.
@@ -26,7 +29,7 @@
 #include "../core/alloc.h"
 #include "conv2d_winograd.h"
 
-#define MC_WINOGRAD_MIN_PIXELS (28 * 28)
+#define MC_WINOGRAD_MIN_PIXELS (14 * 14)
 /* Below this many input channels the 16 GEMMs (inner dimension Cin) are too
  * thin and the transforms dominate: measured slower than im2col on VGG16's
  * block1_conv1/2 and block2_conv1 (Cin 3, 64, 64), faster from Cin 128. */
@@ -60,11 +63,18 @@ size_t mc_winograd_workspace(const mc_layer *l)
     return (size_t)16 * band_rows(l) * tiles_w(l) * (l->in.ne[0] + l->out.ne[0]);
 }
 
-mc_status mc_winograd_prepare(mc_layer *l)
+size_t mc_winograd_weight_bytes(const mc_layer *l)
+{
+    return (size_t)16 * l->in.ne[0] * l->out.ne[0] * sizeof(float);
+}
+
+mc_status mc_winograd_prepare(mc_layer *l, size_t *budget)
 {
     if (!mc_winograd_applies(l) || l->cpu_state) return MC_OK;
+    const size_t bytes = mc_winograd_weight_bytes(l);
+    if (bytes > *budget) return MC_OK; /* im2col path */
     const int C = l->in.ne[0], K = l->out.ne[0];
-    float *u = mc_alloc((size_t)16 * C * K * sizeof *u);
+    float *u = mc_alloc(bytes);
     if (!u) return mc_error_set(MC_ERR_NOMEM, "layer %s: no memory for Winograd weights", l->name);
     const float *w = l->weight.data;
 #pragma omp parallel for schedule(static)
@@ -87,14 +97,16 @@ mc_status mc_winograd_prepare(mc_layer *l)
         }
     }
     l->cpu_state = u;
+    *budget -= bytes;
     return MC_OK;
 }
 
-void mc_winograd_release(mc_layer *l)
+void mc_winograd_release(mc_layer *l, size_t *budget)
 {
     if (l->op != MC_OP_CONV2D || !l->cpu_state) return;
     mc_free(l->cpu_state);
     l->cpu_state = NULL;
+    *budget += mc_winograd_weight_bytes(l);
 }
 
 /* Zero row standing in for input pixels outside the image (channels are

@@ -8,9 +8,12 @@
 int mc_winograd_applies(const mc_layer *l);
 /* Scratch floats of the Winograd path (0 if it does not apply). */
 size_t mc_winograd_workspace(const mc_layer *l);
-/* Builds the transformed weights into l->cpu_state (no-op if not applicable). */
-mc_status mc_winograd_prepare(mc_layer *l);
-void mc_winograd_release(mc_layer *l);
+/* Bytes of the transformed weights of layer l (16/9 of its weights). */
+size_t mc_winograd_weight_bytes(const mc_layer *l);
+/* Builds the transformed weights into l->cpu_state if the layer applies and
+ * they fit in *budget (which is reduced); otherwise leaves the im2col path. */
+mc_status mc_winograd_prepare(mc_layer *l, size_t *budget);
+void mc_winograd_release(mc_layer *l, size_t *budget);
 /* Needs mc_winograd_prepare() first; ws holds mc_winograd_workspace() floats. */
 mc_status mc_winograd_forward(const mc_layer *l, const float *in, float *out, float *ws);
 

@@ -70,9 +70,12 @@ typedef struct mc_op_def {
     /* in: l->in floats, out: l->out floats, ws: workspace floats. */
     mc_status (*forward_cpu)(const mc_layer *l, const float *in, float *out, float *ws);
     /* Optional: derive CPU-side data from the weights once (e.g. Winograd
-     * transforms into cpu_state) and free it again.  NULL if none. */
-    mc_status (*prepare_cpu)(mc_layer *l);
-    void (*release_cpu)(mc_layer *l);
+     * transforms into cpu_state) and free it again.  *budget is the bytes
+     * the backend still allows for such data: prepare takes what it uses
+     * from it (or skips the derived path when it does not fit), release
+     * gives it back.  NULL if none. */
+    mc_status (*prepare_cpu)(mc_layer *l, size_t *budget);
+    void (*release_cpu)(mc_layer *l, size_t *budget);
 } mc_op_def;
 
 extern const mc_op_def mc_op_conv2d, mc_op_maxpool2d, mc_op_dense, mc_op_relu, mc_op_softmax,
