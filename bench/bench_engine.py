@@ -3,8 +3,11 @@
 
 For each model (AlexNet, VGG16) all three run the same network with identical
 weights (mchair's seeded random weights, dumped with --save-weights) on the
-same input, with the same number of threads:
-  ours   `mchair predict --json`            median_s of --repeat timed runs after 1 warm-up
+same input, with the same number of threads, in this one process and
+interleaved (ours, ORT, torch, ours, ORT, ...), so that load from other
+processes hits all three alike:
+  ours   libmchair.so through ctypes (mc_net_forward), median of --repeat runs
+         after 1 warm-up; `mchair predict --json` runs once as well for its peak RSS
   ORT    onnxruntime, graph from tests/reference/onnx_model.py (intra_op = threads,
          inter_op = 1, all graph optimizations), median of --repeat runs after 1 warm-up
   torch  torch.nn modules (NCHW, ZeroPad2d for TensorFlow SAME padding),
@@ -29,7 +32,29 @@ import sys
 import tempfile
 import time
 
-import numpy as np
+# Before anything loads libgomp or OpenBLAS: mchair's own setting (the CLI
+# re-execs itself with it) and the OpenMP build of OpenBLAS that libmchair.so
+# links (its RUNPATH), which must be the first libopenblas.so.0 in the process.
+os.environ.setdefault("OMP_WAIT_POLICY", "passive")
+_LIBMCHAIR = None
+
+
+def load_libmchair(path):
+    global _LIBMCHAIR
+    if _LIBMCHAIR is None:
+        _LIBMCHAIR = ctypes.CDLL(path)
+    return _LIBMCHAIR
+
+
+if __name__ == "__main__":
+    _lib_arg = [a for a in sys.argv if a.startswith("--mchair=")]
+    _exe = _lib_arg[0].split("=", 1)[1] if _lib_arg else os.path.join(
+        os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "build", "mchair")
+    _libpath = os.path.join(os.path.dirname(os.path.abspath(_exe)), "libmchair.so")
+    if os.path.exists(_libpath):
+        load_libmchair(_libpath)
+
+import numpy as np  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -77,12 +102,54 @@ def run_ours(exe, name, threads, repeat, tmp):
     return rep, wf, xf, np.fromfile(yf, dtype="<f4")
 
 
-# --------------------------------------------------------------------------- ONNX Runtime
+class InProcess:
+    """mchair's engine in this process: model, weights file, CPU backend, net."""
 
-def run_ort(layers, weights, x, threads, repeat):
-    sess = om.ort_session(om.build_onnx(layers, weights), threads=threads, optimize=True)
-    med, lat, out = timed(lambda: sess.run(["output"], {"input": x})[0], repeat)
-    return med, lat, out
+    def __init__(self, lib, name, weights_file, threads):
+        self.lib = lib
+        lib.mc_error_last.restype = ctypes.c_char_p
+        self.model = ctypes.create_string_buffer(4096)
+        self.net = ctypes.create_string_buffer(4096)
+        self.be = ctypes.c_void_p()
+        self.check(lib.mc_model_open(name.encode(), self.model), "model")
+        n = ctypes.c_int.from_buffer(self.model, 64).value  # mc_model.n_layers (name[48], shape[16])
+        self.check(lib.mc_weights_load(self.model, 0, n, weights_file.encode()), "weights")
+        self.check(lib.mc_backend_create(0, threads, ctypes.byref(self.be)), "backend")
+        self.check(lib.mc_net_init(self.net, self.model, 0, n, self.be), "net")
+        lib.mc_net_out_count.restype = ctypes.c_size_t
+        self.out = np.zeros(lib.mc_net_out_count(self.net), np.float32)
+
+    def check(self, st, what):
+        if st != 0:
+            raise RuntimeError("libmchair %s: %s" % (what, self.lib.mc_error_last().decode()))
+
+    def __call__(self, x):
+        fp = ctypes.POINTER(ctypes.c_float)
+        self.check(self.lib.mc_net_forward(self.net, x.ctypes.data_as(fp), self.out.ctypes.data_as(fp)), "forward")
+        return self.out
+
+    def close(self):
+        self.lib.mc_net_free(self.net)
+        self.lib.mc_backend_destroy(self.be)
+        self.lib.mc_model_free(self.model)
+
+
+def interleaved(fns, repeat, warmup=1):
+    """Runs fns round-robin; returns per-fn (median, latencies, last output)."""
+    outs = [None] * len(fns)
+    for _ in range(warmup):
+        for i, f in enumerate(fns):
+            outs[i] = f()
+    lat = [[] for _ in fns]
+    for _ in range(repeat):
+        for i, f in enumerate(fns):
+            t0 = time.perf_counter()
+            outs[i] = f()
+            lat[i].append(time.perf_counter() - t0)
+    return [(float(np.median(l)), l, o) for l, o in zip(lat, outs)]
+
+
+# --------------------------------------------------------------------------- ONNX Runtime
 
 
 # --------------------------------------------------------------------------- PyTorch
@@ -131,15 +198,6 @@ def torch_model(layers, weights):
             mods.append(nn.Softmax(dim=-1))
     return nn.Sequential(*mods).eval()
 
-
-def run_torch(layers, weights, x, threads, repeat):
-    import torch
-    torch.set_num_threads(threads)
-    model = torch_model(layers, weights)
-    xt = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
-    with torch.inference_mode():
-        med, lat, out = timed(lambda: model(xt), repeat)
-    return med, lat, out.numpy()
 
 
 # --------------------------------------------------------------------------- sgemm ceiling
@@ -194,6 +252,8 @@ def main():
     exe = os.path.abspath(a.mchair)
     if not os.access(exe, os.X_OK):
         sys.exit("bench_engine: %s is not an executable (build first: bash scripts/build.sh build)" % exe)
+    if _LIBMCHAIR is None:
+        sys.exit("bench_engine: libmchair.so not found next to %s (pass --mchair=PATH with '=')" % exe)
     import onnxruntime
     import torch
     load0 = os.getloadavg()
@@ -221,13 +281,24 @@ def main():
         for name in a.models.split(","):
             _, in_shape, layers = om.builtin_model(name)
             gflop = 2.0 * om.macs(layers) / 1e9
-            rep, wf, xf, y = run_ours(exe, name, a.threads, a.repeat, tmp)
+            rep, wf, xf, y = run_ours(exe, name, a.threads, 1, tmp)  # weights, input, peak RSS
             weights = om.read_weights(wf)
             om.check_weights(layers, weights)
-            os.remove(wf)
             x = np.fromfile(xf, dtype="<f4").reshape((1,) + in_shape)
-            ort_med, ort_lat, ort_out = run_ort(layers, weights, x, a.threads, a.repeat)
-            th_med, th_lat, th_out = run_torch(layers, weights, x, a.threads, a.repeat)
+            ours = InProcess(_LIBMCHAIR, name, wf, a.threads)
+            os.remove(wf)
+            sess = om.ort_session(om.build_onnx(layers, weights), threads=a.threads, optimize=True)
+            torch.set_num_threads(a.threads)
+            tm = torch_model(layers, weights)
+            xt = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
+            with torch.inference_mode():
+                (o_med, o_lat, o_out), (ort_med, ort_lat, ort_out), (th_med, th_lat, th_out) = interleaved(
+                    [lambda: ours(x).copy(), lambda: sess.run(["output"], {"input": x})[0],
+                     lambda: tm(xt).numpy()], a.repeat)
+            ours.close()
+            del sess, tm
+            y = o_out
+            rep["median_s"], rep["latency_s"] = o_med, o_lat
             del weights
             r = {"gflop": gflop,
                  "ours": {"median_s": rep["median_s"], "latency_s": rep["latency_s"], "gflops": gflop / rep["median_s"],
@@ -251,7 +322,8 @@ def main():
         shutil.rmtree(tmp, ignore_errors=True)
     res["loadavg_after"] = os.getloadavg()
 
-    print("\nbatch 1, %d threads, median of %d runs after 1 warm-up (load average %.1f before, %.1f after)"
+    print("\nbatch 1, %d threads, in one process, interleaved, median of %d runs after 1 warm-up"
+          " (load average %.1f before, %.1f after)"
           % (a.threads, a.repeat, load0[0], res["loadavg_after"][0]))
     hdr = "%-8s %9s %9s %9s %9s %11s %12s %9s %9s" % ("model", "ours ms", "ORT ms", "torch ms", "ours/ORT",
                                                         "ours/torch", "ours GFLOP/s", "of sgemm", "RSS MB")

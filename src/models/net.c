@@ -31,19 +31,26 @@ mc_status mc_net_init(mc_net *n, mc_model *m, int first, int last, mc_backend *b
     if (st) return st;
     n->model = m;
     n->first = first;
-    n->last = last;
+    n->last = first;
     n->be = be;
+    /* Prepare first: it decides the kernels (Winograd or not, threads), and
+     * with them the workspace each layer needs. */
+    for (int i = first; i < last; i++) {
+        mc_layer *l = &m->layers[i];
+        if (!be->supports_layer(be, l)) {
+            st = mc_error_set(MC_ERR_UNSUPPORTED, "backend %s cannot run layer %s (%s)", be->name,
+                              l->name, mc_op_get(l->op)->name);
+            goto fail;
+        }
+        if ((st = be->prepare_layer(be, l))) goto fail;
+        n->last = i + 1; /* layers [first, n->last) are prepared */
+    }
     size_t act = mc_shape_count(&m->layers[first].in);
     for (int i = first; i < last; i++) {
         mc_layer *l = &m->layers[i];
         size_t o = mc_shape_count(&l->out), w = be->workspace_bytes(be, l);
         if (o > act) act = o;
         if (w > n->ws_bytes) n->ws_bytes = w;
-        if (!be->supports_layer(be, l)) {
-            st = mc_error_set(MC_ERR_UNSUPPORTED, "backend %s cannot run layer %s (%s)", be->name,
-                              l->name, mc_op_get(l->op)->name);
-            goto fail;
-        }
     }
     n->buf_bytes = act * sizeof(float);
     n->layer_sec = calloc((size_t)(last - first), sizeof *n->layer_sec);
@@ -55,14 +62,9 @@ mc_status mc_net_init(mc_net *n, mc_model *m, int first, int last, mc_backend *b
         (st = be->buffer_alloc(be, n->buf_bytes, &n->buf[1])) ||
         (n->ws_bytes && (st = be->buffer_alloc(be, n->ws_bytes, &n->ws))))
         goto fail;
-    for (int i = first; i < last; i++) {
-        if ((st = be->prepare_layer(be, &m->layers[i]))) {
-            for (int k = first; k < i; k++) be->release_layer(be, &m->layers[k]);
-            goto fail;
-        }
-    }
     return MC_OK;
 fail:
+    for (int k = first; k < n->last; k++) be->release_layer(be, &m->layers[k]);
     if (n->buf[0]) be->buffer_free(be, n->buf[0]);
     if (n->buf[1]) be->buffer_free(be, n->buf[1]);
     if (n->ws) be->buffer_free(be, n->ws);

@@ -6,12 +6,21 @@
  * buffer is built for a band of output rows at a time, sized to stay within
  * MC_CONV_TILE_FLOATS, which bounds memory (VGG16's first layers would need
  * 115 MB unbanded) and keeps the band hot in cache for the GEMM.  1x1/stride
- * 1 kernels skip im2col: the input already is the matrix.  Large 3x3
+ * 1 kernels skip im2col: the input already is the matrix.
+ *
+ * Threads split the output rows: each thread takes whole bands (its own
+ * im2col buffer, a single-threaded SGEMM, bias and activation) instead of
+ * every step being split across threads.  One parallel region per layer
+ * instead of three, and a band stays in the cache of the core that built it;
+ * AlexNet's convolutions were 1.x times faster this way (README).  Large 3x3
  * stride-1 layers take the Winograd path instead (conv2d_winograd.c).  Bias and the
  * fused activation are applied to each band right after its GEMM.
  */
 #include <cblas.h>
 #include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #include "conv2d_winograd.h"
 #include "op.h"
@@ -52,21 +61,56 @@ static int conv2d_is_pointwise(const mc_layer *l)
     return l->kh == 1 && l->kw == 1 && l->sh == 1 && l->sw == 1;
 }
 
-/* Output rows per im2col band. */
-static int conv2d_band_rows(const mc_layer *l)
+/* Threads the layer's kernels use (prepare records them; see op.h). */
+static int conv2d_threads(const mc_layer *l)
+{
+    return l->cpu_threads > 0 ? l->cpu_threads : 1;
+}
+
+/* Threads to size the workspace for: those prepared, or all available. */
+static int conv2d_ws_threads(const mc_layer *l)
+{
+#ifdef _OPENMP
+    if (l->cpu_threads <= 0) return omp_get_max_threads();
+#endif
+    return conv2d_threads(l);
+}
+
+/* Output rows per im2col band: within a thread's share of the memory bound,
+ * and small enough that every thread gets a band. */
+static int conv2d_band_rows(const mc_layer *l, int threads)
 {
     size_t row = (size_t)l->out.ne[1] * conv2d_k(l);
-    size_t rows = row ? MC_CONV_TILE_FLOATS / row : 1;
+    size_t rows = row ? MC_CONV_TILE_FLOATS / threads / row : 1;
+    size_t share = ((size_t)l->out.ne[2] + threads - 1) / threads;
+    if (rows > share) rows = share;
     if (rows < 1) rows = 1;
-    if (rows > (size_t)l->out.ne[2]) rows = (size_t)l->out.ne[2];
     return (int)rows;
 }
 
 static size_t conv2d_workspace(const mc_layer *l)
 {
-    size_t im2col = conv2d_is_pointwise(l) ? 0 : (size_t)conv2d_band_rows(l) * l->out.ne[1] * conv2d_k(l);
+    const int t = conv2d_ws_threads(l);
+    size_t im2col =
+        conv2d_is_pointwise(l) ? 0 : (size_t)t * conv2d_band_rows(l, t) * l->out.ne[1] * conv2d_k(l);
     size_t wino = mc_winograd_workspace(l);
     return im2col > wino ? im2col : wino;
+}
+
+static mc_status conv2d_prepare(mc_layer *l, size_t *budget)
+{
+#ifdef _OPENMP
+    l->cpu_threads = omp_get_max_threads();
+#else
+    l->cpu_threads = 1;
+#endif
+    return mc_winograd_prepare(l, budget);
+}
+
+static void conv2d_release(mc_layer *l, size_t *budget)
+{
+    mc_winograd_release(l, budget);
+    l->cpu_threads = 0;
 }
 
 static double conv2d_macs(const mc_layer *l)
@@ -140,13 +184,21 @@ static mc_status conv2d_forward(const mc_layer *l, const float *in, float *out, 
         bias_act(l, out, (size_t)OH * OW);
         return MC_OK;
     }
-    const int band = conv2d_band_rows(l);
-    for (int oy = 0; oy < OH; oy += band) {
-        const int oy1 = oy + band < OH ? oy + band : OH;
+    const int threads = conv2d_threads(l), band = conv2d_band_rows(l, threads);
+    const int bands = (OH + band - 1) / band;
+    const size_t slot = (size_t)band * OW * K;
+    /* Inside the region, im2col/bias loops and OpenBLAS run single-threaded. */
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
+    for (int b = 0; b < bands; b++) {
+        int tid = 0;
+#ifdef _OPENMP
+        tid = omp_get_thread_num();
+#endif
+        const int oy = b * band, oy1 = oy + band < OH ? oy + band : OH;
         const int M = (oy1 - oy) * OW;
-        float *o = out + (size_t)oy * OW * N;
-        im2col_band(l, in, ws, oy, oy1);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1.0f, ws, K,
+        float *o = out + (size_t)oy * OW * N, *col = ws + (size_t)tid * slot;
+        im2col_band(l, in, col, oy, oy1);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1.0f, col, K,
                     l->weight.data, N, 0.0f, o, N);
         bias_act(l, o, (size_t)M);
     }
@@ -159,6 +211,6 @@ const mc_op_def mc_op_conv2d = {
     .workspace = conv2d_workspace,
     .macs = conv2d_macs,
     .forward_cpu = conv2d_forward,
-    .prepare_cpu = mc_winograd_prepare,
-    .release_cpu = mc_winograd_release,
+    .prepare_cpu = conv2d_prepare,
+    .release_cpu = conv2d_release,
 };

@@ -57,6 +57,9 @@ typedef struct mc_layer {
      * transforms); device backends keep theirs in weight.extra, so one layer
      * can be prepared on both at once (GPU-vs-CPU tests, mixed farms). */
     void *cpu_state;
+    /* Threads the CPU kernels were prepared for; they size per-thread
+     * workspace (0: not prepared, the kernels then use one thread). */
+    int cpu_threads;
 } mc_layer;
 
 typedef struct mc_op_def {
