@@ -296,7 +296,7 @@ def main():
                     [lambda: ours(x).copy(), lambda: sess.run(["output"], {"input": x})[0],
                      lambda: tm(xt).numpy()], a.repeat)
             ours.close()
-            del sess, tm
+            sess = tm = None  # free the baselines' weights before the next model
             y = o_out
             rep["median_s"], rep["latency_s"] = o_med, o_lat
             del weights

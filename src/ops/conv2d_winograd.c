@@ -12,11 +12,14 @@
  * afford).
  *
  * Cost: the transformed weights U take 16/9 of the weights' memory.  It is
- * used where the output is at least MC_WINOGRAD_MIN_PIXELS and the input has
- * at least MC_WINOGRAD_MIN_CHANNELS (measured: faster there, slower below),
- * and only while U fits the backend's budget for derived data, granted in
- * layer order (the CPU backend's default, 64 MB, covers VGG16's blocks 2-4
- * (54 MB; its peak stays under 700 MB) and AlexNet's conv3-5), and the tile
+ * used where the input has at least MC_WINOGRAD_MIN_CHANNELS (measured:
+ * faster there, slower below) and the output is large or U small (see
+ * mc_winograd_applies), and only while U fits the backend's budget for
+ * derived data.  The default budget, 64 MB, holds what the rule selects in
+ * VGG16 (blocks 2-4, 54 MB; its peak stays under 700 MB) and AlexNet
+ * (conv3-5, 3.5 MB), so every layer range of them gets the same kernels as
+ * the whole model; a smaller budget (e.g. a memory-starved farm node) falls
+ * back to im2col, within float rounding of the same result.  The tile
  * transforms run
  * in bands of tile rows so the workspace stays bounded.  U is built once in
  * prepare (kept in cpu_state) and freed in release; without it forward
@@ -29,7 +32,11 @@
 #include "../core/alloc.h"
 #include "conv2d_winograd.h"
 
-#define MC_WINOGRAD_MIN_PIXELS (14 * 14)
+#define MC_WINOGRAD_MIN_PIXELS (28 * 28)
+/* Smaller outputs still gain, but the extra memory then buys less: allowed
+ * while the transformed weights are small (AlexNet conv3-5, not VGG16 block5,
+ * which would take VGG16 past its 700 MB budget). */
+#define MC_WINOGRAD_SMALL_BYTES ((size_t)4 << 20)
 /* Below this many input channels the 16 GEMMs (inner dimension Cin) are too
  * thin and the transforms dominate: measured slower than im2col on VGG16's
  * block1_conv1/2 and block2_conv1 (Cin 3, 64, 64), faster from Cin 128. */
@@ -37,11 +44,14 @@
 /* Workspace budget for one band: V and M, 16 floats per tile and channel. */
 #define MC_WINOGRAD_BAND_FLOATS ((size_t)4 << 20)
 
+/* Depends on the layer alone, never on which other layers share the net, so
+ * that a farm task runs a layer with the same kernel as a single device. */
 int mc_winograd_applies(const mc_layer *l)
 {
     return l->op == MC_OP_CONV2D && l->kh == 3 && l->kw == 3 && l->sh == 1 && l->sw == 1 &&
            l->in.ne[0] >= MC_WINOGRAD_MIN_CHANNELS &&
-           (size_t)l->out.ne[1] * l->out.ne[2] >= MC_WINOGRAD_MIN_PIXELS;
+           ((size_t)l->out.ne[1] * l->out.ne[2] >= MC_WINOGRAD_MIN_PIXELS ||
+            mc_winograd_weight_bytes(l) <= MC_WINOGRAD_SMALL_BYTES);
 }
 
 static int tiles_w(const mc_layer *l) { return (l->out.ne[1] + 1) / 2; }
