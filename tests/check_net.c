@@ -5,6 +5,8 @@
  * range equal those generated for the whole model; the weight file
  * round-trips and refuses files that do not fit.  Fault injection proves
  * every allocation failure comes back as MC_ERR_NOMEM. */
+#include <omp.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -253,6 +255,46 @@ START_TEST(the_derived_weight_budget_is_granted_in_layer_order)
 }
 END_TEST
 
+typedef struct thread_run {
+    mc_net *net;
+    float *x, *y;
+    int threads_seen;
+    mc_status st;
+} thread_run;
+
+static void *forward_on_worker(void *arg)
+{
+    thread_run *r = arg;
+    r->st = mc_net_forward(r->net, r->x, r->y);
+    r->threads_seen = omp_get_max_threads();
+    return NULL;
+}
+
+/* A farm node creates the backend on one thread and computes on another. */
+START_TEST(the_backend_thread_count_holds_on_any_calling_thread)
+{
+    mc_model m;
+    ck_assert_int_eq(mc_model_parse(tiny_text, "tiny", &m), MC_OK);
+    ck_assert_int_eq(mc_weights_random(&m, 0, m.n_layers, 1), MC_OK);
+    omp_set_num_threads(3); /* the creating thread's own setting */
+    mc_backend *be;
+    mc_net n;
+    ck_assert_int_eq(mc_backend_create(MC_BACKEND_CPU, 1, &be), MC_OK);
+    ck_assert_int_eq(mc_net_init(&n, &m, 0, m.n_layers, be), MC_OK);
+    float x[12 * 10 * 3] = {0}, y[7];
+    thread_run r = {&n, x, y, 0, MC_OK};
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, forward_on_worker, &r), 0);
+    pthread_join(t, NULL);
+    ck_assert_int_eq(r.st, MC_OK);
+    ck_assert_int_eq(r.threads_seen, 1);
+    ck_assert_int_eq(m.layers[0].cpu_threads, 1); /* kernels prepared for 1 thread */
+    mc_net_free(&n);
+    mc_backend_destroy(be);
+    mc_model_free(&m);
+}
+END_TEST
+
 Suite *net_suite(void)
 {
     Suite *s = suite_create("net");
@@ -266,6 +308,7 @@ Suite *net_suite(void)
     tcase_add_test(tc, a_weight_file_for_another_model_is_refused);
     tcase_add_test(tc, every_allocation_failure_returns_nomem_and_leaves_no_half_state);
     tcase_add_test(tc, the_derived_weight_budget_is_granted_in_layer_order);
+    tcase_add_test(tc, the_backend_thread_count_holds_on_any_calling_thread);
     suite_add_tcase(s, tc);
     return s;
 }

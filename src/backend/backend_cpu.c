@@ -50,20 +50,41 @@ static int cpu_supports_layer(mc_backend *be, const mc_layer *l)
     return d && d->forward_cpu;
 }
 
+/* Backend-private state. */
+typedef struct cpu_ctx {
+    size_t derived_budget; /* bytes still allowed for derived weights (op.h) */
+    int threads;           /* compute threads; 0 = the library default */
+} cpu_ctx;
+
+/* OpenMP's thread count is a per-thread setting and OpenBLAS' OpenMP build
+ * follows the calling thread's, so it is applied on every thread that
+ * prepares or runs a layer (a farm node computes on a worker thread, not on
+ * the one that created the backend). */
+static void cpu_apply_threads(const cpu_ctx *c)
+{
+#ifdef _OPENMP
+    if (c->threads > 0 && omp_get_max_threads() != c->threads) omp_set_num_threads(c->threads);
+#else
+    (void)c;
+#endif
+}
+
 static mc_status cpu_prepare_layer(mc_backend *be, mc_layer *l)
 {
     (void)be;
     if (l->has_params && (!l->weight.data || !l->bias.data))
         return mc_error_set(MC_ERR_INVALID_ARG, "layer %s: weights are not loaded", l->name);
+    cpu_ctx *c = be->ctx;
+    cpu_apply_threads(c);
     const mc_op_def *d = mc_op_get(l->op);
-    return d->prepare_cpu ? d->prepare_cpu(l, (size_t *)be->ctx) : MC_OK;
+    return d->prepare_cpu ? d->prepare_cpu(l, &c->derived_budget) : MC_OK;
 }
 
 static void cpu_release_layer(mc_backend *be, mc_layer *l)
 {
     (void)be;
     const mc_op_def *d = mc_op_get(l->op);
-    if (d && d->release_cpu) d->release_cpu(l, (size_t *)be->ctx);
+    if (d && d->release_cpu) d->release_cpu(l, &((cpu_ctx *)be->ctx)->derived_budget);
 }
 
 static size_t cpu_workspace_bytes(mc_backend *be, const mc_layer *l)
@@ -75,7 +96,7 @@ static size_t cpu_workspace_bytes(mc_backend *be, const mc_layer *l)
 
 static mc_status cpu_forward(mc_backend *be, const mc_layer *l, const void *in, void *out, void *ws)
 {
-    (void)be;
+    cpu_apply_threads(be->ctx);
     return mc_op_get(l->op)->forward_cpu(l, in, out, ws);
 }
 
@@ -113,16 +134,16 @@ static const mc_backend cpu_template = {
 mc_status mc_backend_cpu_create(int threads, mc_backend **out)
 {
     mc_backend *be = malloc(sizeof *be);
-    size_t *budget = malloc(sizeof *budget);
-    if (!be || !budget) {
+    cpu_ctx *c = malloc(sizeof *c);
+    if (!be || !c) {
         free(be);
-        free(budget);
+        free(c);
         return mc_error_set(MC_ERR_NOMEM, "cpu backend: out of memory");
     }
     *be = cpu_template;
-    /* ctx: the remaining budget for derived weights (op.h prepare_cpu). */
-    *budget = MC_CPU_DERIVED_BUDGET_DEFAULT;
-    be->ctx = budget;
+    c->derived_budget = MC_CPU_DERIVED_BUDGET_DEFAULT;
+    c->threads = threads > 0 ? threads : 0;
+    be->ctx = c;
     if (threads > 0) {
         openblas_set_num_threads(threads);
 #ifdef _OPENMP
@@ -135,5 +156,5 @@ mc_status mc_backend_cpu_create(int threads, mc_backend **out)
 
 void mc_backend_cpu_set_derived_budget(mc_backend *be, size_t bytes)
 {
-    if (be && be->ctx && be->destroy == cpu_destroy) *(size_t *)be->ctx = bytes;
+    if (be && be->ctx && be->destroy == cpu_destroy) ((cpu_ctx *)be->ctx)->derived_budget = bytes;
 }
