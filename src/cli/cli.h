@@ -9,6 +9,7 @@
 #include "../core/tensor.h"
 
 int mc_cmd_predict(int argc, char **argv);
+int mc_cmd_farm(int argc, char **argv);
 
 /* Reads an input frame for a tensor of shape `s`: raw float32
  * (count*4 bytes), raw uint8 (count bytes, scaled to [0,1]) or a binary PPM

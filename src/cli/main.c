@@ -12,6 +12,7 @@ typedef struct command {
 
 static const command commands[] = {
     {"predict", mc_cmd_predict, "run a model on this device and report latency and IPS"},
+    {"farm", mc_cmd_farm, "emulated farm on this machine: up, down, status, exec (namespaces, tc, cgroups)"},
 };
 
 static void usage(FILE *f)
