@@ -80,6 +80,26 @@ START_TEST(test_tbf_burst_is_ten_ms_of_data_but_at_least_four_frames)
 }
 END_TEST
 
+static const struct {
+    double cpu;
+    long period, quota;
+} quota_cases[] = {
+    {0.5, 10000, 5000},    /* shortest period: 10 ms */
+    {0.0375, 27000, 1013}, /* the period grows until the quota reaches the kernel's 1 ms */
+    {0.005, 100000, 1000}, /* longest period 100 ms; the quota is never below 1 ms */
+    {2.0, 10000, 20000},   /* more than one CPU */
+    {0, 100000, -1},       /* unlimited */
+};
+
+START_TEST(test_cpu_fractions_become_a_fine_grained_cfs_period_and_quota)
+{
+    long period, quota;
+    mc_farm_cpu_quota(quota_cases[_i].cpu, &period, &quota);
+    ck_assert_int_eq(period, quota_cases[_i].period);
+    ck_assert_int_eq(quota, quota_cases[_i].quota);
+}
+END_TEST
+
 START_TEST(test_a_failing_command_is_named_with_its_exit_status_and_output)
 {
     char *argv[] = {"sh", "-c", "echo something went wrong >&2; exit 3", NULL};
@@ -163,7 +183,8 @@ START_TEST(test_a_two_device_farm_comes_up_runs_a_command_and_goes_away)
     ck_assert_int_eq(cJSON_GetObjectItem(s, "devices")->valueint, 2);
     cJSON *addrs = cJSON_GetObjectItem(s, "addresses");
     ck_assert_str_eq(cJSON_GetArrayItem(addrs, 1)->valuestring, "10.77.0.2");
-    ck_assert_int_eq(cJSON_GetObjectItem(cJSON_GetObjectItem(s, "cpu"), "cfs_quota_us")->valueint, 50000);
+    ck_assert_int_eq(cJSON_GetObjectItem(cJSON_GetObjectItem(s, "cpu"), "cfs_quota_us")->valueint, 5000);
+    ck_assert_int_eq(cJSON_GetObjectItem(cJSON_GetObjectItem(s, "cpu"), "cfs_period_us")->valueint, 10000);
     cJSON_Delete(s);
 
     char quota[256], path[300];
@@ -173,7 +194,7 @@ START_TEST(test_a_two_device_farm_comes_up_runs_a_command_and_goes_away)
     ck_assert_ptr_nonnull(f);
     ck_assert_ptr_nonnull(fgets(quota, sizeof quota, f));
     fclose(f);
-    ck_assert_int_eq(atol(quota), 50000);
+    ck_assert_int_eq(atol(quota), 5000);
 
     /* The command runs inside device 1: its own address is there, and it
      * is in the device's cgroups; its exit code comes back. */
@@ -214,6 +235,8 @@ static Suite *emulate_suite(void)
                         (int)(sizeof name_cases / sizeof name_cases[0]));
     tcase_add_test(t, test_object_names_carry_the_farm_name);
     tcase_add_test(t, test_tbf_burst_is_ten_ms_of_data_but_at_least_four_frames);
+    tcase_add_loop_test(t, test_cpu_fractions_become_a_fine_grained_cfs_period_and_quota, 0,
+                        (int)(sizeof quota_cases / sizeof quota_cases[0]));
     tcase_add_test(t, test_a_failing_command_is_named_with_its_exit_status_and_output);
     tcase_add_test(t, test_exec_and_down_on_a_farm_that_is_not_up);
     tcase_add_test(t, test_a_two_device_farm_comes_up_runs_a_command_and_goes_away);

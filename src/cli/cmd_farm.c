@@ -200,22 +200,25 @@ static int farm_up(int argc, char **argv)
         /* Calibration: the unlimited single-thread latency L on this
          * machine (the median: this machine is shared, and time spent
          * waiting for a CPU is not work), quota f = L / 0.525 of one CPU,
-         * then a check on a limited device; if that is more than 10% off,
-         * f is scaled by the measured ratio once and checked again. */
+         * then a check on a limited device; while that is more than 10%
+         * off, f is scaled by the measured ratio and checked again (at most
+         * two corrections; quota throttling is not exactly linear and the
+         * machine may be shared). */
         printf("rpi3 calibration: measuring `mchair predict --model alexnet --threads 1 --repeat %ld` in "
                "device 0 without a CPU limit...\n", o.calib_repeat);
         double med, L;
         if (measure_alexnet(c.name, 1, o.calib_repeat, &L) <= 0) goto calib_fail;
         c.cpu = L / MC_FARM_RPI3_ALEXNET_S;
         c.calib_unlimited_s = L;
-        long vrep = o.calib_repeat < 4 ? o.calib_repeat : 4;
-        for (int round = 0; round < 2; round++) {
+        long vrep = o.calib_repeat < 6 ? o.calib_repeat : 6;
+        for (int round = 0; round < 3; round++) {
             if (mc_farm_set_cpu(c.name, c.devices, c.cpu)) goto calib_fail;
-            long q = lround(c.cpu * MC_FARM_CPU_PERIOD_US);
+            long q, period;
+            mc_farm_cpu_quota(c.cpu, &period, &q);
             printf("rpi3 calibration: %s %.4f s -> quota %.4f of one CPU (cfs_quota_us %ld / cfs_period_us %ld);"
                    " verifying with %ld inferences in device 0...\n",
                    round ? "previous check" : "unlimited median", round ? c.calib_verified_s : L, c.cpu,
-                   q < 1000 ? 1000 : q, MC_FARM_CPU_PERIOD_US, vrep);
+                   q, period, vrep);
             double V = measure_alexnet(c.name, 0, vrep, &med);
             if (V <= 0) goto calib_fail;
             c.calib_verified_s = V;
@@ -223,7 +226,7 @@ static int farm_up(int argc, char **argv)
                    "%.3f s, the RPi 3 ReQuEST record; mean %+.0f%%)\n",
                    V, med, MC_FARM_RPI3_ALEXNET_S, 100 * (V / MC_FARM_RPI3_ALEXNET_S - 1));
             if (fabs(V / MC_FARM_RPI3_ALEXNET_S - 1) <= 0.10) break;
-            if (round == 0) c.cpu *= V / MC_FARM_RPI3_ALEXNET_S;
+            if (round < 2) c.cpu *= V / MC_FARM_RPI3_ALEXNET_S;
         }
         if (mc_farm_state_write(&c, state)) {
             fail("up");

@@ -97,6 +97,21 @@ mc_status mc_farm_rate_parse(const char *s, double *bps)
                         "kbps, mbps, gbps)", s, end);
 }
 
+void mc_farm_cpu_quota(double cpu, long *period_us, long *quota_us)
+{
+    if (!(cpu > 0)) {
+        *period_us = 100000;
+        *quota_us = -1;
+        return;
+    }
+    long p = (long)ceil(1000.0 / cpu / 1000.0) * 1000;
+    if (p < 10000) p = 10000;
+    if (p > 100000) p = 100000;
+    long q = lround(cpu * (double)p);
+    *period_us = p;
+    *quota_us = q < 1000 ? 1000 : q;
+}
+
 long mc_farm_tbf_burst(double bps)
 {
     long b = (long)(bps / 8 / 100); /* 10 ms of data */
@@ -415,21 +430,30 @@ mc_status mc_farm_down(const char *name, const char *state_path, int *removed)
 
 /* ---- bringing up ------------------------------------------------------ */
 
+/* Sets device k's cfs period and quota (quota first unlimited, so that no
+ * intermediate pair is refused). */
+static mc_status cpu_set(const char *name, int k, double cpu)
+{
+    char dir[160], file[400];
+    long period, quota;
+    mc_farm_cpu_quota(cpu, &period, &quota);
+    mc_farm_cgroup_path(name, k, "cpu", dir, sizeof dir);
+    snprintf(file, sizeof file, "%s/cpu.cfs_quota_us", dir);
+    mc_status st = write_file(file, "-1");
+    if (st) return st;
+    snprintf(file, sizeof file, "%s/cpu.cfs_period_us", dir);
+    if ((st = write_file(file, "%ld", period))) return st;
+    snprintf(file, sizeof file, "%s/cpu.cfs_quota_us", dir);
+    return write_file(file, "%ld", quota);
+}
+
 static mc_status cgroup_make(const char *name, int k, double cpu, long mem_mb)
 {
-    char dir[160], file[192];
+    char dir[160], file[400];
     mc_farm_cgroup_path(name, k, "cpu", dir, sizeof dir);
     if (mkdir(dir, 0755) && errno != EEXIST) return mc_error_set(MC_ERR_IO, "%s: mkdir: %s", dir, strerror(errno));
-    snprintf(file, sizeof file, "%s/cpu.cfs_period_us", dir);
-    mc_status st = write_file(file, "%ld", MC_FARM_CPU_PERIOD_US);
+    mc_status st = cpu_set(name, k, cpu);
     if (st) return st;
-    long quota = -1;
-    if (cpu > 0) {
-        quota = lround(cpu * MC_FARM_CPU_PERIOD_US);
-        if (quota < 1000) quota = 1000; /* the kernel's minimum */
-    }
-    snprintf(file, sizeof file, "%s/cpu.cfs_quota_us", dir);
-    if ((st = write_file(file, "%ld", quota))) return st;
     mc_farm_cgroup_path(name, k, "memory", dir, sizeof dir);
     if (mkdir(dir, 0755) && errno != EEXIST) return mc_error_set(MC_ERR_IO, "%s: mkdir: %s", dir, strerror(errno));
     snprintf(file, sizeof file, "%s/memory.limit_in_bytes", dir);
@@ -440,12 +464,7 @@ static mc_status cgroup_make(const char *name, int k, double cpu, long mem_mb)
 mc_status mc_farm_set_cpu(const char *name, int devices, double cpu)
 {
     for (int k = 0; k < devices; k++) {
-        char dir[160], file[192];
-        mc_farm_cgroup_path(name, k, "cpu", dir, sizeof dir);
-        snprintf(file, sizeof file, "%s/cpu.cfs_quota_us", dir);
-        long quota = cpu > 0 ? lround(cpu * MC_FARM_CPU_PERIOD_US) : -1;
-        if (cpu > 0 && quota < 1000) quota = 1000;
-        mc_status st = write_file(file, "%ld", quota);
+        mc_status st = cpu_set(name, k, cpu);
         if (st) return st;
     }
     return MC_OK;
@@ -555,9 +574,9 @@ mc_status mc_farm_state_write(const mc_farm_config *c, const char *path)
     }
     cJSON *cpu = cJSON_AddObjectToObject(r, "cpu");
     cJSON_AddNumberToObject(cpu, "fraction", c->cpu);
-    cJSON_AddNumberToObject(cpu, "cfs_period_us", MC_FARM_CPU_PERIOD_US);
-    long quota = c->cpu > 0 ? lround(c->cpu * MC_FARM_CPU_PERIOD_US) : -1;
-    if (c->cpu > 0 && quota < 1000) quota = 1000;
+    long period, quota;
+    mc_farm_cpu_quota(c->cpu, &period, &quota);
+    cJSON_AddNumberToObject(cpu, "cfs_period_us", (double)period);
     cJSON_AddNumberToObject(cpu, "cfs_quota_us", (double)quota);
     cJSON_AddNumberToObject(r, "mem_mb", (double)c->mem_mb);
     if (c->calib_unlimited_s > 0) {

@@ -31,7 +31,6 @@
 #define MC_FARM_NAME_MAX 12
 #define MC_FARM_SUBNET "10.77.0"         /* /24, private, only inside our namespaces */
 #define MC_FARM_HUB_HOST 254              /* the bridge's own address in the hub */
-#define MC_FARM_CPU_PERIOD_US 100000L     /* cfs period; quota = cpu * period */
 #define MC_FARM_RPI3_ALEXNET_S 0.525      /* ReQuEST record: AlexNet on one RPi 3 */
 #define MC_FARM_RPI3_LINK_BPS 62e6        /* Musical Chair paper: measured WiFi */
 #define MC_FARM_RPI3_MEM_MB 1024L         /* an RPi 3 has 1 GB */
@@ -46,6 +45,12 @@ typedef struct mc_farm_config {
     double calib_unlimited_s;        /* rpi3 calibration: measured single-thread latency */
     double calib_verified_s;         /* rpi3 calibration: measured on a limited device */
 } mc_farm_config;
+
+/* The cfs period and quota (microseconds) for a CPU fraction: the
+ * shortest period (10..100 ms, whole ms) whose quota is at least the
+ * kernel's 1 ms minimum, so that throttling slices a 0.5 s inference finely;
+ * cpu <= 0: period 100 ms, quota -1 (unlimited). */
+void mc_farm_cpu_quota(double cpu, long *period_us, long *quota_us);
 
 /* Checks that a farm name is 1-12 characters of [a-z0-9]. */
 mc_status mc_farm_name_check(const char *name);
