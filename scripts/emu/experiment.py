@@ -106,6 +106,7 @@ def summarize(results, reference):
     """Per model, the systems in order with our and the reference latency, IPS and energy."""
     rows = []
     ours = {(r["model"], r["devices"]): r for r in results.get("runs", []) if r.get("ok")}
+    errors = {(r["model"], r["devices"]): r.get("error", "") for r in results.get("runs", []) if not r.get("ok")}
     for model in ("alexnet", "vgg16"):
         keys = sorted({n for (m, n) in CONFIGS if m == model} |
                       {v["devices"] for v in reference.values() if v["model"] == model and v["system"] == "rpi"})
@@ -120,7 +121,9 @@ def summarize(results, reference):
             if ref:
                 t = ref[0]["execution_time"]
                 row["request"] = {"execution_time": t, "ips": 1.0 / t, **energy(system, n, t)}
-            if "ours" in row or "request" in row:
+            if (model, n) in errors:
+                row["ours_error"] = errors[(model, n)]
+            if "ours" in row or "request" in row or "ours_error" in row:
                 rows.append(row)
     return rows
 
@@ -156,6 +159,13 @@ def ratio_table(rows):
     return "\n".join(lines) + "\n", out
 
 
+def mark_missing(ax, rows, offset):
+    """Writes "not run" where a configured run of ours has no result."""
+    for i, r in enumerate(rows):
+        if r["system"] == "rpi" and "ours" not in r:
+            ax.text(i + offset, 0, "not\nrun", ha="center", va="bottom", fontsize=7, color="#aa3333")
+
+
 def plot(results, reference, outdir):
     import matplotlib
     matplotlib.use("Agg")
@@ -176,6 +186,7 @@ def plot(results, reference, outdir):
         ax.bar([i - w / 2 for i in x], ours, w, label="emulated farm (ours)", color="#3a7dc9")
         ax.bar([i + w / 2 for i in x], ref, w, label="ReQuEST record", color="#bbbbbb", edgecolor="#555555",
                hatch="//")
+        mark_missing(ax, rs, -w / 2)
         ax.set_xticks(list(x))
         ax.set_xticklabels([r["label"] for r in rs])
         ax.set_ylabel("inferences per second (1 / s per inference)")
@@ -200,6 +211,7 @@ def plot(results, reference, outdir):
             ax.bar(xs, st, w, color=color, alpha=0.55, hatch=hatch, edgecolor="#333333",
                    label="%s: static" % name)
             ax.bar(xs, dy, w, bottom=st, color=color, hatch=hatch, edgecolor="#333333", label="%s: dynamic" % name)
+        mark_missing(ax, rs, -w / 2)
         ax.set_xticks(list(range(len(rs))))
         ax.set_xticklabels([r["label"] for r in rs])
         ax.set_ylabel("energy per inference (J)")
