@@ -11,8 +11,8 @@ device, 62 Mbit/s links, 1 GB per device), then runs AlexNet on 1 device
 VGG16 on the 8-, 9-, 10- and 11-device layouts (scripts/emu/farmlib.py
 LAYOUTS; `mchair node` in devices 1.., `mchair initial` in device 0), writes
 DIR/results.json and a CK-style record per run under DIR/records/, and then
-plots.  quick mode: few frames, stops starting new runs after 170 s
-(<= 3 min in all); full mode: more frames (<= 20 min).
+plots.  quick mode: few frames, no run starts after 140 s and every run
+ends by 170 s (<= 3 min in all); full mode: more frames, 18/19 min.
 
 `plot` needs only a results file: it draws IPS per system and energy per
 inference (static + dynamic) with the original ReQuEST records as reference
@@ -43,10 +43,12 @@ PAPER = {  # the numbers the issue asks us to compare with (seconds per inferenc
 }
 CONFIGS = [("alexnet", 1), ("alexnet", 4), ("alexnet", 5), ("alexnet", 6),
            ("vgg16", 8), ("vgg16", 9), ("vgg16", 10), ("vgg16", 11)]
-MODES = {  # frames measured (after warm-up frames), time budget for starting runs
-    "quick": {"frames": {"alexnet": 6, "vgg16": 4}, "warmup": 1, "single_repeat": 3, "budget_s": 170,
-              "calib_repeat": 5},
+MODES = {  # frames measured (after warm-up frames); no run starts after budget_s, every run ends by deadline_s
+    "quick": {"frames": {"alexnet": 5, "vgg16": 3}, "warmup": 0, "single_repeat": 3, "budget_s": 140,
+              "deadline_s": 170,
+              "calib_repeat": 4},
     "full": {"frames": {"alexnet": 40, "vgg16": 24}, "warmup": 2, "single_repeat": 10, "budget_s": 1080,
+             "deadline_s": 1140,
              "calib_repeat": 10},
 }
 REFERENCE_RECORDS = {  # ReQuEST record -> (model, system, devices)
@@ -257,10 +259,11 @@ def netns_pids(ns):
     return [int(p) for p in r.stdout.split()]
 
 
-def run_single(farm, args, mode, outdir):
+def run_single(farm, args, mode, outdir, deadline):
     rep = os.path.join(outdir, "alexnet-1.predict.json")
     r = farm.run(0, [args.mchair, "predict", "--model", "alexnet", "--threads", "1", "--repeat",
-                     str(mode["single_repeat"]), "--warmup", "1", "--quiet", "--json", rep], timeout=300)
+                     str(mode["single_repeat"]), "--warmup", "1", "--quiet", "--json", rep],
+                 timeout=max(5, deadline - time.time()))
     if r.returncode != 0:
         return {"ok": False, "error": "predict exited %d: %s" % (r.returncode, r.stderr.strip()[-500:])}
     with open(rep) as f:
@@ -269,7 +272,19 @@ def run_single(farm, args, mode, outdir):
             "command": "mchair predict --model alexnet --threads 1 (device 0)", "report": p}
 
 
-def run_farm(farm, args, mode, outdir, model, n):
+def run_farm(farm, args, mode, outdir, model, n, deadline):
+    try:
+        return run_farm_timed(farm, args, mode, outdir, model, n, deadline)
+    except subprocess.TimeoutExpired as e:
+        return {"ok": False, "error": "timed out (%s mode budget): %s" % (args.mode, " ".join(e.cmd[-8:]))}
+    finally:
+        farm.kill_in_devices(list(range(n)) + ["hub"])
+
+
+def run_farm_timed(farm, args, mode, outdir, model, n, deadline):
+    def left(cap):
+        return max(5, min(cap, deadline - time.time()))
+
     tasks = farmlib.LAYOUTS[(model, n)]
     addrs = farm.addresses()[:n]
     ff = farmlib.farm_file(model, tasks, addrs)
@@ -286,7 +301,7 @@ def run_farm(farm, args, mode, outdir, model, n):
             farm.popen(k, [args.mchair, "node", "--farm", path, "--listen", "%s:12345" % addrs[k], "--threads", "1"],
                        unlimited=True, stdout=log, stderr=subprocess.STDOUT)
         r = farm.run("hub", [sys.executable, "-c", WAIT_PY, "120"] + ["%s:12345" % a for a in addrs[1:]],
-                     timeout=150)
+                     timeout=left(150))
         if r.returncode != 0:
             return {"ok": False, "error": "nodes not listening after 120 s: %s" % r.stdout.strip(), "farm_file": path}
         for k in range(1, n):
@@ -295,7 +310,7 @@ def run_farm(farm, args, mode, outdir, model, n):
                 farm.attach(k, pids)
         base = [args.mchair, "initial", "--farm", path, "--listen", "%s:9999" % addrs[0]]
         if mode["warmup"]:
-            r = farm.run(0, base + ["--repeat", str(mode["warmup"])], timeout=600)
+            r = farm.run(0, base + ["--repeat", str(mode["warmup"])], timeout=left(600))
             if r.returncode != 0:
                 return {"ok": False, "error": "warm-up initial exited %d: %s" % (r.returncode, r.stderr.strip()[-500:]),
                         "farm_file": path}
@@ -303,7 +318,7 @@ def run_farm(farm, args, mode, outdir, model, n):
         timer = os.path.join(outdir, "%s-%d.tmp-ck-timer.json" % (model, n))
         frames = mode["frames"][model]
         t0 = time.time()
-        r = farm.run(0, base + ["--repeat", str(frames), "--json", rep, "--timer", timer], timeout=900)
+        r = farm.run(0, base + ["--repeat", str(frames), "--json", rep, "--timer", timer], timeout=left(900))
         wall = time.time() - t0
         if r.returncode != 0 or not os.path.exists(timer):
             return {"ok": False, "error": "initial exited %d: %s" % (r.returncode, r.stderr.strip()[-500:]),
@@ -361,11 +376,11 @@ def cmd_run(args):
                 run.update(ok=False, error="not started: %s mode budget of %d s used (%.0f s)" % (
                     args.mode, mode["budget_s"], elapsed))
             elif n == 1:
-                run.update(run_single(farm, args, mode, out))
+                run.update(run_single(farm, args, mode, out, t_start + mode["deadline_s"]))
             elif not have_runtime:
                 run.update(ok=False, error="this mchair has no `node`/`initial` command (farm-contract.md)")
             else:
-                run.update(run_farm(farm, args, mode, out, model, n))
+                run.update(run_farm(farm, args, mode, out, model, n, t_start + mode["deadline_s"]))
             run["elapsed_s"] = time.time() - t_start
             results["runs"].append(run)
             print("%-8s %2d devices: %s" % (model, n, "%.3f s per inference" % run["execution_time"]

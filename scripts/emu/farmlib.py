@@ -115,6 +115,17 @@ class Farm:
                 p.wait()
         self.procs = []
 
+    def kill_in_devices(self, devices):
+        """SIGKILLs whatever still runs in these devices' namespaces (orphans of a timed-out run)."""
+        for k in devices:
+            ns = "mc-%s-%s" % (self.name, "hub" if k == "hub" else "d%d" % k)
+            r = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True)
+            for pid in r.stdout.split():
+                try:
+                    os.kill(int(pid), signal.SIGKILL)
+                except (ProcessLookupError, ValueError):
+                    pass
+
     # -- addresses -----------------------------------------------------------
     def addresses(self):
         return [d["address"] for d in self.state["device"]]
