@@ -36,6 +36,11 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import farmlib  # noqa: E402
 
+# Every farm process is single-threaded, as the rpi3 calibration is: with more
+# threads than the quota's share of a CPU, OpenMP/OpenBLAS workers spin and
+# wait for each other (measured: a node's conv1..flatten went from 0.017 s to
+# 0.083 s per frame without these, on the shared 2-core machine).
+DEVICE_ENV = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
 REPO = os.path.normpath(os.path.join(HERE, "..", ".."))
 POWER_W = {"rpi": (1.3, 6.5), "tx2": (5.0, 15.0)}  # (idle, busy) per device
 PAPER = {  # the numbers the issue asks us to compare with (seconds per inference)
@@ -43,6 +48,10 @@ PAPER = {  # the numbers the issue asks us to compare with (seconds per inferenc
 }
 CONFIGS = [("alexnet", 1), ("alexnet", 4), ("alexnet", 5), ("alexnet", 6),
            ("vgg16", 8), ("vgg16", 9), ("vgg16", 10), ("vgg16", 11)]
+# Run order: the pairs the paper compares first, so that a quick run that
+# reaches its budget still fills the table.
+RUN_ORDER = [("alexnet", 1), ("alexnet", 5), ("vgg16", 9), ("vgg16", 11),
+             ("alexnet", 4), ("alexnet", 6), ("vgg16", 8), ("vgg16", 10)]
 MODES = {  # frames measured (after warm-up frames); no run starts after budget_s, every run ends by deadline_s
     "quick": {"frames": {"alexnet": 5, "vgg16": 3}, "warmup": 0, "single_repeat": 3, "budget_s": 140,
               "deadline_s": 170,
@@ -263,7 +272,7 @@ def run_single(farm, args, mode, outdir, deadline):
     rep = os.path.join(outdir, "alexnet-1.predict.json")
     r = farm.run(0, [args.mchair, "predict", "--model", "alexnet", "--threads", "1", "--repeat",
                      str(mode["single_repeat"]), "--warmup", "1", "--quiet", "--json", rep],
-                 timeout=max(5, deadline - time.time()))
+                 timeout=max(5, deadline - time.time()), env=DEVICE_ENV)
     if r.returncode != 0:
         return {"ok": False, "error": "predict exited %d: %s" % (r.returncode, r.stderr.strip()[-500:])}
     with open(rep) as f:
@@ -299,7 +308,7 @@ def run_farm_timed(farm, args, mode, outdir, model, n, deadline):
             log = open(os.path.join(outdir, "logs", "%s-%d-node%d.log" % (model, n, k)), "w")
             logs.append(log)
             farm.popen(k, [args.mchair, "node", "--farm", path, "--listen", "%s:12345" % addrs[k], "--threads", "1"],
-                       unlimited=True, stdout=log, stderr=subprocess.STDOUT)
+                       unlimited=True, stdout=log, stderr=subprocess.STDOUT, env=DEVICE_ENV)
         r = farm.run("hub", [sys.executable, "-c", WAIT_PY, "120"] + ["%s:12345" % a for a in addrs[1:]],
                      timeout=left(150))
         if r.returncode != 0:
@@ -310,7 +319,7 @@ def run_farm_timed(farm, args, mode, outdir, model, n, deadline):
                 farm.attach(k, pids)
         base = [args.mchair, "initial", "--farm", path, "--listen", "%s:9999" % addrs[0]]
         if mode["warmup"]:
-            r = farm.run(0, base + ["--repeat", str(mode["warmup"])], timeout=left(600))
+            r = farm.run(0, base + ["--repeat", str(mode["warmup"])], timeout=left(600), env=DEVICE_ENV)
             if r.returncode != 0:
                 return {"ok": False, "error": "warm-up initial exited %d: %s" % (r.returncode, r.stderr.strip()[-500:]),
                         "farm_file": path}
@@ -318,7 +327,8 @@ def run_farm_timed(farm, args, mode, outdir, model, n, deadline):
         timer = os.path.join(outdir, "%s-%d.tmp-ck-timer.json" % (model, n))
         frames = mode["frames"][model]
         t0 = time.time()
-        r = farm.run(0, base + ["--repeat", str(frames), "--json", rep, "--timer", timer], timeout=left(900))
+        r = farm.run(0, base + ["--repeat", str(frames), "--json", rep, "--timer", timer], timeout=left(900),
+                     env=DEVICE_ENV)
         wall = time.time() - t0
         if r.returncode != 0 or not os.path.exists(timer):
             return {"ok": False, "error": "initial exited %d: %s" % (r.returncode, r.stderr.strip()[-500:]),
@@ -357,6 +367,17 @@ def ck_record(outdir, run, state):
         json.dump(rec, f, indent=1)
 
 
+def run_detail(run):
+    """What the initial's report adds: mean end-to-end latency and per-task means."""
+    rep = run.get("report") or {}
+    tasks = rep.get("task_mean_s")
+    if not run.get("ok") or not isinstance(tasks, dict):
+        return ""
+    return " (initial: mean end-to-end latency %s s; task means %s)" % (
+        "%.3f" % rep["mean_s"] if isinstance(rep.get("mean_s"), (int, float)) else "?",
+        ", ".join("%s %.3f s" % (k, v) for k, v in tasks.items() if isinstance(v, (int, float))))
+
+
 def cmd_run(args):
     mode = MODES[args.mode]
     out = os.path.abspath(args.out)
@@ -369,7 +390,7 @@ def cmd_run(args):
         farm.up(max(n for _, n in CONFIGS), preset="rpi3", calib_repeat=mode["calib_repeat"])
         print(farm.output, end="", flush=True)
         results["farm"] = farm.state
-        for model, n in CONFIGS:
+        for model, n in RUN_ORDER:
             run = {"model": model, "devices": n}
             elapsed = time.time() - t_start
             if elapsed > mode["budget_s"]:
@@ -383,14 +404,16 @@ def cmd_run(args):
                 run.update(run_farm(farm, args, mode, out, model, n, t_start + mode["deadline_s"]))
             run["elapsed_s"] = time.time() - t_start
             results["runs"].append(run)
-            print("%-8s %2d devices: %s" % (model, n, "%.3f s per inference" % run["execution_time"]
-                                            if run.get("ok") else "FAILED: " + run["error"]), flush=True)
+            print("%-8s %2d devices: %s%s" % (model, n, "%.3f s per inference" % run["execution_time"]
+                                              if run.get("ok") else "FAILED: " + run["error"], run_detail(run)),
+                  flush=True)
             if run.get("ok"):
                 ck_record(out, run, farm.state)
             with open(os.path.join(out, "results.json"), "w") as f:
                 json.dump(results, f, indent=1)
     finally:
         farm.down()
+    results["runs"].sort(key=lambda r: CONFIGS.index((r["model"], r["devices"])))
     results["total_s"] = time.time() - t_start
     with open(os.path.join(out, "results.json"), "w") as f:
         json.dump(results, f, indent=1)
