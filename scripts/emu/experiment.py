@@ -184,6 +184,11 @@ def plot(results, reference, outdir):
 
     os.makedirs(outdir, exist_ok=True)
     rows = summarize(results, reference)
+    farm = results.get("farm") or {}
+    note = "emulated farm, %s mode" % results.get("mode", "?")
+    if farm.get("cpu") and farm.get("link"):
+        note += ": %.4f CPU per device (rpi3 calibration), %.0f Mbit/s links" % (
+            farm["cpu"]["fraction"], farm["link"]["rate_bps"] / 1e6)
     models = [m for m in ("alexnet", "vgg16") if any(r["model"] == m for r in rows)]
     files = []
     # IPS per system
@@ -203,6 +208,7 @@ def plot(results, reference, outdir):
         ax.set_ylabel("inferences per second (1 / s per inference)")
         ax.set_title({"alexnet": "AlexNet", "vgg16": "VGG16"}[model])
         ax.legend(fontsize=8)
+    fig.suptitle(note, fontsize=9)
     fig.tight_layout()
     for ext in ("png", "svg"):
         p = os.path.join(outdir, "ips." + ext)
@@ -228,6 +234,7 @@ def plot(results, reference, outdir):
         ax.set_ylabel("energy per inference (J)")
         ax.set_title("%s (RPi 1.3/6.5 W, TX2 5/15 W)" % {"alexnet": "AlexNet", "vgg16": "VGG16"}[model])
         ax.legend(fontsize=7)
+    fig.suptitle(note, fontsize=9)
     fig.tight_layout()
     for ext in ("png", "svg"):
         p = os.path.join(outdir, "energy." + ext)
