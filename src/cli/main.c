@@ -18,6 +18,7 @@ static const command commands[] = {
     {"initial", mc_cmd_initial, "source and sink of a farm: send frames, collect results, report IPS"},
     {"profile", mc_cmd_profile, "measure layers, split parts and links for the planner"},
     {"plan", mc_cmd_plan, "plan task assignments for 1..N devices from a profile"},
+    {"farm", mc_cmd_farm, "emulated farm on this machine: up, down, status, exec (namespaces, tc, cgroups)"},
 };
 
 static void usage(FILE *f)
