@@ -14,6 +14,7 @@
 
 #include "backend.h"
 
+#ifdef MC_HAVE_CUDA
 typedef mc_status (*plugin_create_fn)(mc_backend **out);
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;
@@ -43,6 +44,7 @@ static void plugin_load(void)
     if (!plugin_create)
         snprintf(plugin_error, sizeof plugin_error, "%s is not an mchair CUDA backend: %s", path, dlerror());
 }
+#endif
 
 int mc_backend_cuda_compiled(void)
 {

@@ -25,8 +25,8 @@
 #include "conv2d_winograd.h"
 #include "op.h"
 
-/* Upper bound on the im2col band: 1 Mi floats = 4 MB, measured best of
- * 64 Ki..4 Mi on VGG16 (small enough to stay in cache for the GEMM). */
+/* Upper bound on one thread's im2col band (small enough to stay in that
+ * core's cache for the GEMM; see the measurements in README). */
 #ifndef MC_CONV_TILE_FLOATS
 #define MC_CONV_TILE_FLOATS ((size_t)1 << 20)
 #endif
@@ -81,7 +81,7 @@ static int conv2d_ws_threads(const mc_layer *l)
 static int conv2d_band_rows(const mc_layer *l, int threads)
 {
     size_t row = (size_t)l->out.ne[1] * conv2d_k(l);
-    size_t rows = row ? MC_CONV_TILE_FLOATS / threads / row : 1;
+    size_t rows = row ? MC_CONV_TILE_FLOATS / row : 1;
     size_t share = ((size_t)l->out.ne[2] + threads - 1) / threads;
     if (rows > share) rows = share;
     if (rows < 1) rows = 1;

@@ -126,11 +126,11 @@ static const float zero_row[MC_WINOGRAD_CHUNK];
 
 /* V[k][t][c] = (B^T d B)[k] for tiles of tile rows [ty0, ty1).  Written as
  * straight loops over channels with no branches so that they vectorise. */
-static void input_transform(const mc_layer *l, const float *in, float *V, int ty0, int ty1)
+static void input_transform(const mc_layer *l, const float *in, float *V, int ty0, int ty1, int threads)
 {
     const int H = l->in.ne[2], W = l->in.ne[1], C = l->in.ne[0], TW = tiles_w(l);
     const size_t T = (size_t)(ty1 - ty0) * TW, TC = T * C;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) num_threads(threads)
     for (int ty = ty0; ty < ty1; ty++) {
         for (int tx = 0; tx < TW; tx++) {
             const size_t t = (size_t)(ty - ty0) * TW + tx;
@@ -180,13 +180,13 @@ static void input_transform(const mc_layer *l, const float *in, float *V, int ty
 
 /* out tile = A^T m A + bias, activation; clipped at the output's edge.  The
  * 2x2 tile is computed for all output channels at once, vectorised over k. */
-static void output_transform(const mc_layer *l, const float *M, float *out, int ty0, int ty1)
+static void output_transform(const mc_layer *l, const float *M, float *out, int ty0, int ty1, int threads)
 {
     const int OH = l->out.ne[2], OW = l->out.ne[1], K = l->out.ne[0], TW = tiles_w(l);
     const size_t T = (size_t)(ty1 - ty0) * TW, TK = T * K;
     const float *b = l->bias.data;
     const float lo = l->act == MC_ACT_RELU ? 0.0f : -INFINITY;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) num_threads(threads)
     for (int ty = ty0; ty < ty1; ty++) {
         for (int tx = 0; tx < TW; tx++) {
             const size_t t = (size_t)(ty - ty0) * TW + tx;
@@ -230,16 +230,20 @@ mc_status mc_winograd_forward(const mc_layer *l, const float *in, float *out, fl
 {
     const int C = l->in.ne[0], K = l->out.ne[0], TH = tiles_h(l), TW = tiles_w(l);
     const float *U = l->cpu_state;
-    const int band = band_rows(l);
+    const int band = band_rows(l), threads = l->cpu_threads > 0 ? l->cpu_threads : 1;
     for (int ty = 0; ty < TH; ty += band) {
         const int ty1 = ty + band < TH ? ty + band : TH;
         const int T = (ty1 - ty) * TW;
         float *V = ws, *M = ws + (size_t)16 * T * C;
-        input_transform(l, in, V, ty, ty1);
+        input_transform(l, in, V, ty, ty1, threads);
+        /* Whole GEMMs to each thread (single-threaded inside the region):
+         * at batch 1 they are small, and splitting each across threads cost
+         * more in synchronisation than it gained. */
+#pragma omp parallel for schedule(static) num_threads(threads)
         for (int k = 0; k < 16; k++)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, K, C, 1.0f, V + (size_t)k * T * C, C,
                         U + (size_t)k * C * K, K, 0.0f, M + (size_t)k * T * K, K);
-        output_transform(l, M, out, ty, ty1);
+        output_transform(l, M, out, ty, ty1, threads);
     }
     if (l->act != MC_ACT_NONE && l->act != MC_ACT_RELU)
         mc_act_apply(l->act, out, mc_shape_count(&l->out), (size_t)K);
