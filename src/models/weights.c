@@ -64,11 +64,16 @@ void mc_weights_release(mc_model *m, int first, int last)
     }
 }
 
-void mc_input_random(float *x, size_t n, uint64_t seed, uint64_t frame)
+void mc_input_random_u8(uint8_t *b, size_t n, uint64_t seed, uint64_t frame)
 {
     /* Stream 2^32 + frame keeps inputs apart from every layer's streams. */
-    mc_rng_fill(x, n, seed, (1ull << 32) + frame, 0, 0.5f);
-    for (size_t i = 0; i < n; i++) x[i] += 0.5f;
+    for (size_t i = 0; i < n; i++) b[i] = (uint8_t)(mc_rng_u64(seed, (1ull << 32) + frame, i) >> 56);
+}
+
+void mc_input_random(float *x, size_t n, uint64_t seed, uint64_t frame)
+{
+    for (size_t i = 0; i < n; i++)
+        x[i] = (float)(mc_rng_u64(seed, (1ull << 32) + frame, i) >> 56) / 255.0f;
 }
 
 static int read_u32(FILE *f, uint32_t *v)

@@ -34,7 +34,12 @@ void mc_weights_release(mc_model *m, int first, int last);
 /* Scale used for a layer's random weights (for the Python reference). */
 float mc_weights_random_scale(const mc_layer *l);
 
-/* Fills a random input (values in [0, 1), the artifact's np.random.random). */
+/* Random frames are uint8 images, as the artifact's initial.py sends them:
+ * byte k of frame f is the top 8 bits of mc_rng_u64(seed, 2^32 + f, k).
+ * mc_input_random gives the model's input for it (byte / 255, the scaling a
+ * node applies to a uint8 frame), so a farm fed the bytes and a single
+ * device fed the floats compute on identical numbers. */
+void mc_input_random_u8(uint8_t *b, size_t n, uint64_t seed, uint64_t frame);
 void mc_input_random(float *x, size_t n, uint64_t seed, uint64_t frame);
 
 #endif
