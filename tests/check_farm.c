@@ -189,10 +189,25 @@ END_TEST
 
 /* ---------------------------------------------------------------- merge, queue */
 
+/* A dense layer of `total` units cut into `parts` by fc_output (split.h):
+ * the merge table concatenates their outputs. */
+typedef struct fc_split {
+    mc_model m;
+    mc_split_part p[8];
+} fc_split;
+
+static void fc_split_make(fc_split *s, int parts, size_t total)
+{
+    char text[128];
+    snprintf(text, sizeof text, "input 1 1 4\ndense fc units=%zu\n", total);
+    ck_assert_int_eq(mc_model_parse(text, "test", &s->m), MC_OK);
+    for (int k = 0; k < parts; k++)
+        ck_assert_int_eq(mc_split_make_part(&s->m.layers[0], MC_SPLIT_FC_OUTPUT, parts, 0, 0, k, &s->p[k]), MC_OK);
+}
+
 static mc_frame *part_frame(const char *tag, int k, int parts, size_t total, float base)
 {
-    size_t r0, r1;
-    mc_split_range(total, parts, k, &r0, &r1);
+    size_t r0 = total * (size_t)k / (size_t)parts, r1 = total * (size_t)(k + 1) / (size_t)parts;
     mc_frame *f = mc_frame_new(tag, r1 - r0);
     ck_assert_ptr_nonnull(f);
     for (size_t i = 0; i < f->n; i++) f->data[i] = base + (float)(r0 + i);
@@ -208,7 +223,9 @@ START_TEST(the_merge_waits_for_every_part_of_a_tag_and_places_parts_by_index)
     mc_merge m;
     char lost[MC_IPC_TAG_MAX];
     int err;
-    ck_assert_int_eq(mc_merge_init(&m, 3, 10, 4, 30), MC_OK);
+    fc_split fs;
+    fc_split_make(&fs, 3, 10);
+    ck_assert_int_eq(mc_merge_init(&m, fs.p, 3, &fs.m.layers[0], 4, 30), MC_OK);
     /* parts of two tags, interleaved and out of order */
     ck_assert_ptr_null(mc_merge_add(&m, part_frame("7", 2, 3, 10, 700), 0, lost, &err));
     ck_assert_ptr_null(mc_merge_add(&m, part_frame("8", 0, 3, 10, 800), 0, lost, &err));
@@ -229,6 +246,7 @@ START_TEST(the_merge_waits_for_every_part_of_a_tag_and_places_parts_by_index)
     ck_assert_ptr_null(mc_merge_add(&m, bad, 0, lost, &err));
     ck_assert_int_eq(err, 1);
     mc_merge_free(&m);
+    mc_model_free(&fs.m);
 }
 END_TEST
 
@@ -237,7 +255,9 @@ START_TEST(the_merge_table_is_bounded_and_reports_dropped_tags)
     mc_merge m;
     char lost[MC_IPC_TAG_MAX];
     int err;
-    ck_assert_int_eq(mc_merge_init(&m, 2, 4, 2, 5.0), MC_OK);
+    fc_split fs;
+    fc_split_make(&fs, 2, 4);
+    ck_assert_int_eq(mc_merge_init(&m, fs.p, 2, &fs.m.layers[0], 2, 5.0), MC_OK);
     ck_assert_ptr_null(mc_merge_add(&m, part_frame("1", 0, 2, 4, 0), 1.0, lost, &err));
     ck_assert_ptr_null(mc_merge_add(&m, part_frame("2", 0, 2, 4, 0), 2.0, lost, &err));
     ck_assert_str_eq(lost, "");
@@ -249,6 +269,7 @@ START_TEST(the_merge_table_is_bounded_and_reports_dropped_tags)
     ck_assert_str_eq(lost, "2");
     ck_assert_int_eq(mc_merge_expire(&m, 7.5, lost), 0);
     mc_merge_free(&m);
+    mc_model_free(&fs.m);
 }
 END_TEST
 
@@ -290,9 +311,10 @@ START_TEST(an_fc_output_part_holds_exactly_its_rows_of_the_single_device_layer)
     const int parts = 3;
     for (int k = 0; k < parts; k++) {
         ck_assert_int_eq(mc_model_builtin("alexnet", &part), MC_OK);
-        ck_assert_int_eq(mc_node_part_weights(&part, fc1, parts, k, 9, NULL), MC_OK);
-        size_t r0, r1;
-        mc_split_range(units, parts, k, &r0, &r1);
+        mc_farm_task t = {.first = fc1, .last = fc1 + 1, .method = MC_SPLIT_FC_OUTPUT, .parts = parts,
+                          .grid = {1, 1}};
+        ck_assert_int_eq(mc_node_split_layer(&part, &t, k, 9, NULL), MC_OK);
+        size_t r0 = units * (size_t)k / parts, r1 = units * (size_t)(k + 1) / parts;
         mc_layer *l = &part.layers[fc1];
         ck_assert_int_eq(l->units, (int)(r1 - r0));
         ck_assert_int_eq(memcmp(l->weight.data, full.layers[fc1].weight.data + r0 * in, (r1 - r0) * in * 4), 0);
