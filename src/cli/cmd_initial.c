@@ -435,6 +435,11 @@ int mc_cmd_initial(int argc, char **argv)
         cJSON *a = cJSON_AddArrayToObject(r, "latency_s");
         for (long i = 0; i < o.repeat; i++)
             cJSON_AddItemToArray(a, state[i] == F_DONE ? cJSON_CreateNumber(lat[i]) : cJSON_CreateNull());
+        /* when each result arrived, seconds after the first send (steady-state throughput) */
+        cJSON *ra = cJSON_AddArrayToObject(r, "recv_s");
+        for (long i = 0; i < o.repeat; i++)
+            cJSON_AddItemToArray(ra, state[i] == F_DONE ? cJSON_CreateNumber(t_send[i] + lat[i] - t_first)
+                                                        : cJSON_CreateNull());
         cJSON_AddNumberToObject(r, "mean_s", mean);
         cJSON_AddNumberToObject(r, "ips", mean > 0 ? 1.0 / mean : 0);
         cJSON_AddNumberToObject(r, "throughput_ips", thr);
