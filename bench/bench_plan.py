@@ -21,7 +21,10 @@ Per model (AlexNet, VGG16):
      task files) predicted with `mchair plan --evaluate` on the same profile;
   4. measured: every farm run on capped loopback nodes; steady-state IPS =
      results per second after the first `window` results (so the pipeline
-     fill does not count), also 1/mean latency.
+     fill does not count: tags go to replica tag mod R, so a run is a whole
+     number of rounds of R frames and the first round is skipped), also
+     1/mean latency (closed loop with devices+1 frames in flight, so it
+     includes queueing).
 
 Prints a table and writes JSON (--out).  Every cgroup it makes is removed at
 exit, also on failure or SIGTERM; every process is stopped (farmlib).
@@ -90,10 +93,11 @@ def release(budget):
 
 
 def steady_ips(js, skip):
+    """Results per second from result `skip` (0-based) to the last."""
     t = sorted(x for x in js.get("recv_s", []) if x is not None)
     if len(t) < skip + 2:
         return js["throughput_ips"]
-    return (len(t) - 1 - skip) / (t[-1] - t[skip])
+    return (len(t) - skip) / (t[-1] - t[skip - 1]) if skip > 0 else (len(t) - 1) / (t[-1] - t[0])
 
 
 def start_nodes(a, budget, farm, work, seed=1):
@@ -125,16 +129,28 @@ def run_initial(a, budget, farm, work, repeat, window):
     return json.load(open(rep))
 
 
-def measure_farm(a, budget, farm, work, repeat):
+def max_replicas(farm):
+    js = json.load(open(farm))
+    return max(len(js["node"][t["name"]]) // (t.get("parts", 1) if t.get("method", "data") != "data" else 1)
+               for t in js["tasks"])
+
+
+def measure_farm(a, budget, farm, work, min_frames, rounds):
+    """Tags go to replica (tag mod R), so R replicas finish frames in rounds of
+    R: the run is a whole number of rounds (at least `rounds`) and the first
+    round (pipeline fill) is not counted."""
+    r = max_replicas(farm)
+    repeat = max(min_frames, rounds * r)
+    repeat = (repeat + r - 1) // r * r
     devices = start_nodes(a, budget, farm, work)
     window = devices + 1
     try:
         js = run_initial(a, budget, farm, work, repeat, window)
     finally:
         release(budget)
-    return {"steady_ips": steady_ips(js, min(window, repeat // 3)), "ips_1_over_mean": js["ips"],
-            "throughput_ips": js["throughput_ips"], "mean_s": js["mean_s"], "done": js["done"],
-            "task_mean_s": js["task_mean_s"], "devices": devices}
+    return {"steady_ips": steady_ips(js, r), "ips_1_over_mean": js["ips"], "frames": repeat,
+            "counted_from_result": r, "throughput_ips": js["throughput_ips"], "mean_s": js["mean_s"],
+            "done": js["done"], "task_mean_s": js["task_mean_s"], "devices": devices, "max_replicas": r}
 
 
 # ---------------------------------------------------------------- link
@@ -265,7 +281,7 @@ def bench_model(a, budget, work, model, link, cfg):
     for label, n, f, pred in farms:
         t0 = time.time()
         try:
-            m = measure_farm(a, budget, f, work, cfg["repeat"])
+            m = measure_farm(a, budget, f, work, cfg["repeat"], cfg["rounds"])
         except Exception as e:  # noqa: BLE001
             print("%s %s: FAILED %s" % (model, label, e), flush=True)
             rows.append({"model": model, "farm": label, "n": n, "tasks": describe(f), "predicted_ips": pred,
@@ -290,15 +306,16 @@ def main():
     ap.add_argument("--period-us", type=int, default=10000)
     ap.add_argument("--profile-repeat", type=int, default=3)
     ap.add_argument("--link-frames", type=int, default=40)
-    ap.add_argument("--repeat-alexnet", type=int, default=40)
-    ap.add_argument("--repeat-vgg16", type=int, default=10)
+    ap.add_argument("--repeat-alexnet", type=int, default=40, help="at least this many frames")
+    ap.add_argument("--repeat-vgg16", type=int, default=8, help="at least this many frames")
+    ap.add_argument("--rounds", type=int, default=4, help="at least this many rounds of the most replicated task")
     ap.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results",
                                                   "plan.json"))
     ap.add_argument("--keep", action="store_true")
     a = ap.parse_args()
     a.mchair = os.path.abspath(a.mchair)
-    cfgs = {"alexnet": {"mem": 96, "planner_n": [2, 4, 5], "repeat": a.repeat_alexnet},
-            "vgg16": {"mem": 256, "planner_n": [4, 8, 10], "repeat": a.repeat_vgg16}}
+    cfgs = {"alexnet": {"mem": 96, "planner_n": [2, 4, 5], "repeat": a.repeat_alexnet, "rounds": a.rounds},
+            "vgg16": {"mem": 256, "planner_n": [4, 8, 10], "repeat": a.repeat_vgg16, "rounds": a.rounds}}
     budget = Budget(a.quota, a.period_us)
     work = tempfile.mkdtemp(prefix="mchair-bench-plan-")
     out = {"quota_cpu": a.quota, "period_us": a.period_us, "load_before": os.getloadavg(), "rows": []}
