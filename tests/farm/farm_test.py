@@ -16,7 +16,9 @@
                           shapes, part counts and grids, split first/last tasks,
                           consecutive split tasks and replicated splits, on small
                           model files and on AlexNet layers: every result equals
-                          single-device predict (max relative error <= 1e-5)
+                          single-device predict (max relative error <= 1e-5);
+                          whole frames from a Python requestor (no mc.slice) to
+                          split part holders, which cut their own slices
   plan                    planner round trip: profile -> plan --out DIR -> nodes
                           and initial on DIR/farm-N.json unchanged, for several N
                           -> results equal predict
@@ -519,6 +521,35 @@ def test_methods(a, work):
         ins, rf = refs[name]
         run_farm_vs_predict(a, work, farm, layout, name, ins, rf, "%s [%s]" % (name, desc), seed,
                             3 if name == "alexnet" else 4)
+    test_whole_input_to_parts(a, work, models["small"], refs["small"], seed)
+
+
+def test_whole_input_to_parts(a, work, model, refs, seed):
+    """Another implementation's sender (Python avro.ipc, no metadata) gives the
+    part holders of a split first task the whole frame: each cuts its own
+    slice, and the result (at a Python sink) equals predict."""
+    proto = avro.protocol.parse(farmlib.protocol_text())
+    init_port = farmlib.free_ports(1)[0]
+    farm = os.path.join(work, "farm-whole.json")
+    layout = write_task_farm(farm, model, [("c1", "c1", "conv_filter", 3, 1), ("p1", "f2", "data", 1, 1)], init_port)
+    sink = Sink(proto)
+    srv = serve_responder(sink, init_port)
+    try:
+        farmlib.start_farm(a.mchair, farm, layout, work, seed=seed)
+        ins, rf = refs
+        x = np.fromfile(ins[0], dtype=np.float32)
+        for port in layout["t0_conv_filter"]:
+            py_forward(port, proto, x.tobytes(), "t0_conv_filter", "w0")
+        with sink.cv:
+            sink.cv.wait_for(lambda: "w0" in sink.got, timeout=60)
+        got = np.frombuffer(sink.got["w0"][1], dtype=np.float32) if "w0" in sink.got else np.zeros(0)
+        check(got.shape == rf[0].shape and rel_err(got, rf[0]) <= TOL,
+              "whole frames without mc.slice to the 3 conv_filter part holders: each cuts its channels; "
+              "result at a Python sink equals predict (rel err %.2e)" %
+              (rel_err(got, rf[0]) if got.shape == rf[0].shape else -1))
+    finally:
+        srv.shutdown()
+        farmlib.stop_all()
 
 
 # ---------------------------------------------------------------- plan
