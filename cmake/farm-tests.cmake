@@ -13,6 +13,12 @@ if(MC_TESTS)
     add_test(NAME farm_${_n} COMMAND ${MC_PYTHON} ${_farm_test} ${_t} --mchair $<TARGET_FILE:mchair>)
     set_tests_properties(farm_${_n} PROPERTIES LABELS "farm" TIMEOUT 300)
   endforeach()
+  # Every split method through loopback farms (small model files and AlexNet
+  # layers), and the planner round trip (profile -> plan --out -> farm-N).
+  foreach(_t "methods" "plan")
+    add_test(NAME farm_${_t} COMMAND ${MC_PYTHON} ${_farm_test} ${_t} --mchair $<TARGET_FILE:mchair>)
+    set_tests_properties(farm_${_t} PROPERTIES LABELS "farm" TIMEOUT 300)
+  endforeach()
   # VGG16 farms: heavy on a small machine (8 and 10 node processes), few frames.
   add_test(NAME farm_correct_vgg16_9 COMMAND ${MC_PYTHON} ${_farm_test} correct vgg16 9 --repeat 2
            --mchair $<TARGET_FILE:mchair>)

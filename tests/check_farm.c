@@ -95,6 +95,51 @@ START_TEST(alexnet_farm5_tasks_are_the_design_layer_ranges)
 }
 END_TEST
 
+START_TEST(planner_style_farm_files_with_every_method_load)
+{
+    /* Unknown keys ("plan") are ignored; tasks may start with a pool layer. */
+    const char *j = "{\"model\":\"alexnet\",\"plan\":{\"n_devices\":9,\"why\":\"x\"},\"tasks\":["
+                    "{\"name\":\"a\",\"layers\":[\"conv1\",\"conv1\"],\"method\":\"conv_spatial\",\"parts\":6,"
+                    "\"grid\":[3,2]},"
+                    "{\"name\":\"b\",\"layers\":[\"pool1\",\"pool1\"]},"
+                    "{\"name\":\"c\",\"layers\":[\"conv2\",\"conv2\"],\"method\":\"conv_filter\",\"parts\":2,"
+                    "\"grid\":[1,1]},"
+                    "{\"name\":\"d\",\"layers\":[\"pool2\",\"conv3\"]},"
+                    "{\"name\":\"e\",\"layers\":[\"conv4\",\"conv4\"],\"method\":\"conv_channel\",\"parts\":3},"
+                    "{\"name\":\"f\",\"layers\":[\"conv5\",\"flatten\"]},"
+                    "{\"name\":\"g\",\"layers\":[\"fc1\",\"fc1\"],\"method\":\"fc_input\",\"parts\":2},"
+                    "{\"name\":\"h\",\"layers\":[\"fc2\",\"fc2\"]},"
+                    "{\"name\":\"k\",\"layers\":[\"fc3\",\"fc3\"],\"method\":\"fc_output\",\"parts\":2}],"
+                    "\"node\":{\"initial\":[\"i\"],\"a\":[\"1\",\"2\",\"3\",\"4\",\"5\",\"6\"],\"b\":[\"7\"],"
+                    "\"c\":[\"8\",\"9\"],\"d\":[\"10\"],\"e\":[\"11\",\"12\",\"13\"],\"f\":[\"14\"],"
+                    "\"g\":[\"15\",\"16\"],\"h\":[\"17\"],\"k\":[\"18\",\"19\"]}}";
+    mc_farm f;
+    ck_assert_msg(mc_farm_parse(j, "plan.json", NULL, &f) == MC_OK, "%s", mc_error_last());
+    ck_assert_int_eq(f.n_tasks, 9);
+    ck_assert_int_eq(f.tasks[0].method, MC_SPLIT_CONV_SPATIAL);
+    ck_assert_int_eq(f.tasks[0].parts, 6);
+    ck_assert_int_eq(f.tasks[0].grid[0], 3);
+    ck_assert_int_eq(f.tasks[0].grid[1], 2);
+    ck_assert_int_eq(f.tasks[2].method, MC_SPLIT_CONV_FILTER);
+    ck_assert_int_eq(f.tasks[4].method, MC_SPLIT_CONV_CHANNEL);
+    ck_assert_int_eq(f.tasks[6].method, MC_SPLIT_FC_INPUT);
+    ck_assert_int_eq(f.tasks[8].method, MC_SPLIT_FC_OUTPUT);
+    /* the parts are split.h's: part 5 of the 3x2 grid is the bottom-right tile of conv1's 56x56 output */
+    mc_model m;
+    ck_assert_int_eq(mc_model_open("alexnet", &m), MC_OK);
+    mc_split_part p;
+    ck_assert_int_eq(mc_farm_task_part(&m, &f.tasks[0], 5, &p), MC_OK);
+    ck_assert_int_eq(p.out_y0, 37);
+    ck_assert_int_eq(p.out_y1, 56);
+    ck_assert_int_eq(p.out_x0, 28);
+    ck_assert_int_eq(p.out_x1, 56);
+    mc_split_part *all;
+    ck_assert_int_eq(mc_farm_task_parts(&m, &f.tasks[1], &all), MC_OK);
+    ck_assert_ptr_null(all); /* a data task has no parts */
+    mc_model_free(&m);
+}
+END_TEST
+
 START_TEST(explicit_tasks_and_ports_are_read_from_the_file)
 {
     const char *j = "{\"model\":\"alexnet\",\"tasks\":["
@@ -156,6 +201,22 @@ static const bad_case bad_cases[] = {
     {"{\"node\":{\"initial\":[\"a\"],\"t1\":[\"b\"],\"t2\":[\"c\"]}}", "alexnet", "no \"tasks\" and no built-in",
      NULL},
     {"[1, 2", "alexnet", "farm.json:1:", "malformed"},
+    /* split tasks: exactly the split layer; what split.h refuses is named */
+#define SPLIT_FARM(first, last, method, extra, rest, rest_first)                                                    \
+    "{\"model\":\"alexnet\",\"tasks\":[{\"name\":\"s\",\"layers\":[\"" first "\",\"" last "\"],"                  \
+    "\"method\":\"" method "\"" extra "},{\"name\":\"r\",\"layers\":[\"" rest_first "\",\"fc3\"]}],"              \
+    "\"node\":{\"initial\":[\"i\"],\"s\":[" rest "],\"r\":[\"y\"]}}"
+    {SPLIT_FARM("conv1", "pool1", "conv_spatial", ",\"grid\":[2,2]", "\"a\",\"b\",\"c\",\"d\"", "conv2"), NULL,
+     "exactly one layer", "pool1"},
+    {SPLIT_FARM("conv1", "conv1", "conv_spatial", ",\"parts\":4", "\"a\",\"b\",\"c\",\"d\"", "pool1"), NULL,
+     "conv_spatial needs \"grid\"", NULL},
+    {SPLIT_FARM("conv1", "conv1", "conv_spatial", ",\"grid\":[2,2],\"parts\":3", "\"a\",\"b\",\"c\"", "pool1"),
+     NULL, "is not grid 2x2", NULL},
+    {SPLIT_FARM("conv1", "conv1", "conv_filter", ",\"parts\":4", "\"a\",\"b\",\"c\",\"d\"", "pool1"), NULL,
+     "input channels", "'s'"},
+    {SPLIT_FARM("conv1", "conv1", "fc_input", ",\"parts\":2", "\"a\",\"b\"", "pool1"), NULL, "dense", "conv1"},
+    {SPLIT_FARM("conv1", "conv1", "conv_spatial", ",\"grid\":[57,1]", "\"a\"", "pool1"), NULL, "finer", NULL},
+#undef SPLIT_FARM
 };
 #define N_BAD ((int)(sizeof bad_cases / sizeof bad_cases[0]))
 
@@ -189,10 +250,25 @@ END_TEST
 
 /* ---------------------------------------------------------------- merge, queue */
 
+/* A dense layer of `total` units cut into `parts` by fc_output (split.h):
+ * the merge table concatenates their outputs. */
+typedef struct fc_split {
+    mc_model m;
+    mc_split_part p[8];
+} fc_split;
+
+static void fc_split_make(fc_split *s, int parts, size_t total)
+{
+    char text[128];
+    snprintf(text, sizeof text, "input 1 1 4\ndense fc units=%zu\n", total);
+    ck_assert_int_eq(mc_model_parse(text, "test", &s->m), MC_OK);
+    for (int k = 0; k < parts; k++)
+        ck_assert_int_eq(mc_split_make_part(&s->m.layers[0], MC_SPLIT_FC_OUTPUT, parts, 0, 0, k, &s->p[k]), MC_OK);
+}
+
 static mc_frame *part_frame(const char *tag, int k, int parts, size_t total, float base)
 {
-    size_t r0, r1;
-    mc_split_range(total, parts, k, &r0, &r1);
+    size_t r0 = total * (size_t)k / (size_t)parts, r1 = total * (size_t)(k + 1) / (size_t)parts;
     mc_frame *f = mc_frame_new(tag, r1 - r0);
     ck_assert_ptr_nonnull(f);
     for (size_t i = 0; i < f->n; i++) f->data[i] = base + (float)(r0 + i);
@@ -208,7 +284,9 @@ START_TEST(the_merge_waits_for_every_part_of_a_tag_and_places_parts_by_index)
     mc_merge m;
     char lost[MC_IPC_TAG_MAX];
     int err;
-    ck_assert_int_eq(mc_merge_init(&m, 3, 10, 4, 30), MC_OK);
+    fc_split fs;
+    fc_split_make(&fs, 3, 10);
+    ck_assert_int_eq(mc_merge_init(&m, fs.p, 3, &fs.m.layers[0], 4, 30), MC_OK);
     /* parts of two tags, interleaved and out of order */
     ck_assert_ptr_null(mc_merge_add(&m, part_frame("7", 2, 3, 10, 700), 0, lost, &err));
     ck_assert_ptr_null(mc_merge_add(&m, part_frame("8", 0, 3, 10, 800), 0, lost, &err));
@@ -229,6 +307,7 @@ START_TEST(the_merge_waits_for_every_part_of_a_tag_and_places_parts_by_index)
     ck_assert_ptr_null(mc_merge_add(&m, bad, 0, lost, &err));
     ck_assert_int_eq(err, 1);
     mc_merge_free(&m);
+    mc_model_free(&fs.m);
 }
 END_TEST
 
@@ -237,7 +316,9 @@ START_TEST(the_merge_table_is_bounded_and_reports_dropped_tags)
     mc_merge m;
     char lost[MC_IPC_TAG_MAX];
     int err;
-    ck_assert_int_eq(mc_merge_init(&m, 2, 4, 2, 5.0), MC_OK);
+    fc_split fs;
+    fc_split_make(&fs, 2, 4);
+    ck_assert_int_eq(mc_merge_init(&m, fs.p, 2, &fs.m.layers[0], 2, 5.0), MC_OK);
     ck_assert_ptr_null(mc_merge_add(&m, part_frame("1", 0, 2, 4, 0), 1.0, lost, &err));
     ck_assert_ptr_null(mc_merge_add(&m, part_frame("2", 0, 2, 4, 0), 2.0, lost, &err));
     ck_assert_str_eq(lost, "");
@@ -249,6 +330,7 @@ START_TEST(the_merge_table_is_bounded_and_reports_dropped_tags)
     ck_assert_str_eq(lost, "2");
     ck_assert_int_eq(mc_merge_expire(&m, 7.5, lost), 0);
     mc_merge_free(&m);
+    mc_model_free(&fs.m);
 }
 END_TEST
 
@@ -290,9 +372,10 @@ START_TEST(an_fc_output_part_holds_exactly_its_rows_of_the_single_device_layer)
     const int parts = 3;
     for (int k = 0; k < parts; k++) {
         ck_assert_int_eq(mc_model_builtin("alexnet", &part), MC_OK);
-        ck_assert_int_eq(mc_node_part_weights(&part, fc1, parts, k, 9, NULL), MC_OK);
-        size_t r0, r1;
-        mc_split_range(units, parts, k, &r0, &r1);
+        mc_farm_task t = {.first = fc1, .last = fc1 + 1, .method = MC_SPLIT_FC_OUTPUT, .parts = parts,
+                          .grid = {1, 1}};
+        ck_assert_int_eq(mc_node_split_layer(&part, &t, k, 9, NULL), MC_OK);
+        size_t r0 = units * (size_t)k / parts, r1 = units * (size_t)(k + 1) / parts;
         mc_layer *l = &part.layers[fc1];
         ck_assert_int_eq(l->units, (int)(r1 - r0));
         ck_assert_int_eq(memcmp(l->weight.data, full.layers[fc1].weight.data + r0 * in, (r1 - r0) * in * 4), 0);
@@ -536,6 +619,7 @@ static Suite *farm_suite(void)
     tcase_add_loop_test(tc, the_artifact_farms_load_as_built_in_presets, 0, N_PRESET_CASES);
     tcase_add_test(tc, alexnet_farm5_tasks_are_the_design_layer_ranges);
     tcase_add_test(tc, explicit_tasks_and_ports_are_read_from_the_file);
+    tcase_add_test(tc, planner_style_farm_files_with_every_method_load);
     tcase_add_loop_test(tc, bad_farm_files_are_refused_with_the_place_named, 0, N_BAD);
     tcase_add_test(tc, tags_go_round_robin_and_all_parts_of_a_tag_to_one_replica);
     tcase_add_test(tc, the_merge_waits_for_every_part_of_a_tag_and_places_parts_by_index);

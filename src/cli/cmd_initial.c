@@ -53,8 +53,9 @@ enum { F_UNSENT, F_FLIGHT, F_DONE, F_LOST };
 typedef struct sink_ctx {
     mc_ipc *ipc;
     mc_queue results;
-    size_t want;     /* floats per result (or part) */
+    size_t want;     /* floats per result */
     int last_parts;
+    const mc_split_part *last_sp; /* parts of a split last task (NULL if not split) */
     long repeat;
 } sink_ctx;
 
@@ -71,14 +72,12 @@ static mc_status on_result(void *ctx, mc_ipc_forward *f)
     const char *err = mc_ipc_meta_get(&f->meta, "mc.error");
     int part = 0;
     size_t want = s->want;
-    if (!err && s->last_parts > 1) {
+    if (!err && s->last_sp) {
         const char *p = mc_ipc_meta_get(&f->meta, "mc.part");
         int k, P;
         if (!p || sscanf(p, "%d/%d", &k, &P) != 2 || P != s->last_parts || k < 0 || k >= P)
             return mc_error_set(MC_ERR_FORMAT, "result parts need metadata mc.part=k/%d", s->last_parts);
-        size_t r0, r1;
-        mc_split_range(s->want, P, k, &r0, &r1);
-        want = r1 - r0;
+        want = mc_split_out_count(&s->last_sp[k]);
         part = k;
     }
     if (!err && f->input_len != want * sizeof(float))
@@ -223,6 +222,7 @@ int mc_cmd_initial(int argc, char **argv)
     mc_http_server *srv = NULL;
     mc_rpc *rpc = NULL;
     mc_merge merge;
+    mc_split_part *last_sp = NULL, *first_sp = NULL;
     float *in = NULL, **files = NULL;
     double *t_send = NULL, *lat = NULL;
     unsigned char *state = NULL;
@@ -243,7 +243,10 @@ int mc_cmd_initial(int argc, char **argv)
     mc_shape in_shape = m.input;
     size_t nin = mc_shape_count(&in_shape);
     size_t nout = mc_shape_count(&m.layers[m.n_layers - 1].out);
-    const mc_farm_task *last = &farm->tasks[farm->n_tasks - 1];
+    const mc_farm_task *last = &farm->tasks[farm->n_tasks - 1], *first = &farm->tasks[0];
+    /* A split last task: merge its parts; a split first task: cut each part's input. */
+    if ((st = mc_farm_task_parts(&m, last, &last_sp)) || (st = mc_farm_task_parts(&m, first, &first_sp))) goto fail;
+    mc_farm_cut cut = {first_sp, &m.layers[first->first]};
     if (!o.window) o.window = mc_farm_devices(farm);
 
     /* inputs */
@@ -274,11 +277,12 @@ int mc_cmd_initial(int argc, char **argv)
     /* sink */
     sink.want = nout;
     sink.last_parts = last->parts;
+    sink.last_sp = last_sp;
     sink.repeat = o.repeat;
     if ((st = mc_queue_init(&sink.results, RESULTS_QUEUE))) goto fail;
     have_q = 1;
-    if (last->parts > 1) {
-        if ((st = mc_merge_init(&merge, last->parts, nout, 64, o.timeout_s))) goto fail;
+    if (last_sp) {
+        if ((st = mc_merge_init(&merge, last_sp, last->parts, &m.layers[last->first], 64, o.timeout_s))) goto fail;
         have_merge = 1;
     }
     if ((st = mc_ipc_new(&sink.ipc)) || (st = mc_rpc_new(sink.ipc, &rpc))) goto fail;
@@ -308,7 +312,7 @@ int mc_cmd_initial(int argc, char **argv)
             if (!t_first) t_first = t_send[next];
             state[next] = F_FLIGHT;
             inflight++;
-            mc_status s = mc_farm_send(rpc, farm, 0, tag, x, nin, NULL, MC_RPC_POLICY_DEFAULT, &init_stop);
+            mc_status s = mc_farm_send(rpc, farm, 0, first_sp ? &cut : NULL, tag, x, nin, NULL, MC_RPC_POLICY_DEFAULT, &init_stop);
             if (s) {
                 state[next] = F_LOST;
                 inflight--;
@@ -431,6 +435,11 @@ int mc_cmd_initial(int argc, char **argv)
         cJSON *a = cJSON_AddArrayToObject(r, "latency_s");
         for (long i = 0; i < o.repeat; i++)
             cJSON_AddItemToArray(a, state[i] == F_DONE ? cJSON_CreateNumber(lat[i]) : cJSON_CreateNull());
+        /* when each result arrived, seconds after the first send (steady-state throughput) */
+        cJSON *ra = cJSON_AddArrayToObject(r, "recv_s");
+        for (long i = 0; i < o.repeat; i++)
+            cJSON_AddItemToArray(ra, state[i] == F_DONE ? cJSON_CreateNumber(t_send[i] + lat[i] - t_first)
+                                                        : cJSON_CreateNull());
         cJSON_AddNumberToObject(r, "mean_s", mean);
         cJSON_AddNumberToObject(r, "ips", mean > 0 ? 1.0 / mean : 0);
         cJSON_AddNumberToObject(r, "throughput_ips", thr);
@@ -478,6 +487,8 @@ done:
     free(state);
     free(reasons);
     free(reason_tag);
+    free(last_sp);
+    free(first_sp);
     if (have_model) mc_model_free(&m);
     free(farm);
     return rc;

@@ -40,6 +40,7 @@ static void plan_usage(FILE *f)
             "  --out DIR      write DIR/farm-<n>.json and DIR/plan.json\n"
             "  --host H       address of the nodes in the farm files (default 127.0.0.1)\n"
             "  --port P       port of device 0; device i listens on P+i (default 12345)\n"
+            "  --initial-port P  port of the initial node in the farm files (default 9999)\n"
             "\n"
             "       mchair plan --evaluate FARM.json --profile FILE [--link a,b] [--mem MB]\n"
             "  predicts IPS, latency, memory and bottleneck of an existing farm file (with\n"
@@ -108,7 +109,15 @@ static int evaluate_farm(const char *farm_path, const char *prof, const char *li
     mc_plan *pl = calloc(1, sizeof *pl);
     if (!pl || (link && parse_link(link, &o)) || !(farm = read_json(farm_path))) goto done;
     const cJSON *mo = cJSON_GetObjectItemCaseSensitive(farm, "model");
-    if (cJSON_IsString(mo) && strcmp(mo->valuestring, p.model)) {
+    int same_model = !cJSON_IsString(mo) || !strcmp(mo->valuestring, p.model);
+    if (!same_model) { /* a model file path (as plan --out writes it): compare the model's name */
+        mc_model fm;
+        if (!mc_model_open(mo->valuestring, &fm)) {
+            same_model = !strcmp(fm.name, p.model);
+            mc_model_free(&fm);
+        }
+    }
+    if (!same_model) {
         fprintf(stderr, "mchair: %s is a farm of model '%s', %s profiles '%s'\n", farm_path, mo->valuestring, prof,
                 p.model);
         goto done;
@@ -150,10 +159,10 @@ int mc_cmd_plan(int argc, char **argv)
     static const struct option lo[] = {
         {"model", 1, 0, 'm'}, {"devices", 1, 0, 'n'}, {"mem", 1, 0, 'M'}, {"profile", 1, 0, 'p'},
         {"link", 1, 0, 'l'},  {"out", 1, 0, 'o'},     {"host", 1, 0, 'H'}, {"port", 1, 0, 'P'},
-        {"evaluate", 1, 0, 'e'}, {"help", 0, 0, 'h'},  {0, 0, 0, 0}};
+        {"initial-port", 1, 0, 'I'}, {"evaluate", 1, 0, 'e'}, {"help", 0, 0, 'h'},  {0, 0, 0, 0}};
     const char *evaluate = NULL;
     const char *model = NULL, *prof = NULL, *link = NULL, *out = NULL, *host = "127.0.0.1";
-    long n_max = 0, port = 12345;
+    long n_max = 0, port = 12345, initial_port = 9999;
     double mem_mb = 0;
     int c, have_n = 0;
     char *end;
@@ -184,6 +193,9 @@ int mc_cmd_plan(int argc, char **argv)
             break;
         case 'P':
             if (mc_parse_pos_int("--port", optarg, 65535 - MC_PLAN_MAX_DEVICES, &port)) return 2;
+            break;
+        case 'I':
+            if (mc_parse_pos_int("--initial-port", optarg, 65535, &initial_port)) return 2;
             break;
         case 'h': plan_usage(stdout); return 0;
         default: plan_usage(stderr); return 2;
@@ -285,6 +297,14 @@ int mc_cmd_plan(int argc, char **argv)
                 pl->max_mem_bytes / (1024.0 * 1024.0), pl->bottleneck >= 0 ? pl->tasks[pl->bottleneck].name : "initial",
                 pl->changed, desc);
         cJSON *farm = mc_plan_farm_json(pl, &p, host, (int)port);
+        /* "model" as given: a model file path runs unchanged on the nodes (the profile has only its name) */
+        cJSON_ReplaceItemInObjectCaseSensitive(farm, "model", cJSON_CreateString(model));
+        if (initial_port != 9999) { /* the initial node elsewhere (e.g. free loopback ports in tests) */
+            char a[300];
+            snprintf(a, sizeof a, "%s:%ld", host, initial_port);
+            cJSON *ini = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(farm, "node"), "initial");
+            cJSON_ReplaceItemInArray(ini, 0, cJSON_CreateString(a));
+        }
         if (out) {
             char path[4096];
             snprintf(path, sizeof path, "%s/farm-%d.json", out, n);

@@ -10,16 +10,30 @@
 
 #include "../models/model.h"
 
-static const char *const split_names[MC_SPLIT_COUNT] = {"data", "fc_output", "fc_input", "conv_channel",
-                                                        "conv_filter", "conv_spatial"};
+const char *mc_split_name(mc_split s) { return mc_split_method_name(s); }
 
-const char *mc_split_name(mc_split s) { return s < MC_SPLIT_COUNT ? split_names[s] : "?"; }
+mc_split mc_split_from_name(const char *s) { return mc_split_method_from_name(s); }
 
-mc_split mc_split_from_name(const char *s)
+mc_status mc_farm_task_part(const mc_model *m, const mc_farm_task *t, int k, mc_split_part *p)
 {
-    for (int i = 0; i < MC_SPLIT_COUNT; i++)
-        if (!strcmp(s, split_names[i])) return (mc_split)i;
-    return MC_SPLIT_COUNT;
+    return mc_split_make_part(&m->layers[t->first], t->method, t->parts, t->grid[0], t->grid[1], k, p);
+}
+
+mc_status mc_farm_task_parts(const mc_model *m, const mc_farm_task *t, mc_split_part **parts)
+{
+    *parts = NULL;
+    if (t->method == MC_SPLIT_DATA) return MC_OK;
+    mc_split_part *p = calloc((size_t)t->parts, sizeof *p);
+    if (!p) return mc_error_set(MC_ERR_NOMEM, "task %s: out of memory for %d parts", t->name, t->parts);
+    for (int k = 0; k < t->parts; k++) {
+        mc_status st = mc_farm_task_part(m, t, k, &p[k]);
+        if (st) {
+            free(p);
+            return st;
+        }
+    }
+    *parts = p;
+    return MC_OK;
 }
 
 /* The artifact's farms (DESIGN.md section 3) as data: (model, devices incl.
@@ -219,27 +233,47 @@ static mc_status parse_tasks(const cJSON *arr, const char *origin, const mc_mode
                                     "conv_filter, conv_spatial)", origin, t->name);
         }
         t->parts = 1;
+        t->grid[0] = t->grid[1] = 1;
         if (t->method == MC_SPLIT_CONV_SPATIAL) {
-            if (!cJSON_IsArray(grid) || cJSON_GetArraySize(grid) != 2 || cJSON_GetArrayItem(grid, 0)->valueint < 1 ||
-                cJSON_GetArrayItem(grid, 1)->valueint < 1)
+            if (!cJSON_IsArray(grid) || cJSON_GetArraySize(grid) != 2 || !cJSON_IsNumber(cJSON_GetArrayItem(grid, 0)) ||
+                !cJSON_IsNumber(cJSON_GetArrayItem(grid, 1)) || cJSON_GetArrayItem(grid, 0)->valueint < 1 ||
+                cJSON_GetArrayItem(grid, 1)->valueint < 1 || cJSON_GetArrayItem(grid, 0)->valueint > MC_FARM_MAX_ADDRS ||
+                cJSON_GetArrayItem(grid, 1)->valueint > MC_FARM_MAX_ADDRS)
                 return mc_error_set(MC_ERR_FORMAT, "%s: task '%s': conv_spatial needs \"grid\": [gh, gw]", origin,
                                     t->name);
             t->grid[0] = cJSON_GetArrayItem(grid, 0)->valueint;
             t->grid[1] = cJSON_GetArrayItem(grid, 1)->valueint;
             t->parts = t->grid[0] * t->grid[1];
+            if (t->parts > MC_FARM_MAX_ADDRS)
+                return mc_error_set(MC_ERR_FORMAT, "%s: task '%s': grid %dx%d makes more than %d parts", origin,
+                                    t->name, t->grid[0], t->grid[1], MC_FARM_MAX_ADDRS);
+            if (cJSON_IsNumber(parts) && parts->valueint != t->parts)
+                return mc_error_set(MC_ERR_FORMAT, "%s: task '%s': \"parts\" %d is not grid %dx%d", origin, t->name,
+                                    parts->valueint, t->grid[0], t->grid[1]);
         } else if (t->method != MC_SPLIT_DATA) {
             if (!cJSON_IsNumber(parts) || parts->valueint < 2 || parts->valueint > MC_FARM_MAX_ADDRS)
                 return mc_error_set(MC_ERR_FORMAT, "%s: task '%s': method %s needs \"parts\" from 2 to %d", origin,
                                     t->name, mc_split_name(t->method), MC_FARM_MAX_ADDRS);
             t->parts = parts->valueint;
         }
-        if (t->method == MC_SPLIT_FC_OUTPUT) {
+        if (t->method != MC_SPLIT_DATA) {
+            /* A split task is its split layer only (farm.h); split.h checks the rest
+             * (layer kind, part counts, grid) for every part. */
             const mc_layer *l = &m->layers[t->first];
-            if (l->op != MC_OP_DENSE || t->last != t->first + 1 || l->act == MC_ACT_SOFTMAX || t->parts > l->units)
+            if (t->last != t->first + 1)
                 return mc_error_set(MC_ERR_UNSUPPORTED,
-                                    "%s: task '%s': fc_output needs a task of exactly one dense layer without "
-                                    "softmax and at most one part per unit (got %s..%s)", origin, t->name,
-                                    l->name, m->layers[t->last - 1].name);
+                                    "%s: task '%s': a %s task is exactly one layer, the one it splits (got %s..%s); "
+                                    "put the layers after it in the next task", origin, t->name,
+                                    mc_split_name(t->method), l->name, m->layers[t->last - 1].name);
+            for (int k = 0; k < t->parts; k++) {
+                mc_split_part p;
+                mc_status ps = mc_farm_task_part(m, t, k, &p);
+                if (ps) {
+                    char msg[400];
+                    snprintf(msg, sizeof msg, "%s", mc_error_last());
+                    return mc_error_set(ps, "%s: task '%s': %s", origin, t->name, msg);
+                }
+            }
         }
         f->n_tasks++;
     }

@@ -7,6 +7,12 @@
  * for (model, number of devices) is used; presets are JSON task lists in
  * farm.c and go through the same parser as user files.
  *
+ * A split task (method other than data) is exactly one conv/dense layer:
+ * its part holders run only that layer's part (split.h); the receiver of
+ * the parts (the next task or initial) merges them before its own layers.
+ * Parameter-free layers after a split layer therefore belong to the next
+ * task (as the planner writes them).
+ *
  * Addresses: task i's list has parts*R entries; entry k holds part (k % P)
  * of replica (k / P).  A frame with tag t goes to replica (t mod R) of a
  * task, chosen from the tag alone, so that every part holder of a split
@@ -23,6 +29,8 @@
 
 #include "../core/status.h"
 #include "../core/tensor.h"
+#include "../models/model.h"
+#include "../plan/split.h"
 
 #define MC_FARM_MAX_TASKS 32
 #define MC_FARM_MAX_ADDRS 64 /* per task */
@@ -30,15 +38,11 @@
 #define MC_FARM_TASK_PORT 12345
 #define MC_FARM_INITIAL_PORT 9999
 
-typedef enum mc_split {
-    MC_SPLIT_DATA,         /* replicas, round-robin by tag */
-    MC_SPLIT_FC_OUTPUT,    /* dense rows split; parts concatenated */
-    MC_SPLIT_FC_INPUT,     /* (parsed; not run by this runtime yet) */
-    MC_SPLIT_CONV_CHANNEL, /* (parsed; not run yet) */
-    MC_SPLIT_CONV_FILTER,  /* (parsed; not run yet) */
-    MC_SPLIT_CONV_SPATIAL, /* (parsed; not run yet) */
-    MC_SPLIT_COUNT
-} mc_split;
+/* Methods: split.h's mc_split_method (data, fc_output, fc_input,
+ * conv_channel, conv_filter, conv_spatial); one set of names for farm files,
+ * the planner and the runtime. */
+typedef mc_split_method mc_split;
+#define MC_SPLIT_COUNT MC_SPLIT_METHOD_COUNT
 
 typedef struct mc_addr {
     char host[MC_FARM_HOST_MAX];
@@ -50,7 +54,7 @@ typedef struct mc_farm_task {
     int first, last; /* layer range [first, last) */
     mc_split method;
     int parts;       /* P >= 1 (1 for data) */
-    int grid[2];     /* conv_spatial only */
+    int grid[2];     /* conv_spatial: [gh, gw]; else [1, 1] */
     int n_addr;      /* P * replicas */
     mc_addr addr[MC_FARM_MAX_ADDRS];
 } mc_farm_task;
@@ -85,6 +89,12 @@ uint64_t mc_tag_number(const char *tag);
 /* First address index of the replica of task `t` that gets tag `tag`;
  * the P part holders are at [*first, *first + parts). */
 int mc_farm_route(const mc_farm_task *t, const char *tag);
+
+/* Part k of split task t of model m (shapes only, no weights): split.h's
+ * description of layer t->first cut by t's method, parts and grid. */
+mc_status mc_farm_task_part(const mc_model *m, const mc_farm_task *t, int k, mc_split_part *p);
+/* All t->parts parts into a new array (free with free()); NULL for a data task. */
+mc_status mc_farm_task_parts(const mc_model *m, const mc_farm_task *t, mc_split_part **parts);
 
 /* Number of devices (initial included), as the artifact counts farm-N. */
 int mc_farm_devices(const mc_farm *f);

@@ -27,20 +27,17 @@ void mc_frame_free(void *p)
     free(f);
 }
 
-void mc_split_range(size_t total, int parts, int k, size_t *r0, size_t *r1)
-{
-    *r0 = total * (size_t)k / (size_t)parts;
-    *r1 = total * (size_t)(k + 1) / (size_t)parts;
-}
-
-mc_status mc_merge_init(mc_merge *m, int parts, size_t total, int cap, double timeout_s)
+mc_status mc_merge_init(mc_merge *m, const mc_split_part *parts, int n, const mc_layer *full, int cap,
+                        double timeout_s)
 {
     memset(m, 0, sizeof *m);
-    if (parts < 1 || parts > 64) return mc_error_set(MC_ERR_INVALID_ARG, "merge: %d parts (1 to 64)", parts);
+    if (n < 1 || n > 64) return mc_error_set(MC_ERR_INVALID_ARG, "merge: %d parts (1 to 64)", n);
     m->e = calloc((size_t)cap, sizeof *m->e);
     if (!m->e) return mc_error_set(MC_ERR_NOMEM, "merge: out of memory");
-    m->parts = parts;
-    m->total = total;
+    m->parts = n;
+    m->part = parts;
+    m->full = full;
+    m->total = mc_shape_count(&full->out);
     m->cap = cap;
     m->timeout_s = timeout_s;
     return MC_OK;
@@ -79,17 +76,17 @@ mc_frame *mc_merge_add(mc_merge *m, mc_frame *part, double now, char lost[MC_IPC
 {
     lost[0] = '\0';
     *err = 0;
-    size_t r0, r1;
     if (part->part < 0 || part->part >= m->parts) {
         mc_error_set(MC_ERR_FORMAT, "tag %s: part %d of %d does not exist", part->tag, part->part, m->parts);
         *err = 1;
         mc_frame_free(part);
         return NULL;
     }
-    mc_split_range(m->total, m->parts, part->part, &r0, &r1);
-    if (part->n != r1 - r0) {
+    const mc_split_part *sp = &m->part[part->part];
+    size_t want = mc_split_out_count(sp);
+    if (part->n != want) {
         mc_error_set(MC_ERR_SHAPE, "tag %s: part %d has %zu values, expected %zu", part->tag, part->part, part->n,
-                     r1 - r0);
+                     want);
         *err = 1;
         mc_frame_free(part);
         return NULL;
@@ -118,6 +115,7 @@ mc_frame *mc_merge_add(mc_merge *m, mc_frame *part, double now, char lost[MC_IPC
             mc_frame_free(part);
             return NULL;
         }
+        mc_split_merge_begin(m->full, sp->method, e->data);
         e->used = 1;
         e->t0 = now;
         snprintf(e->tag, sizeof e->tag, "%s", part->tag);
@@ -125,14 +123,15 @@ mc_frame *mc_merge_add(mc_merge *m, mc_frame *part, double now, char lost[MC_IPC
     } else {
         mc_meta_merge_times(&e->meta, &part->meta);
     }
-    memcpy(e->data + r0, part->data, part->n * sizeof(float));
-    if (!e->have[part->part]) {
+    if (!e->have[part->part]) { /* a duplicate is ignored (it would add twice in a sum merge) */
+        mc_split_merge_add(sp, m->full, part->data, e->data);
         e->have[part->part] = 1;
         e->got++;
     }
     double t_recv = part->t_recv;
     mc_frame_free(part);
     if (e->got < m->parts) return NULL;
+    mc_split_merge_end(m->full, sp->method, e->data);
     mc_frame *whole = calloc(1, sizeof *whole);
     if (!whole) {
         mc_error_set(MC_ERR_NOMEM, "merge: out of memory");

@@ -2,9 +2,11 @@
  *
  * A frame is one tag's tensor (or one part of it) plus the call metadata
  * that travels with it.  The merge table collects the P parts of the same
- * tag from the holders of a split task and hands out the whole tensor only
- * when every part has arrived (parts are placed by their index, never by
- * arrival order).  It is bounded: at most `cap` tags wait at once; a tag that
+ * tag from the holders of a split task and hands out the merged tensor only
+ * when every part has arrived.  Parts are placed by their index, never by
+ * arrival order, with split.h's merge (concat, sum then activation, or
+ * spatial tiles; each part is merged as it arrives, so an entry holds one
+ * tensor, not P).  It is bounded: at most `cap` tags wait at once; a tag that
  * waits longer than the timeout, or is pushed out by a full table, is
  * reported as lost.
  */
@@ -14,6 +16,7 @@
 #include <stddef.h>
 
 #include "../net/avro_ipc.h"
+#include "../plan/split.h"
 
 typedef struct mc_frame {
     char tag[MC_IPC_TAG_MAX];
@@ -27,9 +30,6 @@ typedef struct mc_frame {
 mc_frame *mc_frame_new(const char *tag, size_t n);
 void mc_frame_free(void *f); /* void * so queues can free frames */
 
-/* Rows [*r0, *r1) of `total` that part k of P holds. */
-void mc_split_range(size_t total, int parts, int k, size_t *r0, size_t *r1);
-
 typedef struct mc_merge_entry {
     int used, got;
     char tag[MC_IPC_TAG_MAX];
@@ -41,12 +41,16 @@ typedef struct mc_merge_entry {
 
 typedef struct mc_merge {
     int parts, cap;
-    size_t total;
+    size_t total;               /* floats of the merged tensor (the full layer's output) */
+    const mc_split_part *part;  /* the P parts (shapes only; not owned) */
+    const mc_layer *full;       /* the split layer (shapes, activation; not owned) */
     double timeout_s;
     mc_merge_entry *e;
 } mc_merge;
 
-mc_status mc_merge_init(mc_merge *m, int parts, size_t total, int cap, double timeout_s);
+/* `parts` (n of them, part k at index k) and `full` must outlive the table. */
+mc_status mc_merge_init(mc_merge *m, const mc_split_part *parts, int n, const mc_layer *full, int cap,
+                        double timeout_s);
 void mc_merge_free(mc_merge *m);
 /* Adds a part (takes ownership of `part`).  Returns the whole frame when
  * this was the last missing part, else NULL.  A tag dropped to make room is

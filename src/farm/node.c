@@ -39,8 +39,12 @@ typedef struct node {
     int model_loaded;
     mc_backend *be;
     mc_net net;
-    size_t in_n, out_n;   /* floats in (whole) and out (our part) */
+    size_t in_n, out_n;   /* floats in (whole input of our first layer) and out (our part) */
+    size_t part_in_n;     /* floats our net takes (our slice when split, else in_n) */
     int prev_parts;       /* parts of the predecessor's output (1 if not split) */
+    int prev_split, own_split, next_split; /* tasks with a method other than data */
+    mc_layer prev_full, own_full, next_full; /* the split layers as in the model (shapes only) */
+    mc_split_part *prev_sp, *own_sp, *next_sp; /* their parts (shapes only) */
     mc_queue inbox, outbox;
     mc_merge merge;
     mc_ipc *ipc;
@@ -142,43 +146,26 @@ static mc_status pick_task(node *n, const mc_node_opts *o)
     return MC_OK;
 }
 
-/* ---- weights: whole range, or our rows of an fc_output layer ---- */
+/* ---- weights: whole range, or our part of a split layer ---- */
 
-mc_status mc_node_part_weights(mc_model *m, int layer, int parts, int k, uint64_t seed, const char *weights)
+mc_status mc_node_split_layer(mc_model *m, const mc_farm_task *t, int k, uint64_t seed, const char *weights)
 {
-    mc_layer *l = &m->layers[layer];
-    if (l->op != MC_OP_DENSE || parts < 1 || k < 0 || k >= parts || parts > l->units)
-        return mc_error_set(MC_ERR_INVALID_ARG, "layer %s: cannot hold part %d of %d of its rows", l->name, k, parts);
-    size_t in = mc_shape_count(&l->in), r0, r1;
-    mc_split_range((size_t)l->units, parts, k, &r0, &r1);
-    float scale = mc_weights_random_scale(l);
-    mc_tensor w_full = {0}, b_full = {0};
-    mc_status st;
-    if (weights) { /* read the whole layer, keep our rows */
-        if ((st = mc_weights_load(m, layer, layer + 1, weights))) return st;
-        w_full = l->weight;
-        b_full = l->bias;
-        memset(&l->weight, 0, sizeof l->weight);
-        memset(&l->bias, 0, sizeof l->bias);
+    mc_layer *l = &m->layers[t->first];
+    mc_split_part p;
+    mc_status st = mc_farm_task_part(m, t, k, &p);
+    if (st) return st;
+    if (weights) { /* read the whole layer, keep our slice */
+        if (!(st = mc_weights_load(m, t->first, t->first + 1, weights))) st = mc_split_part_load_from(&p, l);
+        mc_weights_release(m, t->first, t->first + 1);
+    } else {
+        st = mc_split_part_load_random(&p, l, seed);
     }
-    l->units = (int)(r1 - r0);
-    if ((st = mc_layer_infer(l))) goto out;
-    char nm[MC_NAME_MAX + 8];
-    snprintf(nm, sizeof nm, "%s.weight", l->name);
-    if ((st = mc_tensor_alloc(&l->weight, l->wshape, nm))) goto out;
-    snprintf(nm, sizeof nm, "%s.bias", l->name);
-    if ((st = mc_tensor_alloc(&l->bias, l->bshape, nm))) goto out;
-    if (weights) {
-        memcpy(l->weight.data, w_full.data + r0 * in, (r1 - r0) * in * sizeof(float));
-        memcpy(l->bias.data, b_full.data + r0, (r1 - r0) * sizeof(float));
-    } else { /* rows [r0, r1) are elements [r0*in, r1*in) of the layer's stream */
-        mc_rng_fill(l->weight.data, (r1 - r0) * in, seed, 2 * (uint64_t)layer, r0 * in, scale);
-        mc_rng_fill(l->bias.data, r1 - r0, seed, 2 * (uint64_t)layer + 1, r0, 0.01f);
+    if (st) {
+        mc_split_part_free(&p);
+        return st;
     }
-out:
-    mc_tensor_free(&w_full);
-    mc_tensor_free(&b_full);
-    return st;
+    *l = p.layer; /* the model now owns the part's weights */
+    return MC_OK;
 }
 
 /* ---- HTTP side ---- */
@@ -190,21 +177,26 @@ static mc_status on_forward(void *ctx, mc_ipc_forward *f)
         return mc_error_set(MC_ERR_INVALID_ARG, "this node runs task '%s', not '%s'", n->task->name, f->next);
     int part = 0;
     size_t want = n->in_n;
-    if (n->prev_parts > 1) {
+    const char *slice = mc_ipc_meta_get(&f->meta, "mc.slice");
+    if (n->prev_split) {
         const char *p = mc_ipc_meta_get(&f->meta, "mc.part");
         int k, P;
         if (!p || sscanf(p, "%d/%d", &k, &P) != 2 || P != n->prev_parts || k < 0 || k >= P)
             return mc_error_set(MC_ERR_FORMAT,
                                 "task %s takes the %d parts of a split task: metadata mc.part=k/%d is missing or wrong (%s)",
                                 n->task->name, n->prev_parts, n->prev_parts, p ? p : "absent");
-        size_t r0, r1;
-        mc_split_range(n->in_n, n->prev_parts, k, &r0, &r1);
-        want = r1 - r0;
+        want = mc_split_out_count(&n->prev_sp[k]);
         part = k;
+    } else if (slice) { /* the sender cut our slice */
+        int k, P;
+        if (!n->own_split || sscanf(slice, "%d/%d", &k, &P) != 2 || k != n->part || P != n->task->parts)
+            return mc_error_set(MC_ERR_FORMAT, "task %s: got input slice %s, but this node holds part %d/%d",
+                                n->task->name, slice, n->part, n->task->parts);
+        want = n->part_in_n;
     }
     int as_u8 = 0;
     if (f->input_len != want * sizeof(float)) {
-        if (n->ti == 0 && n->prev_parts == 1 && f->input_len == want) {
+        if (n->ti == 0 && !n->prev_split && !slice && f->input_len == want) {
             as_u8 = 1; /* the artifact's raw uint8 frame */
         } else {
             char sb[64];
@@ -269,14 +261,14 @@ static void *compute_main(void *arg)
     char lost[MC_IPC_TAG_MAX], why[MC_IPC_VAL_MAX];
     while (!n->quit) {
         mc_frame *fr = mc_queue_pop(&n->inbox, 0.1);
-        if (n->prev_parts > 1)
+        if (n->prev_split)
             while (mc_merge_expire(&n->merge, mc_now(), lost)) {
                 snprintf(why, sizeof why, "task %s at %s:%d waited %.0f s for the other parts of the tag",
                          n->task->name, n->me.host, n->me.port, NODE_MERGE_TIMEOUT_S);
                 queue_lost(n, lost, why);
             }
         if (!fr) continue;
-        if (n->prev_parts > 1) {
+        if (n->prev_split) {
             int err;
             fr = mc_merge_add(&n->merge, fr, mc_now(), lost, &err);
             if (lost[0]) {
@@ -286,6 +278,19 @@ static void *compute_main(void *arg)
             }
             if (err) node_log(n, "dropped a part: %s", mc_error_last());
             if (!fr) continue;
+        }
+        if (n->own_split && !mc_ipc_meta_get(&fr->meta, "mc.slice")) { /* whole input: cut our slice */
+            mc_frame *sl = mc_frame_new(fr->tag, n->part_in_n);
+            if (!sl) {
+                queue_lost(n, fr->tag, "out of memory");
+                mc_frame_free(fr);
+                continue;
+            }
+            mc_split_slice_input(&n->own_sp[n->part], &n->own_full, fr->data, sl->data);
+            sl->meta = fr->meta;
+            sl->t_recv = fr->t_recv;
+            mc_frame_free(fr);
+            fr = sl;
         }
         mc_frame *out = mc_frame_new(fr->tag, n->out_n);
         if (!out) {
@@ -305,11 +310,12 @@ static void *compute_main(void *arg)
         }
         /* metadata: the times so far plus ours; our part index if we are split */
         for (int i = 0; i < fr->meta.n; i++)
-            if (strcmp(fr->meta.key[i], "mc.part")) mc_ipc_meta_set(&out->meta, fr->meta.key[i], fr->meta.val[i]);
+            if (strcmp(fr->meta.key[i], "mc.part") && strcmp(fr->meta.key[i], "mc.slice"))
+                mc_ipc_meta_set(&out->meta, fr->meta.key[i], fr->meta.val[i]);
         char v[64];
         snprintf(v, sizeof v, "%.6f", dt);
         mc_ipc_meta_set(&out->meta, n->tkey, v);
-        if (n->task->parts > 1) {
+        if (n->own_split) {
             snprintf(v, sizeof v, "%d/%d", n->part, n->task->parts);
             mc_ipc_meta_set(&out->meta, "mc.part", v);
         }
@@ -343,8 +349,10 @@ static void *sender_main(void *arg)
             mc_frame_free(fr);
             continue;
         }
-        mc_status st = mc_farm_send(r, &n->farm, n->ti + 1, fr->tag, fr->data, fr->n, &fr->meta,
-                                    MC_RPC_POLICY_DEFAULT, &n->quit);
+        /* A whole tensor is cut for a split receiver; a part goes to each of its holders as is. */
+        mc_farm_cut cut = {n->next_sp, &n->next_full};
+        mc_status st = mc_farm_send(r, &n->farm, n->ti + 1, n->next_split && !n->own_split ? &cut : NULL, fr->tag,
+                                    fr->data, fr->n, &fr->meta, MC_RPC_POLICY_DEFAULT, &n->quit);
         if (st) {
             char why[800];
             snprintf(why, sizeof why, "%s could not deliver: %s", n->task->name, mc_error_last());
@@ -374,40 +382,47 @@ mc_status mc_node_run(const mc_node_opts *o, volatile sig_atomic_t *stop)
     mc_status st;
     if ((st = mc_farm_load(o->farm, o->model, &n->farm)) || (st = pick_task(n, o))) goto out;
     const mc_farm_task *t = n->task;
-    if (t->method != MC_SPLIT_DATA && t->method != MC_SPLIT_FC_OUTPUT) {
-        st = mc_error_set(MC_ERR_UNSUPPORTED, "task %s: method %s is parsed but not run by this runtime yet "
-                          "(data and fc_output are)", t->name, mc_split_name(t->method));
-        goto out;
-    }
-    for (int i = 0; i < n->farm.n_tasks; i++) {
-        mc_split m = n->farm.tasks[i].method;
-        if (m != MC_SPLIT_DATA && m != MC_SPLIT_FC_OUTPUT) {
-            st = mc_error_set(MC_ERR_UNSUPPORTED, "task %s: method %s is not run by this runtime yet",
-                              n->farm.tasks[i].name, mc_split_name(m));
-            goto out;
-        }
-    }
     if ((st = mc_model_open(n->farm.model, &n->model))) goto out;
     n->model_loaded = 1;
+    /* The split layers around us, as in the model, before ours becomes our part. */
+    const mc_farm_task *pt = n->ti > 0 ? &n->farm.tasks[n->ti - 1] : NULL;
+    const mc_farm_task *nt = n->ti + 1 < n->farm.n_tasks ? &n->farm.tasks[n->ti + 1] : NULL;
+    n->prev_split = pt && pt->method != MC_SPLIT_DATA;
+    n->own_split = t->method != MC_SPLIT_DATA;
+    n->next_split = nt && nt->method != MC_SPLIT_DATA;
+    if (n->prev_split) {
+        n->prev_full = n->model.layers[pt->first];
+        if ((st = mc_farm_task_parts(&n->model, pt, &n->prev_sp))) goto out;
+    }
+    if (n->own_split) {
+        n->own_full = n->model.layers[t->first];
+        if ((st = mc_farm_task_parts(&n->model, t, &n->own_sp))) goto out;
+    }
+    if (n->next_split) {
+        n->next_full = n->model.layers[nt->first];
+        if ((st = mc_farm_task_parts(&n->model, nt, &n->next_sp))) goto out;
+    }
     mc_backend_kind kind;
     if ((st = mc_backend_from_name(o->device ? o->device : "cpu", &kind)) ||
         (st = mc_backend_create(kind, o->threads, &n->be)))
         goto out;
-    if (t->method == MC_SPLIT_FC_OUTPUT)
-        st = mc_node_part_weights(&n->model, t->first, t->parts, n->part, o->seed, o->weights);
+    if (n->own_split) st = mc_node_split_layer(&n->model, t, n->part, o->seed, o->weights);
     else if (o->weights) st = mc_weights_load(&n->model, t->first, t->last, o->weights);
     else st = mc_weights_random(&n->model, t->first, t->last, o->seed);
     if (st || (st = mc_net_init(&n->net, &n->model, t->first, t->last, n->be))) goto out;
-    n->in_n = mc_net_in_count(&n->net);
+    n->part_in_n = mc_net_in_count(&n->net);
+    n->in_n = n->own_split ? mc_shape_count(&n->own_full.in) : n->part_in_n;
     n->out_n = mc_net_out_count(&n->net);
-    n->prev_parts = n->ti > 0 ? n->farm.tasks[n->ti - 1].parts : 1;
+    n->prev_parts = pt ? pt->parts : 1;
     snprintf(n->tkey, sizeof n->tkey, "mc.t.%s", t->name);
     if ((st = mc_queue_init(&n->inbox, NODE_INBOX))) goto out;
     have_in = 1;
     if ((st = mc_queue_init(&n->outbox, NODE_OUTBOX))) goto out;
     have_out = 1;
-    if (n->prev_parts > 1) {
-        if ((st = mc_merge_init(&n->merge, n->prev_parts, n->in_n, NODE_MERGE_TAGS, NODE_MERGE_TIMEOUT_S))) goto out;
+    if (n->prev_split) {
+        if ((st = mc_merge_init(&n->merge, n->prev_sp, n->prev_parts, &n->prev_full, NODE_MERGE_TAGS,
+                                NODE_MERGE_TIMEOUT_S)))
+            goto out;
         have_merge = 1;
     }
     if ((st = mc_ipc_new(&n->ipc))) goto out;
@@ -421,7 +436,8 @@ mc_status mc_node_run(const mc_node_opts *o, volatile sig_atomic_t *stop)
         goto out;
     }
     have_s = 1;
-    if ((st = mc_http_server_start(n->me.host, n->me.port, n->in_n * sizeof(float) + BODY_SLACK, on_body, n,
+    size_t body_floats = n->in_n > n->part_in_n ? n->in_n : n->part_in_n; /* a tile with halo may be larger */
+    if ((st = mc_http_server_start(n->me.host, n->me.port, body_floats * sizeof(float) + BODY_SLACK, on_body, n,
                                    &n->srv)))
         goto out;
     if (!o->quiet) {
@@ -430,9 +446,10 @@ mc_status mc_node_run(const mc_node_opts *o, volatile sig_atomic_t *stop)
         double wb = 0;
         for (int i = t->first; i < t->last; i++)
             wb += 4.0 * (double)(mc_tensor_count(&n->model.layers[i].weight) + mc_tensor_count(&n->model.layers[i].bias));
-        printf("node %s: layers %s..%s (%s -> %zu values), part %d of %d, weights %.1f MB, %s, listening on %s:%d, "
+        printf("node %s: layers %s..%s (%s -> %zu values), %s part %d of %d, weights %.1f MB, %s, listening on %s:%d, "
                "next %s\n", t->name, n->model.layers[t->first].name, n->model.layers[t->last - 1].name,
-               mc_shape_str(&si, a, sizeof a), n->out_n, n->part, t->parts, wb / 1e6, n->be->name, n->me.host, n->me.port,
+               mc_shape_str(&si, a, sizeof a), n->out_n, mc_split_name(t->method), n->part, t->parts, wb / 1e6,
+               n->be->name, n->me.host, n->me.port,
                n->ti + 1 < n->farm.n_tasks ? n->farm.tasks[n->ti + 1].name : "initial");
         fflush(stdout);
     }
@@ -460,6 +477,9 @@ out:
     mc_net_free(&n->net);
     mc_backend_destroy(n->be);
     if (n->model_loaded) mc_model_free(&n->model);
+    free(n->prev_sp);
+    free(n->own_sp);
+    free(n->next_sp);
     pthread_mutex_destroy(&n->log_lock);
     free(n);
     return st;

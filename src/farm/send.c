@@ -2,10 +2,12 @@
 #include "send.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
-mc_status mc_farm_send(mc_rpc *r, const mc_farm *farm, int to, const char *tag, const float *data, size_t n,
-                       const mc_ipc_meta *meta, mc_rpc_policy pol, volatile sig_atomic_t *stop)
+mc_status mc_farm_send(mc_rpc *r, const mc_farm *farm, int to, const mc_farm_cut *cut, const char *tag,
+                       const float *data, size_t n, const mc_ipc_meta *meta, mc_rpc_policy pol,
+                       volatile sig_atomic_t *stop)
 {
     mc_ipc_forward f;
     memset(&f, 0, sizeof f);
@@ -21,8 +23,28 @@ mc_status mc_farm_send(mc_rpc *r, const mc_farm *farm, int to, const char *tag, 
     snprintf(f.next, sizeof f.next, "%s", t->name);
     int first = mc_farm_route(t, tag);
     mc_status st = MC_OK;
+    float *piece = NULL;
+    if (cut && cut->parts && t->method != MC_SPLIT_DATA) {
+        if (n != mc_shape_count(&cut->full->in))
+            return mc_error_set(MC_ERR_SHAPE, "task %s: cannot cut %zu values for layer %s (it takes %zu)", t->name,
+                                n, cut->full->name, mc_shape_count(&cut->full->in));
+        size_t most = 0;
+        for (int k = 0; k < t->parts; k++)
+            if (mc_split_in_count(&cut->parts[k]) > most) most = mc_split_in_count(&cut->parts[k]);
+        if (!(piece = malloc(most * sizeof(float))))
+            return mc_error_set(MC_ERR_NOMEM, "task %s: out of memory for an input slice", t->name);
+    }
     for (int k = 0; k < t->parts; k++) {
         const mc_addr *a = &t->addr[first + k];
+        if (piece) {
+            const mc_split_part *p = &cut->parts[k];
+            mc_split_slice_input(p, cut->full, data, piece);
+            f.input = (const unsigned char *)piece;
+            f.input_len = mc_split_in_count(p) * sizeof(float);
+            char v[32];
+            snprintf(v, sizeof v, "%d/%d", k, t->parts);
+            mc_ipc_meta_set(&f.meta, "mc.slice", v);
+        }
         mc_status s = mc_rpc_forward(r, a->host, a->port, &f, pol, stop, NULL);
         if (s) {
             char msg[700];
@@ -31,6 +53,7 @@ mc_status mc_farm_send(mc_rpc *r, const mc_farm *farm, int to, const char *tag, 
             if (t->parts == 1) break;
         }
     }
+    free(piece);
     return st;
 }
 

@@ -1,9 +1,14 @@
 /* send.h - sending a tag's tensor to the next task of the farm.
  *
  * The receiver is task `to` (or the initial node when to == n_tasks).  Its
- * replica is chosen from the tag (farm.h); when the task is split, every
- * part holder of that replica gets the whole tensor.  Each call is retried
- * with backoff (rpc.h); the error names the address that failed.
+ * replica is chosen from the tag (farm.h).  When the task is split, every
+ * part holder of that replica gets a message: with `cut` (the receiving
+ * task's split, the sender holding the whole input) each gets only the piece
+ * its part reads (split.h: the whole input, an element range, channels or a
+ * tile with halo), marked with metadata mc.slice = k/P; without `cut` (the
+ * sender holds a part of a split task's output) each gets the same tensor.
+ * Each call is retried with backoff (rpc.h); the error names the address
+ * that failed.
  */
 #ifndef MC_SEND_H
 #define MC_SEND_H
@@ -11,9 +16,17 @@
 #include "../net/rpc.h"
 #include "farm.h"
 
-/* `next` names the receiving task ("initial" for the sink). */
-mc_status mc_farm_send(mc_rpc *r, const mc_farm *farm, int to, const char *tag, const float *data, size_t n,
-                       const mc_ipc_meta *meta, mc_rpc_policy pol, volatile sig_atomic_t *stop);
+/* How to cut a whole tensor for a split receiver: its parts and split layer. */
+typedef struct mc_farm_cut {
+    const mc_split_part *parts; /* the receiving task's parts (part k at k) */
+    const mc_layer *full;       /* its split layer (shapes) */
+} mc_farm_cut;
+
+/* `next` names the receiving task ("initial" for the sink).  `cut` may be
+ * NULL (send the tensor as is). */
+mc_status mc_farm_send(mc_rpc *r, const mc_farm *farm, int to, const mc_farm_cut *cut, const char *tag,
+                       const float *data, size_t n, const mc_ipc_meta *meta, mc_rpc_policy pol,
+                       volatile sig_atomic_t *stop);
 
 /* Tells the initial node that `tag` was lost and why (mc.error metadata, empty input). */
 mc_status mc_farm_report_lost(mc_rpc *r, const mc_farm *farm, const char *tag, const char *why,

@@ -173,7 +173,10 @@ void mc_split_part_free(mc_split_part *p)
 size_t mc_split_in_count(const mc_split_part *p) { return mc_shape_count(&p->layer.in); }
 size_t mc_split_out_count(const mc_split_part *p) { return mc_shape_count(&p->layer.out); }
 
-static int bias_is_zero(const mc_split_part *p) { return p->merge_kind == MC_SPLIT_MERGE_SUM; }
+/* Sum merges: part 0 carries the full bias, the other parts none, so the
+ * sum of the parts is the full pre-activation and the receiver of the parts
+ * needs no parameters (only the activation). */
+static int bias_is_zero(const mc_split_part *p) { return p->merge_kind == MC_SPLIT_MERGE_SUM && p->k != 0; }
 
 void mc_split_weight_runs(const mc_split_part *p, int bias,
                           void (*fn)(const mc_split_run *r, void *ctx), void *ctx)
@@ -183,7 +186,7 @@ void mc_split_weight_runs(const mc_split_part *p, int bias,
     if (bias) {
         if (bias_is_zero(p)) return;
         r.dst = 0;
-        r.src = p->merge_kind == MC_SPLIT_MERGE_CONCAT ? (size_t)p->out_lo : 0;
+        r.src = p->merge_kind == MC_SPLIT_MERGE_CONCAT ? (size_t)p->out_lo : 0; /* sum: part 0, all */
         r.len = (size_t)l->units;
         fn(&r, ctx);
         return;
@@ -372,8 +375,7 @@ void mc_split_merge_add(const mc_split_part *p, const mc_layer *full, const floa
 void mc_split_merge_end(const mc_layer *full, mc_split_method method, float *out)
 {
     const size_t n = mc_shape_count(&full->out), C = (size_t)full->out.ne[0];
-    if (merge_is_sum(method)) {
-        for (size_t i = 0; i < n; i++) out[i] += full->bias.data[i % C];
+    if (merge_is_sum(method)) { /* the bias came with part 0 */
         mc_act_apply(full->act, out, n, C);
     } else if (full->act == MC_ACT_SOFTMAX &&
                (method == MC_SPLIT_FC_OUTPUT || method == MC_SPLIT_CONV_CHANNEL)) {

@@ -10,12 +10,17 @@
  *
  *   method        part k computes                     input of part k        merge
  *   fc_output     rows [o0,o1) of W, b; act applied    whole input            concat
- *   fc_input      W[:, i0:i1] x[i0:i1] (no b, no act)  x[i0:i1]               sum + b, act
+ *   fc_input      W[:, i0:i1] x[i0:i1] (no act;        x[i0:i1]               sum, act
+ *                 part 0 adds b)
  *   conv_channel  filters [o0,o1); act applied         whole input            depth concat
- *   conv_filter   in-channels [i0,i1), all filters,    channels [i0,i1)       sum + b, act
- *                 partial sums (no b, no act)
+ *   conv_filter   in-channels [i0,i1), all filters,    channels [i0,i1)       sum, act
+ *                 partial sums (no act; part 0 adds b)
  *   conv_spatial  output tile [y0,y1)x[x0,x1) of a     input tile + halo      spatial concat
  *                 grid gh x gw; all filters, act
+ *
+ * Sum merges: part 0 holds the full bias and the other parts none, so the
+ * receiver of the parts holds no parameters: it sums and applies the
+ * activation.
  *
  * Softmax is the one activation that cannot run on a part of the channels:
  * for fc_output/conv_channel parts of a softmax layer the part has no
@@ -130,9 +135,10 @@ void mc_split_slice_input(const mc_split_part *p, const mc_layer *full, const fl
 /* Merging, incrementally as parts arrive (any order):
  *   mc_split_merge_begin(full, method, out)   zeroes `out` for sum merges
  *   mc_split_merge_add(p, full, part_out, out) puts or adds part p's output
- *   mc_split_merge_end(full, method, out)     sum merges: + bias, activation;
- *                                             softmax of concat merges
- * `out` has the full layer's output count; `full` needs its bias loaded for sum merges. */
+ *   mc_split_merge_end(full, method, out)     sum merges: activation (part 0
+ *                                             brought the bias); softmax of concat merges
+ * `out` has the full layer's output count; `full` needs only its shapes and
+ * activation (no weights). */
 void mc_split_merge_begin(const mc_layer *full, mc_split_method method, float *out);
 void mc_split_merge_add(const mc_split_part *p, const mc_layer *full, const float *part_out,
                         float *out);

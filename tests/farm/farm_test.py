@@ -11,6 +11,17 @@
   unreachable             a farm with one node missing: the error names the
                           address, frames are retried, initial reports the lost
                           tags and exits; nothing hangs
+  methods                 every model-parallel method (fc_output, fc_input,
+                          conv_channel, conv_filter, conv_spatial) over several
+                          shapes, part counts and grids, split first/last tasks,
+                          consecutive split tasks and replicated splits, on small
+                          model files and on AlexNet layers: every result equals
+                          single-device predict (max relative error <= 1e-5);
+                          whole frames from a Python requestor (no mc.slice) to
+                          split part holders, which cut their own slices
+  plan                    planner round trip: profile -> plan --out DIR -> nodes
+                          and initial on DIR/farm-N.json unchanged, for several N
+                          -> results equal predict
 
 Every process started here is stopped at exit, also on failure (farmlib).
 """
@@ -371,9 +382,237 @@ def test_unreachable(a, work):
             check(p.returncode == 0, "node exits 0 on SIGTERM (rc %s)" % p.returncode)
 
 
+# ---------------------------------------------------------------- methods
+
+SMALL = """model small
+input 12 12 3
+conv2d c1 filters=8 kernel=3 padding=same act=relu
+maxpool2d p1 pool=2 stride=2
+conv2d c2 filters=6 kernel=5 padding=same act=relu
+conv2d c3 filters=5 kernel=3 stride=2 padding=valid act=relu
+flatten fl
+dense f1 units=20 act=relu
+dense f2 units=10 act=softmax
+"""
+
+SMALL2 = """model small2
+input 11 9 4
+conv2d a1 filters=7 kernel=5 stride=2 padding=same act=relu
+conv2d a2 filters=9 kernel=3 padding=same act=none
+maxpool2d ap pool=2 stride=2
+flatten fl
+dense d1 units=13 act=relu
+dense d2 units=5 act=none
+"""
+
+# (model, [(first, last, method, parts or [gh, gw], replicas)]); a farm per entry.
+METHOD_FARMS = [
+    ("small", [("c1", "c1", "conv_spatial", [2, 2], 1), ("p1", "p1", "data", 1, 1),
+               ("c2", "c2", "conv_channel", 3, 1), ("c3", "fl", "data", 1, 1),
+               ("f1", "f1", "fc_input", 3, 1), ("f2", "f2", "fc_output", 2, 1)]),
+    ("small", [("c1", "c1", "conv_filter", 3, 1), ("p1", "p1", "data", 1, 1),
+               ("c2", "c2", "conv_spatial", [3, 1], 1), ("c3", "c3", "conv_channel", 2, 1),
+               ("fl", "f1", "data", 1, 2), ("f2", "f2", "fc_input", 2, 1)]),
+    ("small", [("c1", "c1", "conv_channel", 2, 2), ("p1", "p1", "data", 1, 1),
+               ("c2", "c2", "conv_filter", 2, 2), ("c3", "c3", "conv_spatial", [1, 2], 1),
+               ("fl", "f2", "data", 1, 1)]),
+    ("small2", [("a1", "a1", "conv_spatial", [3, 2], 1), ("a2", "a2", "conv_filter", 4, 1),
+                ("ap", "d1", "data", 1, 1), ("d2", "d2", "fc_output", 5, 1)]),
+    ("small2", [("a1", "a1", "conv_channel", 7, 1), ("a2", "a2", "conv_spatial", [2, 2], 1),
+                ("ap", "fl", "data", 1, 1), ("d1", "d1", "fc_input", 4, 1), ("d2", "d2", "data", 1, 1)]),
+    ("alexnet", [("conv1", "pool1", "data", 1, 1), ("conv2", "conv2", "conv_spatial", [2, 2], 1),
+                 ("pool2", "pool2", "data", 1, 1), ("conv3", "conv3", "conv_channel", 3, 1),
+                 ("conv4", "conv4", "conv_filter", 2, 1), ("conv5", "flatten", "data", 1, 1),
+                 ("fc1", "fc1", "fc_input", 2, 1), ("fc2", "fc3", "data", 1, 1)]),
+]
+
+INPUT_SHAPES = {"small": (12, 12, 3), "small2": (11, 9, 4), "small3": (24, 24, 8), "alexnet": (224, 224, 3), "vgg16": (224, 224, 3)}
+
+
+def write_task_farm(path, model, tasks, initial_port):
+    """A farm file with "model" (name or model file path), "tasks" and "node";
+    returns {task: [ports]}."""
+    n_addr = [(p[0] * p[1] if isinstance(p, list) else p) * r for _, _, _, p, r in tasks]
+    ports = farmlib.free_ports(sum(n_addr) + 1)
+    ports = [p for p in ports if p != initial_port][:sum(n_addr)]
+    js = {"model": model, "tasks": [], "node": {"initial": ["127.0.0.1:%d" % initial_port]}}
+    layout, k = {}, 0
+    for i, ((first, last, method, parts, _), n) in enumerate(zip(tasks, n_addr)):
+        name = "t%d_%s" % (i, method)
+        t = {"name": name, "layers": [first, last], "method": method}
+        if method == "conv_spatial":
+            t["grid"] = parts
+        elif method != "data":
+            t["parts"] = parts
+        js["tasks"].append(t)
+        layout[name] = ports[k:k + n]
+        js["node"][name] = ["127.0.0.1:%d" % p for p in layout[name]]
+        k += n
+    with open(path, "w") as f:
+        json.dump(js, f, indent=1)
+    return layout
+
+
+def run_farm_vs_predict(a, work, farm, layout, model, inputs, refs, label, seed, repeat):
+    """Starts the nodes of `farm`, runs initial over `inputs`, checks every
+    result against refs[input index]; stops the nodes."""
+    init_port = int(json.load(open(farm))["node"]["initial"][0].rsplit(":", 1)[1])
+    outs = os.path.join(work, "outs-" + os.path.splitext(os.path.basename(farm))[0])
+    shutil.rmtree(outs, ignore_errors=True)
+    try:
+        farmlib.start_farm(a.mchair, farm, layout, work, seed=seed)
+    except RuntimeError as e:
+        check(False, "%s: nodes start (%s)" % (label, str(e)[-1500:]))
+        farmlib.stop_all()
+        return
+    r = farmlib.subprocess.run([a.mchair, "initial", "--farm", farm, "--repeat", str(repeat),
+                                "--input", ",".join(inputs), "--outputs", outs, "--timeout", "120",
+                                "--listen", "127.0.0.1:%d" % init_port, "--quiet"],
+                               capture_output=True, text=True, timeout=600)
+    check(r.returncode == 0, "%s: initial exits 0 with every frame back%s" %
+          (label, "" if r.returncode == 0 else ": " + (r.stdout + r.stderr)[-1500:]))
+    worst = 0.0
+    ok = True
+    for tag in range(repeat):
+        p = os.path.join(outs, "%d.f32" % tag)
+        if not os.path.exists(p):
+            ok = False
+            continue
+        got = np.fromfile(p, dtype=np.float32)
+        ref = refs[tag % len(inputs)]
+        if got.shape != ref.shape:
+            ok = False
+            continue
+        worst = max(worst, rel_err(got, ref))
+    check(ok and worst <= TOL, "%s: %d results equal single-device predict (max rel err %.2e)" %
+          (label, repeat, worst))
+    farmlib.stop_all()
+
+
+def make_inputs(work, model, n, seed):
+    rng = np.random.default_rng(seed)
+    paths = []
+    for i in range(n):
+        p = os.path.join(work, "in-%s-%d.f32" % (os.path.basename(model), i))
+        rng.random(INPUT_SHAPES[os.path.splitext(os.path.basename(model))[0]], dtype=np.float32).tofile(p)
+        paths.append(p)
+    return paths
+
+
+def test_methods(a, work):
+    seed = 5
+    models = {}
+    for name, text in (("small", SMALL), ("small2", SMALL2)):
+        models[name] = os.path.join(work, name + ".mcm")
+        with open(models[name], "w") as f:
+            f.write(text)
+    models["alexnet"] = "alexnet"
+    refs = {}
+    for name, path in models.items():
+        ins = make_inputs(work, path, 2, 13)
+        refs[name] = (ins, [predict_ref(a.mchair, path, seed, p, p + ".ref") for p in ins])
+    for i, (name, tasks) in enumerate(METHOD_FARMS):
+        farm = os.path.join(work, "farm-m%d.json" % i)
+        init_port = farmlib.free_ports(1)[0]
+        layout = write_task_farm(farm, models[name], tasks, init_port)
+        desc = ", ".join("%s..%s %s%s%s" % (f, l, m, "" if m == "data" else "/%s" % (
+            "x".join(map(str, p)) if isinstance(p, list) else p), "" if r == 1 else " x%d" % r)
+            for f, l, m, p, r in tasks)
+        ins, rf = refs[name]
+        run_farm_vs_predict(a, work, farm, layout, name, ins, rf, "%s [%s]" % (name, desc), seed,
+                            3 if name == "alexnet" else 4)
+    test_whole_input_to_parts(a, work, models["small"], refs["small"], seed)
+
+
+def test_whole_input_to_parts(a, work, model, refs, seed):
+    """Another implementation's sender (Python avro.ipc, no metadata) gives the
+    part holders of a split first task the whole frame: each cuts its own
+    slice, and the result (at a Python sink) equals predict."""
+    proto = avro.protocol.parse(farmlib.protocol_text())
+    init_port = farmlib.free_ports(1)[0]
+    farm = os.path.join(work, "farm-whole.json")
+    layout = write_task_farm(farm, model, [("c1", "c1", "conv_filter", 3, 1), ("p1", "f2", "data", 1, 1)], init_port)
+    sink = Sink(proto)
+    srv = serve_responder(sink, init_port)
+    try:
+        farmlib.start_farm(a.mchair, farm, layout, work, seed=seed)
+        ins, rf = refs
+        x = np.fromfile(ins[0], dtype=np.float32)
+        for port in layout["t0_conv_filter"]:
+            py_forward(port, proto, x.tobytes(), "t0_conv_filter", "w0")
+        with sink.cv:
+            sink.cv.wait_for(lambda: "w0" in sink.got, timeout=60)
+        got = np.frombuffer(sink.got["w0"][1], dtype=np.float32) if "w0" in sink.got else np.zeros(0)
+        check(got.shape == rf[0].shape and rel_err(got, rf[0]) <= TOL,
+              "whole frames without mc.slice to the 3 conv_filter part holders: each cuts its channels; "
+              "result at a Python sink equals predict (rel err %.2e)" %
+              (rel_err(got, rf[0]) if got.shape == rf[0].shape else -1))
+    finally:
+        srv.shutdown()
+        farmlib.stop_all()
+
+
+# ---------------------------------------------------------------- plan
+
+PLAN_CASES = [
+    # model, --mem MiB, --devices, farm sizes to run
+    ("alexnet", 50, 7, (6, 7)),    # fc1 and fc2 over the budget: fc_output splits
+    ("small3", 0.5, 7, (4, 7)),    # k2 over the budget: conv_spatial; a task starting with a pool
+]
+
+SMALL3 = """model small3
+input 24 24 8
+conv2d k1 filters=32 kernel=3 padding=same act=relu
+conv2d k2 filters=32 kernel=3 padding=same act=relu
+maxpool2d kp pool=2 stride=2
+flatten fl
+dense e1 units=16 act=relu
+dense e2 units=10 act=softmax
+"""
+
+
+def test_plan(a, work):
+    seed = 2
+    s3 = os.path.join(work, "small3.mcm")
+    with open(s3, "w") as f:
+        f.write(SMALL3)
+    for model, mem, devices, sizes in PLAN_CASES:
+        mpath = s3 if model == "small3" else model
+        prof = os.path.join(work, "profile-%s.json" % model)
+        r = farmlib.subprocess.run([a.mchair, "profile", "--model", mpath, "--out", prof, "--threads", "1",
+                                    "--repeat", "1", "--splits", "2,3,4"], capture_output=True, text=True,
+                                   timeout=300)
+        check(r.returncode == 0, "%s: mchair profile exits 0 %s" % (model, r.stderr[-500:]))
+        out = os.path.join(work, "plan-%s" % model)
+        ports = farmlib.free_ports(2)
+        base = 20000 + (ports[0] % 20000)
+        r = farmlib.subprocess.run([a.mchair, "plan", "--model", mpath, "--devices", str(devices), "--mem",
+                                    str(mem), "--profile", prof, "--out", out, "--port", str(base),
+                                    "--initial-port", str(ports[1])], capture_output=True, text=True, timeout=60)
+        print(r.stderr)
+        check(r.returncode == 0, "%s: mchair plan --out exits 0 %s" % (model, r.stderr[-500:]))
+        ins = make_inputs(work, mpath, 2, 17)
+        refs = [predict_ref(a.mchair, mpath, seed, p, p + ".ref") for p in ins]
+        methods = set()
+        for n in sizes:
+            farm = os.path.join(out, "farm-%d.json" % n)
+            if not os.path.exists(farm):
+                check(False, "%s: the planner wrote farm-%d.json" % (model, n))
+                continue
+            js = json.load(open(farm))
+            layout = {t: [int(x.rsplit(":", 1)[1]) for x in addrs] for t, addrs in js["node"].items()
+                      if t != "initial"}
+            desc = ", ".join("%s %s/%s" % (t["name"], t.get("method", "data"), t.get("parts", 1))
+                             for t in js["tasks"])
+            methods.update(t.get("method", "data") for t in js["tasks"])
+            run_farm_vs_predict(a, work, farm, layout, model, ins, refs, "%s plan farm-%d (mem %s MiB) [%s]" %
+                                (model, n, mem, desc), seed, 3)
+        print("methods in the %s plans run: %s" % (model, sorted(methods)))
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("what", choices=["correct", "interop", "faults", "unreachable"])
+    ap.add_argument("what", choices=["correct", "interop", "faults", "unreachable", "methods", "plan"])
     ap.add_argument("model", nargs="?", default="alexnet")
     ap.add_argument("devices", nargs="?", type=int, default=5)
     ap.add_argument("--mchair", required=True)
@@ -384,7 +623,7 @@ def main():
     work = tempfile.mkdtemp(prefix="mchair-farm-")
     try:
         {"correct": test_correct, "interop": test_interop, "faults": test_faults,
-         "unreachable": test_unreachable}[a.what](a, work)
+         "unreachable": test_unreachable, "methods": test_methods, "plan": test_plan}[a.what](a, work)
     except Exception as e:  # noqa: BLE001
         import traceback
         traceback.print_exc()
