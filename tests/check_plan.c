@@ -233,7 +233,8 @@ END_TEST
 
 START_TEST(the_prediction_follows_the_cost_model)
 {
-    /* Two tasks, link t = a*bytes + b: hand-computed service times. */
+    /* Two tasks, link t = a*bytes + b: hand-computed service times.  The
+     * model's input travels as a uint8 frame: a quarter of its float bytes. */
     static const syn_layer two[] = {{"c1", C, 10, 1, 100, 50, 0}, {"c2", C, 20, 1, 50, 10, 0}};
     mc_profile p;
     make_profile("syn", two, 2, &p);
@@ -246,7 +247,7 @@ START_TEST(the_prediction_follows_the_cost_model)
     pl.tasks[0] = (mc_plan_task){.first = 0, .last = 1, .variant = -1, .parts = 1, .replicas = 1};
     pl.tasks[1] = (mc_plan_task){.first = 1, .last = 2, .variant = -1, .parts = 1, .replicas = 1};
     mc_plan_evaluate(&p, &o, &pl);
-    const double m_in = a * 100 * 1024 + b, m_mid = a * 50 * 1024 + b, m_out = a * 10 * 1024 + b;
+    const double m_in = a * 100 * 1024 / 4 + b, m_mid = a * 50 * 1024 + b, m_out = a * 10 * 1024 + b;
     ck_assert_double_eq_tol(pl.tasks[0].service_s, m_in + 0.010 + m_mid, 1e-12);
     ck_assert_double_eq_tol(pl.tasks[1].service_s, m_mid + 0.020 + m_out, 1e-12);
     ck_assert_double_eq_tol(pl.ips, 1 / (m_mid + 0.020 + m_out), 1e-9);

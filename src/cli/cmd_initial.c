@@ -46,6 +46,7 @@ typedef struct initial_opts {
     double rate, timeout_s;
     uint64_t seed;
     int quiet;
+    int float_frames; /* 1: send random frames as float32 instead of uint8 */
 } initial_opts;
 
 enum { F_UNSENT, F_FLIGHT, F_DONE, F_LOST };
@@ -118,6 +119,8 @@ static void initial_usage(FILE *f)
             "  --window W          frames in flight at most (default: number of devices)\n"
             "  --input FILES       comma-separated frame files (float32, uint8 or P6), used in turn\n"
             "  --seed S            seed of the random frames (default 1; frame i as predict's i-th)\n"
+            "  --frames uint8|float32  how random frames travel (default uint8, the artifact's\n"
+            "                      150528-byte frames; float32 is 4x the bytes, same numbers)\n"
             "  --timeout S         a frame not back after S seconds is lost (default 60)\n"
             "  --outputs DIR       write each result to DIR/<tag>.f32\n"
             "  --json FILE         write a JSON report\n"
@@ -132,7 +135,7 @@ static int parse_initial(int argc, char **argv, initial_opts *o)
         {"farm", 1, 0, 'f'},   {"model", 1, 0, 'm'},  {"repeat", 1, 0, 'r'},  {"rate", 1, 0, 'R'},
         {"window", 1, 0, 'W'}, {"input", 1, 0, 'i'},  {"seed", 1, 0, 's'},    {"timeout", 1, 0, 'T'},
         {"outputs", 1, 0, 'o'}, {"json", 1, 0, 'j'},  {"timer", 1, 0, 't'},   {"listen", 1, 0, 'l'},
-        {"quiet", 0, 0, 'q'},  {"help", 0, 0, 'h'},   {0, 0, 0, 0}};
+        {"quiet", 0, 0, 'q'},  {"help", 0, 0, 'h'},   {"frames", 1, 0, 'F'}, {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     o->seed = 1;
     o->timeout_s = 60;
@@ -176,6 +179,14 @@ static int parse_initial(int argc, char **argv, initial_opts *o)
         case 't': o->timer = optarg; break;
         case 'l': o->listen = optarg; break;
         case 'q': o->quiet = 1; break;
+        case 'F':
+            if (!strcmp(optarg, "uint8")) o->float_frames = 0;
+            else if (!strcmp(optarg, "float32")) o->float_frames = 1;
+            else {
+                fprintf(stderr, "mchair initial: --frames takes uint8 or float32, got '%s'\n", optarg);
+                return 2;
+            }
+            break;
         case 'h': initial_usage(stdout); return 1;
         default: initial_usage(stderr); return 2;
         }
@@ -224,6 +235,7 @@ int mc_cmd_initial(int argc, char **argv)
     mc_merge merge;
     mc_split_part *last_sp = NULL, *first_sp = NULL;
     float *in = NULL, **files = NULL;
+    uint8_t *frame_u8 = NULL;
     double *t_send = NULL, *lat = NULL;
     unsigned char *state = NULL;
     task_time tt[MC_FARM_MAX_TASKS];
@@ -251,6 +263,13 @@ int mc_cmd_initial(int argc, char **argv)
 
     /* inputs */
     in = malloc(nin * sizeof *in);
+    /* Random frames travel as the artifact's uint8 images unless the first
+     * task is split (its parts need float32 slices cut here). */
+    const int send_u8 = !o.n_inputs && !o.float_frames && first->method == MC_SPLIT_DATA;
+    if (send_u8 && !(frame_u8 = malloc(nin))) {
+        st = mc_error_set(MC_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
     t_send = calloc((size_t)o.repeat, sizeof *t_send);
     lat = calloc((size_t)o.repeat, sizeof *lat);
     state = calloc((size_t)o.repeat, 1);
@@ -307,12 +326,15 @@ int mc_cmd_initial(int argc, char **argv)
             snprintf(tag, sizeof tag, "%ld", next);
             const float *x = in;
             if (files) x = files[next % o.n_inputs];
+            else if (send_u8) mc_input_random_u8(frame_u8, nin, o.seed, (uint64_t)next);
             else mc_input_random(in, nin, o.seed, (uint64_t)next);
             t_send[next] = mc_now();
             if (!t_first) t_first = t_send[next];
             state[next] = F_FLIGHT;
             inflight++;
-            mc_status s = mc_farm_send(rpc, farm, 0, first_sp ? &cut : NULL, tag, x, nin, NULL, MC_RPC_POLICY_DEFAULT, &init_stop);
+            mc_status s = send_u8 ? mc_farm_send_u8(rpc, farm, tag, frame_u8, nin, MC_RPC_POLICY_DEFAULT, &init_stop)
+                                  : mc_farm_send(rpc, farm, 0, first_sp ? &cut : NULL, tag, x, nin, NULL,
+                                                 MC_RPC_POLICY_DEFAULT, &init_stop);
             if (s) {
                 state[next] = F_LOST;
                 inflight--;
@@ -482,6 +504,7 @@ done:
         for (int i = 0; i < o.n_inputs; i++) free(files[i]);
     free(files);
     free(in);
+    free(frame_u8);
     free(t_send);
     free(lat);
     free(state);

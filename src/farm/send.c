@@ -57,6 +57,29 @@ mc_status mc_farm_send(mc_rpc *r, const mc_farm *farm, int to, const mc_farm_cut
     return st;
 }
 
+mc_status mc_farm_send_u8(mc_rpc *r, const mc_farm *farm, const char *tag, const uint8_t *frame, size_t n,
+                          mc_rpc_policy pol, volatile sig_atomic_t *stop)
+{
+    const mc_farm_task *t = &farm->tasks[0];
+    if (t->method != MC_SPLIT_DATA)
+        return mc_error_set(MC_ERR_INVALID_ARG, "task %s is split (%d parts): it needs float32 slices, not a uint8 frame",
+                            t->name, t->parts);
+    mc_ipc_forward f;
+    memset(&f, 0, sizeof f);
+    f.input = frame;
+    f.input_len = n;
+    snprintf(f.tag, sizeof f.tag, "%s", tag);
+    snprintf(f.next, sizeof f.next, "%s", t->name);
+    const mc_addr *a = &t->addr[mc_farm_route(t, tag)];
+    mc_status s = mc_rpc_forward(r, a->host, a->port, &f, pol, stop, NULL);
+    if (s) {
+        char msg[700];
+        snprintf(msg, sizeof msg, "%s", mc_error_last());
+        return mc_error_set(s, "task %s: %s", t->name, msg);
+    }
+    return MC_OK;
+}
+
 mc_status mc_farm_report_lost(mc_rpc *r, const mc_farm *farm, const char *tag, const char *why,
                               volatile sig_atomic_t *stop)
 {

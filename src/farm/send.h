@@ -28,6 +28,12 @@ mc_status mc_farm_send(mc_rpc *r, const mc_farm *farm, int to, const mc_farm_cut
                        const float *data, size_t n, const mc_ipc_meta *meta, mc_rpc_policy pol,
                        volatile sig_atomic_t *stop);
 
+/* Sends the artifact's raw uint8 frame (n bytes, one per input element) to
+ * the first task, which must not be split; its node scales it to [0, 1].
+ * A quarter of the float32 frame's bytes on the first, often slowest, hop. */
+mc_status mc_farm_send_u8(mc_rpc *r, const mc_farm *farm, const char *tag, const uint8_t *frame, size_t n,
+                          mc_rpc_policy pol, volatile sig_atomic_t *stop);
+
 /* Tells the initial node that `tag` was lost and why (mc.error metadata, empty input). */
 mc_status mc_farm_report_lost(mc_rpc *r, const mc_farm *farm, const char *tag, const char *why,
                               volatile sig_atomic_t *stop);

@@ -79,6 +79,16 @@ static int split_allowed(const planner *P, int u, int s)
     return 1;
 }
 
+/* Bytes a data task's input costs on the wire: the model's input travels as
+ * the artifact's uint8 frame (one byte per value, mc_farm_send_u8), every
+ * other tensor as float32.  (A split first task gets float32 slices; its
+ * split cost already says so.) */
+static double data_in_bytes(const mc_profile *p, int layer)
+{
+    const double b = p->layers[layer].cost.in_bytes;
+    return layer == 0 ? b / sizeof(float) : b;
+}
+
 static void run_dp(planner *P)
 {
     const size_t n = idx(P->U, MAXD, 1) + 1;
@@ -92,7 +102,7 @@ static void run_dp(planner *P)
                 if (sp && i == 0) continue;
                 const int first = task_first(P, i, sp), last = P->ustart[j];
                 if (range_mem(P->p, first, last) > budget) break; /* grows as i falls */
-                const double svc = msg(P, P->p->layers[first].cost.in_bytes) + range_latency(P, first, last) +
+                const double svc = msg(P, data_in_bytes(P->p, first)) + range_latency(P, first, last) +
                                    msg(P, P->p->layers[last - 1].cost.out_bytes);
                 for (int d0 = 0; d0 < MAXD; d0++) {
                     const double prev = P->best[idx(i, d0, sp)];
@@ -218,7 +228,7 @@ void mc_plan_evaluate(const mc_profile *p, const mc_plan_opts *o, mc_plan *pl)
         else if (snd)
             bytes = p->layers[snd->last - 1].cost.out_bytes;
         else
-            bytes = p->layers[rcv->first].cost.in_bytes;
+            bytes = data_in_bytes(p, rcv->first);
         const double c = o->link_a * bytes + o->link_b;
         const double s_cost = pr * c, r_cost = ps * c;
         if (snd) send[h - 1] = s_cost; else init_cost += s_cost;
@@ -353,7 +363,7 @@ static void assign_devices(const mc_plan *prev, mc_plan *pl)
 static double local_ips(const planner *P, const mc_plan_task *t, int variant, int reps)
 {
     if (variant < 0) {
-        const double svc = msg(P, P->p->layers[t->first].cost.in_bytes) + range_latency(P, t->first, t->last) +
+        const double svc = msg(P, data_in_bytes(P->p, t->first)) + range_latency(P, t->first, t->last) +
                            msg(P, P->p->layers[t->last - 1].cost.out_bytes);
         return reps / svc;
     }
