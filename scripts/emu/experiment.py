@@ -212,7 +212,7 @@ def plot(results, reference, outdir):
         ax.set_xticklabels([r["label"] for r in rs])
         ax.set_ylabel("inferences per second (1 / s per inference)")
         ax.set_title({"alexnet": "AlexNet", "vgg16": "VGG16"}[model])
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=8, loc="upper left")  # the farms with the most IPS are on the right
     fig.suptitle(note, fontsize=9)
     fig.tight_layout()
     for ext in ("png", "svg"):
