@@ -198,6 +198,24 @@ def request_meta(args, key, farm, target_path, cpu, root, timestamp):
     return meta
 
 
+def entry_meta(args, key, farm, target_path, root, os_uids=("", "")):
+    """Meta, tags and platform features of an experiment entry of args.cmd_key (also used by
+    scripts/emu/experiment.py for its emulated-farm runs)."""
+    cpu = cpuinfo()
+    now = datetime.datetime.now()
+    meta = request_meta(args, key, farm, target_path, cpu, root, now)
+    meta["host_os_uid"], meta["target_os_uid"] = os_uids
+    tags = ["request", "request-asplos18", "mchair", meta["timestamp"], meta["stimestamp"],
+            ALGORITHM_SPECIES, PROGRAM, args.cmd_key]
+    features = {"platform": {"cpu": {"name": cpu["name"], "sub_name": cpu["sub_name"],
+                                     "num_proc": str(cpu["num_proc"]), "cpu_abi": cpu["abi"],
+                                     "cpu_features": cpu["features"]},
+                             "os": {"name": meta["os_name"], "kernel": platform.release(),
+                                    "bits": "64" if sys.maxsize > 2 ** 32 else "32"},
+                             "name": meta["plat_name"]}}
+    return meta, tags, features
+
+
 def add_derived(path, meta, key, repeat):
     """Add the scoreboard's characteristics to every *.flat.json point of the entry."""
     busy = float(meta["platform_peak_power"])
@@ -327,18 +345,7 @@ def do(args):
         pipeline["tmp_dir"] = args.tmp_dir
         pipeline.setdefault("state", {})["tmp_dir"] = args.tmp_dir
 
-    cpu = cpuinfo()
-    now = datetime.datetime.now()
-    meta = request_meta(args, key, farm, target_path, cpu, root, now)
-    meta["host_os_uid"], meta["target_os_uid"] = os_uids
-    tags = ["request", "request-asplos18", "mchair", meta["timestamp"], meta["stimestamp"],
-            ALGORITHM_SPECIES, PROGRAM, args.cmd_key]
-    features = {"platform": {"cpu": {"name": cpu["name"], "sub_name": cpu["sub_name"],
-                                     "num_proc": str(cpu["num_proc"]), "cpu_abi": cpu["abi"],
-                                     "cpu_features": cpu["features"]},
-                             "os": {"name": meta["os_name"], "kernel": platform.release(),
-                                    "bits": "64" if sys.maxsize > 2 ** 32 else "32"},
-                             "name": meta["plat_name"]}}
+    meta, tags, features = entry_meta(args, key, farm, target_path, root, os_uids)
     pipeline.setdefault("features", {}).update(features)
 
     record_uoa = args.record_uoa or ("mchair-request-iot-farm-" + args.cmd_key)

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """experiment.py - the ReQuEST IoT-farm experiments on the emulated farm, and their figures.
 
-    experiment.py run  --mchair build/mchair [--mode quick|full] [--out DIR] [--figures DIR]
-    experiment.py plot --results DIR/results.json [--figures DIR]
+    experiment.py run    --mchair build/mchair [--mode quick|full] [--out DIR] [--figures DIR] [--ck-repo UOA]
+    experiment.py record --results DIR/results.json [--ck-repo UOA] [--out DIR]
+    experiment.py plot   --results DIR/results.json [--figures DIR]
 
 `run` (root) brings up an 11-device emulated farm with the rpi3 preset (CPU
 quota calibrated here so that single-thread AlexNet takes 0.525 s on one
@@ -10,9 +11,13 @@ device, 62 Mbit/s links, 1 GB per device), then runs AlexNet on 1 device
 (`mchair predict` in device 0) and on the 4-, 5- and 6-device layouts, and
 VGG16 on the 8-, 9-, 10- and 11-device layouts (scripts/emu/farmlib.py
 LAYOUTS; `mchair node` in devices 1.., `mchair initial` in device 0), writes
-DIR/results.json and a CK-style record per run under DIR/records/, and then
-plots.  quick mode: few frames, no run starts after 140 s and every run
-ends by 170 s (<= 3 min in all); full mode: more frames, 18/19 min.
+DIR/results.json, records each successful run as a CK experiment entry
+(mchair-emu-MODEL-single-device-cpu / mchair-emu-MODEL-farm-N-nodes, replaced
+when run again) in CK_REPOS's repository --ck-repo (default local), or, when
+CK_REPOS is not set, in DIR/ck-repos (made here, with ck-env registered), and
+then plots.  `record` does the CK part alone for an existing results file.
+quick mode: few frames, no run starts after 140 s and every run ends by
+170 s (<= 3 min in all); full mode: more frames, 18/19 min.
 
 `plot` needs only a results file: it draws IPS per system and energy per
 inference (static + dynamic) with the original ReQuEST records as reference
@@ -207,7 +212,7 @@ def plot(results, reference, outdir):
         ax.set_xticklabels([r["label"] for r in rs])
         ax.set_ylabel("inferences per second (1 / s per inference)")
         ax.set_title({"alexnet": "AlexNet", "vgg16": "VGG16"}[model])
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=8, loc="upper left")  # the farms with the most IPS are on the right
     fig.suptitle(note, fontsize=9)
     fig.tight_layout()
     for ext in ("png", "svg"):
@@ -285,7 +290,8 @@ def run_single(farm, args, mode, outdir, deadline):
     with open(rep) as f:
         p = json.load(f)
     return {"ok": True, "execution_time": p["mean_s"], "median_s": p["median_s"], "frames": p["repeat"],
-            "command": "mchair predict --model alexnet --threads 1 (device 0)", "report": p}
+            "command": "mchair predict --model alexnet --threads 1 --repeat %d --warmup 1 (device 0)" % p["repeat"],
+            "report": p}
 
 
 def run_farm(farm, args, mode, outdir, model, n, deadline):
@@ -347,7 +353,10 @@ def run_farm_timed(farm, args, mode, outdir, model, n, deadline):
             with open(rep) as f:
                 report = json.load(f)
         return {"ok": True, "execution_time": t["execution_time"], "frames": frames, "wall_s": wall,
-                "timer": t, "report": report, "farm_file": path, "layout": ff["tasks"],
+                "timer": t, "report": report, "farm_file": path, "layout": ff["tasks"], "farm": ff,
+                "commands": ["mchair node --farm %s --listen ADDR:12345 --threads 1 (devices 1..%d)" % (
+                    os.path.basename(path), n - 1), " ".join(["mchair"] + base[1:] + ["--repeat", str(frames)])
+                    + " (device 0)"],
                 "stdout_tail": r.stdout[-2000:]}
     finally:
         farm.stop_all()
@@ -355,23 +364,164 @@ def run_farm_timed(farm, args, mode, outdir, model, n, deadline):
             log.close()
 
 
-def ck_record(outdir, run, state):
-    """A record in the shape of the ReQuEST ones (characteristics / choices)."""
-    name = "emu-%s-%s" % (run["model"], "rpi-cpu" if run["devices"] == 1 else "farm-%d-nodes" % run["devices"])
-    d = os.path.join(outdir, "records", name)
-    os.makedirs(d, exist_ok=True)
-    t = run["execution_time"]
-    rec = {"characteristics": {"run": {"execution_time": t, "execution_time_classify": t, "inference_latency": t,
-                                       "inference_throughput": 1.0 / t, "run_success": "yes"}},
-           "choices": {"cmd_key": "benchmark-%s-%s" % (run["model"], "single-device-cpu" if run["devices"] == 1
-                                                       else "farm-%d-nodes" % run["devices"]),
-                       "target": "emulated-farm-%d" % run["devices"],
-                       "device_cfg": {"access_type": "avro", "remote_params": {"avro_config": {"node": (
-                           json.load(open(run["farm_file"]))["node"] if run.get("farm_file") else {})}}}},
-           "features": {"platform": "emulated rpi3 (mchair farm --preset rpi3)", "calibration": state.get("calibration"),
-                        "link_bps": state["link"]["rate_bps"], "cpu_fraction": state["cpu"]["fraction"]}}
-    with open(os.path.join(d, "ckp-0001.json"), "w") as f:
-        json.dump(rec, f, indent=1)
+# ---- CK experiment entries --------------------------------------------------------
+BENCH_DIR = os.path.join(REPO, "script", "benchmark-request-iot-farm")
+
+
+def find_ck_env():
+    for d in (os.environ.get("MCHAIR_CK_ENV"), os.path.join(REPO, "..", "shared", "ck-env"),
+              os.path.join(REPO, "..", "..", "shared", "ck-env"), "/work/shared/ck-env"):
+        if d and os.path.isdir(os.path.join(d, "os")):
+            return os.path.abspath(d)
+    return None
+
+
+class CKRecorder:
+    """Records runs as CK experiment entries with the CK kernel's Python API (module experiment,
+    action add), with the meta and derived characteristics of
+    script/benchmark-request-iot-farm/benchmarking.py (imported, not copied).
+
+    CK_REPOS set: entries go to its repository `repo_uoa` (default local).  Not set: a CK_REPOS
+    of our own, OUT/ck-repos, with ck-env (../shared/ck-env, offline, as tests/ck/test_ck.py
+    registers it) and this repository registered, so that `ck` works on it afterwards."""
+
+    def __init__(self, out, repo_uoa="local"):
+        self.repo_uoa = repo_uoa
+        self.own = not os.environ.get("CK_REPOS")
+        if self.own:
+            os.environ["CK_REPOS"] = os.path.join(os.path.abspath(out), "ck-repos")
+            os.makedirs(os.environ["CK_REPOS"], exist_ok=True)
+        self.repos = os.environ["CK_REPOS"]
+        sys.path.insert(0, BENCH_DIR)
+        import benchmarking  # noqa: E402  (imports ck.kernel; CK_REPOS must be set first)
+        import ck.kernel
+        self.bm, self.ck = benchmarking, ck.kernel
+        if self.own:
+            self.register_repos()
+        r = self.ck.access({"action": "load", "module_uoa": "repo", "data_uoa": repo_uoa})
+        if r["return"] > 0 and repo_uoa != "local":
+            raise RuntimeError("CK repository %s is not registered in CK_REPOS=%s: %s" % (
+                repo_uoa, self.repos, r.get("error", "")))
+
+    def access(self, i):
+        r = self.ck.access(dict(i, out=""))
+        if r["return"] > 0:
+            raise RuntimeError("ck %s %s:%s failed: %s" % (i["action"], i["module_uoa"], i.get("data_uoa", ""),
+                                                          r.get("error", "")))
+        return r
+
+    def register_repos(self):
+        ck_env = find_ck_env()
+        todo = [("ck-web", None)] if ck_env else []  # ck-env depends on ck-web: a local placeholder
+        todo += [("ck-env", ck_env)] if ck_env else []
+        todo += [("mchair", REPO)]
+        for name, path in todo:
+            if self.ck.access({"action": "load", "module_uoa": "repo", "data_uoa": name})["return"] == 0:
+                continue
+            i = {"action": "add", "module_uoa": "repo", "data_uoa": name, "quiet": "yes"}
+            if path:
+                i["path"] = path
+            self.access(i)
+        if not ck_env:
+            print("experiment: warning: ck-env not found (../shared/ck-env or MCHAIR_CK_ENV); the entries are "
+                  "recorded, but `ck run` on CK_REPOS=%s needs `ck pull repo:ck-env`" % self.repos, file=sys.stderr)
+
+    @staticmethod
+    def names(model, n):
+        cmd_key = "benchmark-%s-%s" % (model, "single-device-cpu" if n == 1 else "farm-%d-nodes" % n)
+        return cmd_key, "mchair-emu-" + cmd_key[len("benchmark-"):]
+
+    def record(self, run, results):
+        """Adds (replaces) the entry of one successful run; returns its path."""
+        model, n = run["model"], run["devices"]
+        cmd_key, uoa = self.names(model, n)
+        key = self.bm.parse_cmd_key(cmd_key)
+        state = results.get("farm") or {}
+        addrs = state.get("addresses") or ["10.77.0.%d" % (k + 1) for k in range(n)]
+        if n > 1:
+            ff = run.get("farm") or farmlib.farm_file(model, farmlib.LAYOUTS[(model, n)], addrs[:n])
+            layout = ff["tasks"]
+            node = ff["node"]
+        else:
+            ff = {}
+            layout = [{"name": "predict", "model": model, "note": "whole model, mchair predict --threads 1"}]
+            node = {"predict": [addrs[0]]}
+        frames = int(run.get("frames") or 1)
+        args = argparse.Namespace(cmd_key=cmd_key, devices=n, device_price=self.bm.RPI_PRICE_USD,
+                                  device_busy_power=self.bm.RPI_BUSY_W, device_idle_power=self.bm.RPI_IDLE_W,
+                                  price_date=self.bm.RPI_PRICE_DATE)
+        meta, tags, features = self.bm.entry_meta(args, key, ff, "", REPO)
+        cpu, link = state.get("cpu") or {}, state.get("link") or {}
+        emulation = {"tool": "mchair farm (network namespaces, tc tbf links, cgroup v1 cpu/memory)",
+                     "preset": state.get("preset", ""), "farm_devices_up": state.get("devices", 0),
+                     "cpu_fraction": cpu.get("fraction", 0.0), "cfs_quota_us": cpu.get("cfs_quota_us", 0),
+                     "cfs_period_us": cpu.get("cfs_period_us", 0), "link_rate_bps": link.get("rate_bps", 0),
+                     "link_burst_bytes": link.get("burst_bytes", 0), "link_latency": link.get("latency", ""),
+                     "mem_mb": state.get("mem_mb", 0), "calibration": state.get("calibration") or {},
+                     "threads_per_device": 1}
+        host = meta["plat_name"]
+        meta.update({
+            "model": model,
+            "farm": ("emulated farm: %d device%s (%s), %.4f CPU and %.0f Mbit/s per device%s" % (
+                n, "s" if n > 1 else "", "rpi3 preset" if state.get("preset") == "rpi3" else "mchair farm",
+                emulation["cpu_fraction"], emulation["link_rate_bps"] / 1e6,
+                "; Avro over HTTP, mchair" if n > 1 else "")),
+            "plat_name": "emulated Raspberry Pi 3 (mchair farm --preset rpi3) on %s" % host,
+            "platform_species": "embedded",
+            "farm_layout": layout,
+            "devices": node,
+            "emulation": emulation,
+            "experiment": {"script": "scripts/emu/experiment.py", "mode": results.get("mode", ""),
+                           "started": results.get("started", ""), "frames": frames,
+                           "warmup": MODES.get(results.get("mode"), {}).get("warmup", 0)},
+        })
+        features["emulation"] = {k: v for k, v in emulation.items() if k != "calibration"}
+        features["emulation"]["host"] = host
+        timer = run.get("timer") or {"execution_time": run["execution_time"],
+                                     "execution_time_classify": run["execution_time"]}
+        measured_s = run.get("wall_s") or frames * run["execution_time"]
+        characteristics = {"run": {
+            "execution_time": timer["execution_time"],
+            "execution_time_classify": timer.get("execution_time_classify", timer["execution_time"]),
+            "total_execution_time": measured_s, "execution_time_with_module": run.get("run_s") or measured_s,
+            "repeat": frames, "return_code": 0, "run_success": "yes", "run_success_bool": True}}
+        choices = {"cmd_key": cmd_key, "data_uoa": "request-iot-benchmark", "module_uoa": "program",
+                   "repeat": frames, "target": "emulated-farm-%d" % n, "cpu_freq": "max",
+                   "env": {"STAT_REPEAT": frames, "OMP_NUM_THREADS": 1, "OPENBLAS_NUM_THREADS": 1},
+                   "device_cfg": {"access_type": "avro" if n > 1 else "host",
+                                  "remote_params": {"avro_config": {"node": node}}}}
+        pipeline = {"emulated": "yes", "script": "scripts/emu/experiment.py run --mode %s" % results.get("mode", ""),
+                    "commands": run.get("commands") or [run.get("command", "")], "farm_file": ff}
+        r = self.ck.access({"action": "load", "module_uoa": "experiment", "data_uoa": uoa,
+                            "repo_uoa": self.repo_uoa})
+        if r["return"] == 0:  # a re-run replaces the entry of the same run
+            self.access({"action": "rm", "module_uoa": "experiment", "data_uoa": uoa, "repo_uoa": self.repo_uoa,
+                         "force": "yes"})
+        self.access({"action": "add", "module_uoa": "experiment", "experiment_uoa": uoa,
+                     "experiment_repo_uoa": self.repo_uoa, "sort_keys": "yes",
+                     "dict": {"meta": meta, "tags": tags + ["emulated-farm", "mchair-emu"], "features": features,
+                              "choices": choices, "characteristics": characteristics, "pipeline": pipeline}})
+        path = self.access({"action": "load", "module_uoa": "experiment", "data_uoa": uoa,
+                            "repo_uoa": self.repo_uoa})["path"]
+        r = self.bm.add_derived(path, meta, key, frames)
+        if r["return"] > 0:
+            raise RuntimeError("adding the ReQuEST characteristics to %s failed: %s" % (path, r.get("error", "")))
+        return path
+
+
+def record_all(recorder, results):
+    """Records every successful run; returns {"repos", "repo_uoa", "entries", "errors"}."""
+    info = {"repos": recorder.repos, "repo_uoa": recorder.repo_uoa, "own_repos": recorder.own,
+            "entries": {}, "errors": {}}
+    for run in results.get("runs", []):
+        if not run.get("ok"):
+            continue
+        name = "%s-%d" % (run["model"], run["devices"])
+        try:
+            info["entries"][name] = recorder.record(run, results)
+        except (RuntimeError, KeyError, ValueError) as e:
+            info["errors"][name] = str(e)
+    return info
 
 
 def run_detail(run):
@@ -392,6 +542,10 @@ def cmd_run(args):
     t_start = time.time()
     farm = farmlib.Farm(args.mchair, args.name)
     results = {"mode": args.mode, "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "runs": []}
+    recorder = CKRecorder(out, args.ck_repo)  # before the farm: a CK problem stops us here
+    ck_info = {"repos": recorder.repos, "repo_uoa": recorder.repo_uoa, "own_repos": recorder.own,
+               "entries": {}, "errors": {}}
+    results["ck"] = ck_info
     have_runtime = farmlib.mchair_has(args.mchair, "node") and farmlib.mchair_has(args.mchair, "initial")
     try:
         farm.up(max(n for _, n in CONFIGS), preset="rpi3", calib_repeat=mode["calib_repeat"])
@@ -410,12 +564,19 @@ def cmd_run(args):
             else:
                 run.update(run_farm(farm, args, mode, out, model, n, t_start + mode["deadline_s"]))
             run["elapsed_s"] = time.time() - t_start
+            run["run_s"] = run["elapsed_s"] - elapsed
             results["runs"].append(run)
             print("%-8s %2d devices: %s%s" % (model, n, "%.3f s per inference" % run["execution_time"]
                                               if run.get("ok") else "FAILED: " + run["error"], run_detail(run)),
                   flush=True)
             if run.get("ok"):
-                ck_record(out, run, farm.state)
+                name = "%s-%d" % (model, n)
+                try:
+                    ck_info["entries"][name] = recorder.record(run, results)
+                    print("  CK experiment: %s" % ck_info["entries"][name], flush=True)
+                except (RuntimeError, KeyError, ValueError) as e:
+                    ck_info["errors"][name] = str(e)
+                    print("  CK experiment NOT recorded: %s" % e, flush=True)
             with open(os.path.join(out, "results.json"), "w") as f:
                 json.dump(results, f, indent=1)
     finally:
@@ -428,7 +589,33 @@ def cmd_run(args):
     print(table)
     print("results: %s; figures: %s; %.0f s in all" % (os.path.join(out, "results.json"), args.figures or out,
                                                        results["total_s"]))
-    return 0 if all(r.get("ok") for r in results["runs"]) else 1
+    print_ck(ck_info)
+    return 0 if all(r.get("ok") for r in results["runs"]) and not ck_info["errors"] else 1
+
+
+def print_ck(info):
+    print("CK experiment entries (CK_REPOS=%s%s, repository %s): %d recorded%s" % (
+        info["repos"], ", made here: CK_REPOS was not set" if info["own_repos"] else "", info["repo_uoa"],
+        len(info["entries"]), ", %d failed" % len(info["errors"]) if info["errors"] else ""))
+    for name, path in sorted(info["entries"].items()):
+        print("  %s: %s" % (name, path))
+    for name, err in sorted(info["errors"].items()):
+        print("  %s: FAILED: %s" % (name, err))
+    if info["entries"]:
+        print("pack them: CK_REPOS=%s ck zip %s:experiment:*" % (info["repos"], info["repo_uoa"]))
+
+
+def cmd_record(args):
+    with open(args.results) as f:
+        results = json.load(f)
+    out = args.out or os.path.dirname(os.path.abspath(args.results))
+    try:
+        info = record_all(CKRecorder(out, args.ck_repo), results)
+    except RuntimeError as e:
+        print("experiment: %s" % e, file=sys.stderr)
+        return 1
+    print_ck(info)
+    return 0 if info["entries"] and not info["errors"] else 1
 
 
 def cmd_plot(args):
@@ -454,6 +641,11 @@ def main():
     r.add_argument("--out", default=os.path.join(REPO, "build", "emu-results"))
     r.add_argument("--figures", help="where the figures go (default: --out)")
     r.add_argument("--name", default="exp", help="farm name (default exp)")
+    r.add_argument("--ck-repo", default="local", help="CK repository of the experiment entries (default local)")
+    c = sub.add_parser("record", help="record the successful runs of a results file as CK experiment entries")
+    c.add_argument("--results", required=True)
+    c.add_argument("--ck-repo", default="local", help="CK repository of the entries (default local)")
+    c.add_argument("--out", help="where CK_REPOS is made when it is not set (default: the results' folder)")
     p = sub.add_parser("plot")
     p.add_argument("--results", required=True)
     p.add_argument("--figures")
@@ -462,6 +654,8 @@ def main():
     if args.cmd == "run":
         args.mchair = os.path.abspath(args.mchair)
         return cmd_run(args)
+    if args.cmd == "record":
+        return cmd_record(args)
     return cmd_plot(args)
 
 

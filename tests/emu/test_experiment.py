@@ -7,7 +7,18 @@ that the figures are real PNG/SVG files and that the table and summary hold
 the latencies, IPS, energies and speedups computed from that input and from
 the ReQuEST records in ../shared/request-results.  It also checks that every
 layout needs exactly its number of devices and yields a contract farm file.
+
+Then `experiment.py record` on made-up results (again input data) must make
+one real CK experiment entry per successful run, with the CK kernel of this
+Python, in a temporary CK_REPOS: the entry's flat point has every run
+characteristic key of the ReQuEST records (accuracy aside), its meta every
+ReQuEST meta key plus model, farm layout, devices and emulation parameters,
+with the values of the input; no entry for the failed run; a second record
+replaces an entry instead of adding a point; `ck zip local:experiment:*`
+packs the entries; without CK_REPOS the entries go to OUT/ck-repos, where
+ck-env is registered; an unknown --ck-repo is an error naming it.
 """
+import glob
 import json
 import math
 import os
@@ -15,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import xml.etree.ElementTree as ET
+import zipfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SCRIPTS = os.path.join(HERE, "..", "..", "scripts", "emu")
@@ -37,6 +49,140 @@ def check(ok, what, detail=""):
 
 def close(a, b, rel=1e-9):
     return a is not None and b is not None and abs(a - b) <= rel * max(abs(a), abs(b))
+
+
+# ---- CK experiment entries ------------------------------------------------------
+CK_INPUT = {("alexnet", 1): (0.52, 0.52, 3), ("alexnet", 5): (0.21, 0.93, 6), ("vgg16", 11): (0.47, 3.9, 4)}
+FARM_STATE = {"name": "exp", "devices": 11, "preset": "rpi3", "mem_mb": 1024,
+              "addresses": ["10.77.0.%d" % (k + 1) for k in range(11)],
+              "cpu": {"fraction": 0.0437, "cfs_period_us": 23000, "cfs_quota_us": 1005},
+              "link": {"rate_bps": 62000000, "burst_bytes": 77500, "latency": "50ms"},
+              "calibration": {"unlimited_s": 0.021, "target_s": 0.525, "verified_s": 0.51}}
+
+
+def flat_point(path):
+    flats = [f for f in glob.glob(os.path.join(path, "ckp-*.flat.json")) if not f.endswith(".features_flat.json")]
+    if len(flats) != 1:
+        return None, len(flats)
+    with open(flats[0]) as f:
+        return json.load(f), 1
+
+
+def ck_cli(env, cwd, *args):
+    return subprocess.run([sys.executable, "-c", "import sys, ck.kernel as k; sys.exit(k.cli())"] + list(args),
+                          env=env, cwd=cwd, capture_output=True, text=True, timeout=120)
+
+
+def check_ck(ref_dir):
+    try:
+        import ck.kernel  # noqa: F401
+    except ImportError as e:
+        check(False, "the CK kernel is importable by this Python (pip install 'ck>=2.6,<3')", str(e))
+        return
+    ref_keys = set()
+    ref_meta = set()
+    for d in glob.glob(os.path.join(ref_dir, "experiment", "*")):
+        flat, _ = flat_point(d)
+        ref_keys |= {k for k in flat if k.startswith("##characteristics#run#") and "#accuracy_" not in k}
+        with open(os.path.join(d, ".cm", "meta.json")) as f:
+            ref_meta |= set(json.load(f)["meta"])
+    check(len(ref_keys) > 50 and "##characteristics#run#execution_time#mean" in ref_keys,
+          "the ReQuEST records' run characteristic keys are read", "%d keys" % len(ref_keys))
+    runs = []
+    for (m, n), (t, cls, frames) in sorted(CK_INPUT.items()):
+        run = {"model": m, "devices": n, "ok": True, "execution_time": t, "frames": frames, "wall_s": frames * t + 0.1}
+        if n > 1:
+            run["timer"] = {"execution_time": t, "execution_time_classify": cls}
+        runs.append(run)
+    runs.append({"model": FAILED[0], "devices": FAILED[1], "ok": False, "error": "made-up failure"})
+    results = {"mode": "full", "started": "2026-11-22T11:00:00Z", "farm": FARM_STATE, "runs": runs}
+    script = os.path.join(SCRIPTS, "experiment.py")
+    with tempfile.TemporaryDirectory() as tmp:
+        rpath = os.path.join(tmp, "results.json")
+        with open(rpath, "w") as f:
+            json.dump(results, f)
+        repos = os.path.join(tmp, "repos")
+        env = dict(os.environ, CK_REPOS=repos)
+        exp = os.path.join(repos, "local", "experiment")
+        for attempt in (1, 2):
+            r = subprocess.run([sys.executable, script, "record", "--results", rpath], env=env, capture_output=True,
+                               text=True, timeout=120)
+            check(r.returncode == 0 and ("CK_REPOS=%s," % repos) in r.stdout and "3 recorded" in r.stdout,
+                  "record (%s time) adds the 3 successful runs to CK_REPOS's local repository and says where"
+                  % ("first" if attempt == 1 else "second"), (r.stdout + r.stderr)[-1500:])
+        names = sorted(os.listdir(exp)) if os.path.isdir(exp) else []
+        want = sorted(["mchair-emu-alexnet-single-device-cpu", "mchair-emu-alexnet-farm-5-nodes",
+                       "mchair-emu-vgg16-farm-11-nodes"])
+        check([x for x in names if x != ".cm"] == want, "one entry per successful run, none for the failed one",
+              ", ".join(names))
+        for (m, n), (t, cls, frames) in sorted(CK_INPUT.items()):
+            uoa = "mchair-emu-%s-%s" % (m, "single-device-cpu" if n == 1 else "farm-%d-nodes" % n)
+            path = os.path.join(exp, uoa)
+            if not os.path.isdir(path):
+                continue
+            flat, npoints = flat_point(path)
+            check(npoints == 1, "%s has exactly one point after two records (replaced, not appended)" % uoa,
+                  "%d points" % npoints)
+            if flat is None:
+                continue
+            missing = sorted(ref_keys - set(flat))
+            check(not missing, "%s has every run characteristic key of the ReQuEST records" % uoa,
+                  ", ".join(missing[:8]))
+            cmd_key = "benchmark-%s-%s" % (m, "single-device-cpu" if n == 1 else "farm-%d-nodes" % n)
+            check(close(flat["##characteristics#run#execution_time#mean"], t)
+                  and close(flat["##characteristics#run#execution_time_classify#mean"], cls)
+                  and close(flat["##characteristics#run#inference_latency#mean"], cls)
+                  and close(flat["##characteristics#run#energy_per_inference_j#mean"], 6.5 * n * cls)
+                  and flat["##characteristics#run#repeat#all"] == [frames]
+                  and flat["##characteristics#run#run_success#all"] == ["yes"]
+                  and flat["##choices#cmd_key#min"] == cmd_key,
+                  "%s holds the input's time per inference, latency, frames and cmd_key" % uoa,
+                  "execution_time#mean %r" % flat.get("##characteristics#run#execution_time#mean"))
+            with open(os.path.join(path, ".cm", "meta.json")) as f:
+                entry = json.load(f)
+            meta = entry["meta"]
+            check(not (ref_meta - set(meta)), "%s's meta has every ReQuEST meta key" % uoa,
+                  ", ".join(sorted(ref_meta - set(meta))))
+            if n > 1:
+                ff = farmlib.farm_file(m, farmlib.LAYOUTS[(m, n)], FARM_STATE["addresses"][:n])
+                layout_ok = meta.get("farm_layout") == ff["tasks"] and meta.get("devices") == ff["node"]
+            else:
+                layout_ok = meta.get("devices") == {"predict": ["10.77.0.1"]}
+            emu = meta.get("emulation", {})
+            check(meta.get("model") == m and meta.get("farm_devices") == n and layout_ok
+                  and close(emu.get("cpu_fraction"), 0.0437) and emu.get("cfs_quota_us") == 1005
+                  and emu.get("cfs_period_us") == 23000 and emu.get("link_rate_bps") == 62000000
+                  and emu.get("mem_mb") == 1024 and emu.get("calibration") == FARM_STATE["calibration"]
+                  and close(meta.get("platform_peak_power"), 6.5 * n)
+                  and "request-asplos18" in entry.get("tags", []) and cmd_key in entry.get("tags", []),
+                  "%s's meta names the model, farm layout, devices and emulation (CPU quota, link rate)" % uoa,
+                  json.dumps({k: meta.get(k) for k in ("model", "farm_devices", "devices", "emulation")})[:600])
+        zdir = os.path.join(tmp, "zip")
+        os.makedirs(zdir)
+        r = ck_cli(env, zdir, "zip", "local:experiment:*")
+        zpath = os.path.join(zdir, "ckr-local.zip")
+        packed = zipfile.ZipFile(zpath).namelist() if os.path.isfile(zpath) else []
+        check(r.returncode == 0 and all("experiment/%s/.cm/meta.json" % u in packed for u in want)
+              and sum(1 for x in packed if x.endswith(".flat.json") and "features" not in x) == 3,
+              "`ck zip local:experiment:*` packs the three entries", (r.stdout + r.stderr)[-800:])
+        # without CK_REPOS: our own under --out, with ck-env registered
+        env2 = {k: v for k, v in os.environ.items() if k != "CK_REPOS"}
+        env2["HOME"] = tmp  # the default CK folder must not be used
+        out = os.path.join(tmp, "out")
+        r = subprocess.run([sys.executable, script, "record", "--results", rpath, "--out", out], env=env2,
+                           capture_output=True, text=True, timeout=120)
+        own = os.path.join(out, "ck-repos")
+        check(r.returncode == 0 and "CK_REPOS=%s, made here" % own in r.stdout
+              and len(glob.glob(os.path.join(own, "local", "experiment", "mchair-emu-*"))) == 3
+              and not os.path.exists(os.path.join(tmp, "CK")),
+              "without CK_REPOS the entries go to OUT/ck-repos, and the output says so", (r.stdout + r.stderr)[-800:])
+        r = ck_cli(dict(env2, CK_REPOS=own), tmp, "list", "repo:*")
+        check(r.returncode == 0 and {"ck-env", "mchair"} <= set(r.stdout.split()),
+              "that CK_REPOS has ck-env and this repository registered", r.stdout.strip())
+        r = subprocess.run([sys.executable, script, "record", "--results", rpath, "--ck-repo", "no-such-repo"],
+                           env=env, capture_output=True, text=True, timeout=120)
+        check(r.returncode != 0 and "no-such-repo" in r.stderr, "an unknown --ck-repo is an error naming it",
+              (r.stdout + r.stderr)[-500:])
 
 
 def main():
@@ -111,6 +257,7 @@ def main():
               close(r1["ours"]["execution_time"], 0.5), "RPi x1 has our bar and the record's bar")
         check(all(not math.isnan(v) for x in summary["systems"] for src in ("ours", "request") if src in x
                   for v in x[src].values()), "no NaN in the summary")
+    check_ck(ref_dir)
     print("%d checks failed: %s" % (len(failed), "; ".join(failed)) if failed else "all checks passed")
     return 1 if failed else 0
 
