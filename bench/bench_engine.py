@@ -3,9 +3,9 @@
 
 For each model (AlexNet, VGG16) all three run the same network with identical
 weights (mchair's seeded random weights, dumped with --save-weights) on the
-same input, with the same number of threads, in this one process and
-interleaved (ours, ORT, torch, ours, ORT, ...), so that load from other
-processes hits all three alike:
+same input, with the same number of threads, in this one process, in turns
+(3 rounds; in each, every engine runs a warm-up and a block of timed runs),
+so that load from other processes hits all three alike:
   ours   libmchair.so through ctypes (mc_net_forward), median of --repeat runs
          after 1 warm-up; `mchair predict --json` runs once as well for its peak RSS
   ORT    onnxruntime, graph from tests/reference/onnx_model.py (intra_op = threads,
@@ -134,18 +134,24 @@ class InProcess:
         self.lib.mc_model_free(self.model)
 
 
-def interleaved(fns, repeat, warmup=1):
-    """Runs fns round-robin; returns per-fn (median, latencies, last output)."""
+def interleaved(fns, repeat, warmup=1, rounds=3):
+    """Runs the engines in turn, in blocks: each round gives every engine a
+    warm-up and then its share of the timed runs back to back.  Blocks, not
+    single runs, because an engine's thread pool keeps spinning for a while
+    after a run (ONNX Runtime's does by default) and would slow whichever
+    engine ran next; rounds, so that load from other processes hits all the
+    engines alike.  Returns per-fn (median, latencies, last output)."""
     outs = [None] * len(fns)
-    for _ in range(warmup):
-        for i, f in enumerate(fns):
-            outs[i] = f()
     lat = [[] for _ in fns]
-    for _ in range(repeat):
+    per = [repeat // rounds + (1 if r < repeat % rounds else 0) for r in range(rounds)]
+    for r in range(rounds):
         for i, f in enumerate(fns):
-            t0 = time.perf_counter()
-            outs[i] = f()
-            lat[i].append(time.perf_counter() - t0)
+            for _ in range(warmup):
+                outs[i] = f()
+            for _ in range(per[r]):
+                t0 = time.perf_counter()
+                outs[i] = f()
+                lat[i].append(time.perf_counter() - t0)
     return [(float(np.median(l)), l, o) for l, o in zip(lat, outs)]
 
 
@@ -322,7 +328,7 @@ def main():
         shutil.rmtree(tmp, ignore_errors=True)
     res["loadavg_after"] = os.getloadavg()
 
-    print("\nbatch 1, %d threads, in one process, interleaved, median of %d runs after 1 warm-up"
+    print("\nbatch 1, %d threads, in one process, 3 rounds of blocks per engine, median of %d runs"
           " (load average %.1f before, %.1f after)"
           % (a.threads, a.repeat, load0[0], res["loadavg_after"][0]))
     hdr = "%-8s %9s %9s %9s %9s %11s %12s %9s %9s" % ("model", "ours ms", "ORT ms", "torch ms", "ours/ORT",
