@@ -6,7 +6,11 @@
  * tag: per-inference lines print in tag order.  A frame is lost when the
  * first task cannot be reached (after retries), when a node reports that it
  * could not deliver it (mc.error metadata), or when it is not back within
- * --timeout.  Exits when every frame is accounted for: 0 if none was lost.
+ * --timeout.  A frame is dropped (counted apart from lost ones) when the
+ * first task asked us to hold off (backpressure, response metadata
+ * mc.almost_full) at the time it was due at --rate, or when a node dropped it
+ * and said so (mc.dropped).  In closed loop initial waits instead of dropping.
+ * Exits when every frame is accounted for: 0 if none was lost.
  */
 #include <getopt.h>
 #include <signal.h>
@@ -48,7 +52,7 @@ typedef struct initial_opts {
     int quiet;
 } initial_opts;
 
-enum { F_UNSENT, F_FLIGHT, F_DONE, F_LOST };
+enum { F_UNSENT, F_FLIGHT, F_DONE, F_LOST, F_DROPPED };
 
 typedef struct sink_ctx {
     mc_ipc *ipc;
@@ -69,6 +73,7 @@ static mc_status on_result(void *ctx, mc_ipc_forward *f)
     if (!*f->tag || *end || idx < 0 || idx >= s->repeat)
         return mc_error_set(MC_ERR_NOT_FOUND, "tag '%s' was not sent by this initial node", f->tag);
     const char *err = mc_ipc_meta_get(&f->meta, "mc.error");
+    if (!err) err = mc_ipc_meta_get(&f->meta, "mc.dropped");
     int part = 0;
     size_t want = s->want;
     if (!err && s->last_parts > 1) {
@@ -293,14 +298,24 @@ int mc_cmd_initial(int argc, char **argv)
         fflush(stdout);
     }
 
-    long next = 0, inflight = 0, accounted = 0, lowest = 0, done = 0, lost = 0;
+    long next = 0, inflight = 0, accounted = 0, lowest = 0, done = 0, lost = 0, dropped = 0;
     double t0 = mc_now(), t_first = 0, t_last = 0;
     while (accounted < o.repeat && !init_stop) {
         double now = mc_now();
         int can_send = next < o.repeat && inflight < o.window && (o.rate <= 0 || now >= t0 + next / o.rate);
+        char tag[32];
+        snprintf(tag, sizeof tag, "%ld", next);
+        double held = can_send ? mc_farm_hold_s(rpc, farm, 0, tag) : 0;
+        if (held > 0) {
+            if (o.rate > 0) { /* lower the sampling rate: this frame is not taken */
+                state[next] = F_DROPPED;
+                accounted++;
+                dropped++;
+                next++;
+            }
+            can_send = 0;
+        }
         if (can_send) {
-            char tag[32];
-            snprintf(tag, sizeof tag, "%ld", next);
             const float *x = in;
             if (files) x = files[next % o.n_inputs];
             else mc_input_random(in, nin, o.seed, (uint64_t)next);
@@ -309,7 +324,12 @@ int mc_cmd_initial(int argc, char **argv)
             state[next] = F_FLIGHT;
             inflight++;
             mc_status s = mc_farm_send(rpc, farm, 0, tag, x, nin, NULL, MC_RPC_POLICY_DEFAULT, &init_stop);
-            if (s) {
+            if (s == MC_ERR_FULL) { /* refused as busy: dropped, not lost */
+                state[next] = F_DROPPED;
+                inflight--;
+                accounted++;
+                dropped++;
+            } else if (s) {
                 state[next] = F_LOST;
                 inflight--;
                 accounted++;
@@ -323,7 +343,7 @@ int mc_cmd_initial(int argc, char **argv)
             next++;
         }
         int more_to_send = next < o.repeat && inflight < o.window;
-        double wait = more_to_send ? (o.rate > 0 ? t0 + next / o.rate - mc_now() : 0) : 0.02;
+        double wait = more_to_send ? (o.rate > 0 ? t0 + next / o.rate - mc_now() : held) : 0.02;
         if (wait < 0) wait = 0;
         if (wait > 0.05) wait = 0.05;
         mc_frame *fr = mc_queue_pop(&sink.results, wait > 0 ? wait : 0.0005);
@@ -331,6 +351,12 @@ int mc_cmd_initial(int argc, char **argv)
             long idx = strtol(fr->tag, NULL, 10);
             const char *err = mc_ipc_meta_get(&fr->meta, "mc.error");
             if (state[idx] != F_FLIGHT) { /* late or duplicate: ignore */
+                mc_frame_free(fr);
+            } else if (!err && mc_ipc_meta_get(&fr->meta, "mc.dropped")) {
+                state[idx] = F_DROPPED;
+                inflight--;
+                accounted++;
+                dropped++;
                 mc_frame_free(fr);
             } else if (err) {
                 state[idx] = F_LOST;
@@ -394,7 +420,7 @@ int mc_cmd_initial(int argc, char **argv)
         while (lowest < next && state[lowest] >= F_DONE) {
             if (!o.quiet) {
                 if (state[lowest] == F_DONE) printf("inference %ld/%ld: %.4f s\n", lowest + 1, o.repeat, lat[lowest]);
-                else printf("inference %ld/%ld: lost\n", lowest + 1, o.repeat);
+                else printf("inference %ld/%ld: %s\n", lowest + 1, o.repeat, state[lowest] == F_DROPPED ? "dropped" : "lost");
             }
             lowest++;
         }
@@ -407,9 +433,9 @@ int mc_cmd_initial(int argc, char **argv)
     mean = done ? mean / (double)done : 0;
     double span = t_last > t_first ? t_last - t_first : 0;
     double thr = span > 0 ? done / span : 0;
-    printf("frames %ld, done %ld, lost %ld; mean latency %.4f s, IPS %.2f (1/mean), throughput %.2f/s, "
+    printf("frames %ld, done %ld, dropped %ld, lost %ld; mean latency %.4f s, IPS %.2f (1/mean), throughput %.2f/s, "
            "peak RSS %.0f MB\n",
-           o.repeat, done, lost, mean, mean > 0 ? 1.0 / mean : 0, thr, mc_peak_rss_bytes() / 1e6);
+           o.repeat, done, dropped, lost, mean, mean > 0 ? 1.0 / mean : 0, thr, mc_peak_rss_bytes() / 1e6);
     for (int i = 0; i < farm->n_tasks; i++)
         if (tt[i].n)
             printf("  task %-12s mean %.4f s over %ld results\n", farm->tasks[i].name, tt[i].sum / tt[i].n, tt[i].n);
@@ -439,7 +465,10 @@ int mc_cmd_initial(int argc, char **argv)
             if (tt[i].n) cJSON_AddNumberToObject(ts, farm->tasks[i].name, tt[i].sum / tt[i].n);
         cJSON *lt = cJSON_AddArrayToObject(r, "lost");
         for (long i = 0; i < o.repeat; i++)
-            if (state[i] != F_DONE) cJSON_AddItemToArray(lt, cJSON_CreateNumber((double)i));
+            if (state[i] != F_DONE && state[i] != F_DROPPED) cJSON_AddItemToArray(lt, cJSON_CreateNumber((double)i));
+        cJSON *dt = cJSON_AddArrayToObject(r, "dropped");
+        for (long i = 0; i < o.repeat; i++)
+            if (state[i] == F_DROPPED) cJSON_AddItemToArray(dt, cJSON_CreateNumber((double)i));
         cJSON *lr = cJSON_AddObjectToObject(r, "lost_reasons");
         for (int i = 0; i < n_reasons; i++) {
             char k[32];

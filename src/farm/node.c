@@ -16,18 +16,29 @@
 #include "../core/rng.h"
 #include "../models/net.h"
 #include "../models/weights.h"
+#include "../ops/conv2d_winograd.h"
 #include "../net/http.h"
 #include "farm.h"
 #include "frame.h"
 #include "queue.h"
 #include "send.h"
 
-#define NODE_INBOX 2
-#define NODE_OUTBOX 2
+#define NODE_INBOX 2         /* whole inputs' worth of bytes */
+#define NODE_INBOX_ITEMS 128 /* parts of split inputs count by their size */
+#define NODE_OUTBOX 1
 #define NODE_MERGE_TAGS 32
 #define NODE_MERGE_TIMEOUT_S 30.0
-#define NODE_PUSH_WAIT_S 10.0
+#define NODE_PUSH_WAIT_S 1.0     /* a full input buffer: wait, then answer busy */
+#define NODE_SPLIT_WAIT_S 10.0   /* a split task's part waits this long for room */
 #define BODY_SLACK (64u * 1024u)
+#define MB ((double)(1u << 20))
+/* Process RSS besides tensors, measured on an idle node: shared libraries
+ * (OpenBLAS, libcrypto, libcurl, Avro C, libmicrohttpd, libgomp) ~13 MB,
+ * heap, thread stacks and OpenBLAS' per-thread buffers. */
+#define NODE_BASE_BYTES (20.0 * MB)
+/* Winograd band of a bounded node: 1 Mi floats, the size of im2col's, so
+ * the Winograd path needs no larger workspace. */
+#define NODE_WINO_BAND_FLOATS ((size_t)1 << 20)
 
 typedef struct node {
     mc_farm farm;
@@ -50,6 +61,9 @@ typedef struct node {
     int quiet;
     char tkey[MC_IPC_KEY_MAX];  /* "mc.t.<task>" */
     pthread_mutex_t log_lock;
+    size_t in_bytes, inbox_bytes;
+    _Atomic long t_frame_us;    /* mean compute time per frame (EMA) */
+    _Atomic long n_dropped, n_almost_full;
 } node;
 
 static void node_log(node *n, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -224,11 +238,23 @@ static mc_status on_forward(void *ctx, mc_ipc_forward *f)
     fr->part = part;
     fr->meta = f->meta;
     fr->t_recv = mc_now();
-    if (mc_queue_push(&n->inbox, fr, NODE_PUSH_WAIT_S)) {
+    size_t bytes = fr->n * sizeof(float), queued = 0;
+    int full = mc_queue_push_sized(&n->inbox, fr, bytes, NODE_PUSH_WAIT_S, &queued) != 0;
+    if (full) {
         mc_frame_free(fr);
-        return mc_error_set(MC_ERR_FULL, "busy: task %s input buffer (%d frames) stayed full for %.0f s",
-                            n->task->name, NODE_INBOX, NODE_PUSH_WAIT_S);
+        queued = n->inbox_bytes;
     }
+    if (full || queued + n->in_bytes > n->inbox_bytes) { /* room for less than one more input */
+        long us = n->t_frame_us;
+        double hold = (double)queued / (double)n->in_bytes * (us > 0 ? (double)us * 1e-6 : 0.05);
+        char v[32];
+        snprintf(v, sizeof v, "%.4f", hold > 0.001 ? hold : 0.001);
+        mc_ipc_meta_set(&f->reply, "mc.almost_full", v);
+        n->n_almost_full++;
+    }
+    if (full)
+        return mc_error_set(MC_ERR_FULL, "busy: task %s input buffer (%zu bytes) stayed full for %.0f s",
+                            n->task->name, n->inbox_bytes, NODE_PUSH_WAIT_S);
     return MC_OK;
 }
 
@@ -296,6 +322,8 @@ static void *compute_main(void *arg)
         double t0 = mc_now();
         mc_status st = mc_net_forward(&n->net, fr->data, out->data);
         double dt = mc_now() - t0;
+        long us = n->t_frame_us, dus = (long)(dt * 1e6);
+        n->t_frame_us = us > 0 ? (3 * us + dus) / 4 : dus;
         if (st) {
             snprintf(why, sizeof why, "task %s: compute failed: %s", n->task->name, mc_error_last());
             queue_lost(n, fr->tag, why);
@@ -343,9 +371,31 @@ static void *sender_main(void *arg)
             mc_frame_free(fr);
             continue;
         }
-        mc_status st = mc_farm_send(r, &n->farm, n->ti + 1, fr->tag, fr->data, fr->n, &fr->meta,
-                                    MC_RPC_POLICY_DEFAULT, &n->quit);
-        if (st) {
+        /* backpressure: a whole tag is dropped here rather than queued; the
+         * parts of a split task are never dropped one by one (they wait) */
+        int whole = n->task->parts == 1;
+        double hold = mc_farm_hold_s(r, &n->farm, n->ti + 1, fr->tag);
+        mc_status st = MC_ERR_FULL;
+        if (!whole || hold <= 0)
+            st = mc_farm_send(r, &n->farm, n->ti + 1, fr->tag, fr->data, fr->n, &fr->meta, MC_RPC_POLICY_DEFAULT,
+                              &n->quit);
+        for (double waited = 0; st == MC_ERR_FULL && !whole && waited < NODE_SPLIT_WAIT_S && !n->quit;) {
+            double h = mc_farm_hold_s(r, &n->farm, n->ti + 1, fr->tag);
+            if (h < 0.01) h = 0.01;
+            struct timespec ts = {(time_t)h, (long)((h - (double)(time_t)h) * 1e9)};
+            nanosleep(&ts, NULL);
+            waited += h;
+            st = mc_farm_send(r, &n->farm, n->ti + 1, fr->tag, fr->data, fr->n, &fr->meta, MC_RPC_POLICY_DEFAULT,
+                              &n->quit);
+        }
+        if (st == MC_ERR_FULL && whole) {
+            char why[300];
+            snprintf(why, sizeof why, "task %s at %s:%d dropped it: next task %s almost full", n->task->name,
+                     n->me.host, n->me.port, n->ti + 1 < n->farm.n_tasks ? n->farm.tasks[n->ti + 1].name : "initial");
+            n->n_dropped++;
+            if (mc_farm_report_dropped(r, &n->farm, fr->tag, why, &n->quit))
+                node_log(n, "could not report a dropped tag to initial: %s", mc_error_last());
+        } else if (st) {
             char why[800];
             snprintf(why, sizeof why, "%s could not deliver: %s", n->task->name, mc_error_last());
             report_lost(n, n->ti + 1 < n->farm.n_tasks ? r : NULL, fr->tag, why);
@@ -397,12 +447,52 @@ mc_status mc_node_run(const mc_node_opts *o, volatile sig_atomic_t *stop)
         st = mc_node_part_weights(&n->model, t->first, t->parts, n->part, o->seed, o->weights);
     else if (o->weights) st = mc_weights_load(&n->model, t->first, t->last, o->weights);
     else st = mc_weights_random(&n->model, t->first, t->last, o->seed);
-    if (st || (st = mc_net_init(&n->net, &n->model, t->first, t->last, n->be))) goto out;
+    if (st) goto out;
+    /* Memory bound: what the node holds besides the transformed Winograd
+     * weights (weights, two activation buffers, workspace, frames in flight,
+     * the process itself); the Winograd transforms get what is left. */
+    double limit = o->mem_limit_mb < 0 ? -1 : o->mem_limit_mb * MB, wbytes = 0, wino_all = 0;
+    for (int i = t->first; i < t->last; i++) {
+        mc_layer *l = &n->model.layers[i];
+        wbytes += 4.0 * (double)(mc_tensor_count(&l->weight) + mc_tensor_count(&l->bias));
+        wino_all += (double)mc_winograd_weight_bytes(l);
+    }
+    if (limit < 0) limit = wbytes + 64.0 * MB;
+    if (limit > 0) {
+        /* bounded: transformed layers drop their plain weights and use bands
+         * no larger than im2col's, so the transforms cost 7/16 of U each */
+        mc_winograd_set_limit(0, 1, NODE_WINO_BAND_FLOATS);
+        double act = 0, ws = 0;
+        for (int i = t->first; i < t->last; i++) {
+            mc_layer *l = &n->model.layers[i];
+            double a = 4.0 * (double)mc_shape_count(&l->in), b = 4.0 * (double)mc_shape_count(&l->out);
+            act = a > act ? a : act;
+            act = b > act ? b : act;
+            double w = (double)n->be->workspace_bytes(n->be, l);
+            ws = w > ws ? w : ws;
+        }
+        double in_b = 4.0 * (double)mc_shape_count(&n->model.layers[t->first].in);
+        double out_b = 4.0 * (double)mc_shape_count(&n->model.layers[t->last - 1].out);
+        double fixed = wbytes + 2 * act + ws + (NODE_INBOX + 2) * in_b + (NODE_OUTBOX + 3) * out_b + NODE_BASE_BYTES;
+        mc_winograd_set_limit(limit > fixed ? (size_t)(limit - fixed) : 0, 1, NODE_WINO_BAND_FLOATS);
+    }
+    if ((st = mc_net_init(&n->net, &n->model, t->first, t->last, n->be))) goto out;
+    double wino_used = 0;
+    int wino_layers = 0, wino_can = 0;
+    for (int i = t->first; i < t->last; i++) {
+        wino_can += mc_winograd_applies(&n->model.layers[i]);
+        if (n->model.layers[i].cpu_state) {
+            wino_used += (double)mc_winograd_weight_bytes(&n->model.layers[i]);
+            wino_layers++;
+        }
+    }
     n->in_n = mc_net_in_count(&n->net);
     n->out_n = mc_net_out_count(&n->net);
+    n->in_bytes = n->in_n * sizeof(float);
+    n->inbox_bytes = NODE_INBOX * n->in_bytes;
     n->prev_parts = n->ti > 0 ? n->farm.tasks[n->ti - 1].parts : 1;
     snprintf(n->tkey, sizeof n->tkey, "mc.t.%s", t->name);
-    if ((st = mc_queue_init(&n->inbox, NODE_INBOX))) goto out;
+    if ((st = mc_queue_init_bytes(&n->inbox, NODE_INBOX_ITEMS, n->inbox_bytes))) goto out;
     have_in = 1;
     if ((st = mc_queue_init(&n->outbox, NODE_OUTBOX))) goto out;
     have_out = 1;
@@ -427,13 +517,14 @@ mc_status mc_node_run(const mc_node_opts *o, volatile sig_atomic_t *stop)
     if (!o->quiet) {
         char a[64];
         mc_shape si = mc_model_range_in(&n->model, t->first);
-        double wb = 0;
-        for (int i = t->first; i < t->last; i++)
-            wb += 4.0 * (double)(mc_tensor_count(&n->model.layers[i].weight) + mc_tensor_count(&n->model.layers[i].bias));
+        char lim[48] = "none";
+        if (limit > 0) snprintf(lim, sizeof lim, "%.1f MiB", limit / MB);
         printf("node %s: layers %s..%s (%s -> %zu values), part %d of %d, weights %.1f MB, %s, listening on %s:%d, "
-               "next %s\n", t->name, n->model.layers[t->first].name, n->model.layers[t->last - 1].name,
-               mc_shape_str(&si, a, sizeof a), n->out_n, n->part, t->parts, wb / 1e6, n->be->name, n->me.host, n->me.port,
-               n->ti + 1 < n->farm.n_tasks ? n->farm.tasks[n->ti + 1].name : "initial");
+               "next %s; memory bound %s, Winograd on %d of %d layers (%.1f of %.1f MiB)\n", t->name,
+               n->model.layers[t->first].name, n->model.layers[t->last - 1].name, mc_shape_str(&si, a, sizeof a),
+               n->out_n, n->part, t->parts, wbytes / 1e6, n->be->name, n->me.host, n->me.port,
+               n->ti + 1 < n->farm.n_tasks ? n->farm.tasks[n->ti + 1].name : "initial", lim, wino_layers, wino_can, wino_used / MB,
+               wino_all / MB);
         fflush(stdout);
     }
     while (!*stop) {
@@ -441,6 +532,9 @@ mc_status mc_node_run(const mc_node_opts *o, volatile sig_atomic_t *stop)
         nanosleep(&ts, NULL);
     }
     st = MC_OK;
+    if (!o->quiet && (n->n_dropped || n->n_almost_full))
+        node_log(n, "backpressure: answered almost_full %ld times, dropped %ld frames", (long)n->n_almost_full,
+                 (long)n->n_dropped);
 out:
     if (st) {
         char msg[1024];

@@ -45,3 +45,28 @@ mc_status mc_farm_report_lost(mc_rpc *r, const mc_farm *farm, const char *tag, c
     mc_ipc_meta_set(&f.meta, "mc.error", why);
     return mc_rpc_forward(r, farm->initial.host, farm->initial.port, &f, (mc_rpc_policy){2, 0.05, 0.1}, stop, NULL);
 }
+
+double mc_farm_hold_s(mc_rpc *r, const mc_farm *farm, int to, const char *tag)
+{
+    if (to >= farm->n_tasks) return mc_rpc_hold_s(r, farm->initial.host, farm->initial.port);
+    const mc_farm_task *t = &farm->tasks[to];
+    int first = mc_farm_route(t, tag);
+    double h = 0;
+    for (int k = 0; k < t->parts; k++) {
+        double s = mc_rpc_hold_s(r, t->addr[first + k].host, t->addr[first + k].port);
+        if (s > h) h = s;
+    }
+    return h;
+}
+
+mc_status mc_farm_report_dropped(mc_rpc *r, const mc_farm *farm, const char *tag, const char *why,
+                                 volatile sig_atomic_t *stop)
+{
+    mc_ipc_forward f;
+    memset(&f, 0, sizeof f);
+    f.input = (const unsigned char *)"";
+    snprintf(f.tag, sizeof f.tag, "%s", tag);
+    snprintf(f.next, sizeof f.next, "initial");
+    mc_ipc_meta_set(&f.meta, "mc.dropped", why);
+    return mc_rpc_forward(r, farm->initial.host, farm->initial.port, &f, (mc_rpc_policy){2, 0.05, 0.1}, stop, NULL);
+}

@@ -19,4 +19,14 @@ mc_status mc_farm_send(mc_rpc *r, const mc_farm *farm, int to, const char *tag, 
 mc_status mc_farm_report_lost(mc_rpc *r, const mc_farm *farm, const char *tag, const char *why,
                               volatile sig_atomic_t *stop);
 
+/* Backpressure: seconds that some receiver of `tag` at task `to` (every part
+ * holder of its replica; the initial node when to == n_tasks) still asked us
+ * to hold off (response metadata mc.almost_full); 0 when none did. */
+double mc_farm_hold_s(mc_rpc *r, const mc_farm *farm, int to, const char *tag);
+
+/* Tells the initial node that `tag` was dropped on purpose (backpressure):
+ * metadata mc.dropped says where and why; initial counts it apart from lost tags. */
+mc_status mc_farm_report_dropped(mc_rpc *r, const mc_farm *farm, const char *tag, const char *why,
+                                 volatile sig_atomic_t *stop);
+
 #endif

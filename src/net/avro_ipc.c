@@ -357,8 +357,17 @@ mc_status mc_ipc_request_encode(mc_ipc *ipc, int send_protocol, const mc_ipc_for
     return st;
 }
 
+static void read_meta(avro_value_t *mv, mc_ipc_meta *m);
+
 mc_status mc_ipc_response_decode(mc_ipc *ipc, const unsigned char *body, size_t len, mc_ipc_match *match)
 {
+    return mc_ipc_response_decode_meta(ipc, body, len, match, NULL);
+}
+
+mc_status mc_ipc_response_decode_meta(mc_ipc *ipc, const unsigned char *body, size_t len, mc_ipc_match *match,
+                                      mc_ipc_meta *meta)
+{
+    if (meta) meta->n = 0;
     const unsigned char *msg;
     size_t n;
     unsigned char *copy = NULL;
@@ -391,6 +400,7 @@ mc_status mc_ipc_response_decode(mc_ipc *ipc, const unsigned char *body, size_t 
         st = mc_error_set(MC_ERR_FORMAT, "avro ipc: malformed call response: %s", avro_strerror());
         goto out;
     }
+    if (meta) read_meta(&mv, meta);
     if (flag) {
         const char *s = NULL;
         size_t sl = 0;
@@ -490,8 +500,8 @@ static int plain(const char *text, unsigned char **resp, size_t *len, int code)
 }
 
 /* Handshake response + (unless NONE) call response with an optional error. */
-static mc_status write_response(mc_ipc *ipc, mc_ipc_match match, int call, const char *err, unsigned char **resp,
-                                size_t *len)
+static mc_status write_response(mc_ipc *ipc, mc_ipc_match match, int call, const char *err,
+                                const mc_ipc_meta *rmeta, unsigned char **resp, size_t *len)
 {
     outvals o = {.n = 0};
     avro_value_t *hv, *mv, *bv, *ev, field, br;
@@ -505,7 +515,7 @@ static mc_status write_response(mc_ipc *ipc, mc_ipc_match match, int call, const
               avro_value_get_by_name(hv, "meta", &field, NULL) || avro_value_set_branch(&field, 0, &br) ||
               avro_value_set_null(&br);
     if (!bad && call) {
-        bad = new_value(ipc->cls[S_META], &o, &mv) || new_value(ipc->cls_boolean, &o, &bv) ||
+        bad = new_value(ipc->cls[S_META], &o, &mv) || set_meta(mv, rmeta) || new_value(ipc->cls_boolean, &o, &bv) ||
               avro_value_set_boolean(bv, err != NULL);
         if (!bad && err)
             bad = new_value(ipc->cls[S_ERRORS], &o, &ev) || avro_value_set_branch(ev, 0, &br) || set_str(&br, err);
@@ -575,6 +585,8 @@ int mc_ipc_serve(mc_ipc *ipc, const unsigned char *body, size_t len, mc_ipc_hand
     char err[400] = "";
     const char *errp = NULL;
     mc_ipc_match match = MC_IPC_NONE;
+    mc_ipc_meta rmeta;
+    rmeta.n = 0;
     if (!r || avro_generic_value_new(ipc->cls[S_HREQ], &hv) || !(have_h = 1) || avro_value_read(r, &hv)) {
         snprintf(text, sizeof text, "bad request: body is not an Avro IPC handshake request: %s\n", avro_strerror());
         code = plain(text, resp, resp_len, 400);
@@ -637,6 +649,7 @@ int mc_ipc_serve(mc_ipc *ipc, const unsigned char *body, size_t len, mc_ipc_hand
         goto respond;
     }
     decode_cap = 0;
+    size_t params_at = used;
     if (!avro_value_sizeof(pv, &sz)) used += sz;
     if (used < n) {
         snprintf(err, sizeof err, "%zu bytes left after the forward parameters (wrong schema?)", n - used);
@@ -660,17 +673,34 @@ int mc_ipc_serve(mc_ipc *ipc, const unsigned char *body, size_t len, mc_ipc_hand
         f.input_len = bl;
         f.owner_ = pv; /* the handler may keep it (then sets owner_ NULL) */
         pv = NULL;
+        /* The input's bytes also lie in the message itself, after the length
+         * (the first parameter): point there and release Avro's copy now, so
+         * a large input is held twice (body, the handler's copy), not three
+         * times.  The position is checked against the decoded value. */
+        avro_value_t nf, tf, *ov = f.owner_;
+        size_t ps = 0, ns = 0, ts = 0;
+        if (bl >= 4096 && !avro_value_sizeof(ov, &ps) && !avro_value_get_by_name(ov, "next", &nf, NULL) &&
+            !avro_value_sizeof(&nf, &ns) && !avro_value_get_by_name(ov, "tag", &tf, NULL) && !avro_value_sizeof(&tf, &ts) &&
+            ps >= bl + ns + ts && ps - bl - ns - ts <= 10) {
+            const unsigned char *in_msg = msg + params_at + (ps - bl - ns - ts);
+            if (in_msg + bl <= msg + n && !memcmp(in_msg, b, bl)) {
+                mc_ipc_forward_release(&f);
+                f.input = in_msg;
+                f.input_len = bl;
+            }
+        }
         mc_error_clear();
         mc_status st = h(ctx, &f);
         if (st) {
             snprintf(err, sizeof err, "%s", mc_error_last());
             errp = err;
         }
+        rmeta = f.reply;
         mc_ipc_forward_release(&f);
     }
 respond:
     decode_cap = 0;
-    if (write_response(ipc, match, match != MC_IPC_NONE, errp, resp, resp_len)) {
+    if (write_response(ipc, match, match != MC_IPC_NONE, errp, &rmeta, resp, resp_len)) {
         snprintf(text, sizeof text, "server error: %s\n", mc_error_last());
         code = plain(text, resp, resp_len, 500);
     }

@@ -1,6 +1,8 @@
 /* rpc.c - forward() with handshake and retries (see rpc.h). */
 #include "rpc.h"
 
+#include "../models/net.h" /* mc_now */
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,7 +14,11 @@ typedef struct rpc_peer {
     char host[64];
     int port;
     int send_protocol;
+    double hold_until; /* mc_now() before which the peer asked us not to send */
 } rpc_peer;
+
+/* A peer may ask for at most this hold-off (a bogus value cannot stall us). */
+#define RPC_HOLD_MAX_S 5.0
 
 struct mc_rpc {
     mc_ipc *ipc;
@@ -59,6 +65,28 @@ static rpc_peer *find_peer(mc_rpc *r, const char *host, int port)
     return p;
 }
 
+/* Reads mc.almost_full from a response's metadata into the peer. */
+static int note_hold(rpc_peer *p, const mc_ipc_meta *m)
+{
+    const char *v = mc_ipc_meta_get(m, "mc.almost_full");
+    if (!v) return 0;
+    double s = atof(v);
+    if (!(s > 0)) s = 0.001;
+    if (s > RPC_HOLD_MAX_S) s = RPC_HOLD_MAX_S;
+    p->hold_until = mc_now() + s;
+    return 1;
+}
+
+double mc_rpc_hold_s(mc_rpc *r, const char *host, int port)
+{
+    for (int i = 0; i < r->n; i++)
+        if (r->peers[i].port == port && !strcmp(r->peers[i].host, host)) {
+            double left = r->peers[i].hold_until - mc_now();
+            return left > 0 ? left : 0;
+        }
+    return 0;
+}
+
 static void sleep_s(double s, volatile sig_atomic_t *stop)
 {
     while (s > 0 && !(stop && *stop)) {
@@ -87,13 +115,16 @@ static int exchange(mc_rpc *r, rpc_peer *p, const mc_ipc_forward *f, mc_status *
             return code >= 500 || code == 503 ? 1 : -1;
         }
         mc_ipc_match m = MC_IPC_NONE;
-        *st = mc_ipc_response_decode(r->ipc, resp, rl, &m);
+        mc_ipc_meta rm;
+        *st = mc_ipc_response_decode_meta(r->ipc, resp, rl, &m, &rm);
         free(resp);
+        int held = note_hold(p, &rm);
         if (*st) {
             char msg[512];
             snprintf(msg, sizeof msg, "%s", mc_error_last());
-            *st = mc_error_set(*st, "%s:%d: %s", p->host, p->port, msg);
-            return strstr(msg, "busy:") ? 1 : -1;
+            int busy = strstr(msg, "busy:") != NULL;
+            *st = mc_error_set(busy && held ? MC_ERR_FULL : *st, "%s:%d: %s", p->host, p->port, msg);
+            return busy && !held ? 1 : -1;
         }
         if (m != MC_IPC_NONE) {
             p->send_protocol = 0;

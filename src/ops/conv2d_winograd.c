@@ -34,6 +34,31 @@
 /* Workspace budget for one band: V and M, 16 floats per tile and channel. */
 #define MC_WINOGRAD_BAND_FLOATS ((size_t)4 << 20)
 
+/* Process-wide settings (mc_winograd_set_limit): cap on the memory the
+ * transforms add, whether the plain weights are dropped once transformed,
+ * and the band budget. */
+static size_t wino_limit = (size_t)-1, wino_held, wino_band = MC_WINOGRAD_BAND_FLOATS;
+static int wino_drop;
+
+void mc_winograd_set_limit(size_t bytes, int drop_weights, size_t band_floats)
+{
+    wino_limit = bytes;
+    wino_drop = drop_weights;
+    wino_band = band_floats ? band_floats : MC_WINOGRAD_BAND_FLOATS;
+}
+
+/* Memory that preparing l adds. */
+static size_t wino_cost(const mc_layer *l)
+{
+    size_t u = mc_winograd_weight_bytes(l), w = (size_t)9 * l->in.ne[0] * l->out.ne[0] * sizeof(float);
+    return wino_drop ? u - w : u;
+}
+
+size_t mc_winograd_weight_bytes(const mc_layer *l)
+{
+    return mc_winograd_applies(l) ? (size_t)16 * l->in.ne[0] * l->out.ne[0] * sizeof(float) : 0;
+}
+
 int mc_winograd_applies(const mc_layer *l)
 {
     return l->op == MC_OP_CONV2D && l->kh == 3 && l->kw == 3 && l->sh == 1 && l->sw == 1 &&
@@ -48,7 +73,7 @@ static int tiles_h(const mc_layer *l) { return (l->out.ne[2] + 1) / 2; }
 static int band_rows(const mc_layer *l)
 {
     size_t per_row = (size_t)16 * tiles_w(l) * (l->in.ne[0] + l->out.ne[0]);
-    size_t r = MC_WINOGRAD_BAND_FLOATS / per_row;
+    size_t r = wino_band / per_row;
     if (r < 1) r = 1;
     if (r > (size_t)tiles_h(l)) r = (size_t)tiles_h(l);
     return (int)r;
@@ -63,6 +88,9 @@ size_t mc_winograd_workspace(const mc_layer *l)
 mc_status mc_winograd_prepare(mc_layer *l)
 {
     if (!mc_winograd_applies(l) || l->cpu_state) return MC_OK;
+    size_t need = wino_cost(l);
+    if (need > wino_limit - (wino_held < wino_limit ? wino_held : wino_limit))
+        return MC_OK; /* over the memory cap: this layer runs im2col */
     const int C = l->in.ne[0], K = l->out.ne[0];
     float *u = mc_alloc((size_t)16 * C * K * sizeof *u);
     if (!u) return mc_error_set(MC_ERR_NOMEM, "layer %s: no memory for Winograd weights", l->name);
@@ -87,12 +115,16 @@ mc_status mc_winograd_prepare(mc_layer *l)
         }
     }
     l->cpu_state = u;
+    wino_held += need;
+    if (wino_drop) mc_tensor_free(&l->weight); /* forward reads only U from now on */
     return MC_OK;
 }
 
 void mc_winograd_release(mc_layer *l)
 {
     if (l->op != MC_OP_CONV2D || !l->cpu_state) return;
+    size_t had = wino_cost(l);
+    wino_held -= had < wino_held ? had : wino_held;
     mc_free(l->cpu_state);
     l->cpu_state = NULL;
 }
