@@ -9,7 +9,8 @@
  * --timeout.  A frame is dropped (counted apart from lost ones) when the
  * first task asked us to hold off (backpressure, response metadata
  * mc.almost_full) at the time it was due at --rate, or when a node dropped it
- * and said so (mc.dropped).  In closed loop initial waits instead of dropping.
+ * and said so (mc.dropped; at --rate frames carry mc.droppable, which lets
+ * nodes drop them).  In closed loop initial waits instead of dropping.
  * Exits when every frame is accounted for: 0 if none was lost.
  */
 #include <getopt.h>
@@ -299,6 +300,9 @@ int mc_cmd_initial(int argc, char **argv)
     }
 
     long next = 0, inflight = 0, accounted = 0, lowest = 0, done = 0, lost = 0, dropped = 0;
+    mc_ipc_meta meta; /* a sampling source lets the farm drop frames under backpressure */
+    meta.n = 0;
+    if (o.rate > 0) mc_ipc_meta_set(&meta, "mc.droppable", "1");
     double t0 = mc_now(), t_first = 0, t_last = 0;
     while (accounted < o.repeat && !init_stop) {
         double now = mc_now();
@@ -323,7 +327,7 @@ int mc_cmd_initial(int argc, char **argv)
             if (!t_first) t_first = t_send[next];
             state[next] = F_FLIGHT;
             inflight++;
-            mc_status s = mc_farm_send(rpc, farm, 0, tag, x, nin, NULL, MC_RPC_POLICY_DEFAULT, &init_stop);
+            mc_status s = mc_farm_send(rpc, farm, 0, tag, x, nin, &meta, MC_RPC_POLICY_DEFAULT, &init_stop);
             if (s == MC_ERR_FULL) { /* refused as busy: dropped, not lost */
                 state[next] = F_DROPPED;
                 inflight--;

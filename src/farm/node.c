@@ -371,9 +371,11 @@ static void *sender_main(void *arg)
             mc_frame_free(fr);
             continue;
         }
-        /* backpressure: a whole tag is dropped here rather than queued; the
-         * parts of a split task are never dropped one by one (they wait) */
-        int whole = n->task->parts == 1;
+        /* backpressure: a whole tag the source let us drop (mc.droppable: it
+         * samples at a rate) is dropped here rather than queued; the parts
+         * of a split task are never dropped one by one, and frames of a
+         * closed-loop source are not dropped at all: they wait */
+        int whole = n->task->parts == 1 && mc_ipc_meta_get(&fr->meta, "mc.droppable") != NULL;
         double hold = mc_farm_hold_s(r, &n->farm, n->ti + 1, fr->tag);
         mc_status st = MC_ERR_FULL;
         if (!whole || hold <= 0)

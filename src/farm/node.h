@@ -18,9 +18,10 @@
  * frame leaves room for less than one more input, the response carries
  * metadata mc.almost_full = seconds to hold off (queued inputs x the mean
  * compute time), and our senders drop frames for that node meanwhile,
- * telling initial (mc.dropped) instead of queueing them.  A node whose task
- * is split never drops (its parts must stay complete): it waits and so
- * passes the pressure to its predecessor.  A full buffer waits 1 s, then
+ * telling initial (mc.dropped) instead of queueing them.  Only frames the
+ * source marked mc.droppable (initial at --rate) are dropped; others wait,
+ * as does a node whose task is split (its parts must stay complete), which
+ * so passes the pressure to its predecessor.  A full buffer waits 1 s, then
  * answers "busy:" with mc.almost_full.
  *
  * The initial node (source and sink) is src/cli/cmd_initial.c.
