@@ -29,7 +29,7 @@
 #define NODE_MERGE_TAGS 32
 #define NODE_MERGE_TIMEOUT_S 30.0
 #define NODE_PUSH_WAIT_S 1.0     /* a full input buffer: wait, then answer busy */
-#define NODE_SPLIT_WAIT_S 10.0   /* a split task's part waits this long for room */
+#define NODE_WAIT_S 10.0   /* a frame that may not be dropped waits this long for room */
 #define BODY_SLACK (64u * 1024u)
 #define MB ((double)(1u << 20))
 /* Process RSS besides tensors, measured on an idle node: shared libraries
@@ -375,22 +375,30 @@ static void *sender_main(void *arg)
          * samples at a rate) is dropped here rather than queued; the parts
          * of a split task are never dropped one by one, and frames of a
          * closed-loop source are not dropped at all: they wait */
-        int whole = n->task->parts == 1 && mc_ipc_meta_get(&fr->meta, "mc.droppable") != NULL;
-        double hold = mc_farm_hold_s(r, &n->farm, n->ti + 1, fr->tag);
+        int may_drop = n->task->parts == 1 && mc_ipc_meta_get(&fr->meta, "mc.droppable") != NULL;
+        double hold = mc_farm_hold_s(r, &n->farm, n->ti + 1, fr->tag), waited = 0;
         mc_status st = MC_ERR_FULL;
-        if (!whole || hold <= 0)
-            st = mc_farm_send(r, &n->farm, n->ti + 1, fr->tag, fr->data, fr->n, &fr->meta, MC_RPC_POLICY_DEFAULT,
-                              &n->quit);
-        for (double waited = 0; st == MC_ERR_FULL && !whole && waited < NODE_SPLIT_WAIT_S && !n->quit;) {
-            double h = mc_farm_hold_s(r, &n->farm, n->ti + 1, fr->tag);
-            if (h < 0.01) h = 0.01;
-            struct timespec ts = {(time_t)h, (long)((h - (double)(time_t)h) * 1e9)};
-            nanosleep(&ts, NULL);
-            waited += h;
-            st = mc_farm_send(r, &n->farm, n->ti + 1, fr->tag, fr->data, fr->n, &fr->meta, MC_RPC_POLICY_DEFAULT,
-                              &n->quit);
+        uint64_t sent = 0;
+        if (!may_drop || hold <= 0) {
+            /* respect the hold-off (when we may not drop), then send; after a
+             * refusal only the part holders that did not take it get it again */
+            for (;;) {
+                while (!may_drop && hold > 0 && waited < NODE_WAIT_S && !n->quit) {
+                    double h = hold < 0.01 ? 0.01 : hold > 0.1 ? 0.1 : hold;
+                    struct timespec ts = {0, (long)(h * 1e9)};
+                    nanosleep(&ts, NULL);
+                    waited += h;
+                    hold = mc_farm_hold_s(r, &n->farm, n->ti + 1, fr->tag);
+                }
+                st = mc_farm_send_rest(r, &n->farm, n->ti + 1, fr->tag, fr->data, fr->n, &fr->meta,
+                                       MC_RPC_POLICY_DEFAULT, &n->quit, &sent);
+                if (st == MC_ERR_FULL && sent) may_drop = 0; /* some part holders took it: complete it */
+                if (st != MC_ERR_FULL || may_drop || waited >= NODE_WAIT_S || n->quit) break;
+                hold = mc_farm_hold_s(r, &n->farm, n->ti + 1, fr->tag);
+                if (hold < 0.01) hold = 0.01;
+            }
         }
-        if (st == MC_ERR_FULL && whole) {
+        if (st == MC_ERR_FULL && may_drop) {
             char why[300];
             snprintf(why, sizeof why, "task %s at %s:%d dropped it: next task %s almost full", n->task->name,
                      n->me.host, n->me.port, n->ti + 1 < n->farm.n_tasks ? n->farm.tasks[n->ti + 1].name : "initial");

@@ -8,6 +8,8 @@
 #ifndef MC_SEND_H
 #define MC_SEND_H
 
+#include <stdint.h>
+
 #include "../net/rpc.h"
 #include "farm.h"
 
@@ -18,6 +20,12 @@ mc_status mc_farm_send(mc_rpc *r, const mc_farm *farm, int to, const char *tag, 
 /* Tells the initial node that `tag` was lost and why (mc.error metadata, empty input). */
 mc_status mc_farm_report_lost(mc_rpc *r, const mc_farm *farm, const char *tag, const char *why,
                               volatile sig_atomic_t *stop);
+
+/* As mc_farm_send, but only to the part holders not yet marked in *sent
+ * (bit k: part k; bit 0 for an unsplit receiver) and marks those that took
+ * it, so a retry after a refusal sends no part twice. */
+mc_status mc_farm_send_rest(mc_rpc *r, const mc_farm *farm, int to, const char *tag, const float *data, size_t n,
+                            const mc_ipc_meta *meta, mc_rpc_policy pol, volatile sig_atomic_t *stop, uint64_t *sent);
 
 /* Backpressure: seconds that some receiver of `tag` at task `to` (every part
  * holder of its replica; the initial node when to == n_tasks) still asked us
