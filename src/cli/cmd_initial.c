@@ -33,6 +33,7 @@
 #include "cli.h"
 
 #define RESULTS_QUEUE 64
+#define RESULTS_BYTES ((size_t)16 << 20) /* and at most this many bytes (or 2 results) */
 #define MAX_INPUTS 256
 #define LOST_REASONS 64
 
@@ -96,7 +97,7 @@ static mc_status on_result(void *ctx, mc_ipc_forward *f)
     fr->part = part;
     fr->meta = f->meta;
     fr->t_recv = mc_now();
-    if (mc_queue_push(&s->results, fr, 10.0)) {
+    if (mc_queue_push_sized(&s->results, fr, fr->n * sizeof(float), 10.0, NULL)) {
         mc_frame_free(fr);
         return mc_error_set(MC_ERR_FULL, "busy: initial result buffer is full");
     }
@@ -281,7 +282,8 @@ int mc_cmd_initial(int argc, char **argv)
     sink.want = nout;
     sink.last_parts = last->parts;
     sink.repeat = o.repeat;
-    if ((st = mc_queue_init(&sink.results, RESULTS_QUEUE))) goto fail;
+    size_t rbytes = 2 * nout * sizeof(float) > RESULTS_BYTES ? 2 * nout * sizeof(float) : RESULTS_BYTES;
+    if ((st = mc_queue_init_bytes(&sink.results, RESULTS_QUEUE, rbytes))) goto fail;
     have_q = 1;
     if (last->parts > 1) {
         if ((st = mc_merge_init(&merge, last->parts, nout, 64, o.timeout_s))) goto fail;

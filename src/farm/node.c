@@ -313,6 +313,11 @@ static void *compute_main(void *arg)
             if (err) node_log(n, "dropped a part: %s", mc_error_last());
             if (!fr) continue;
         }
+        /* an output buffer only once the last one was taken by the sender:
+         * outputs alive are then the one being sent (and its encoding) and
+         * this one, not also a queued one */
+        while (mc_queue_wait_below(&n->outbox, 1, 0.1) && !n->quit) {
+        }
         mc_frame *out = mc_frame_new(fr->tag, n->out_n);
         if (!out) {
             queue_lost(n, fr->tag, "out of memory");
@@ -483,7 +488,7 @@ mc_status mc_node_run(const mc_node_opts *o, volatile sig_atomic_t *stop)
         }
         double in_b = 4.0 * (double)mc_shape_count(&n->model.layers[t->first].in);
         double out_b = 4.0 * (double)mc_shape_count(&n->model.layers[t->last - 1].out);
-        double fixed = wbytes + 2 * act + ws + (NODE_INBOX + 2) * in_b + (NODE_OUTBOX + 3) * out_b + NODE_BASE_BYTES;
+        double fixed = wbytes + 2 * act + ws + (NODE_INBOX + 2) * in_b + 3 * out_b + NODE_BASE_BYTES;
         mc_winograd_set_limit(limit > fixed ? (size_t)(limit - fixed) : 0, 1, NODE_WINO_BAND_FLOATS);
     }
     if ((st = mc_net_init(&n->net, &n->model, t->first, t->last, n->be))) goto out;
