@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "../backend/backend.h"
 #include "../core/rng.h"
@@ -36,6 +37,9 @@
  * (OpenBLAS, libcrypto, libcurl, Avro C, libmicrohttpd, libgomp) ~13 MB,
  * heap, thread stacks and OpenBLAS' per-thread buffers. */
 #define NODE_BASE_BYTES (20.0 * MB)
+/* Each compute thread beyond the first (OpenBLAS buffers, OpenMP stacks):
+ * measured ~5.9 MiB on VGG16 block1 with 2 threads. */
+#define NODE_THREAD_BYTES (6.0 * MB)
 /* Winograd band of a bounded node: 1 Mi floats, the size of im2col's, so
  * the Winograd path needs no larger workspace. */
 #define NODE_WINO_BAND_FLOATS ((size_t)1 << 20)
@@ -488,7 +492,9 @@ mc_status mc_node_run(const mc_node_opts *o, volatile sig_atomic_t *stop)
         }
         double in_b = 4.0 * (double)mc_shape_count(&n->model.layers[t->first].in);
         double out_b = 4.0 * (double)mc_shape_count(&n->model.layers[t->last - 1].out);
-        double fixed = wbytes + 2 * act + ws + (NODE_INBOX + 2) * in_b + 3 * out_b + NODE_BASE_BYTES;
+        long threads = o->threads > 0 ? o->threads : sysconf(_SC_NPROCESSORS_ONLN);
+        double fixed = wbytes + 2 * act + ws + (NODE_INBOX + 2) * in_b + 3 * out_b + NODE_BASE_BYTES +
+                       (double)(threads > 1 ? threads - 1 : 0) * NODE_THREAD_BYTES;
         mc_winograd_set_limit(limit > fixed ? (size_t)(limit - fixed) : 0, 1, NODE_WINO_BAND_FLOATS);
     }
     if ((st = mc_net_init(&n->net, &n->model, t->first, t->last, n->be))) goto out;
