@@ -139,6 +139,54 @@ START_TEST(a_large_input_is_handed_over_in_place_in_the_message_with_the_exact_b
 }
 END_TEST
 
+START_TEST(an_encoded_call_gets_another_handshake_without_its_tensor)
+{
+    mc_ipc *client, *server;
+    ck_assert_int_eq(mc_ipc_new(&client), MC_OK);
+    ck_assert_int_eq(mc_ipc_new(&server), MC_OK);
+    size_t n = 100000;
+    unsigned char *in = malloc(n), *body, *again, *resp;
+    size_t len, alen, rl;
+    for (size_t k = 0; k < n; k++) in[k] = (unsigned char)(k * 13);
+    encode(client, in, n, &body, &len); /* with our protocol (encode() sets it) */
+    ck_assert_int_eq(mc_ipc_request_rehandshake(client, 0, body, len, &again, &alen), MC_OK);
+    memset(in, 0, n); /* the tensor is gone: the bodies carry it */
+    ck_assert_uint_lt(alen, len); /* the protocol text is gone */
+    /* our server knows our protocol's hash: the call goes through as it is */
+    probe p = {0};
+    ck_assert_int_eq(mc_ipc_serve(server, again, alen, probe_handler, &p, &resp, &rl), 200);
+    ck_assert_int_eq(p.calls, 1);
+    ck_assert_uint_eq(p.len, n);
+    mc_ipc_match m;
+    ck_assert_int_eq(mc_ipc_response_decode(client, resp, rl, &m), MC_OK);
+    ck_assert_int_ne(m, MC_IPC_NONE);
+    free(resp);
+    /* with it again: the call goes through with the exact bytes */
+    unsigned char *with;
+    size_t wlen;
+    ck_assert_int_eq(mc_ipc_request_rehandshake(client, 1, again, alen, &with, &wlen), MC_OK);
+    ck_assert_uint_eq(wlen, len);
+    ck_assert_int_eq(memcmp(with, body, len), 0);
+    ck_assert_int_eq(mc_ipc_serve(server, with, wlen, probe_handler, &p, &resp, &rl), 200);
+    free(again);
+    ck_assert_int_eq(p.calls, 2);
+    ck_assert_uint_eq(p.len, n);
+    ck_assert_uint_eq(p.first, 0);
+    ck_assert_uint_eq(p.last, (unsigned char)((n - 1) * 13));
+    ck_assert_int_eq(mc_ipc_response_decode(client, resp, rl, &m), MC_OK);
+    ck_assert_int_ne(m, MC_IPC_NONE);
+    /* a body that is not a request is refused */
+    ck_assert_int_ne(mc_ipc_request_rehandshake(client, 1, (const unsigned char *)"\0\0\0\2ab\0\0\0\0", 10, &again,
+                                                &alen), MC_OK);
+    free(in);
+    free(body);
+    free(with);
+    free(resp);
+    mc_ipc_free(client);
+    mc_ipc_free(server);
+}
+END_TEST
+
 /* ---------------------------------------------------------------- hold-off over HTTP */
 
 typedef struct hold_server {
@@ -294,6 +342,7 @@ static Suite *farm_memory_suite(void)
     tcase_add_test(tc, a_byte_bounded_queue_charges_items_by_size_and_takes_a_big_item_only_when_empty);
     tcase_add_test(tc, metadata_the_handler_sets_comes_back_in_the_response_also_with_an_error);
     tcase_add_test(tc, a_large_input_is_handed_over_in_place_in_the_message_with_the_exact_bytes);
+    tcase_add_test(tc, an_encoded_call_gets_another_handshake_without_its_tensor);
     tcase_add_test(tc, a_client_remembers_a_peers_hold_off_and_does_not_retry_a_busy_answer_that_carries_it);
     tcase_add_test(tc, the_winograd_cap_builds_transforms_only_as_far_as_they_fit_with_the_same_results);
     suite_add_tcase(s, tc);

@@ -68,6 +68,11 @@ typedef struct node {
     size_t in_bytes, inbox_bytes;
     _Atomic long t_frame_us;    /* mean compute time per frame (EMA) */
     _Atomic long n_dropped, n_almost_full;
+    /* output tensors alive (computed, queued, or being encoded): one at a
+     * time, so with the sender's encoded copy at most two outputs exist */
+    pthread_mutex_t out_m;
+    pthread_cond_t out_c;
+    int outs_live;
 } node;
 
 static void node_log(node *n, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -270,6 +275,31 @@ static int on_body(void *ctx, const unsigned char *body, size_t len, unsigned ch
 
 /* ---- compute thread ---- */
 
+static void out_acquire(node *n)
+{
+    pthread_mutex_lock(&n->out_m);
+    while (n->outs_live >= 1 && !n->quit) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 100 * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&n->out_c, &n->out_m, &ts);
+    }
+    n->outs_live++;
+    pthread_mutex_unlock(&n->out_m);
+}
+
+static void out_release(node *n)
+{
+    pthread_mutex_lock(&n->out_m);
+    if (n->outs_live > 0) n->outs_live--;
+    pthread_cond_signal(&n->out_c);
+    pthread_mutex_unlock(&n->out_m);
+}
+
 static void report_lost(node *n, mc_rpc *r, const char *tag, const char *why)
 {
     node_log(n, "lost tag %s: %s", tag, why);
@@ -317,13 +347,13 @@ static void *compute_main(void *arg)
             if (err) node_log(n, "dropped a part: %s", mc_error_last());
             if (!fr) continue;
         }
-        /* an output buffer only once the last one was taken by the sender:
-         * outputs alive are then the one being sent (and its encoding) and
-         * this one, not also a queued one */
-        while (mc_queue_wait_below(&n->outbox, 1, 0.1) && !n->quit) {
-        }
+        /* a new output only once the sender has encoded the last one and
+         * freed it: the outputs alive are this one and the encoded call the
+         * sender is sending (not also a queued one and its tensor) */
+        out_acquire(n);
         mc_frame *out = mc_frame_new(fr->tag, n->out_n);
         if (!out) {
+            out_release(n);
             queue_lost(n, fr->tag, "out of memory");
             mc_frame_free(fr);
             continue;
@@ -338,6 +368,7 @@ static void *compute_main(void *arg)
             queue_lost(n, fr->tag, why);
             mc_frame_free(fr);
             mc_frame_free(out);
+            out_release(n);
             continue;
         }
         /* metadata: the times so far plus ours; our part index if we are split */
@@ -354,6 +385,7 @@ static void *compute_main(void *arg)
         while (mc_queue_push(&n->outbox, out, 0.1))
             if (n->quit) {
                 mc_frame_free(out);
+                out_release(n);
                 break;
             }
     }
@@ -388,6 +420,23 @@ static void *sender_main(void *arg)
         double hold = mc_farm_hold_s(r, &n->farm, n->ti + 1, fr->tag), waited = 0;
         mc_status st = MC_ERR_FULL;
         uint64_t sent = 0;
+        unsigned char *body = NULL;
+        size_t blen = 0;
+        if (!may_drop || hold <= 0) {
+            /* encode once and free the tensor, so the compute thread can
+             * start the next output while this one is on the network */
+            st = mc_farm_encode(n->ipc, &n->farm, n->ti + 1, fr->tag, fr->data, fr->n, &fr->meta, &body, &blen);
+        }
+        free(fr->data);
+        fr->data = NULL;
+        out_release(n);
+        if (st != MC_OK && st != MC_ERR_FULL) {
+            char why[800];
+            snprintf(why, sizeof why, "%s could not encode: %s", n->task->name, mc_error_last());
+            report_lost(n, r, fr->tag, why);
+            mc_frame_free(fr);
+            continue;
+        }
         if (!may_drop || hold <= 0) {
             /* respect the hold-off (when we may not drop), then send; after a
              * refusal only the part holders that did not take it get it again */
@@ -399,8 +448,8 @@ static void *sender_main(void *arg)
                     waited += h;
                     hold = mc_farm_hold_s(r, &n->farm, n->ti + 1, fr->tag);
                 }
-                st = mc_farm_send_rest(r, &n->farm, n->ti + 1, fr->tag, fr->data, fr->n, &fr->meta,
-                                       MC_RPC_POLICY_DEFAULT, &n->quit, &sent);
+                st = mc_farm_send_encoded(r, &n->farm, n->ti + 1, fr->tag, body, blen, MC_RPC_POLICY_DEFAULT,
+                                          &n->quit, &sent);
                 if (st == MC_ERR_FULL && sent) may_drop = 0; /* some part holders took it: complete it */
                 if (st != MC_ERR_FULL || may_drop || waited >= NODE_WAIT_S || n->quit) break;
                 hold = mc_farm_hold_s(r, &n->farm, n->ti + 1, fr->tag);
@@ -419,6 +468,7 @@ static void *sender_main(void *arg)
             snprintf(why, sizeof why, "%s could not deliver: %s", n->task->name, mc_error_last());
             report_lost(n, n->ti + 1 < n->farm.n_tasks ? r : NULL, fr->tag, why);
         }
+        free(body);
         mc_frame_free(fr);
     }
     mc_rpc_free(r);
@@ -436,6 +486,8 @@ mc_status mc_node_run(const mc_node_opts *o, volatile sig_atomic_t *stop)
     node *n = calloc(1, sizeof *n);
     if (!n) return mc_error_set(MC_ERR_NOMEM, "node: out of memory");
     pthread_mutex_init(&n->log_lock, NULL);
+    pthread_mutex_init(&n->out_m, NULL);
+    pthread_cond_init(&n->out_c, NULL);
     n->stop = stop;
     n->quiet = o->quiet;
     pthread_t th_c, th_s;
@@ -576,6 +628,8 @@ out:
     mc_backend_destroy(n->be);
     if (n->model_loaded) mc_model_free(&n->model);
     pthread_mutex_destroy(&n->log_lock);
+    pthread_mutex_destroy(&n->out_m);
+    pthread_cond_destroy(&n->out_c);
     free(n);
     return st;
 }

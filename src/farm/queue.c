@@ -120,17 +120,6 @@ int mc_queue_count(mc_queue *q)
     return n;
 }
 
-int mc_queue_wait_below(mc_queue *q, int below, double timeout_s)
-{
-    struct timespec ts = deadline(timeout_s);
-    pthread_mutex_lock(&q->m);
-    while (q->count >= below && !q->closed)
-        if (pthread_cond_timedwait(&q->not_full, &q->m, &ts) == ETIMEDOUT) break;
-    int ok = q->count < below && !q->closed;
-    pthread_mutex_unlock(&q->m);
-    return ok ? 0 : -1;
-}
-
 size_t mc_queue_bytes(mc_queue *q)
 {
     pthread_mutex_lock(&q->m);

@@ -39,9 +39,6 @@ int mc_queue_push_sized(mc_queue *q, void *item, size_t bytes, double timeout_s,
 void *mc_queue_pop(mc_queue *q, double timeout_s);
 void mc_queue_close(mc_queue *q);
 int mc_queue_count(mc_queue *q);
-/* Waits up to timeout_s until the queue holds fewer than `below` items;
- * 0 then, -1 on timeout or when closed. */
-int mc_queue_wait_below(mc_queue *q, int below, double timeout_s);
 size_t mc_queue_bytes(mc_queue *q);
 
 #endif

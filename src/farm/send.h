@@ -21,11 +21,17 @@ mc_status mc_farm_send(mc_rpc *r, const mc_farm *farm, int to, const char *tag, 
 mc_status mc_farm_report_lost(mc_rpc *r, const mc_farm *farm, const char *tag, const char *why,
                               volatile sig_atomic_t *stop);
 
-/* As mc_farm_send, but only to the part holders not yet marked in *sent
- * (bit k: part k; bit 0 for an unsplit receiver) and marks those that took
- * it, so a retry after a refusal sends no part twice. */
-mc_status mc_farm_send_rest(mc_rpc *r, const mc_farm *farm, int to, const char *tag, const float *data, size_t n,
-                            const mc_ipc_meta *meta, mc_rpc_policy pol, volatile sig_atomic_t *stop, uint64_t *sent);
+/* The forward call of mc_farm_send, encoded once (without our protocol
+ * text; rpc redoes the handshake when a peer needs it), so the sender can
+ * free the tensor before the network round trips.  *body is malloc'ed. */
+mc_status mc_farm_encode(mc_ipc *ipc, const mc_farm *farm, int to, const char *tag, const float *data, size_t n,
+                         const mc_ipc_meta *meta, unsigned char **body, size_t *len);
+/* Sends an encoded call to the receivers of `tag` at task `to` that are not
+ * yet marked in *sent (bit k: part holder k; bit 0 for an unsplit receiver or
+ * initial) and marks those that took it, so a retry after a refusal sends no
+ * part twice. */
+mc_status mc_farm_send_encoded(mc_rpc *r, const mc_farm *farm, int to, const char *tag, const unsigned char *body,
+                               size_t len, mc_rpc_policy pol, volatile sig_atomic_t *stop, uint64_t *sent);
 
 /* Backpressure: seconds that some receiver of `tag` at task `to` (every part
  * holder of its replica; the initial node when to == n_tasks) still asked us

@@ -332,20 +332,28 @@ static int set_meta(avro_value_t *map, const mc_ipc_meta *m)
 
 /* ---- client ---- */
 
+/* Our handshake request, with or without our protocol text. */
+static int set_hreq(mc_ipc *ipc, int send_protocol, avro_value_t *hv)
+{
+    avro_value_t field, br;
+    return avro_value_get_by_name(hv, "clientHash", &field, NULL) || avro_value_set_fixed(&field, ipc->hash, 16) ||
+           avro_value_get_by_name(hv, "clientProtocol", &field, NULL) ||
+           avro_value_set_branch(&field, send_protocol ? 1 : 0, &br) ||
+           (send_protocol ? set_str(&br, protocol_text) : avro_value_set_null(&br)) ||
+           avro_value_get_by_name(hv, "serverHash", &field, NULL) || avro_value_set_fixed(&field, ipc->hash, 16) ||
+           avro_value_get_by_name(hv, "meta", &field, NULL) || avro_value_set_branch(&field, 0, &br) ||
+           avro_value_set_null(&br);
+}
+
 mc_status mc_ipc_request_encode(mc_ipc *ipc, int send_protocol, const mc_ipc_forward *f, unsigned char **body,
                                 size_t *len)
 {
     outvals o = {.n = 0};
-    avro_value_t *hv, *mv, *nv, *pv, field, br;
+    avro_value_t *hv, *mv, *nv, *pv, field;
     mc_status st = MC_OK;
     avro_wrapped_buffer_t wb;
-    if (new_value(ipc->cls[S_HREQ], &o, &hv) || avro_value_get_by_name(hv, "clientHash", &field, NULL) ||
-        avro_value_set_fixed(&field, ipc->hash, 16) || avro_value_get_by_name(hv, "clientProtocol", &field, NULL) ||
-        avro_value_set_branch(&field, send_protocol ? 1 : 0, &br) ||
-        (send_protocol ? set_str(&br, protocol_text) : avro_value_set_null(&br)) ||
-        avro_value_get_by_name(hv, "serverHash", &field, NULL) || avro_value_set_fixed(&field, ipc->hash, 16) ||
-        avro_value_get_by_name(hv, "meta", &field, NULL) || avro_value_set_branch(&field, 0, &br) ||
-        avro_value_set_null(&br) || new_value(ipc->cls[S_META], &o, &mv) || set_meta(mv, &f->meta) ||
+    if (new_value(ipc->cls[S_HREQ], &o, &hv) || set_hreq(ipc, send_protocol, hv) ||
+        new_value(ipc->cls[S_META], &o, &mv) || set_meta(mv, &f->meta) ||
         new_value(ipc->cls_string, &o, &nv) || set_str(nv, "forward") || new_value(ipc->cls[S_PARAMS], &o, &pv) ||
         avro_value_get_by_name(pv, "input", &field, NULL) ||
         avro_wrapped_buffer_new(&wb, f->input_len ? (const void *)f->input : (const void *)"", f->input_len) ||
@@ -354,6 +362,54 @@ mc_status mc_ipc_request_encode(mc_ipc *ipc, int send_protocol, const mc_ipc_for
         st = mc_error_set(MC_ERR_FORMAT, "avro ipc: cannot build forward request: %s", avro_strerror());
     if (!st) st = outvals_write(&o, body, len);
     outvals_free(&o);
+    return st;
+}
+
+mc_status mc_ipc_request_rehandshake(mc_ipc *ipc, int send_protocol, const unsigned char *body, size_t len,
+                                     unsigned char **out, size_t *out_len)
+{
+    const unsigned char *msg;
+    size_t n, old = 0, hs = 0;
+    unsigned char *copy = NULL;
+    mc_status st = mc_ipc_unframe(body, len, &msg, &n, &copy);
+    if (st) return st;
+    outvals o = {.n = 0};
+    avro_value_t *hv, oldv;
+    int have_old = 0;
+    avro_reader_t r = avro_reader_memory((const char *)msg, (int64_t)n);
+    if (!r || avro_generic_value_new(ipc->cls[S_HREQ], &oldv) || !(have_old = 1) || avro_value_read(r, &oldv) ||
+        avro_value_sizeof(&oldv, &old) || old > n || new_value(ipc->cls[S_HREQ], &o, &hv) ||
+        set_hreq(ipc, send_protocol, hv) || avro_value_sizeof(hv, &hs)) {
+        st = mc_error_set(MC_ERR_FORMAT, "avro ipc: cannot re-handshake a request: %s", avro_strerror());
+        goto out;
+    }
+    unsigned char *b = malloc(hs + (n - old) + 8);
+    if (!b) {
+        st = mc_error_set(MC_ERR_NOMEM, "avro ipc: out of memory for a %zu-byte request", n);
+        goto out;
+    }
+    avro_writer_t w = avro_writer_memory((const char *)b + 4, (int64_t)hs);
+    if (!w || avro_value_write(w, hv)) {
+        if (w) avro_writer_free(w);
+        free(b);
+        st = mc_error_set(MC_ERR_FORMAT, "avro ipc: cannot encode a handshake: %s", avro_strerror());
+        goto out;
+    }
+    avro_writer_free(w);
+    memcpy(b + 4 + hs, msg + old, n - old);
+    size_t total = hs + (n - old);
+    b[0] = (unsigned char)(total >> 24);
+    b[1] = (unsigned char)(total >> 16);
+    b[2] = (unsigned char)(total >> 8);
+    b[3] = (unsigned char)total;
+    memset(b + 4 + total, 0, 4);
+    *out = b;
+    *out_len = total + 8;
+out:
+    if (have_old) avro_value_decref(&oldv);
+    outvals_free(&o);
+    if (r) avro_reader_free(r);
+    free(copy);
     return st;
 }
 

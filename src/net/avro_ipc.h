@@ -70,6 +70,11 @@ const char *mc_ipc_protocol_text(void);
 /* Client: frames a forward request; *body is malloc'ed. */
 mc_status mc_ipc_request_encode(mc_ipc *ipc, int send_protocol, const mc_ipc_forward *f, unsigned char **body,
                                 size_t *len);
+/* Client: the same request (a body from mc_ipc_request_encode) with another
+ * handshake (our protocol text or not); *out is malloc'ed.  Lets a sender
+ * encode a large call once and free its tensor. */
+mc_status mc_ipc_request_rehandshake(mc_ipc *ipc, int send_protocol, const unsigned char *body, size_t len,
+                                     unsigned char **out, size_t *out_len);
 /* Client: reads a framed response.  *match NONE means "send again with the
  * protocol".  A remote error returns MC_ERR_NETWORK with its text. */
 mc_status mc_ipc_response_decode(mc_ipc *ipc, const unsigned char *body, size_t len, mc_ipc_match *match);

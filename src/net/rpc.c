@@ -97,15 +97,20 @@ static void sleep_s(double s, volatile sig_atomic_t *stop)
     }
 }
 
-/* One exchange: 0 done, 1 retryable failure, -1 permanent failure. */
-static int exchange(mc_rpc *r, rpc_peer *p, const mc_ipc_forward *f, mc_status *st)
+/* One exchange of call f, or of the encoded request pre (made without our
+ * protocol text): 0 done, 1 retryable failure, -1 permanent failure. */
+static int exchange(mc_rpc *r, rpc_peer *p, const mc_ipc_forward *f, const unsigned char *pre, size_t pre_len,
+                    mc_status *st)
 {
     for (int round = 0; round < 2; round++) {
         unsigned char *body = NULL, *resp = NULL;
         size_t len = 0, rl = 0;
         long code = 0;
-        if ((*st = mc_ipc_request_encode(r->ipc, p->send_protocol, f, &body, &len))) return -1;
-        *st = mc_http_post(r->http, p->host, p->port, body, len, &code, &resp, &rl);
+        if (f) *st = mc_ipc_request_encode(r->ipc, p->send_protocol, f, &body, &len);
+        else if (p->send_protocol) *st = mc_ipc_request_rehandshake(r->ipc, 1, pre, pre_len, &body, &len);
+        else *st = MC_OK;
+        if (*st) return -1;
+        *st = mc_http_post(r->http, p->host, p->port, body ? body : pre, body ? len : pre_len, &code, &resp, &rl);
         free(body);
         if (*st) return 1;
         if (code != 200) {
@@ -138,15 +143,32 @@ static int exchange(mc_rpc *r, rpc_peer *p, const mc_ipc_forward *f, mc_status *
     return -1;
 }
 
+static mc_status forward_any(mc_rpc *r, const char *host, int port, const mc_ipc_forward *f,
+                             const unsigned char *pre, size_t pre_len, mc_rpc_policy pol, volatile sig_atomic_t *stop,
+                             int *attempts_used);
+
 mc_status mc_rpc_forward(mc_rpc *r, const char *host, int port, const mc_ipc_forward *f, mc_rpc_policy pol,
                          volatile sig_atomic_t *stop, int *attempts_used)
+{
+    return forward_any(r, host, port, f, NULL, 0, pol, stop, attempts_used);
+}
+
+mc_status mc_rpc_forward_encoded(mc_rpc *r, const char *host, int port, const unsigned char *body, size_t len,
+                                 mc_rpc_policy pol, volatile sig_atomic_t *stop, int *attempts_used)
+{
+    return forward_any(r, host, port, NULL, body, len, pol, stop, attempts_used);
+}
+
+static mc_status forward_any(mc_rpc *r, const char *host, int port, const mc_ipc_forward *f,
+                             const unsigned char *pre, size_t pre_len, mc_rpc_policy pol, volatile sig_atomic_t *stop,
+                             int *attempts_used)
 {
     rpc_peer *p = find_peer(r, host, port);
     double wait = pol.backoff0_s;
     mc_status st = MC_OK;
     int a;
     for (a = 1; a <= pol.attempts; a++) {
-        int rc = exchange(r, p, f, &st);
+        int rc = exchange(r, p, f, pre, pre_len, &st);
         if (rc <= 0) break;
         if (a == pol.attempts || (stop && *stop)) break;
         sleep_s(wait, stop);

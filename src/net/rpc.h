@@ -34,6 +34,11 @@ typedef struct mc_rpc mc_rpc;
 /* `ipc` is shared (thread-safe); the rpc client is per thread. */
 mc_status mc_rpc_new(mc_ipc *ipc, mc_rpc **out);
 void mc_rpc_free(mc_rpc *r);
+/* As mc_rpc_forward, for a call already encoded with mc_ipc_request_encode
+ * (send_protocol 0): the caller may free the tensor once it is encoded, and
+ * the handshake is redone on the body when the peer needs our protocol. */
+mc_status mc_rpc_forward_encoded(mc_rpc *r, const char *host, int port, const unsigned char *body, size_t len,
+                                 mc_rpc_policy pol, volatile sig_atomic_t *stop, int *attempts_used);
 /* Seconds host:port still asked us to hold off (0 when it did not). */
 double mc_rpc_hold_s(mc_rpc *r, const char *host, int port);
 /* Sends one forward call; *attempts_used (may be NULL) says how many tries.
