@@ -25,4 +25,25 @@ if(MC_TESTS)
   add_test(NAME farm_correct_vgg16_11 COMMAND ${MC_PYTHON} ${_farm_test} correct vgg16 11 --repeat 3
            --mchair $<TARGET_FILE:mchair>)
   set_tests_properties(farm_correct_vgg16_9 farm_correct_vgg16_11 PROPERTIES LABELS "farm;heavy" TIMEOUT 1200)
+  # Memory and backpressure (tests/farm/farm_mem_test.py): every node's peak RSS
+  # within its weights + 64 MiB, no RSS growth over 10,000 frames, drops under
+  # a slow last task.
+  set(_mem_test ${CMAKE_SOURCE_DIR}/tests/farm/farm_mem_test.py)
+  foreach(_t "bound;alexnet;5;--repeat;50" "bound;alexnet;6;--repeat;50" "soak" "backpressure;--repeat;600")
+    list(GET _t 0 _w)
+    if(_w STREQUAL "bound")
+      list(GET _t 1 _m)
+      list(GET _t 2 _d)
+      set(_n farm_memory_${_m}_${_d})
+    else()
+      set(_n farm_${_w})
+    endif()
+    add_test(NAME ${_n} COMMAND ${MC_PYTHON} ${_mem_test} ${_t} --mchair $<TARGET_FILE:mchair>)
+    set_tests_properties(${_n} PROPERTIES LABELS "farm" TIMEOUT 300)
+  endforeach()
+  foreach(_d 9 11)
+    add_test(NAME farm_memory_vgg16_${_d} COMMAND ${MC_PYTHON} ${_mem_test} bound vgg16 ${_d} --repeat 4
+             --mchair $<TARGET_FILE:mchair>)
+    set_tests_properties(farm_memory_vgg16_${_d} PROPERTIES LABELS "farm;heavy" TIMEOUT 1200)
+  endforeach()
 endif()

@@ -54,6 +54,13 @@ mc_status mc_backend_cpu_create(int threads, mc_backend **out);
 /* Bytes of weights a CPU backend may derive for faster kernels (Winograd);
  * set before preparing layers.  Default 64 MB; 0 turns derived kernels off. */
 void mc_backend_cpu_set_derived_budget(mc_backend *be, size_t bytes);
+/* All the Winograd settings of a CPU backend, before preparing layers (a
+ * memory-bounded farm node): budget_bytes as above; drop_weights: free a
+ * layer's plain weights once transformed (it then adds 7/16 of U instead of
+ * U, and cannot be prepared again: a later prepare fails with a message);
+ * band_floats: workspace floats of one band of tiles (0: the default).
+ * No effect on other backends. */
+void mc_backend_cpu_set_winograd(mc_backend *be, size_t budget_bytes, int drop_weights, size_t band_floats);
 mc_status mc_backend_cuda_create(mc_backend **out);
 /* 1 if this binary was built with the CUDA backend. */
 int mc_backend_cuda_compiled(void);

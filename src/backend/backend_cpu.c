@@ -52,7 +52,7 @@ static int cpu_supports_layer(mc_backend *be, const mc_layer *l)
 
 /* Backend-private state. */
 typedef struct cpu_ctx {
-    size_t derived_budget; /* bytes still allowed for derived weights (op.h) */
+    mc_cpu_derived derived; /* budget left for derived weights and their settings (op.h) */
     int threads;           /* compute threads; 0 = the library default */
 } cpu_ctx;
 
@@ -77,14 +77,14 @@ static mc_status cpu_prepare_layer(mc_backend *be, mc_layer *l)
     cpu_ctx *c = be->ctx;
     cpu_apply_threads(c);
     const mc_op_def *d = mc_op_get(l->op);
-    return d->prepare_cpu ? d->prepare_cpu(l, &c->derived_budget) : MC_OK;
+    return d->prepare_cpu ? d->prepare_cpu(l, &c->derived) : MC_OK;
 }
 
 static void cpu_release_layer(mc_backend *be, mc_layer *l)
 {
     (void)be;
     const mc_op_def *d = mc_op_get(l->op);
-    if (d && d->release_cpu) d->release_cpu(l, &((cpu_ctx *)be->ctx)->derived_budget);
+    if (d && d->release_cpu) d->release_cpu(l, &((cpu_ctx *)be->ctx)->derived);
 }
 
 static size_t cpu_workspace_bytes(mc_backend *be, const mc_layer *l)
@@ -141,7 +141,8 @@ mc_status mc_backend_cpu_create(int threads, mc_backend **out)
         return mc_error_set(MC_ERR_NOMEM, "cpu backend: out of memory");
     }
     *be = cpu_template;
-    c->derived_budget = MC_CPU_DERIVED_BUDGET_DEFAULT;
+    memset(c, 0, sizeof *c);
+    c->derived.budget = MC_CPU_DERIVED_BUDGET_DEFAULT;
     c->threads = threads > 0 ? threads : 0;
     be->ctx = c;
     if (threads > 0) {
@@ -156,5 +157,14 @@ mc_status mc_backend_cpu_create(int threads, mc_backend **out)
 
 void mc_backend_cpu_set_derived_budget(mc_backend *be, size_t bytes)
 {
-    if (be && be->ctx && be->destroy == cpu_destroy) ((cpu_ctx *)be->ctx)->derived_budget = bytes;
+    if (be && be->ctx && be->destroy == cpu_destroy) ((cpu_ctx *)be->ctx)->derived.budget = bytes;
+}
+
+void mc_backend_cpu_set_winograd(mc_backend *be, size_t budget_bytes, int drop_weights, size_t band_floats)
+{
+    if (!be || !be->ctx || be->destroy != cpu_destroy) return;
+    mc_cpu_derived *d = &((cpu_ctx *)be->ctx)->derived;
+    d->budget = budget_bytes;
+    d->drop_weights = drop_weights != 0;
+    d->band_floats = band_floats;
 }

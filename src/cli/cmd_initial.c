@@ -6,7 +6,12 @@
  * tag: per-inference lines print in tag order.  A frame is lost when the
  * first task cannot be reached (after retries), when a node reports that it
  * could not deliver it (mc.error metadata), or when it is not back within
- * --timeout.  Exits when every frame is accounted for: 0 if none was lost.
+ * --timeout.  A frame is dropped (counted apart from lost ones) when the
+ * first task asked us to hold off (backpressure, response metadata
+ * mc.almost_full) at the time it was due at --rate, or when a node dropped it
+ * and said so (mc.dropped; at --rate frames carry mc.droppable, which lets
+ * nodes drop them).  In closed loop initial waits instead of dropping.
+ * Exits when every frame is accounted for: 0 if none was lost.
  */
 #include <getopt.h>
 #include <signal.h>
@@ -28,6 +33,7 @@
 #include "cli.h"
 
 #define RESULTS_QUEUE 64
+#define RESULTS_BYTES ((size_t)16 << 20) /* and at most this many bytes (or 2 results) */
 #define MAX_INPUTS 256
 #define LOST_REASONS 64
 
@@ -49,7 +55,7 @@ typedef struct initial_opts {
     int float_frames; /* 1: send random frames as float32 instead of uint8 */
 } initial_opts;
 
-enum { F_UNSENT, F_FLIGHT, F_DONE, F_LOST };
+enum { F_UNSENT, F_FLIGHT, F_DONE, F_LOST, F_DROPPED };
 
 typedef struct sink_ctx {
     mc_ipc *ipc;
@@ -71,6 +77,7 @@ static mc_status on_result(void *ctx, mc_ipc_forward *f)
     if (!*f->tag || *end || idx < 0 || idx >= s->repeat)
         return mc_error_set(MC_ERR_NOT_FOUND, "tag '%s' was not sent by this initial node", f->tag);
     const char *err = mc_ipc_meta_get(&f->meta, "mc.error");
+    if (!err) err = mc_ipc_meta_get(&f->meta, "mc.dropped");
     int part = 0;
     size_t want = s->want;
     if (!err && s->last_sp) {
@@ -90,7 +97,7 @@ static mc_status on_result(void *ctx, mc_ipc_forward *f)
     fr->part = part;
     fr->meta = f->meta;
     fr->t_recv = mc_now();
-    if (mc_queue_push(&s->results, fr, 10.0)) {
+    if (mc_queue_push_sized(&s->results, fr, fr->n * sizeof(float), 10.0, NULL)) {
         mc_frame_free(fr);
         return mc_error_set(MC_ERR_FULL, "busy: initial result buffer is full");
     }
@@ -298,7 +305,8 @@ int mc_cmd_initial(int argc, char **argv)
     sink.last_parts = last->parts;
     sink.last_sp = last_sp;
     sink.repeat = o.repeat;
-    if ((st = mc_queue_init(&sink.results, RESULTS_QUEUE))) goto fail;
+    size_t rbytes = 2 * nout * sizeof(float) > RESULTS_BYTES ? 2 * nout * sizeof(float) : RESULTS_BYTES;
+    if ((st = mc_queue_init_bytes(&sink.results, RESULTS_QUEUE, rbytes))) goto fail;
     have_q = 1;
     if (last_sp) {
         if ((st = mc_merge_init(&merge, last_sp, last->parts, &m.layers[last->first], 64, o.timeout_s))) goto fail;
@@ -316,14 +324,27 @@ int mc_cmd_initial(int argc, char **argv)
         fflush(stdout);
     }
 
-    long next = 0, inflight = 0, accounted = 0, lowest = 0, done = 0, lost = 0;
+    long next = 0, inflight = 0, accounted = 0, lowest = 0, done = 0, lost = 0, dropped = 0;
+    mc_ipc_meta meta; /* a sampling source lets the farm drop frames under backpressure */
+    meta.n = 0;
+    if (o.rate > 0) mc_ipc_meta_set(&meta, "mc.droppable", "1");
     double t0 = mc_now(), t_first = 0, t_last = 0;
     while (accounted < o.repeat && !init_stop) {
         double now = mc_now();
         int can_send = next < o.repeat && inflight < o.window && (o.rate <= 0 || now >= t0 + next / o.rate);
+        char tag[32];
+        snprintf(tag, sizeof tag, "%ld", next);
+        double held = can_send ? mc_farm_hold_s(rpc, farm, 0, tag) : 0;
+        if (held > 0) {
+            if (o.rate > 0) { /* lower the sampling rate: this frame is not taken */
+                state[next] = F_DROPPED;
+                accounted++;
+                dropped++;
+                next++;
+            }
+            can_send = 0;
+        }
         if (can_send) {
-            char tag[32];
-            snprintf(tag, sizeof tag, "%ld", next);
             const float *x = in;
             if (files) x = files[next % o.n_inputs];
             else if (send_u8) mc_input_random_u8(frame_u8, nin, o.seed, (uint64_t)next);
@@ -332,10 +353,16 @@ int mc_cmd_initial(int argc, char **argv)
             if (!t_first) t_first = t_send[next];
             state[next] = F_FLIGHT;
             inflight++;
-            mc_status s = send_u8 ? mc_farm_send_u8(rpc, farm, tag, frame_u8, nin, MC_RPC_POLICY_DEFAULT, &init_stop)
-                                  : mc_farm_send(rpc, farm, 0, first_sp ? &cut : NULL, tag, x, nin, NULL,
+            mc_status s = send_u8 ? mc_farm_send_u8(rpc, farm, tag, frame_u8, nin, &meta, MC_RPC_POLICY_DEFAULT,
+                                                    &init_stop)
+                                  : mc_farm_send(rpc, farm, 0, first_sp ? &cut : NULL, tag, x, nin, &meta,
                                                  MC_RPC_POLICY_DEFAULT, &init_stop);
-            if (s) {
+            if (s == MC_ERR_FULL) { /* refused as busy: dropped, not lost */
+                state[next] = F_DROPPED;
+                inflight--;
+                accounted++;
+                dropped++;
+            } else if (s) {
                 state[next] = F_LOST;
                 inflight--;
                 accounted++;
@@ -349,7 +376,7 @@ int mc_cmd_initial(int argc, char **argv)
             next++;
         }
         int more_to_send = next < o.repeat && inflight < o.window;
-        double wait = more_to_send ? (o.rate > 0 ? t0 + next / o.rate - mc_now() : 0) : 0.02;
+        double wait = more_to_send ? (o.rate > 0 ? t0 + next / o.rate - mc_now() : held) : 0.02;
         if (wait < 0) wait = 0;
         if (wait > 0.05) wait = 0.05;
         mc_frame *fr = mc_queue_pop(&sink.results, wait > 0 ? wait : 0.0005);
@@ -357,6 +384,12 @@ int mc_cmd_initial(int argc, char **argv)
             long idx = strtol(fr->tag, NULL, 10);
             const char *err = mc_ipc_meta_get(&fr->meta, "mc.error");
             if (state[idx] != F_FLIGHT) { /* late or duplicate: ignore */
+                mc_frame_free(fr);
+            } else if (!err && mc_ipc_meta_get(&fr->meta, "mc.dropped")) {
+                state[idx] = F_DROPPED;
+                inflight--;
+                accounted++;
+                dropped++;
                 mc_frame_free(fr);
             } else if (err) {
                 state[idx] = F_LOST;
@@ -420,7 +453,7 @@ int mc_cmd_initial(int argc, char **argv)
         while (lowest < next && state[lowest] >= F_DONE) {
             if (!o.quiet) {
                 if (state[lowest] == F_DONE) printf("inference %ld/%ld: %.4f s\n", lowest + 1, o.repeat, lat[lowest]);
-                else printf("inference %ld/%ld: lost\n", lowest + 1, o.repeat);
+                else printf("inference %ld/%ld: %s\n", lowest + 1, o.repeat, state[lowest] == F_DROPPED ? "dropped" : "lost");
             }
             lowest++;
         }
@@ -433,9 +466,9 @@ int mc_cmd_initial(int argc, char **argv)
     mean = done ? mean / (double)done : 0;
     double span = t_last > t_first ? t_last - t_first : 0;
     double thr = span > 0 ? done / span : 0;
-    printf("frames %ld, done %ld, lost %ld; mean latency %.4f s, IPS %.2f (1/mean), throughput %.2f/s, "
+    printf("frames %ld, done %ld, dropped %ld, lost %ld; mean latency %.4f s, IPS %.2f (1/mean), throughput %.2f/s, "
            "peak RSS %.0f MB\n",
-           o.repeat, done, lost, mean, mean > 0 ? 1.0 / mean : 0, thr, mc_peak_rss_bytes() / 1e6);
+           o.repeat, done, dropped, lost, mean, mean > 0 ? 1.0 / mean : 0, thr, mc_peak_rss_bytes() / 1e6);
     for (int i = 0; i < farm->n_tasks; i++)
         if (tt[i].n)
             printf("  task %-12s mean %.4f s over %ld results\n", farm->tasks[i].name, tt[i].sum / tt[i].n, tt[i].n);
@@ -470,7 +503,10 @@ int mc_cmd_initial(int argc, char **argv)
             if (tt[i].n) cJSON_AddNumberToObject(ts, farm->tasks[i].name, tt[i].sum / tt[i].n);
         cJSON *lt = cJSON_AddArrayToObject(r, "lost");
         for (long i = 0; i < o.repeat; i++)
-            if (state[i] != F_DONE) cJSON_AddItemToArray(lt, cJSON_CreateNumber((double)i));
+            if (state[i] != F_DONE && state[i] != F_DROPPED) cJSON_AddItemToArray(lt, cJSON_CreateNumber((double)i));
+        cJSON *dt = cJSON_AddArrayToObject(r, "dropped");
+        for (long i = 0; i < o.repeat; i++)
+            if (state[i] == F_DROPPED) cJSON_AddItemToArray(dt, cJSON_CreateNumber((double)i));
         cJSON *lr = cJSON_AddObjectToObject(r, "lost_reasons");
         for (int i = 0; i < n_reasons; i++) {
             char k[32];

@@ -2,6 +2,7 @@
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "../farm/node.h"
@@ -31,6 +32,8 @@ static void node_usage(FILE *f)
             "  --weights FILE      weight file instead of random weights\n"
             "  --threads T         compute threads (default: all cores)\n"
             "  --device cpu|gpu    backend (default cpu)\n"
+            "  --mem-limit MB      memory bound in MiB (default: the task's weights + 64; 0: none);\n"
+            "                      Winograd's transformed weights are built only as far as they fit\n"
             "  --quiet             no start-up line\n");
 }
 
@@ -39,10 +42,12 @@ int mc_cmd_node(int argc, char **argv)
     static const struct option lo[] = {{"farm", 1, 0, 'f'},   {"model", 1, 0, 'm'},   {"task", 1, 0, 'k'},
                                        {"listen", 1, 0, 'l'}, {"seed", 1, 0, 's'},    {"weights", 1, 0, 'w'},
                                        {"threads", 1, 0, 't'}, {"device", 1, 0, 'd'}, {"quiet", 0, 0, 'q'},
+                                       {"mem-limit", 1, 0, 'M'},
                                        {"help", 0, 0, 'h'},   {0, 0, 0, 0}};
     mc_node_opts o;
     memset(&o, 0, sizeof o);
     o.seed = 1;
+    o.mem_limit_mb = -1;
     long v;
     int c;
     optind = 1;
@@ -56,6 +61,15 @@ int mc_cmd_node(int argc, char **argv)
         case 'w': o.weights = optarg; break;
         case 't': if (mc_parse_pos_int("--threads", optarg, 1024, &v)) return 2; o.threads = (int)v; break;
         case 'd': o.device = optarg; break;
+        case 'M': {
+            char *end;
+            o.mem_limit_mb = strtod(optarg, &end);
+            if (end == optarg || *end || o.mem_limit_mb < 0) {
+                fprintf(stderr, "mchair node: --mem-limit needs MiB >= 0 (0: no bound), got '%s'\n", optarg);
+                return 2;
+            }
+            break;
+        }
         case 'q': o.quiet = 1; break;
         case 'h': node_usage(stdout); return 0;
         default: node_usage(stderr); return 2;

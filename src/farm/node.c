@@ -11,23 +11,38 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "../backend/backend.h"
 #include "../core/rng.h"
 #include "../models/net.h"
 #include "../models/weights.h"
+#include "../ops/conv2d_winograd.h"
 #include "../net/http.h"
 #include "farm.h"
 #include "frame.h"
 #include "queue.h"
 #include "send.h"
 
-#define NODE_INBOX 2
-#define NODE_OUTBOX 2
+#define NODE_INBOX 2         /* whole inputs' worth of bytes */
+#define NODE_INBOX_ITEMS 128 /* parts of split inputs count by their size */
+#define NODE_OUTBOX 1
 #define NODE_MERGE_TAGS 32
 #define NODE_MERGE_TIMEOUT_S 30.0
-#define NODE_PUSH_WAIT_S 10.0
+#define NODE_PUSH_WAIT_S 1.0     /* a full input buffer: wait, then answer busy */
+#define NODE_WAIT_S 10.0   /* a frame that may not be dropped waits this long for room */
 #define BODY_SLACK (64u * 1024u)
+#define MB ((double)(1u << 20))
+/* Process RSS besides tensors, measured on an idle node: shared libraries
+ * (OpenBLAS, libcrypto, libcurl, Avro C, libmicrohttpd, libgomp) ~13 MB,
+ * heap, thread stacks and OpenBLAS' per-thread buffers. */
+#define NODE_BASE_BYTES (20.0 * MB)
+/* Each compute thread beyond the first (OpenBLAS buffers, OpenMP stacks):
+ * measured ~5.9 MiB on VGG16 block1 with 2 threads. */
+#define NODE_THREAD_BYTES (6.0 * MB)
+/* Winograd band of a bounded node: 1 Mi floats, the size of im2col's, so
+ * the Winograd path needs no larger workspace. */
+#define NODE_WINO_BAND_FLOATS ((size_t)1 << 20)
 
 typedef struct node {
     mc_farm farm;
@@ -54,6 +69,14 @@ typedef struct node {
     int quiet;
     char tkey[MC_IPC_KEY_MAX];  /* "mc.t.<task>" */
     pthread_mutex_t log_lock;
+    size_t in_bytes, inbox_bytes;
+    _Atomic long t_frame_us;    /* mean compute time per frame (EMA) */
+    _Atomic long n_dropped, n_almost_full;
+    /* output tensors alive (computed, queued, or being encoded): one at a
+     * time, so with the sender's encoded copy at most two outputs exist */
+    pthread_mutex_t out_m;
+    pthread_cond_t out_c;
+    int outs_live;
 } node;
 
 static void node_log(node *n, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -216,11 +239,23 @@ static mc_status on_forward(void *ctx, mc_ipc_forward *f)
     fr->part = part;
     fr->meta = f->meta;
     fr->t_recv = mc_now();
-    if (mc_queue_push(&n->inbox, fr, NODE_PUSH_WAIT_S)) {
+    size_t bytes = fr->n * sizeof(float), queued = 0;
+    int full = mc_queue_push_sized(&n->inbox, fr, bytes, NODE_PUSH_WAIT_S, &queued) != 0;
+    if (full) {
         mc_frame_free(fr);
-        return mc_error_set(MC_ERR_FULL, "busy: task %s input buffer (%d frames) stayed full for %.0f s",
-                            n->task->name, NODE_INBOX, NODE_PUSH_WAIT_S);
+        queued = n->inbox_bytes;
     }
+    if (full || queued + n->in_bytes > n->inbox_bytes) { /* room for less than one more input */
+        long us = n->t_frame_us;
+        double hold = (double)queued / (double)n->in_bytes * (us > 0 ? (double)us * 1e-6 : 0.05);
+        char v[32];
+        snprintf(v, sizeof v, "%.4f", hold > 0.001 ? hold : 0.001);
+        mc_ipc_meta_set(&f->reply, "mc.almost_full", v);
+        n->n_almost_full++;
+    }
+    if (full)
+        return mc_error_set(MC_ERR_FULL, "busy: task %s input buffer (%zu bytes) stayed full for %.0f s",
+                            n->task->name, n->inbox_bytes, NODE_PUSH_WAIT_S);
     return MC_OK;
 }
 
@@ -231,6 +266,31 @@ static int on_body(void *ctx, const unsigned char *body, size_t len, unsigned ch
 }
 
 /* ---- compute thread ---- */
+
+static void out_acquire(node *n)
+{
+    pthread_mutex_lock(&n->out_m);
+    while (n->outs_live >= 1 && !n->quit) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 100 * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&n->out_c, &n->out_m, &ts);
+    }
+    n->outs_live++;
+    pthread_mutex_unlock(&n->out_m);
+}
+
+static void out_release(node *n)
+{
+    pthread_mutex_lock(&n->out_m);
+    if (n->outs_live > 0) n->outs_live--;
+    pthread_cond_signal(&n->out_c);
+    pthread_mutex_unlock(&n->out_m);
+}
 
 static void report_lost(node *n, mc_rpc *r, const char *tag, const char *why)
 {
@@ -292,8 +352,13 @@ static void *compute_main(void *arg)
             mc_frame_free(fr);
             fr = sl;
         }
+        /* a new output only once the sender has encoded the last one and
+         * freed it: the outputs alive are this one and the encoded call the
+         * sender is sending (not also a queued one and its tensor) */
+        out_acquire(n);
         mc_frame *out = mc_frame_new(fr->tag, n->out_n);
         if (!out) {
+            out_release(n);
             queue_lost(n, fr->tag, "out of memory");
             mc_frame_free(fr);
             continue;
@@ -301,11 +366,14 @@ static void *compute_main(void *arg)
         double t0 = mc_now();
         mc_status st = mc_net_forward(&n->net, fr->data, out->data);
         double dt = mc_now() - t0;
+        long us = n->t_frame_us, dus = (long)(dt * 1e6);
+        n->t_frame_us = us > 0 ? (3 * us + dus) / 4 : dus;
         if (st) {
             snprintf(why, sizeof why, "task %s: compute failed: %s", n->task->name, mc_error_last());
             queue_lost(n, fr->tag, why);
             mc_frame_free(fr);
             mc_frame_free(out);
+            out_release(n);
             continue;
         }
         /* metadata: the times so far plus ours; our part index if we are split */
@@ -323,6 +391,7 @@ static void *compute_main(void *arg)
         while (mc_queue_push(&n->outbox, out, 0.1))
             if (n->quit) {
                 mc_frame_free(out);
+                out_release(n);
                 break;
             }
     }
@@ -349,15 +418,93 @@ static void *sender_main(void *arg)
             mc_frame_free(fr);
             continue;
         }
-        /* A whole tensor is cut for a split receiver; a part goes to each of its holders as is. */
-        mc_farm_cut cut = {n->next_sp, &n->next_full};
-        mc_status st = mc_farm_send(r, &n->farm, n->ti + 1, n->next_split && !n->own_split ? &cut : NULL, fr->tag,
-                                    fr->data, fr->n, &fr->meta, MC_RPC_POLICY_DEFAULT, &n->quit);
-        if (st) {
+        /* A whole tensor for a split receiver is cut: a different slice to
+         * each part holder, encoded one by one while the tensor lives (so
+         * the compute thread waits for the next output until all are sent);
+         * after the hold-off it is sent, never dropped (a tag's parts go all
+         * or none). */
+        if (n->next_split && !n->own_split) {
+            double hold = mc_farm_hold_s(r, &n->farm, n->ti + 1, fr->tag), waited = 0;
+            while (hold > 0 && waited < NODE_WAIT_S && !n->quit) {
+                double h = hold < 0.01 ? 0.01 : hold > 0.1 ? 0.1 : hold;
+                struct timespec ts = {0, (long)(h * 1e9)};
+                nanosleep(&ts, NULL);
+                waited += h;
+                hold = mc_farm_hold_s(r, &n->farm, n->ti + 1, fr->tag);
+            }
+            mc_farm_cut cut = {n->next_sp, &n->next_full};
+            mc_status st = mc_farm_send(r, &n->farm, n->ti + 1, &cut, fr->tag, fr->data, fr->n, &fr->meta,
+                                        MC_RPC_POLICY_DEFAULT, &n->quit);
+            free(fr->data);
+            fr->data = NULL;
+            out_release(n);
+            if (st) {
+                char why[800];
+                snprintf(why, sizeof why, "%s could not deliver: %s", n->task->name, mc_error_last());
+                report_lost(n, r, fr->tag, why);
+            }
+            mc_frame_free(fr);
+            continue;
+        }
+        /* Otherwise every receiver gets the same tensor (a part of a split
+         * task's output goes to each holder as is): it is encoded once.
+         * Backpressure: a whole tag the source let us drop (mc.droppable: it
+         * samples at a rate) is dropped here rather than queued; the parts
+         * of a split task are never dropped one by one, and frames of a
+         * closed-loop source are not dropped at all: they wait. */
+        int may_drop = n->task->parts == 1 && !n->own_split && mc_ipc_meta_get(&fr->meta, "mc.droppable") != NULL;
+        double hold = mc_farm_hold_s(r, &n->farm, n->ti + 1, fr->tag), waited = 0;
+        mc_status st = MC_ERR_FULL;
+        uint64_t sent = 0;
+        unsigned char *body = NULL;
+        size_t blen = 0;
+        if (!may_drop || hold <= 0) {
+            /* encode once and free the tensor, so the compute thread can
+             * start the next output while this one is on the network */
+            st = mc_farm_encode(n->ipc, &n->farm, n->ti + 1, fr->tag, fr->data, fr->n, &fr->meta, &body, &blen);
+        }
+        free(fr->data);
+        fr->data = NULL;
+        out_release(n);
+        if (st != MC_OK && st != MC_ERR_FULL) {
+            char why[800];
+            snprintf(why, sizeof why, "%s could not encode: %s", n->task->name, mc_error_last());
+            report_lost(n, r, fr->tag, why);
+            mc_frame_free(fr);
+            continue;
+        }
+        if (!may_drop || hold <= 0) {
+            /* respect the hold-off (when we may not drop), then send; after a
+             * refusal only the part holders that did not take it get it again */
+            for (;;) {
+                while (!may_drop && hold > 0 && waited < NODE_WAIT_S && !n->quit) {
+                    double h = hold < 0.01 ? 0.01 : hold > 0.1 ? 0.1 : hold;
+                    struct timespec ts = {0, (long)(h * 1e9)};
+                    nanosleep(&ts, NULL);
+                    waited += h;
+                    hold = mc_farm_hold_s(r, &n->farm, n->ti + 1, fr->tag);
+                }
+                st = mc_farm_send_encoded(r, &n->farm, n->ti + 1, fr->tag, body, blen, MC_RPC_POLICY_DEFAULT,
+                                          &n->quit, &sent);
+                if (st == MC_ERR_FULL && sent) may_drop = 0; /* some part holders took it: complete it */
+                if (st != MC_ERR_FULL || may_drop || waited >= NODE_WAIT_S || n->quit) break;
+                hold = mc_farm_hold_s(r, &n->farm, n->ti + 1, fr->tag);
+                if (hold < 0.01) hold = 0.01;
+            }
+        }
+        if (st == MC_ERR_FULL && may_drop) {
+            char why[300];
+            snprintf(why, sizeof why, "task %s at %s:%d dropped it: next task %s almost full", n->task->name,
+                     n->me.host, n->me.port, n->ti + 1 < n->farm.n_tasks ? n->farm.tasks[n->ti + 1].name : "initial");
+            n->n_dropped++;
+            if (mc_farm_report_dropped(r, &n->farm, fr->tag, why, &n->quit))
+                node_log(n, "could not report a dropped tag to initial: %s", mc_error_last());
+        } else if (st) {
             char why[800];
             snprintf(why, sizeof why, "%s could not deliver: %s", n->task->name, mc_error_last());
             report_lost(n, n->ti + 1 < n->farm.n_tasks ? r : NULL, fr->tag, why);
         }
+        free(body);
         mc_frame_free(fr);
     }
     mc_rpc_free(r);
@@ -375,6 +522,8 @@ mc_status mc_node_run(const mc_node_opts *o, volatile sig_atomic_t *stop)
     node *n = calloc(1, sizeof *n);
     if (!n) return mc_error_set(MC_ERR_NOMEM, "node: out of memory");
     pthread_mutex_init(&n->log_lock, NULL);
+    pthread_mutex_init(&n->out_m, NULL);
+    pthread_cond_init(&n->out_c, NULL);
     n->stop = stop;
     n->quiet = o->quiet;
     pthread_t th_c, th_s;
@@ -409,13 +558,57 @@ mc_status mc_node_run(const mc_node_opts *o, volatile sig_atomic_t *stop)
     if (n->own_split) st = mc_node_split_layer(&n->model, t, n->part, o->seed, o->weights);
     else if (o->weights) st = mc_weights_load(&n->model, t->first, t->last, o->weights);
     else st = mc_weights_random(&n->model, t->first, t->last, o->seed);
-    if (st || (st = mc_net_init(&n->net, &n->model, t->first, t->last, n->be))) goto out;
+    if (st) goto out;
+    /* Memory bound: what the node holds besides the transformed Winograd
+     * weights (weights, two activation buffers, workspace, frames in flight,
+     * the process itself); the Winograd transforms get what is left. */
+    double limit = o->mem_limit_mb < 0 ? -1 : o->mem_limit_mb * MB, wbytes = 0, wino_all = 0;
+    for (int i = t->first; i < t->last; i++) {
+        mc_layer *l = &n->model.layers[i];
+        wbytes += 4.0 * (double)(mc_tensor_count(&l->weight) + mc_tensor_count(&l->bias));
+        wino_all += (double)mc_winograd_weight_bytes(l);
+    }
+    if (limit < 0) limit = wbytes + 64.0 * MB;
+    if (limit > 0) {
+        /* bounded: transformed layers drop their plain weights and use bands
+         * no larger than im2col's, so the transforms cost 7/16 of U each */
+        double act = 0, ws = 0;
+        for (int i = t->first; i < t->last; i++) {
+            mc_layer *l = &n->model.layers[i];
+            l->cpu_band_floats = NODE_WINO_BAND_FLOATS; /* as prepare will set it: workspace with our bands */
+            double a = 4.0 * (double)mc_shape_count(&l->in), b = 4.0 * (double)mc_shape_count(&l->out);
+            act = a > act ? a : act;
+            act = b > act ? b : act;
+            double w = (double)n->be->workspace_bytes(n->be, l);
+            ws = w > ws ? w : ws;
+        }
+        /* a part holder may receive the whole input and cut its slice */
+        double in_b = 4.0 * (double)mc_shape_count(n->own_split ? &n->own_full.in : &n->model.layers[t->first].in);
+        double out_b = 4.0 * (double)mc_shape_count(&n->model.layers[t->last - 1].out);
+        long threads = o->threads > 0 ? o->threads : sysconf(_SC_NPROCESSORS_ONLN);
+        double fixed = wbytes + 2 * act + ws + (NODE_INBOX + 2) * in_b + 3 * out_b + NODE_BASE_BYTES +
+                       (double)(threads > 1 ? threads - 1 : 0) * NODE_THREAD_BYTES;
+        /* on our backend, before mc_net_init prepares the layers */
+        mc_backend_cpu_set_winograd(n->be, limit > fixed ? (size_t)(limit - fixed) : 0, 1, NODE_WINO_BAND_FLOATS);
+    }
+    if ((st = mc_net_init(&n->net, &n->model, t->first, t->last, n->be))) goto out;
+    double wino_used = 0;
+    int wino_layers = 0, wino_can = 0;
+    for (int i = t->first; i < t->last; i++) {
+        wino_can += mc_winograd_applies(&n->model.layers[i]);
+        if (n->model.layers[i].cpu_state) {
+            wino_used += (double)mc_winograd_weight_bytes(&n->model.layers[i]);
+            wino_layers++;
+        }
+    }
     n->part_in_n = mc_net_in_count(&n->net);
     n->in_n = n->own_split ? mc_shape_count(&n->own_full.in) : n->part_in_n;
     n->out_n = mc_net_out_count(&n->net);
+    n->in_bytes = n->in_n * sizeof(float);
+    n->inbox_bytes = NODE_INBOX * n->in_bytes;
     n->prev_parts = pt ? pt->parts : 1;
     snprintf(n->tkey, sizeof n->tkey, "mc.t.%s", t->name);
-    if ((st = mc_queue_init(&n->inbox, NODE_INBOX))) goto out;
+    if ((st = mc_queue_init_bytes(&n->inbox, NODE_INBOX_ITEMS, n->inbox_bytes))) goto out;
     have_in = 1;
     if ((st = mc_queue_init(&n->outbox, NODE_OUTBOX))) goto out;
     have_out = 1;
@@ -443,14 +636,14 @@ mc_status mc_node_run(const mc_node_opts *o, volatile sig_atomic_t *stop)
     if (!o->quiet) {
         char a[64];
         mc_shape si = mc_model_range_in(&n->model, t->first);
-        double wb = 0;
-        for (int i = t->first; i < t->last; i++)
-            wb += 4.0 * (double)(mc_tensor_count(&n->model.layers[i].weight) + mc_tensor_count(&n->model.layers[i].bias));
+        char lim[48] = "none";
+        if (limit > 0) snprintf(lim, sizeof lim, "%.1f MiB", limit / MB);
         printf("node %s: layers %s..%s (%s -> %zu values), %s part %d of %d, weights %.1f MB, %s, listening on %s:%d, "
-               "next %s\n", t->name, n->model.layers[t->first].name, n->model.layers[t->last - 1].name,
-               mc_shape_str(&si, a, sizeof a), n->out_n, mc_split_name(t->method), n->part, t->parts, wb / 1e6,
-               n->be->name, n->me.host, n->me.port,
-               n->ti + 1 < n->farm.n_tasks ? n->farm.tasks[n->ti + 1].name : "initial");
+               "next %s; memory bound %s, Winograd on %d of %d layers (%.1f of %.1f MiB)\n", t->name,
+               n->model.layers[t->first].name, n->model.layers[t->last - 1].name, mc_shape_str(&si, a, sizeof a),
+               n->out_n, mc_split_name(t->method), n->part, t->parts, wbytes / 1e6, n->be->name, n->me.host, n->me.port,
+               n->ti + 1 < n->farm.n_tasks ? n->farm.tasks[n->ti + 1].name : "initial", lim, wino_layers, wino_can, wino_used / MB,
+               wino_all / MB);
         fflush(stdout);
     }
     while (!*stop) {
@@ -458,6 +651,9 @@ mc_status mc_node_run(const mc_node_opts *o, volatile sig_atomic_t *stop)
         nanosleep(&ts, NULL);
     }
     st = MC_OK;
+    if (!o->quiet && (n->n_dropped || n->n_almost_full))
+        node_log(n, "backpressure: answered almost_full %ld times, dropped %ld frames", (long)n->n_almost_full,
+                 (long)n->n_dropped);
 out:
     if (st) {
         char msg[1024];
@@ -481,6 +677,8 @@ out:
     free(n->own_sp);
     free(n->next_sp);
     pthread_mutex_destroy(&n->log_lock);
+    pthread_mutex_destroy(&n->out_m);
+    pthread_cond_destroy(&n->out_c);
     free(n);
     return st;
 }

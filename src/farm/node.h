@@ -17,6 +17,17 @@
  * receiver of a split task's parts merges them (split.h) before running its
  * own layers.
  *
+ * Memory and backpressure: the input buffer is bounded in bytes (two whole
+ * inputs; parts of a split predecessor are charged by their size).  When a
+ * frame leaves room for less than one more input, the response carries
+ * metadata mc.almost_full = seconds to hold off (queued inputs x the mean
+ * compute time), and our senders drop frames for that node meanwhile,
+ * telling initial (mc.dropped) instead of queueing them.  Only frames the
+ * source marked mc.droppable (initial at --rate) are dropped; others wait,
+ * as does a node whose task is split (its parts must stay complete), which
+ * so passes the pressure to its predecessor.  A full buffer waits 1 s, then
+ * answers "busy:" with mc.almost_full.
+ *
  * The initial node (source and sink) is src/cli/cmd_initial.c.
  */
 #ifndef MC_NODE_H
@@ -33,6 +44,10 @@ typedef struct mc_node_opts {
     uint64_t seed;
     int threads;
     int quiet;
+    /* Memory bound in MB (2^20 bytes): < 0 (default) the task's weights + 64 MB,
+     * 0 none.  Within it the node sizes what it may choose: the transformed
+     * weights of the Winograd path are built only as far as they fit. */
+    double mem_limit_mb;
 } mc_node_opts;
 
 /* Turns layer t->first of m into part k of split task t (split.h; method,

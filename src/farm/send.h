@@ -13,6 +13,8 @@
 #ifndef MC_SEND_H
 #define MC_SEND_H
 
+#include <stdint.h>
+
 #include "../net/rpc.h"
 #include "farm.h"
 
@@ -30,12 +32,35 @@ mc_status mc_farm_send(mc_rpc *r, const mc_farm *farm, int to, const mc_farm_cut
 
 /* Sends the artifact's raw uint8 frame (n bytes, one per input element) to
  * the first task, which must not be split; its node scales it to [0, 1].
- * A quarter of the float32 frame's bytes on the first, often slowest, hop. */
+ * A quarter of the float32 frame's bytes on the first, often slowest, hop.
+ * `meta` may be NULL (e.g. mc.droppable at a sampling rate). */
 mc_status mc_farm_send_u8(mc_rpc *r, const mc_farm *farm, const char *tag, const uint8_t *frame, size_t n,
-                          mc_rpc_policy pol, volatile sig_atomic_t *stop);
+                          const mc_ipc_meta *meta, mc_rpc_policy pol, volatile sig_atomic_t *stop);
 
 /* Tells the initial node that `tag` was lost and why (mc.error metadata, empty input). */
 mc_status mc_farm_report_lost(mc_rpc *r, const mc_farm *farm, const char *tag, const char *why,
                               volatile sig_atomic_t *stop);
+
+/* The forward call of mc_farm_send, encoded once (without our protocol
+ * text; rpc redoes the handshake when a peer needs it), so the sender can
+ * free the tensor before the network round trips.  *body is malloc'ed. */
+mc_status mc_farm_encode(mc_ipc *ipc, const mc_farm *farm, int to, const char *tag, const float *data, size_t n,
+                         const mc_ipc_meta *meta, unsigned char **body, size_t *len);
+/* Sends an encoded call to the receivers of `tag` at task `to` that are not
+ * yet marked in *sent (bit k: part holder k; bit 0 for an unsplit receiver or
+ * initial) and marks those that took it, so a retry after a refusal sends no
+ * part twice. */
+mc_status mc_farm_send_encoded(mc_rpc *r, const mc_farm *farm, int to, const char *tag, const unsigned char *body,
+                               size_t len, mc_rpc_policy pol, volatile sig_atomic_t *stop, uint64_t *sent);
+
+/* Backpressure: seconds that some receiver of `tag` at task `to` (every part
+ * holder of its replica; the initial node when to == n_tasks) still asked us
+ * to hold off (response metadata mc.almost_full); 0 when none did. */
+double mc_farm_hold_s(mc_rpc *r, const mc_farm *farm, int to, const char *tag);
+
+/* Tells the initial node that `tag` was dropped on purpose (backpressure):
+ * metadata mc.dropped says where and why; initial counts it apart from lost tags. */
+mc_status mc_farm_report_dropped(mc_rpc *r, const mc_farm *farm, const char *tag, const char *why,
+                                 volatile sig_atomic_t *stop);
 
 #endif

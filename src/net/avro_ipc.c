@@ -332,20 +332,28 @@ static int set_meta(avro_value_t *map, const mc_ipc_meta *m)
 
 /* ---- client ---- */
 
+/* Our handshake request, with or without our protocol text. */
+static int set_hreq(mc_ipc *ipc, int send_protocol, avro_value_t *hv)
+{
+    avro_value_t field, br;
+    return avro_value_get_by_name(hv, "clientHash", &field, NULL) || avro_value_set_fixed(&field, ipc->hash, 16) ||
+           avro_value_get_by_name(hv, "clientProtocol", &field, NULL) ||
+           avro_value_set_branch(&field, send_protocol ? 1 : 0, &br) ||
+           (send_protocol ? set_str(&br, protocol_text) : avro_value_set_null(&br)) ||
+           avro_value_get_by_name(hv, "serverHash", &field, NULL) || avro_value_set_fixed(&field, ipc->hash, 16) ||
+           avro_value_get_by_name(hv, "meta", &field, NULL) || avro_value_set_branch(&field, 0, &br) ||
+           avro_value_set_null(&br);
+}
+
 mc_status mc_ipc_request_encode(mc_ipc *ipc, int send_protocol, const mc_ipc_forward *f, unsigned char **body,
                                 size_t *len)
 {
     outvals o = {.n = 0};
-    avro_value_t *hv, *mv, *nv, *pv, field, br;
+    avro_value_t *hv, *mv, *nv, *pv, field;
     mc_status st = MC_OK;
     avro_wrapped_buffer_t wb;
-    if (new_value(ipc->cls[S_HREQ], &o, &hv) || avro_value_get_by_name(hv, "clientHash", &field, NULL) ||
-        avro_value_set_fixed(&field, ipc->hash, 16) || avro_value_get_by_name(hv, "clientProtocol", &field, NULL) ||
-        avro_value_set_branch(&field, send_protocol ? 1 : 0, &br) ||
-        (send_protocol ? set_str(&br, protocol_text) : avro_value_set_null(&br)) ||
-        avro_value_get_by_name(hv, "serverHash", &field, NULL) || avro_value_set_fixed(&field, ipc->hash, 16) ||
-        avro_value_get_by_name(hv, "meta", &field, NULL) || avro_value_set_branch(&field, 0, &br) ||
-        avro_value_set_null(&br) || new_value(ipc->cls[S_META], &o, &mv) || set_meta(mv, &f->meta) ||
+    if (new_value(ipc->cls[S_HREQ], &o, &hv) || set_hreq(ipc, send_protocol, hv) ||
+        new_value(ipc->cls[S_META], &o, &mv) || set_meta(mv, &f->meta) ||
         new_value(ipc->cls_string, &o, &nv) || set_str(nv, "forward") || new_value(ipc->cls[S_PARAMS], &o, &pv) ||
         avro_value_get_by_name(pv, "input", &field, NULL) ||
         avro_wrapped_buffer_new(&wb, f->input_len ? (const void *)f->input : (const void *)"", f->input_len) ||
@@ -357,8 +365,65 @@ mc_status mc_ipc_request_encode(mc_ipc *ipc, int send_protocol, const mc_ipc_for
     return st;
 }
 
+mc_status mc_ipc_request_rehandshake(mc_ipc *ipc, int send_protocol, const unsigned char *body, size_t len,
+                                     unsigned char **out, size_t *out_len)
+{
+    const unsigned char *msg;
+    size_t n, old = 0, hs = 0;
+    unsigned char *copy = NULL;
+    mc_status st = mc_ipc_unframe(body, len, &msg, &n, &copy);
+    if (st) return st;
+    outvals o = {.n = 0};
+    avro_value_t *hv, oldv;
+    int have_old = 0;
+    avro_reader_t r = avro_reader_memory((const char *)msg, (int64_t)n);
+    if (!r || avro_generic_value_new(ipc->cls[S_HREQ], &oldv) || !(have_old = 1) || avro_value_read(r, &oldv) ||
+        avro_value_sizeof(&oldv, &old) || old > n || new_value(ipc->cls[S_HREQ], &o, &hv) ||
+        set_hreq(ipc, send_protocol, hv) || avro_value_sizeof(hv, &hs)) {
+        st = mc_error_set(MC_ERR_FORMAT, "avro ipc: cannot re-handshake a request: %s", avro_strerror());
+        goto out;
+    }
+    unsigned char *b = malloc(hs + (n - old) + 8);
+    if (!b) {
+        st = mc_error_set(MC_ERR_NOMEM, "avro ipc: out of memory for a %zu-byte request", n);
+        goto out;
+    }
+    avro_writer_t w = avro_writer_memory((const char *)b + 4, (int64_t)hs);
+    if (!w || avro_value_write(w, hv)) {
+        if (w) avro_writer_free(w);
+        free(b);
+        st = mc_error_set(MC_ERR_FORMAT, "avro ipc: cannot encode a handshake: %s", avro_strerror());
+        goto out;
+    }
+    avro_writer_free(w);
+    memcpy(b + 4 + hs, msg + old, n - old);
+    size_t total = hs + (n - old);
+    b[0] = (unsigned char)(total >> 24);
+    b[1] = (unsigned char)(total >> 16);
+    b[2] = (unsigned char)(total >> 8);
+    b[3] = (unsigned char)total;
+    memset(b + 4 + total, 0, 4);
+    *out = b;
+    *out_len = total + 8;
+out:
+    if (have_old) avro_value_decref(&oldv);
+    outvals_free(&o);
+    if (r) avro_reader_free(r);
+    free(copy);
+    return st;
+}
+
+static void read_meta(avro_value_t *mv, mc_ipc_meta *m);
+
 mc_status mc_ipc_response_decode(mc_ipc *ipc, const unsigned char *body, size_t len, mc_ipc_match *match)
 {
+    return mc_ipc_response_decode_meta(ipc, body, len, match, NULL);
+}
+
+mc_status mc_ipc_response_decode_meta(mc_ipc *ipc, const unsigned char *body, size_t len, mc_ipc_match *match,
+                                      mc_ipc_meta *meta)
+{
+    if (meta) meta->n = 0;
     const unsigned char *msg;
     size_t n;
     unsigned char *copy = NULL;
@@ -391,6 +456,7 @@ mc_status mc_ipc_response_decode(mc_ipc *ipc, const unsigned char *body, size_t 
         st = mc_error_set(MC_ERR_FORMAT, "avro ipc: malformed call response: %s", avro_strerror());
         goto out;
     }
+    if (meta) read_meta(&mv, meta);
     if (flag) {
         const char *s = NULL;
         size_t sl = 0;
@@ -490,8 +556,8 @@ static int plain(const char *text, unsigned char **resp, size_t *len, int code)
 }
 
 /* Handshake response + (unless NONE) call response with an optional error. */
-static mc_status write_response(mc_ipc *ipc, mc_ipc_match match, int call, const char *err, unsigned char **resp,
-                                size_t *len)
+static mc_status write_response(mc_ipc *ipc, mc_ipc_match match, int call, const char *err,
+                                const mc_ipc_meta *rmeta, unsigned char **resp, size_t *len)
 {
     outvals o = {.n = 0};
     avro_value_t *hv, *mv, *bv, *ev, field, br;
@@ -505,7 +571,7 @@ static mc_status write_response(mc_ipc *ipc, mc_ipc_match match, int call, const
               avro_value_get_by_name(hv, "meta", &field, NULL) || avro_value_set_branch(&field, 0, &br) ||
               avro_value_set_null(&br);
     if (!bad && call) {
-        bad = new_value(ipc->cls[S_META], &o, &mv) || new_value(ipc->cls_boolean, &o, &bv) ||
+        bad = new_value(ipc->cls[S_META], &o, &mv) || set_meta(mv, rmeta) || new_value(ipc->cls_boolean, &o, &bv) ||
               avro_value_set_boolean(bv, err != NULL);
         if (!bad && err)
             bad = new_value(ipc->cls[S_ERRORS], &o, &ev) || avro_value_set_branch(ev, 0, &br) || set_str(&br, err);
@@ -575,6 +641,8 @@ int mc_ipc_serve(mc_ipc *ipc, const unsigned char *body, size_t len, mc_ipc_hand
     char err[400] = "";
     const char *errp = NULL;
     mc_ipc_match match = MC_IPC_NONE;
+    mc_ipc_meta rmeta;
+    rmeta.n = 0;
     if (!r || avro_generic_value_new(ipc->cls[S_HREQ], &hv) || !(have_h = 1) || avro_value_read(r, &hv)) {
         snprintf(text, sizeof text, "bad request: body is not an Avro IPC handshake request: %s\n", avro_strerror());
         code = plain(text, resp, resp_len, 400);
@@ -637,6 +705,7 @@ int mc_ipc_serve(mc_ipc *ipc, const unsigned char *body, size_t len, mc_ipc_hand
         goto respond;
     }
     decode_cap = 0;
+    size_t params_at = used;
     if (!avro_value_sizeof(pv, &sz)) used += sz;
     if (used < n) {
         snprintf(err, sizeof err, "%zu bytes left after the forward parameters (wrong schema?)", n - used);
@@ -660,17 +729,34 @@ int mc_ipc_serve(mc_ipc *ipc, const unsigned char *body, size_t len, mc_ipc_hand
         f.input_len = bl;
         f.owner_ = pv; /* the handler may keep it (then sets owner_ NULL) */
         pv = NULL;
+        /* The input's bytes also lie in the message itself, after the length
+         * (the first parameter): point there and release Avro's copy now, so
+         * a large input is held twice (body, the handler's copy), not three
+         * times.  The position is checked against the decoded value. */
+        avro_value_t nf, tf, *ov = f.owner_;
+        size_t ps = 0, ns = 0, ts = 0;
+        if (bl >= 4096 && !avro_value_sizeof(ov, &ps) && !avro_value_get_by_name(ov, "next", &nf, NULL) &&
+            !avro_value_sizeof(&nf, &ns) && !avro_value_get_by_name(ov, "tag", &tf, NULL) && !avro_value_sizeof(&tf, &ts) &&
+            ps >= bl + ns + ts && ps - bl - ns - ts <= 10) {
+            const unsigned char *in_msg = msg + params_at + (ps - bl - ns - ts);
+            if (in_msg + bl <= msg + n && !memcmp(in_msg, b, bl)) {
+                mc_ipc_forward_release(&f);
+                f.input = in_msg;
+                f.input_len = bl;
+            }
+        }
         mc_error_clear();
         mc_status st = h(ctx, &f);
         if (st) {
             snprintf(err, sizeof err, "%s", mc_error_last());
             errp = err;
         }
+        rmeta = f.reply;
         mc_ipc_forward_release(&f);
     }
 respond:
     decode_cap = 0;
-    if (write_response(ipc, match, match != MC_IPC_NONE, errp, resp, resp_len)) {
+    if (write_response(ipc, match, match != MC_IPC_NONE, errp, &rmeta, resp, resp_len)) {
         snprintf(text, sizeof text, "server error: %s\n", mc_error_last());
         code = plain(text, resp, resp_len, 500);
     }

@@ -14,7 +14,10 @@
  * Our extensions ride in the call metadata, which other implementations
  * ignore: "mc.part" ("k/P", the part of a split task's output),
  * "mc.t.<task>" (seconds the task took, decimal text) and "mc.error" (a frame
- * was lost; the message says where).  Metadata is bounded (MC_IPC_META_MAX
+ * was lost; the message says where), "mc.dropped" (a frame was dropped on
+ * purpose because a node was almost full).  Responses carry metadata too:
+ * "mc.almost_full" (seconds the sender should hold off sending to this node:
+ * its input buffer is almost full).  Metadata is bounded (MC_IPC_META_MAX
  * entries of short text); extra or longer entries from peers are dropped.
  */
 #ifndef MC_AVRO_IPC_H
@@ -48,6 +51,7 @@ typedef struct mc_ipc_forward {
     char next[MC_IPC_NEXT_MAX];
     char tag[MC_IPC_TAG_MAX];
     mc_ipc_meta meta;
+    mc_ipc_meta reply; /* server: metadata the handler puts in the response */
     void *owner_;
 } mc_ipc_forward;
 
@@ -66,12 +70,22 @@ const char *mc_ipc_protocol_text(void);
 /* Client: frames a forward request; *body is malloc'ed. */
 mc_status mc_ipc_request_encode(mc_ipc *ipc, int send_protocol, const mc_ipc_forward *f, unsigned char **body,
                                 size_t *len);
+/* Client: the same request (a body from mc_ipc_request_encode) with another
+ * handshake (our protocol text or not); *out is malloc'ed.  Lets a sender
+ * encode a large call once and free its tensor. */
+mc_status mc_ipc_request_rehandshake(mc_ipc *ipc, int send_protocol, const unsigned char *body, size_t len,
+                                     unsigned char **out, size_t *out_len);
 /* Client: reads a framed response.  *match NONE means "send again with the
  * protocol".  A remote error returns MC_ERR_NETWORK with its text. */
 mc_status mc_ipc_response_decode(mc_ipc *ipc, const unsigned char *body, size_t len, mc_ipc_match *match);
+/* As mc_ipc_response_decode; *meta (may be NULL) gets the response metadata
+ * (also when the response is a remote error; empty for NONE). */
+mc_status mc_ipc_response_decode_meta(mc_ipc *ipc, const unsigned char *body, size_t len, mc_ipc_match *match,
+                                      mc_ipc_meta *meta);
 
 /* Server: the handler gets a decoded call and returns MC_OK or an error with
- * mc_error_set(); the error text goes back to the client. */
+ * mc_error_set(); the error text goes back to the client, and f->reply (set
+ * with mc_ipc_meta_set) goes back as response metadata either way. */
 typedef mc_status (*mc_ipc_handler)(void *ctx, mc_ipc_forward *f);
 
 /* Server: answers one framed request body.  Returns the HTTP status: 200 with

@@ -21,7 +21,7 @@ struct mc_http_server {
 
 typedef struct conn_req {
     unsigned char *buf;
-    size_t len, cap;
+    size_t len, cap, expect; /* expect: Content-Length (0 if none) */
     int too_big;
 } conn_req;
 
@@ -63,7 +63,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
          * answering before the body is read would make MHD close the socket
          * with unread data, which resets it and loses the answer. */
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-        if (cl && strtoull(cl, NULL, 10) > s->max_body) r->too_big = 1;
+        if (cl) {
+            unsigned long long v = strtoull(cl, NULL, 10);
+            if (v > s->max_body) r->too_big = 1;
+            else r->expect = (size_t)v;
+        }
         return MHD_YES;
     }
     if (*upload_size) {
@@ -77,7 +81,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             return MHD_YES;
         }
         if (r->len + n > r->cap) {
-            size_t cap = r->cap ? r->cap : 65536;
+            /* exactly the announced length (no doubling slack), else grow */
+            size_t cap = r->cap ? r->cap : r->expect ? r->expect : 65536;
             while (cap < r->len + n) cap *= 2;
             if (cap > s->max_body) cap = s->max_body;
             unsigned char *nb = realloc(r->buf, cap);

@@ -1,6 +1,8 @@
 /* rpc.c - forward() with handshake and retries (see rpc.h). */
 #include "rpc.h"
 
+#include "../models/net.h" /* mc_now */
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,7 +14,11 @@ typedef struct rpc_peer {
     char host[64];
     int port;
     int send_protocol;
+    double hold_until; /* mc_now() before which the peer asked us not to send */
 } rpc_peer;
+
+/* A peer may ask for at most this hold-off (a bogus value cannot stall us). */
+#define RPC_HOLD_MAX_S 5.0
 
 struct mc_rpc {
     mc_ipc *ipc;
@@ -59,6 +65,28 @@ static rpc_peer *find_peer(mc_rpc *r, const char *host, int port)
     return p;
 }
 
+/* Reads mc.almost_full from a response's metadata into the peer. */
+static int note_hold(rpc_peer *p, const mc_ipc_meta *m)
+{
+    const char *v = mc_ipc_meta_get(m, "mc.almost_full");
+    if (!v) return 0;
+    double s = atof(v);
+    if (!(s > 0)) s = 0.001;
+    if (s > RPC_HOLD_MAX_S) s = RPC_HOLD_MAX_S;
+    p->hold_until = mc_now() + s;
+    return 1;
+}
+
+double mc_rpc_hold_s(mc_rpc *r, const char *host, int port)
+{
+    for (int i = 0; i < r->n; i++)
+        if (r->peers[i].port == port && !strcmp(r->peers[i].host, host)) {
+            double left = r->peers[i].hold_until - mc_now();
+            return left > 0 ? left : 0;
+        }
+    return 0;
+}
+
 static void sleep_s(double s, volatile sig_atomic_t *stop)
 {
     while (s > 0 && !(stop && *stop)) {
@@ -69,15 +97,20 @@ static void sleep_s(double s, volatile sig_atomic_t *stop)
     }
 }
 
-/* One exchange: 0 done, 1 retryable failure, -1 permanent failure. */
-static int exchange(mc_rpc *r, rpc_peer *p, const mc_ipc_forward *f, mc_status *st)
+/* One exchange of call f, or of the encoded request pre (made without our
+ * protocol text): 0 done, 1 retryable failure, -1 permanent failure. */
+static int exchange(mc_rpc *r, rpc_peer *p, const mc_ipc_forward *f, const unsigned char *pre, size_t pre_len,
+                    mc_status *st)
 {
     for (int round = 0; round < 2; round++) {
         unsigned char *body = NULL, *resp = NULL;
         size_t len = 0, rl = 0;
         long code = 0;
-        if ((*st = mc_ipc_request_encode(r->ipc, p->send_protocol, f, &body, &len))) return -1;
-        *st = mc_http_post(r->http, p->host, p->port, body, len, &code, &resp, &rl);
+        if (f) *st = mc_ipc_request_encode(r->ipc, p->send_protocol, f, &body, &len);
+        else if (p->send_protocol) *st = mc_ipc_request_rehandshake(r->ipc, 1, pre, pre_len, &body, &len);
+        else *st = MC_OK;
+        if (*st) return -1;
+        *st = mc_http_post(r->http, p->host, p->port, body ? body : pre, body ? len : pre_len, &code, &resp, &rl);
         free(body);
         if (*st) return 1;
         if (code != 200) {
@@ -87,13 +120,16 @@ static int exchange(mc_rpc *r, rpc_peer *p, const mc_ipc_forward *f, mc_status *
             return code >= 500 || code == 503 ? 1 : -1;
         }
         mc_ipc_match m = MC_IPC_NONE;
-        *st = mc_ipc_response_decode(r->ipc, resp, rl, &m);
+        mc_ipc_meta rm;
+        *st = mc_ipc_response_decode_meta(r->ipc, resp, rl, &m, &rm);
         free(resp);
+        int held = note_hold(p, &rm);
         if (*st) {
             char msg[512];
             snprintf(msg, sizeof msg, "%s", mc_error_last());
-            *st = mc_error_set(*st, "%s:%d: %s", p->host, p->port, msg);
-            return strstr(msg, "busy:") ? 1 : -1;
+            int busy = strstr(msg, "busy:") != NULL;
+            *st = mc_error_set(busy && held ? MC_ERR_FULL : *st, "%s:%d: %s", p->host, p->port, msg);
+            return busy && !held ? 1 : -1;
         }
         if (m != MC_IPC_NONE) {
             p->send_protocol = 0;
@@ -107,15 +143,32 @@ static int exchange(mc_rpc *r, rpc_peer *p, const mc_ipc_forward *f, mc_status *
     return -1;
 }
 
+static mc_status forward_any(mc_rpc *r, const char *host, int port, const mc_ipc_forward *f,
+                             const unsigned char *pre, size_t pre_len, mc_rpc_policy pol, volatile sig_atomic_t *stop,
+                             int *attempts_used);
+
 mc_status mc_rpc_forward(mc_rpc *r, const char *host, int port, const mc_ipc_forward *f, mc_rpc_policy pol,
                          volatile sig_atomic_t *stop, int *attempts_used)
+{
+    return forward_any(r, host, port, f, NULL, 0, pol, stop, attempts_used);
+}
+
+mc_status mc_rpc_forward_encoded(mc_rpc *r, const char *host, int port, const unsigned char *body, size_t len,
+                                 mc_rpc_policy pol, volatile sig_atomic_t *stop, int *attempts_used)
+{
+    return forward_any(r, host, port, NULL, body, len, pol, stop, attempts_used);
+}
+
+static mc_status forward_any(mc_rpc *r, const char *host, int port, const mc_ipc_forward *f,
+                             const unsigned char *pre, size_t pre_len, mc_rpc_policy pol, volatile sig_atomic_t *stop,
+                             int *attempts_used)
 {
     rpc_peer *p = find_peer(r, host, port);
     double wait = pol.backoff0_s;
     mc_status st = MC_OK;
     int a;
     for (a = 1; a <= pol.attempts; a++) {
-        int rc = exchange(r, p, f, &st);
+        int rc = exchange(r, p, f, pre, pre_len, &st);
         if (rc <= 0) break;
         if (a == pol.attempts || (stop && *stop)) break;
         sleep_s(wait, stop);

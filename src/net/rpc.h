@@ -6,6 +6,12 @@
  * Unreachable peers are retried with exponential backoff; the error names
  * the address and says how many attempts were made.  Remote Avro errors are
  * not retried (the peer understood and refused), except "busy" answers.
+ *
+ * Backpressure: a peer whose input buffer is almost full answers with the
+ * response metadata "mc.almost_full" = seconds to hold off.  The client
+ * remembers it per peer (mc_rpc_hold_s), so a sender can drop frames for that
+ * peer instead of queueing them; a "busy" answer that carries it is not
+ * retried either: mc_rpc_forward returns MC_ERR_FULL at once.
  */
 #ifndef MC_RPC_H
 #define MC_RPC_H
@@ -28,6 +34,13 @@ typedef struct mc_rpc mc_rpc;
 /* `ipc` is shared (thread-safe); the rpc client is per thread. */
 mc_status mc_rpc_new(mc_ipc *ipc, mc_rpc **out);
 void mc_rpc_free(mc_rpc *r);
+/* As mc_rpc_forward, for a call already encoded with mc_ipc_request_encode
+ * (send_protocol 0): the caller may free the tensor once it is encoded, and
+ * the handshake is redone on the body when the peer needs our protocol. */
+mc_status mc_rpc_forward_encoded(mc_rpc *r, const char *host, int port, const unsigned char *body, size_t len,
+                                 mc_rpc_policy pol, volatile sig_atomic_t *stop, int *attempts_used);
+/* Seconds host:port still asked us to hold off (0 when it did not). */
+double mc_rpc_hold_s(mc_rpc *r, const char *host, int port);
 /* Sends one forward call; *attempts_used (may be NULL) says how many tries.
  * `stop` (may be NULL) cuts the retry waits short. */
 mc_status mc_rpc_forward(mc_rpc *r, const char *host, int port, const mc_ipc_forward *f, mc_rpc_policy pol,

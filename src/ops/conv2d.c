@@ -97,20 +97,21 @@ static size_t conv2d_workspace(const mc_layer *l)
     return im2col > wino ? im2col : wino;
 }
 
-static mc_status conv2d_prepare(mc_layer *l, size_t *budget)
+static mc_status conv2d_prepare(mc_layer *l, mc_cpu_derived *d)
 {
 #ifdef _OPENMP
     l->cpu_threads = omp_get_max_threads();
 #else
     l->cpu_threads = 1;
 #endif
-    return mc_winograd_prepare(l, budget);
+    return mc_winograd_prepare(l, d);
 }
 
-static void conv2d_release(mc_layer *l, size_t *budget)
+static void conv2d_release(mc_layer *l, mc_cpu_derived *d)
 {
-    mc_winograd_release(l, budget);
+    mc_winograd_release(l, d);
     l->cpu_threads = 0;
+    l->cpu_band_floats = 0;
 }
 
 static double conv2d_macs(const mc_layer *l)

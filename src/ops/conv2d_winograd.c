@@ -23,7 +23,9 @@
  * transforms run
  * in bands of tile rows so the workspace stays bounded.  U is built once in
  * prepare (kept in cpu_state) and freed in release; without it forward
- * falls back to im2col.
+ * falls back to im2col.  A memory-bounded farm node also asks the backend
+ * to drop the plain weights of a transformed layer (it then adds U - W,
+ * 7/16 of U) and for smaller bands (backend.h: mc_backend_cpu_set_winograd).
  */
 #include <cblas.h>
 #include <math.h>
@@ -44,6 +46,10 @@
 /* Workspace budget for one band: V and M, 16 floats per tile and channel. */
 #define MC_WINOGRAD_BAND_FLOATS ((size_t)4 << 20)
 
+/* Bytes of U (16 floats per input and output channel) and of the plain weights. */
+static size_t u_bytes(const mc_layer *l) { return (size_t)16 * l->in.ne[0] * l->out.ne[0] * sizeof(float); }
+static size_t w_bytes(const mc_layer *l) { return (size_t)9 * l->in.ne[0] * l->out.ne[0] * sizeof(float); }
+
 /* Depends on the layer alone, never on which other layers share the net, so
  * that a farm task runs a layer with the same kernel as a single device. */
 int mc_winograd_applies(const mc_layer *l)
@@ -51,7 +57,7 @@ int mc_winograd_applies(const mc_layer *l)
     return l->op == MC_OP_CONV2D && l->kh == 3 && l->kw == 3 && l->sh == 1 && l->sw == 1 &&
            l->in.ne[0] >= MC_WINOGRAD_MIN_CHANNELS &&
            ((size_t)l->out.ne[1] * l->out.ne[2] >= MC_WINOGRAD_MIN_PIXELS ||
-            mc_winograd_weight_bytes(l) <= MC_WINOGRAD_SMALL_BYTES);
+            u_bytes(l) <= MC_WINOGRAD_SMALL_BYTES);
 }
 
 static int tiles_w(const mc_layer *l) { return (l->out.ne[1] + 1) / 2; }
@@ -61,7 +67,7 @@ static int tiles_h(const mc_layer *l) { return (l->out.ne[2] + 1) / 2; }
 static int band_rows(const mc_layer *l)
 {
     size_t per_row = (size_t)16 * tiles_w(l) * (l->in.ne[0] + l->out.ne[0]);
-    size_t r = MC_WINOGRAD_BAND_FLOATS / per_row;
+    size_t r = (l->cpu_band_floats ? l->cpu_band_floats : MC_WINOGRAD_BAND_FLOATS) / per_row;
     if (r < 1) r = 1;
     if (r > (size_t)tiles_h(l)) r = (size_t)tiles_h(l);
     return (int)r;
@@ -75,14 +81,19 @@ size_t mc_winograd_workspace(const mc_layer *l)
 
 size_t mc_winograd_weight_bytes(const mc_layer *l)
 {
-    return (size_t)16 * l->in.ne[0] * l->out.ne[0] * sizeof(float);
+    return mc_winograd_applies(l) ? u_bytes(l) : 0;
 }
 
-mc_status mc_winograd_prepare(mc_layer *l, size_t *budget)
+mc_status mc_winograd_prepare(mc_layer *l, mc_cpu_derived *d)
 {
     if (!mc_winograd_applies(l) || l->cpu_state) return MC_OK;
-    const size_t bytes = mc_winograd_weight_bytes(l);
-    if (bytes > *budget) return MC_OK; /* im2col path */
+    l->cpu_band_floats = d->band_floats;
+    const size_t bytes = u_bytes(l);
+    const size_t cost = d->drop_weights ? bytes - w_bytes(l) : bytes; /* what preparing adds */
+    if (cost > d->budget) return MC_OK; /* im2col path */
+    if (!l->weight.data) /* dropped by an earlier prepare: U cannot be rebuilt */
+        return mc_error_set(MC_ERR_INVALID_ARG, "layer %s: weights are not loaded (dropped once transformed?)",
+                            l->name);
     const int C = l->in.ne[0], K = l->out.ne[0];
     float *u = mc_alloc(bytes);
     if (!u) return mc_error_set(MC_ERR_NOMEM, "layer %s: no memory for Winograd weights", l->name);
@@ -107,16 +118,18 @@ mc_status mc_winograd_prepare(mc_layer *l, size_t *budget)
         }
     }
     l->cpu_state = u;
-    *budget -= bytes;
+    d->budget -= cost;
+    if (d->drop_weights) mc_tensor_free(&l->weight); /* forward reads only U from now on */
     return MC_OK;
 }
 
-void mc_winograd_release(mc_layer *l, size_t *budget)
+void mc_winograd_release(mc_layer *l, mc_cpu_derived *d)
 {
     if (l->op != MC_OP_CONV2D || !l->cpu_state) return;
     mc_free(l->cpu_state);
     l->cpu_state = NULL;
-    *budget += mc_winograd_weight_bytes(l);
+    /* U, less the plain weights when prepare dropped them */
+    d->budget += l->weight.data ? u_bytes(l) : u_bytes(l) - w_bytes(l);
 }
 
 /* Zero row standing in for input pixels outside the image (channels are

@@ -73,9 +73,9 @@ static mc_status dense_forward(const mc_layer *l, const float *in, float *out, f
     return MC_OK;
 }
 
-static mc_status dense_prepare(mc_layer *l, size_t *budget)
+static mc_status dense_prepare(mc_layer *l, mc_cpu_derived *d)
 {
-    (void)budget;
+    (void)d;
 #ifdef _OPENMP
     l->cpu_threads = omp_get_max_threads();
 #else
@@ -84,9 +84,9 @@ static mc_status dense_prepare(mc_layer *l, size_t *budget)
     return MC_OK;
 }
 
-static void dense_release(mc_layer *l, size_t *budget)
+static void dense_release(mc_layer *l, mc_cpu_derived *d)
 {
-    (void)budget;
+    (void)d;
     l->cpu_threads = 0;
 }
 

@@ -60,7 +60,17 @@ typedef struct mc_layer {
     /* Threads the CPU kernels were prepared for; they size per-thread
      * workspace (0: not prepared, the kernels then use one thread). */
     int cpu_threads;
+    /* Workspace floats of one Winograd band, as the backend set it at
+     * prepare (0: the default). */
+    size_t cpu_band_floats;
 } mc_layer;
+
+/* What a CPU backend lets ops derive from the weights (prepare_cpu). */
+typedef struct mc_cpu_derived {
+    size_t budget;      /* bytes still allowed for derived data */
+    int drop_weights;   /* free the plain weights once derived (no re-prepare) */
+    size_t band_floats; /* Winograd band workspace in floats (0: default) */
+} mc_cpu_derived;
 
 typedef struct mc_op_def {
     const char *name; /* keyword in model files and tables */
@@ -73,12 +83,13 @@ typedef struct mc_op_def {
     /* in: l->in floats, out: l->out floats, ws: workspace floats. */
     mc_status (*forward_cpu)(const mc_layer *l, const float *in, float *out, float *ws);
     /* Optional: derive CPU-side data from the weights once (e.g. Winograd
-     * transforms into cpu_state) and free it again.  *budget is the bytes
-     * the backend still allows for such data: prepare takes what it uses
-     * from it (or skips the derived path when it does not fit), release
-     * gives it back.  NULL if none. */
-    mc_status (*prepare_cpu)(mc_layer *l, size_t *budget);
-    void (*release_cpu)(mc_layer *l, size_t *budget);
+     * transforms into cpu_state) and free it again.  d->budget is the bytes
+     * the backend still allows for such data: prepare takes what it adds
+     * (or skips the derived path when it does not fit), release gives it
+     * back; d's other fields are the backend's settings for it.  NULL if
+     * none. */
+    mc_status (*prepare_cpu)(mc_layer *l, mc_cpu_derived *d);
+    void (*release_cpu)(mc_layer *l, mc_cpu_derived *d);
 } mc_op_def;
 
 extern const mc_op_def mc_op_conv2d, mc_op_maxpool2d, mc_op_dense, mc_op_relu, mc_op_softmax,
