@@ -81,16 +81,23 @@ mc_status mc_farm_send_u8(mc_rpc *r, const mc_farm *farm, const char *tag, const
     return MC_OK;
 }
 
-mc_status mc_farm_report_lost(mc_rpc *r, const mc_farm *farm, const char *tag, const char *why,
-                              volatile sig_atomic_t *stop)
+/* An empty call to initial whose metadata `key` says what became of `tag`. */
+static mc_status report_to_initial(mc_rpc *r, const mc_farm *farm, const char *tag, const char *key,
+                                   const char *why, volatile sig_atomic_t *stop)
 {
     mc_ipc_forward f;
     memset(&f, 0, sizeof f);
     f.input = (const unsigned char *)"";
     snprintf(f.tag, sizeof f.tag, "%s", tag);
     snprintf(f.next, sizeof f.next, "initial");
-    mc_ipc_meta_set(&f.meta, "mc.error", why);
+    mc_ipc_meta_set(&f.meta, key, why);
     return mc_rpc_forward(r, farm->initial.host, farm->initial.port, &f, (mc_rpc_policy){2, 0.05, 0.1}, stop, NULL);
+}
+
+mc_status mc_farm_report_lost(mc_rpc *r, const mc_farm *farm, const char *tag, const char *why,
+                              volatile sig_atomic_t *stop)
+{
+    return report_to_initial(r, farm, tag, "mc.error", why, stop);
 }
 
 double mc_farm_hold_s(mc_rpc *r, const mc_farm *farm, int to, const char *tag)
@@ -109,13 +116,7 @@ double mc_farm_hold_s(mc_rpc *r, const mc_farm *farm, int to, const char *tag)
 mc_status mc_farm_report_dropped(mc_rpc *r, const mc_farm *farm, const char *tag, const char *why,
                                  volatile sig_atomic_t *stop)
 {
-    mc_ipc_forward f;
-    memset(&f, 0, sizeof f);
-    f.input = (const unsigned char *)"";
-    snprintf(f.tag, sizeof f.tag, "%s", tag);
-    snprintf(f.next, sizeof f.next, "initial");
-    mc_ipc_meta_set(&f.meta, "mc.dropped", why);
-    return mc_rpc_forward(r, farm->initial.host, farm->initial.port, &f, (mc_rpc_policy){2, 0.05, 0.1}, stop, NULL);
+    return report_to_initial(r, farm, tag, "mc.dropped", why, stop);
 }
 
 mc_status mc_farm_encode(mc_ipc *ipc, const mc_farm *farm, int to, const char *tag, const float *data, size_t n,
