@@ -27,7 +27,8 @@
 #define NODE_INBOX 2         /* whole inputs' worth of bytes */
 #define NODE_INBOX_ITEMS 128 /* parts of split inputs count by their size */
 #define NODE_OUTBOX 1
-#define NODE_MERGE_TAGS 32
+#define NODE_MERGE_TAGS 32 /* at most this many tags waiting for parts... */
+#define NODE_MERGE_BYTES (16.0 * MB) /* ...and at most this many bytes of them */
 #define NODE_MERGE_TIMEOUT_S 30.0
 #define NODE_PUSH_WAIT_S 1.0     /* a full input buffer: wait, then answer busy */
 #define NODE_WAIT_S 10.0   /* a frame that may not be dropped waits this long for room */
@@ -58,6 +59,7 @@ typedef struct node {
     size_t part_in_n;     /* floats our net takes (our slice when split, else in_n) */
     int prev_parts;       /* parts of the predecessor's output (1 if not split) */
     int prev_split, own_split, next_split; /* tasks with a method other than data */
+    int merge_cap;                         /* tags the merge table holds (bounded in bytes) */
     mc_layer prev_full, own_full, next_full; /* the split layers as in the model (shapes only) */
     mc_split_part *prev_sp, *own_sp, *next_sp; /* their parts (shapes only) */
     mc_queue inbox, outbox;
@@ -265,6 +267,15 @@ static int on_body(void *ctx, const unsigned char *body, size_t len, unsigned ch
     return mc_ipc_serve(n->ipc, body, len, on_forward, n, resp, resp_len);
 }
 
+/* Tags the merge table may hold for merged inputs of `bytes` each: a merge
+ * holds whole inputs, so the table is bounded in bytes (at least 2 tags,
+ * so that one tag can complete while the next one's parts arrive). */
+static int node_merge_cap(double bytes)
+{
+    double cap = bytes > 0 ? NODE_MERGE_BYTES / bytes : NODE_MERGE_TAGS;
+    return cap < 2 ? 2 : cap > NODE_MERGE_TAGS ? NODE_MERGE_TAGS : (int)cap;
+}
+
 /* ---- compute thread ---- */
 
 static void out_acquire(node *n)
@@ -333,7 +344,7 @@ static void *compute_main(void *arg)
             fr = mc_merge_add(&n->merge, fr, mc_now(), lost, &err);
             if (lost[0]) {
                 snprintf(why, sizeof why, "task %s at %s:%d: merge table of %d tags full", n->task->name,
-                         n->me.host, n->me.port, NODE_MERGE_TAGS);
+                         n->me.host, n->me.port, n->merge_cap);
                 queue_lost(n, lost, why);
             }
             if (err) node_log(n, "dropped a part: %s", mc_error_last());
@@ -587,7 +598,8 @@ mc_status mc_node_run(const mc_node_opts *o, volatile sig_atomic_t *stop)
         double out_b = 4.0 * (double)mc_shape_count(&n->model.layers[t->last - 1].out);
         long threads = o->threads > 0 ? o->threads : sysconf(_SC_NPROCESSORS_ONLN);
         double fixed = wbytes + 2 * act + ws + (NODE_INBOX + 2) * in_b + 3 * out_b + NODE_BASE_BYTES +
-                       (double)(threads > 1 ? threads - 1 : 0) * NODE_THREAD_BYTES;
+                       (double)(threads > 1 ? threads - 1 : 0) * NODE_THREAD_BYTES +
+                       (n->prev_split ? node_merge_cap(in_b) * in_b : 0);
         /* on our backend, before mc_net_init prepares the layers */
         mc_backend_cpu_set_winograd(n->be, limit > fixed ? (size_t)(limit - fixed) : 0, 1, NODE_WINO_BAND_FLOATS);
     }
@@ -613,7 +625,8 @@ mc_status mc_node_run(const mc_node_opts *o, volatile sig_atomic_t *stop)
     if ((st = mc_queue_init(&n->outbox, NODE_OUTBOX))) goto out;
     have_out = 1;
     if (n->prev_split) {
-        if ((st = mc_merge_init(&n->merge, n->prev_sp, n->prev_parts, &n->prev_full, NODE_MERGE_TAGS,
+        n->merge_cap = node_merge_cap((double)n->in_bytes);
+        if ((st = mc_merge_init(&n->merge, n->prev_sp, n->prev_parts, &n->prev_full, n->merge_cap,
                                 NODE_MERGE_TIMEOUT_S)))
             goto out;
         have_merge = 1;
