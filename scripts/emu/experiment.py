@@ -8,12 +8,17 @@
 `run` (root) brings up an 11-device emulated farm with the rpi3 preset (CPU
 quota calibrated here so that single-thread AlexNet takes 0.525 s on one
 device, 62 Mbit/s links, 1 GB per device), then runs AlexNet on 1 device
-(`mchair predict` in device 0) and on the 4-, 5- and 6-device layouts, and
-VGG16 on the 8-, 9-, 10- and 11-device layouts (scripts/emu/farmlib.py
-LAYOUTS; `mchair node` in devices 1.., `mchair initial` in device 0), writes
-DIR/results.json, records each successful run as a CK experiment entry
-(mchair-emu-MODEL-single-device-cpu / mchair-emu-MODEL-farm-N-nodes, replaced
-when run again) in CK_REPOS's repository --ck-repo (default local), or, when
+(`mchair predict` in device 0) and on the artifact's 4-, 5- and 6-device
+layouts, and VGG16 on the artifact's 8-, 9- and 11-device layouts
+(scripts/emu/farmlib.py LAYOUTS; `mchair node` in devices 1.., `mchair
+initial` in device 0), and the planner's plans for AlexNet on 4, 5, 6 and
+VGG16 on 10, 11 devices (n - 1 task devices: `mchair profile --threads 1` on
+the host, every latency scaled by the calibration's slowdown, `mchair plan
+--mem 1024 --link 8*1024/62e6,0.001`, addresses moved onto the devices),
+writes DIR/results.json, records each successful run as a CK experiment entry
+(mchair-emu-MODEL-single-device-cpu / mchair-emu-MODEL-farm-N-nodes /
+mchair-emu-MODEL-planner-farm-N-nodes, replaced when run again) in
+CK_REPOS's repository --ck-repo (default local), or, when
 CK_REPOS is not set, in DIR/ck-repos (made here, with ck-env registered), and
 then plots.  `record` does the CK part alone for an existing results file.
 quick mode: few frames, no run starts after 140 s and every run ends by
@@ -21,8 +26,9 @@ quick mode: few frames, no run starts after 140 s and every run ends by
 
 `plot` needs only a results file: it draws IPS per system and energy per
 inference (static + dynamic) with the original ReQuEST records as reference
-bars (PNG and SVG), and writes table.md (ours vs the paper, as ratios) and
-summary.json.
+bars and each plan next to the layout with its number of devices (PNG and
+SVG), and writes table.md (ours vs the paper, and planner vs artifact, as
+ratios) and summary.json.
 
 Energy follows the artifact: power x latency per inference, a Raspberry Pi
 1.3 W idle / 6.5 W busy per device, a Jetson TX2 5 W / 15 W; static = idle
@@ -51,19 +57,30 @@ POWER_W = {"rpi": (1.3, 6.5), "tx2": (5.0, 15.0)}  # (idle, busy) per device
 PAPER = {  # the numbers the issue asks us to compare with (seconds per inference)
     ("alexnet", 1): 0.525, ("alexnet", 5): 0.185, ("vgg16", 9): 1.29, ("vgg16", 11): 0.41,
 }
-CONFIGS = [("alexnet", 1), ("alexnet", 4), ("alexnet", 5), ("alexnet", 6),
-           ("vgg16", 8), ("vgg16", 9), ("vgg16", 10), ("vgg16", 11)]
-# Run order: the pairs the paper compares first, so that a quick run that
-# reaches its budget still fills the table.
-RUN_ORDER = [("alexnet", 1), ("alexnet", 5), ("vgg16", 9), ("vgg16", 11),
-             ("alexnet", 4), ("alexnet", 6), ("vgg16", 8), ("vgg16", 10)]
+# (model, devices, system): "artifact" = the artifact's layout (farmlib.LAYOUTS), "planner" = the plan of
+# `mchair plan` for devices - 1 task devices (the initial is not a task device), "single" = mchair predict.
+CONFIGS = [("alexnet", 1, "single"), ("alexnet", 4, "artifact"), ("alexnet", 5, "artifact"),
+           ("alexnet", 6, "artifact"), ("alexnet", 4, "planner"), ("alexnet", 5, "planner"),
+           ("alexnet", 6, "planner"), ("vgg16", 8, "artifact"), ("vgg16", 9, "artifact"),
+           ("vgg16", 11, "artifact"), ("vgg16", 10, "planner"), ("vgg16", 11, "planner")]
+# Run order: the pairs the paper compares first, then the planner's AlexNet farm-5 (a quick run
+# reaches it) and VGG16 farm-10, so that a run that reaches its budget still fills the table.
+RUN_ORDER = [("alexnet", 1, "single"), ("alexnet", 5, "artifact"), ("alexnet", 5, "planner"),
+             ("vgg16", 9, "artifact"), ("vgg16", 11, "artifact"), ("vgg16", 10, "planner"),
+             ("alexnet", 4, "artifact"), ("alexnet", 6, "artifact"), ("alexnet", 4, "planner"),
+             ("alexnet", 6, "planner"), ("vgg16", 8, "artifact"), ("vgg16", 11, "planner")]
+# The planner's inputs for the emulated device: the host profile (--threads 1, unlimited) scaled by
+# the rpi3 calibration's slowdown, the emulated link (62 Mbit/s: 8 * 1024 / 62e6 s per kB, ~1 ms
+# per message) and the device memory (MiB).
+PLAN_LINK = (8 * 1024 / 62e6, 0.001)
+PLAN_MEM_MB = 1024
 MODES = {  # frames measured (after warm-up frames); no run starts after budget_s, every run ends by deadline_s
     "quick": {"frames": {"alexnet": 5, "vgg16": 3}, "warmup": 0, "single_repeat": 3, "budget_s": 140,
               "deadline_s": 170,
-              "calib_repeat": 4},
+              "calib_repeat": 4, "profile_repeat": 1},
     "full": {"frames": {"alexnet": 40, "vgg16": 24}, "warmup": 2, "single_repeat": 10, "budget_s": 1080,
              "deadline_s": 1140,
-             "calib_repeat": 10},
+             "calib_repeat": 10, "profile_repeat": 3},
 }
 REFERENCE_RECORDS = {  # ReQuEST record -> (model, system, devices)
     "alexnet-rpi-cpu": ("alexnet", "rpi", 1),
@@ -114,31 +131,94 @@ def energy(system, devices, seconds):
 def system_label(system, devices):
     if system == "tx2":
         return "TX2 CPU"
+    if system == "planner":
+        return "planner\nfarm-%d" % devices
     return "RPi x1" if devices == 1 else "farm-%d" % devices
+
+
+def run_system(run):
+    """"single", "artifact" or "planner" (results files before the planner have no "system")."""
+    return run.get("system") or ("single" if run["devices"] == 1 else "artifact")
+
+
+def run_name(run):
+    """alexnet-5 (artifact layout or single device), alexnet-planner-5 (the planner's plan)."""
+    if run_system(run) == "planner":
+        return "%s-planner-%d" % (run["model"], run["devices"])
+    return "%s-%d" % (run["model"], run["devices"])
+
+
+def tasks_desc(ff):
+    """conv1..flatten x2 | fc1 fc_output/2 | fc2..fc3: the tasks of a farm file, replicas counted."""
+    out = []
+    for t in ff.get("tasks", []):
+        first, last = t["layers"]
+        d = first if first == last else "%s..%s" % (first, last)
+        parts = int(t.get("parts", 1))
+        if t.get("method"):
+            d += " %s/%d" % (t["method"], parts)
+        replicas = len(ff.get("node", {}).get(t["name"], [])) // max(1, parts)
+        if replicas > 1:
+            d += " x%d" % replicas
+        out.append(d)
+    return " | ".join(out)
+
+
+def measured_bottleneck(run):
+    """The task with the longest per-frame compute per replica, from the initial's report."""
+    means = (run.get("report") or {}).get("task_mean_s")
+    ff = run.get("farm") or {}
+    if not isinstance(means, dict) or not means:
+        return None
+    per = {}
+    for t in ff.get("tasks", []):
+        if isinstance(means.get(t["name"]), (int, float)):
+            parts = int(t.get("parts", 1))
+            per[t["name"]] = means[t["name"]] / max(1, len(ff.get("node", {}).get(t["name"], [])) // max(1, parts))
+    if not per:
+        return None
+    name = max(per, key=per.get)
+    return {"task": name, "s_per_frame_per_replica": per[name], "task_mean_s": means[name]}
 
 
 # ---- plotting ----------------------------------------------------------------------
 def summarize(results, reference):
     """Per model, the systems in order with our and the reference latency, IPS and energy."""
     rows = []
-    ours = {(r["model"], r["devices"]): r for r in results.get("runs", []) if r.get("ok")}
-    errors = {(r["model"], r["devices"]): r.get("error", "") for r in results.get("runs", []) if not r.get("ok")}
+
+    def key(r):  # artifact layouts and single device are the "rpi" rows, plans the "planner" rows
+        return (r["model"], r["devices"], "planner" if run_system(r) == "planner" else "rpi")
+
+    ours = {key(r): r for r in results.get("runs", []) if r.get("ok")}
+    errors = {key(r): r.get("error", "") for r in results.get("runs", []) if not r.get("ok")}
     for model in ("alexnet", "vgg16"):
-        keys = sorted({n for (m, n) in CONFIGS if m == model} |
+        keys = sorted({n for (m, n, _) in CONFIGS if m == model} |
                       {v["devices"] for v in reference.values() if v["model"] == model and v["system"] == "rpi"})
-        systems = [("rpi", n) for n in keys] + [("tx2", 1)]
+        # each plan right after the artifact layout with the same number of devices
+        systems = [(s, n) for n in keys for s in ("rpi", "planner")] + [("tx2", 1)]
         for system, n in systems:
             row = {"model": model, "system": system, "devices": n, "label": system_label(system, n)}
-            if system == "rpi" and (model, n) in ours:
-                t = ours[(model, n)]["execution_time"]
-                row["ours"] = {"execution_time": t, "ips": 1.0 / t, **energy(system, n, t)}
+            power = "rpi" if system == "planner" else system
+            run = ours.get((model, n, system))
+            if run is not None:
+                t = run["execution_time"]
+                row["ours"] = {"execution_time": t, "ips": 1.0 / t, **energy(power, n, t)}
+                if run.get("farm"):
+                    row["tasks"] = tasks_desc(run["farm"])
+                    plan = run["farm"].get("plan")
+                    if isinstance(plan, dict):
+                        row["plan"] = {k: plan.get(k) for k in ("n_devices", "devices_used", "predicted_ips",
+                                                                "latency_s", "bottleneck", "max_memory_bytes")}
+                    mb = measured_bottleneck(run)
+                    if mb:
+                        row["measured_bottleneck"] = mb
             ref = [v for v in reference.values() if v["model"] == model and v["system"] == system
                    and v["devices"] == n]
             if ref:
                 t = ref[0]["execution_time"]
                 row["request"] = {"execution_time": t, "ips": 1.0 / t, **energy(system, n, t)}
-            if (model, n) in errors:
-                row["ours_error"] = errors[(model, n)]
+            if (model, n, system) in errors:
+                row["ours_error"] = errors[(model, n, system)]
             if "ours" in row or "request" in row or "ours_error" in row:
                 rows.append(row)
     return rows
@@ -146,9 +226,9 @@ def summarize(results, reference):
 
 def ratio_table(rows):
     """Markdown: ours vs the paper for AlexNet 5 over 1 device and VGG16 11 over 9."""
-    def lat(model, n, src):
+    def lat(model, n, src, system="rpi"):
         for r in rows:
-            if r["model"] == model and r["system"] == "rpi" and r["devices"] == n and src in r:
+            if r["model"] == model and r["system"] == system and r["devices"] == n and src in r:
                 return r[src]["execution_time"]
         return None
 
@@ -172,13 +252,32 @@ def ratio_table(rows):
             model, b, a, "%.2fx" % so if so else "n/a", sp, "%.2f" % (so / sp) if so else "n/a"))
         out.append({"model": model, "from": a, "to": b, "ours": [oa, ob], "paper": [pa, pb],
                     "speedup_ours": so, "speedup_paper": sp})
+    # the planner's plans against the artifact's layouts on the same farm (both measured here)
+    lines += ["", "| planner vs artifact (same devices, emulated) | artifact layout | planner's plan | "
+              "planner / artifact, s per inference | planner / artifact, IPS | planner predicted | planner tasks |",
+              "| --- | --- | --- | --- | --- | --- | --- |"]
+    planner = []
+    for r in rows:
+        if r["system"] != "planner":
+            continue
+        model, n = r["model"], r["devices"]
+        art, pl = lat(model, n, "ours"), lat(model, n, "ours", "planner")
+        pred = (r.get("plan") or {}).get("predicted_ips")
+        lines.append("| %s %d devices (%d task devices) | %s | %s | %s | %s | %s | %s |" % (
+            model, n, n - 1, fmt(art), fmt(pl) if pl else "not run" if "ours_error" in r else "n/a",
+            "%.2f" % (pl / art) if art and pl else "n/a", "%.2f" % (art / pl) if art and pl else "n/a",
+            "%.3f IPS" % pred if isinstance(pred, (int, float)) else "n/a", r.get("tasks", "")))
+        planner.append({"model": model, "devices": n, "artifact": art, "planner": pl,
+                        "time_ratio": pl / art if art and pl else None, "ips_ratio": art / pl if art and pl else None,
+                        "predicted_ips": pred, "tasks": r.get("tasks")})
+    out.append({"planner_vs_artifact": planner})
     return "\n".join(lines) + "\n", out
 
 
 def mark_missing(ax, rows, offset):
     """Writes "not run" where a configured run of ours has no result."""
     for i, r in enumerate(rows):
-        if r["system"] == "rpi" and "ours" not in r:
+        if r["system"] in ("rpi", "planner") and "ours" not in r:
             ax.text(i + offset, 0, "not\nrun", ha="center", va="bottom", fontsize=7, color="#aa3333")
 
 
@@ -197,19 +296,22 @@ def plot(results, reference, outdir):
     models = [m for m in ("alexnet", "vgg16") if any(r["model"] == m for r in rows)]
     files = []
     # IPS per system
-    fig, axes = plt.subplots(1, len(models), figsize=(6 * len(models), 4), squeeze=False)
+    fig, axes = plt.subplots(1, len(models), figsize=(7.5 * len(models), 4.5), squeeze=False)
     for ax, model in zip(axes[0], models):
         rs = [r for r in rows if r["model"] == model]
         x = range(len(rs))
         w = 0.38
-        ours = [r["ours"]["ips"] if "ours" in r else 0 for r in rs]
+        ours = [r["ours"]["ips"] if "ours" in r and r["system"] != "planner" else 0 for r in rs]
+        plans = [r["ours"]["ips"] if "ours" in r and r["system"] == "planner" else 0 for r in rs]
         ref = [r["request"]["ips"] if "request" in r else 0 for r in rs]
-        ax.bar([i - w / 2 for i in x], ours, w, label="emulated farm (ours)", color="#3a7dc9")
+        ax.bar([i - w / 2 for i in x], ours, w, label="emulated farm (ours), artifact layout", color="#3a7dc9")
+        if any(r["system"] == "planner" for r in rs):
+            ax.bar([i - w / 2 for i in x], plans, w, label="emulated farm (ours), planner's plan", color="#e0892c")
         ax.bar([i + w / 2 for i in x], ref, w, label="ReQuEST record", color="#bbbbbb", edgecolor="#555555",
                hatch="//")
         mark_missing(ax, rs, -w / 2)
         ax.set_xticks(list(x))
-        ax.set_xticklabels([r["label"] for r in rs])
+        ax.set_xticklabels([r["label"] for r in rs], fontsize=8)
         ax.set_ylabel("inferences per second (1 / s per inference)")
         ax.set_title({"alexnet": "AlexNet", "vgg16": "VGG16"}[model])
         ax.legend(fontsize=8, loc="upper left")  # the farms with the most IPS are on the right
@@ -221,21 +323,26 @@ def plot(results, reference, outdir):
         files.append(p)
     plt.close(fig)
     # energy per inference, static + dynamic
-    fig, axes = plt.subplots(1, len(models), figsize=(6 * len(models), 4), squeeze=False)
+    fig, axes = plt.subplots(1, len(models), figsize=(7.5 * len(models), 4.5), squeeze=False)
     for ax, model in zip(axes[0], models):
         rs = [r for r in rows if r["model"] == model]
         w = 0.38
-        for off, src, color, hatch, name in ((-w / 2, "ours", "#3a7dc9", None, "ours"),
-                                             (w / 2, "request", "#bbbbbb", "//", "ReQuEST")):
-            st = [r[src]["static_j"] if src in r else 0 for r in rs]
-            dy = [r[src]["dynamic_j"] if src in r else 0 for r in rs]
+        series = [(-w / 2, "ours", "#3a7dc9", None, "ours", "rpi"),
+                  (w / 2, "request", "#bbbbbb", "//", "ReQuEST", None)]
+        if any(r["system"] == "planner" for r in rs):
+            series.insert(1, (-w / 2, "ours", "#e0892c", None, "planner", "planner"))
+        for off, src, color, hatch, name, only in series:
+            def has(r):
+                return src in r and (only is None or (r["system"] == "planner") == (only == "planner"))
+            st = [r[src]["static_j"] if has(r) else 0 for r in rs]
+            dy = [r[src]["dynamic_j"] if has(r) else 0 for r in rs]
             xs = [i + off for i in range(len(rs))]
             ax.bar(xs, st, w, color=color, alpha=0.55, hatch=hatch, edgecolor="#333333",
                    label="%s: static" % name)
             ax.bar(xs, dy, w, bottom=st, color=color, hatch=hatch, edgecolor="#333333", label="%s: dynamic" % name)
         mark_missing(ax, rs, -w / 2)
         ax.set_xticks(list(range(len(rs))))
-        ax.set_xticklabels([r["label"] for r in rs])
+        ax.set_xticklabels([r["label"] for r in rs], fontsize=8)
         ax.set_ylabel("energy per inference (J)")
         ax.set_title("%s (RPi 1.3/6.5 W, TX2 5/15 W)" % {"alexnet": "AlexNet", "vgg16": "VGG16"}[model])
         ax.legend(fontsize=7)
@@ -294,39 +401,64 @@ def run_single(farm, args, mode, outdir, deadline):
             "report": p}
 
 
-def run_farm(farm, args, mode, outdir, model, n, deadline):
+def plan_farm_file(plan_ff, addresses, node_port=12345, initial_port=9999):
+    """The planner's farm file with its (loopback) addresses moved onto the emulated devices: the
+    initial on device 0, the plan's devices (plan.devices, in order; else the node addresses in
+    order of appearance) on devices 1, 2, ..."""
+    node = plan_ff["node"]
+    plan = plan_ff.get("plan") or {}
+    order = [d["address"] for d in plan.get("devices", []) if isinstance(d, dict) and d.get("address")]
+    for task, addrs in node.items():
+        if task != "initial":
+            order += [a for a in addrs if a not in order]
+    if len(order) + 1 > len(addresses):
+        raise ValueError("the plan uses %d devices and an initial, the farm has %d" % (len(order), len(addresses)))
+    where = {a: "%s:%d" % (addresses[i + 1], node_port) for i, a in enumerate(order)}
+    out = json.loads(json.dumps(plan_ff))
+    out["node"] = {t: (["%s:%d" % (addresses[0], initial_port)] if t == "initial" else [where[a] for a in addrs])
+                   for t, addrs in node.items()}
+    for d in (out.get("plan") or {}).get("devices", []):
+        if isinstance(d, dict) and d.get("address") in where:
+            d["address"] = where[d["address"]]
+    return out
+
+
+def run_farm(farm, args, mode, outdir, model, n, deadline, ff=None, tag=None):
+    """Runs farm file ff (default: the artifact's layout for n devices) on devices 0..n-1."""
     try:
-        return run_farm_timed(farm, args, mode, outdir, model, n, deadline)
+        if ff is None:
+            ff = farmlib.farm_file(model, farmlib.LAYOUTS[(model, n)], farm.addresses()[:n])
+        return run_farm_timed(farm, args, mode, outdir, model, n, deadline, ff, tag or "%s-%d" % (model, n))
     except subprocess.TimeoutExpired as e:
         return {"ok": False, "error": "timed out (%s mode budget): %s" % (args.mode, " ".join(e.cmd[-8:]))}
     finally:
         farm.kill_in_devices(list(range(n)) + ["hub"])
 
 
-def run_farm_timed(farm, args, mode, outdir, model, n, deadline):
+def run_farm_timed(farm, args, mode, outdir, model, n, deadline, ff, tag):
     def left(cap):
         return max(5, min(cap, deadline - time.time()))
 
-    tasks = farmlib.LAYOUTS[(model, n)]
     addrs = farm.addresses()[:n]
-    ff = farmlib.farm_file(model, tasks, addrs)
-    path = os.path.join(outdir, "farm-%s-%d.json" % (model, n))
+    used = {a for t, v in ff["node"].items() if t != "initial" for a in v}
+    nodes = [k for k in range(1, n) if "%s:12345" % addrs[k] in used]  # a plan may leave a device idle
+    path = os.path.join(outdir, "farm-%s.json" % tag)
     with open(path, "w") as f:
         json.dump(ff, f, indent=1)
     logs = []
     try:
         # Nodes start outside the CPU quota (loading weights is not what a
         # Pi measures), then join their device's cgroups once they listen.
-        for k in range(1, n):
-            log = open(os.path.join(outdir, "logs", "%s-%d-node%d.log" % (model, n, k)), "w")
+        for k in nodes:
+            log = open(os.path.join(outdir, "logs", "%s-node%d.log" % (tag, k)), "w")
             logs.append(log)
             farm.popen(k, [args.mchair, "node", "--farm", path, "--listen", "%s:12345" % addrs[k], "--threads", "1"],
                        unlimited=True, stdout=log, stderr=subprocess.STDOUT, env=DEVICE_ENV)
-        r = farm.run("hub", [sys.executable, "-c", WAIT_PY, "120"] + ["%s:12345" % a for a in addrs[1:]],
+        r = farm.run("hub", [sys.executable, "-c", WAIT_PY, "120"] + ["%s:12345" % addrs[k] for k in nodes],
                      timeout=left(150))
         if r.returncode != 0:
             return {"ok": False, "error": "nodes not listening after 120 s: %s" % r.stdout.strip(), "farm_file": path}
-        for k in range(1, n):
+        for k in nodes:
             pids = netns_pids("mc-%s-d%d" % (farm.name, k))
             if pids:
                 farm.attach(k, pids)
@@ -336,8 +468,8 @@ def run_farm_timed(farm, args, mode, outdir, model, n, deadline):
             if r.returncode != 0:
                 return {"ok": False, "error": "warm-up initial exited %d: %s" % (r.returncode, r.stderr.strip()[-500:]),
                         "farm_file": path}
-        rep = os.path.join(outdir, "%s-%d.initial.json" % (model, n))
-        timer = os.path.join(outdir, "%s-%d.tmp-ck-timer.json" % (model, n))
+        rep = os.path.join(outdir, "%s.initial.json" % tag)
+        timer = os.path.join(outdir, "%s.tmp-ck-timer.json" % tag)
         frames = mode["frames"][model]
         t0 = time.time()
         r = farm.run(0, base + ["--repeat", str(frames), "--json", rep, "--timer", timer], timeout=left(900),
@@ -354,14 +486,85 @@ def run_farm_timed(farm, args, mode, outdir, model, n, deadline):
                 report = json.load(f)
         return {"ok": True, "execution_time": t["execution_time"], "frames": frames, "wall_s": wall,
                 "timer": t, "report": report, "farm_file": path, "layout": ff["tasks"], "farm": ff,
-                "commands": ["mchair node --farm %s --listen ADDR:12345 --threads 1 (devices 1..%d)" % (
-                    os.path.basename(path), n - 1), " ".join(["mchair"] + base[1:] + ["--repeat", str(frames)])
+                "commands": ["mchair node --farm %s --listen ADDR:12345 --threads 1 (devices %s)" % (
+                    os.path.basename(path), ",".join(str(k) for k in nodes)), " ".join(["mchair"] + base[1:] + ["--repeat", str(frames)])
                     + " (device 0)"],
                 "stdout_tail": r.stdout[-2000:]}
     finally:
         farm.stop_all()
         for log in logs:
             log.close()
+
+
+# ---- the planner's plans ------------------------------------------------------------
+def slowdown(state):
+    """The emulated device's slowdown over the host: calibrated single-device AlexNet latency in the
+    quota (verified, else the target) / unlimited single-thread latency (farm state's calibration)."""
+    cal = (state or {}).get("calibration") or {}
+    emulated = cal.get("verified_s") or cal.get("target_s")
+    if not emulated or not cal.get("unlimited_s"):
+        raise ValueError("the farm state has no rpi3 calibration (unlimited_s, verified_s/target_s): %r" % cal)
+    return float(emulated) / float(cal["unlimited_s"]), cal
+
+
+def scale_profile(profile, factor):
+    """Every latency of a profile (layers and their split parts) times factor."""
+    out = json.loads(json.dumps(profile))
+    for layer in out.get("layers", []):
+        layer["latency_s"] *= factor
+        for sp in layer.get("splits", []):
+            sp["latency_s"] *= factor
+    return out
+
+
+def make_plans(args, mode, outdir, model, task_devices, state, deadline):
+    """Profiles `model` on the host (single thread, unlimited), scales the profile to the emulated
+    device, and plans 1..task_devices task devices; returns what was done and the plan folder."""
+    factor, cal = slowdown(state)
+    pdir = os.path.join(outdir, "plans", model)
+    os.makedirs(pdir, exist_ok=True)
+    host = os.path.join(pdir, "profile-host.json")
+    t0 = time.time()
+    cmd = [args.mchair, "profile", "--model", model, "--threads", "1", "--repeat", str(mode["profile_repeat"]),
+           "--out", host]
+    r = subprocess.run(cmd, capture_output=True, text=True, env=DEVICE_ENV,
+                       timeout=max(5, deadline - time.time()))
+    if r.returncode != 0:
+        raise RuntimeError("mchair profile exited %d: %s" % (r.returncode, r.stderr.strip()[-500:]))
+    profile_s = time.time() - t0
+    with open(host) as f:
+        prof = json.load(f)
+    scaled = os.path.join(pdir, "profile-rpi3.json")
+    with open(scaled, "w") as f:
+        json.dump(scale_profile(prof, factor), f, indent=1)
+    link = "%.6g,%.6g" % PLAN_LINK
+    pcmd = [args.mchair, "plan", "--model", model, "--devices", str(task_devices), "--mem", str(PLAN_MEM_MB),
+            "--profile", scaled, "--link", link, "--out", pdir]
+    r = subprocess.run(pcmd, capture_output=True, text=True, timeout=120)
+    if r.returncode != 0:
+        raise RuntimeError("mchair plan exited %d: %s" % (r.returncode, r.stderr.strip()[-500:]))
+    host_sum = sum(l["latency_s"] for l in prof.get("layers", []))
+    return {"dir": pdir, "slowdown": factor, "calibration": cal, "profile_s": profile_s,
+            "profile_sum_s": host_sum, "scaled_sum_s": host_sum * factor, "link": link, "mem_mb": PLAN_MEM_MB,
+            "commands": [" ".join(["mchair"] + cmd[1:]) + " (host, unlimited)",
+                         "every latency_s x %.2f -> %s" % (factor, os.path.basename(scaled)),
+                         " ".join(["mchair"] + pcmd[1:])],
+            "table": r.stderr.strip()}
+
+
+def run_planner(farm, args, mode, outdir, model, n, deadline, plans):
+    """Runs the planner's plan for n - 1 task devices (n devices with the initial)."""
+    info = plans.get(model)
+    if info is None or "error" in info:
+        return {"ok": False, "error": "no plan: %s" % (info or {}).get("error", "planning not done")}
+    path = os.path.join(info["dir"], "farm-%d.json" % (n - 1))
+    if not os.path.exists(path):
+        return {"ok": False, "error": "the planner made no plan for %d task devices (%s)" % (n - 1, path)}
+    with open(path) as f:
+        ff = plan_farm_file(json.load(f), farm.addresses()[:n])
+    run = run_farm(farm, args, mode, outdir, model, n, deadline, ff, "%s-planner-%d" % (model, n))
+    run.update(farm=ff, plan_file=path)
+    return run
 
 
 # ---- CK experiment entries --------------------------------------------------------
@@ -427,18 +630,23 @@ class CKRecorder:
                   "recorded, but `ck run` on CK_REPOS=%s needs `ck pull repo:ck-env`" % self.repos, file=sys.stderr)
 
     @staticmethod
-    def names(model, n):
-        cmd_key = "benchmark-%s-%s" % (model, "single-device-cpu" if n == 1 else "farm-%d-nodes" % n)
-        return cmd_key, "mchair-emu-" + cmd_key[len("benchmark-"):]
+    def names(model, n, system="artifact"):
+        """The ReQuEST cmd_key and the entry's name (mchair-emu-alexnet-planner-farm-5-nodes for a plan)."""
+        what = "single-device-cpu" if n == 1 else "farm-%d-nodes" % n
+        return ("benchmark-%s-%s" % (model, what),
+                "mchair-emu-%s-%s%s" % (model, "planner-" if system == "planner" else "", what))
 
     def record(self, run, results):
         """Adds (replaces) the entry of one successful run; returns its path."""
-        model, n = run["model"], run["devices"]
-        cmd_key, uoa = self.names(model, n)
+        model, n, system = run["model"], run["devices"], run_system(run)
+        cmd_key, uoa = self.names(model, n, system)
         key = self.bm.parse_cmd_key(cmd_key)
         state = results.get("farm") or {}
-        addrs = state.get("addresses") or ["10.77.0.%d" % (k + 1) for k in range(n)]
+        addrs = state.get("addresses") or [d["address"] for d in state.get("device", [])] or \
+            ["10.77.0.%d" % (k + 1) for k in range(n)]
         if n > 1:
+            if system == "planner" and not run.get("farm"):
+                raise KeyError("planner run %s has no farm file" % run_name(run))
             ff = run.get("farm") or farmlib.farm_file(model, farmlib.LAYOUTS[(model, n)], addrs[:n])
             layout = ff["tasks"]
             node = ff["node"]
@@ -459,6 +667,11 @@ class CKRecorder:
                      "link_burst_bytes": link.get("burst_bytes", 0), "link_latency": link.get("latency", ""),
                      "mem_mb": state.get("mem_mb", 0), "calibration": state.get("calibration") or {},
                      "threads_per_device": 1}
+        if system == "planner":
+            emulation["plan"] = {k: v for k, v in (ff.get("plan") or {}).items() if k in (
+                "n_devices", "devices_used", "predicted_ips", "latency_s", "bottleneck", "max_memory_bytes")}
+            emulation["plan"]["inputs"] = {k: v for k, v in ((results.get("plans") or {}).get(model) or {}).items()
+                                           if k in ("slowdown", "link", "mem_mb", "commands")}
         host = meta["plat_name"]
         meta.update({
             "model": model,
@@ -469,13 +682,15 @@ class CKRecorder:
             "plat_name": "emulated Raspberry Pi 3 (mchair farm --preset rpi3) on %s" % host,
             "platform_species": "embedded",
             "farm_layout": layout,
+            "farm_system": {"single": "single device (mchair predict)", "artifact": "the artifact's layout",
+                            "planner": "the planner's plan (mchair plan)"}[system],
             "devices": node,
             "emulation": emulation,
             "experiment": {"script": "scripts/emu/experiment.py", "mode": results.get("mode", ""),
                            "started": results.get("started", ""), "frames": frames,
                            "warmup": MODES.get(results.get("mode"), {}).get("warmup", 0)},
         })
-        features["emulation"] = {k: v for k, v in emulation.items() if k != "calibration"}
+        features["emulation"] = {k: v for k, v in emulation.items() if k not in ("calibration", "plan")}
         features["emulation"]["host"] = host
         timer = run.get("timer") or {"execution_time": run["execution_time"],
                                      "execution_time_classify": run["execution_time"]}
@@ -499,7 +714,7 @@ class CKRecorder:
                          "force": "yes"})
         self.access({"action": "add", "module_uoa": "experiment", "experiment_uoa": uoa,
                      "experiment_repo_uoa": self.repo_uoa, "sort_keys": "yes",
-                     "dict": {"meta": meta, "tags": tags + ["emulated-farm", "mchair-emu"], "features": features,
+                     "dict": {"meta": meta, "tags": tags + ["emulated-farm", "mchair-emu"] + (["planner"] if system == "planner" else []), "features": features,
                               "choices": choices, "characteristics": characteristics, "pipeline": pipeline}})
         path = self.access({"action": "load", "module_uoa": "experiment", "data_uoa": uoa,
                             "repo_uoa": self.repo_uoa})["path"]
@@ -516,7 +731,7 @@ def record_all(recorder, results):
     for run in results.get("runs", []):
         if not run.get("ok"):
             continue
-        name = "%s-%d" % (run["model"], run["devices"])
+        name = run_name(run)
         try:
             info["entries"][name] = recorder.record(run, results)
         except (RuntimeError, KeyError, ValueError) as e:
@@ -548,29 +763,47 @@ def cmd_run(args):
     results["ck"] = ck_info
     have_runtime = farmlib.mchair_has(args.mchair, "node") and farmlib.mchair_has(args.mchair, "initial")
     try:
-        farm.up(max(n for _, n in CONFIGS), preset="rpi3", calib_repeat=mode["calib_repeat"])
+        farm.up(max(n for _, n, _ in CONFIGS), preset="rpi3", calib_repeat=mode["calib_repeat"])
         print(farm.output, end="", flush=True)
         results["farm"] = farm.state
-        for model, n in RUN_ORDER:
-            run = {"model": model, "devices": n}
+        plans = results["plans"] = {}
+        for model, n, system in RUN_ORDER:
+            run = {"model": model, "devices": n, "system": system}
             elapsed = time.time() - t_start
+            deadline = t_start + mode["deadline_s"]
             if elapsed > mode["budget_s"]:
                 run.update(ok=False, error="not started: %s mode budget of %d s used (%.0f s)" % (
                     args.mode, mode["budget_s"], elapsed))
-            elif n == 1:
-                run.update(run_single(farm, args, mode, out, t_start + mode["deadline_s"]))
+            elif system == "single":
+                run.update(run_single(farm, args, mode, out, deadline))
             elif not have_runtime:
                 run.update(ok=False, error="this mchair has no `node`/`initial` command (farm-contract.md)")
+            elif system == "planner":
+                if model not in plans:
+                    most = max(k for m, k, s in CONFIGS if m == model and s == "planner") - 1
+                    try:
+                        plans[model] = make_plans(args, mode, out, model, most, farm.state, deadline)
+                        print("planner, %s: profile (host, 1 thread) %.1f s, sum of layers %.4f s x slowdown "
+                              "%.2f = %.3f s; link %s s/kB,s; %d MiB\n%s" % (
+                                  model, plans[model]["profile_s"], plans[model]["profile_sum_s"],
+                                  plans[model]["slowdown"], plans[model]["scaled_sum_s"], plans[model]["link"],
+                                  PLAN_MEM_MB, plans[model]["table"]), flush=True)
+                    except (RuntimeError, ValueError, OSError, subprocess.TimeoutExpired) as e:
+                        plans[model] = {"error": str(e)}
+                run.update(run_planner(farm, args, mode, out, model, n, deadline, plans))
             else:
-                run.update(run_farm(farm, args, mode, out, model, n, t_start + mode["deadline_s"]))
+                run.update(run_farm(farm, args, mode, out, model, n, deadline))
             run["elapsed_s"] = time.time() - t_start
             run["run_s"] = run["elapsed_s"] - elapsed
             results["runs"].append(run)
-            print("%-8s %2d devices: %s%s" % (model, n, "%.3f s per inference" % run["execution_time"]
-                                              if run.get("ok") else "FAILED: " + run["error"], run_detail(run)),
+            print("%-8s %2d devices%s: %s%s" % (model, n, " (planner)" if system == "planner" else "",
+                                                "%.3f s per inference" % run["execution_time"]
+                                                if run.get("ok") else "FAILED: " + run["error"], run_detail(run)),
                   flush=True)
+            if run.get("ok") and run.get("farm"):
+                print("  tasks: %s" % tasks_desc(run["farm"]), flush=True)
             if run.get("ok"):
-                name = "%s-%d" % (model, n)
+                name = run_name(run)
                 try:
                     ck_info["entries"][name] = recorder.record(run, results)
                     print("  CK experiment: %s" % ck_info["entries"][name], flush=True)
@@ -581,7 +814,7 @@ def cmd_run(args):
                 json.dump(results, f, indent=1)
     finally:
         farm.down()
-    results["runs"].sort(key=lambda r: CONFIGS.index((r["model"], r["devices"])))
+    results["runs"].sort(key=lambda r: CONFIGS.index((r["model"], r["devices"], run_system(r))))
     results["total_s"] = time.time() - t_start
     with open(os.path.join(out, "results.json"), "w") as f:
         json.dump(results, f, indent=1)

@@ -160,8 +160,8 @@ def root_network_snapshot():
 # ---- farm files -------------------------------------------------------------
 # The artifact's layouts (DESIGN.md section 3, farm-contract.md presets) as
 # explicit task lists: (name, first layer, last layer, method, parts, replicas).
-# farm-10 for VGG16 has no artifact layout: it is farm-11 with one conv
-# replica fewer (the planner's plan replaces it once it exists).
+# VGG16 on 10 devices has no artifact layout: experiment.py runs the
+# planner's plan there (and next to every layout here).
 def _alex(block1_replicas, split):
     return [("block1", "conv1", "flatten", "data", 1, block1_replicas),
             ("block2", "fc1", "fc1", "fc_output" if split else "data", 2 if split else 1, 1),
@@ -188,7 +188,6 @@ LAYOUTS = {
     ("alexnet", 6): _alex(2, True),
     ("vgg16", 8): _vgg_pipeline(2),
     ("vgg16", 9): _vgg_pipeline(3),
-    ("vgg16", 10): _vgg_wide(6),
     ("vgg16", 11): _vgg_wide(7),
 }
 

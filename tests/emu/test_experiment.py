@@ -36,7 +36,28 @@ import farmlib  # noqa: E402
 
 INPUT = {("alexnet", 1): 0.5, ("alexnet", 4): 0.3, ("alexnet", 5): 0.2, ("alexnet", 6): 0.16,
          ("vgg16", 8): 1.5, ("vgg16", 9): 1.2, ("vgg16", 11): 0.4}
-FAILED = ("vgg16", 10)
+FAILED = ("vgg16", 10)  # the planner's VGG16 farm-10: failed
+# The planner's runs (made-up latencies and farm files, input data): AlexNet farm-5 = 4 task devices.
+PLAN_INPUT = {("alexnet", 5): 0.125, ("vgg16", 11): 0.5}
+
+
+def plan_file(model, n, addresses):
+    """A farm file as `mchair plan` writes it (loopback addresses, a plan object), placed on addresses."""
+    if model == "alexnet":
+        tasks = [{"name": "block1", "layers": ["conv1", "fc3"]}]
+        node = {"initial": ["127.0.0.1:9999"], "block1": ["127.0.0.1:%d" % (12345 + i) for i in range(n - 1)]}
+    else:
+        tasks = [{"name": "block1", "layers": ["block1_conv1", "flatten"]},
+                 {"name": "block2", "layers": ["fc1", "fc1"], "method": "fc_output", "parts": 2},
+                 {"name": "block3", "layers": ["fc2", "predictions"]}]
+        node = {"initial": ["127.0.0.1:9999"], "block1": ["127.0.0.1:%d" % (12345 + i) for i in range(n - 4)],
+                "block2": ["127.0.0.1:%d" % (12345 + n - 4 + i) for i in range(2)],
+                "block3": ["127.0.0.1:%d" % (12345 + n - 2)]}
+    devices = [{"address": a, "task": t} for t, v in node.items() if t != "initial" for a in v]
+    ff = {"model": model, "tasks": tasks, "node": node,
+          "plan": {"n_devices": n - 1, "devices_used": n - 1, "predicted_ips": 7.5, "latency_s": 0.5,
+                   "bottleneck": "block1", "max_memory_bytes": 195424640, "devices": devices}}
+    return experiment.plan_farm_file(ff, addresses)
 
 failed = []
 
@@ -94,8 +115,15 @@ def check_ck(ref_dir):
         if n > 1:
             run["timer"] = {"execution_time": t, "execution_time_classify": cls}
         runs.append(run)
-    runs.append({"model": FAILED[0], "devices": FAILED[1], "ok": False, "error": "made-up failure"})
-    results = {"mode": "full", "started": "2026-11-22T11:00:00Z", "farm": FARM_STATE, "runs": runs}
+    runs.append({"model": FAILED[0], "devices": FAILED[1], "system": "planner", "ok": False,
+                 "error": "made-up failure"})
+    plan_ff = plan_file("alexnet", 5, FARM_STATE["addresses"][:5])
+    runs.append({"model": "alexnet", "devices": 5, "system": "planner", "ok": True, "execution_time": 0.13,
+                 "frames": 6, "wall_s": 0.9, "timer": {"execution_time": 0.13, "execution_time_classify": 0.5},
+                 "farm": plan_ff})
+    results = {"mode": "full", "started": "2026-11-22T11:00:00Z", "farm": FARM_STATE, "runs": runs,
+               "plans": {"alexnet": {"slowdown": 24.3, "link": "0.000132129,0.001", "mem_mb": 1024,
+                                     "commands": ["mchair profile ...", "mchair plan ..."]}}}
     script = os.path.join(SCRIPTS, "experiment.py")
     with tempfile.TemporaryDirectory() as tmp:
         rpath = os.path.join(tmp, "results.json")
@@ -107,12 +135,12 @@ def check_ck(ref_dir):
         for attempt in (1, 2):
             r = subprocess.run([sys.executable, script, "record", "--results", rpath], env=env, capture_output=True,
                                text=True, timeout=120)
-            check(r.returncode == 0 and ("CK_REPOS=%s," % repos) in r.stdout and "3 recorded" in r.stdout,
-                  "record (%s time) adds the 3 successful runs to CK_REPOS's local repository and says where"
+            check(r.returncode == 0 and ("CK_REPOS=%s," % repos) in r.stdout and "4 recorded" in r.stdout,
+                  "record (%s time) adds the 4 successful runs to CK_REPOS's local repository and says where"
                   % ("first" if attempt == 1 else "second"), (r.stdout + r.stderr)[-1500:])
         names = sorted(os.listdir(exp)) if os.path.isdir(exp) else []
         want = sorted(["mchair-emu-alexnet-single-device-cpu", "mchair-emu-alexnet-farm-5-nodes",
-                       "mchair-emu-vgg16-farm-11-nodes"])
+                       "mchair-emu-vgg16-farm-11-nodes", "mchair-emu-alexnet-planner-farm-5-nodes"])
         check([x for x in names if x != ".cm"] == want, "one entry per successful run, none for the failed one",
               ", ".join(names))
         for (m, n), (t, cls, frames) in sorted(CK_INPUT.items()):
@@ -157,14 +185,28 @@ def check_ck(ref_dir):
                   and "request-asplos18" in entry.get("tags", []) and cmd_key in entry.get("tags", []),
                   "%s's meta names the model, farm layout, devices and emulation (CPU quota, link rate)" % uoa,
                   json.dumps({k: meta.get(k) for k in ("model", "farm_devices", "devices", "emulation")})[:600])
+        ppath = os.path.join(exp, "mchair-emu-alexnet-planner-farm-5-nodes")
+        flat, npoints = flat_point(ppath) if os.path.isdir(ppath) else (None, 0)
+        meta = json.load(open(os.path.join(ppath, ".cm", "meta.json"))) if os.path.isdir(ppath) else {}
+        m = meta.get("meta", {})
+        check(flat is not None and npoints == 1 and close(flat["##characteristics#run#execution_time#mean"], 0.13)
+              and flat["##choices#cmd_key#min"] == "benchmark-alexnet-farm-5-nodes"
+              and m.get("farm_layout") == plan_ff["tasks"] and m.get("devices") == plan_ff["node"]
+              and m.get("farm_system", "").startswith("the planner")
+              and m.get("emulation", {}).get("plan", {}).get("predicted_ips") == 7.5
+              and close(m.get("emulation", {}).get("plan", {}).get("inputs", {}).get("slowdown"), 24.3)
+              and "planner" in meta.get("tags", []),
+              "the planner's farm-5 is its own entry (mchair-emu-alexnet-planner-farm-5-nodes) with the plan's "
+              "tasks, devices, prediction and inputs, next to the artifact's farm-5",
+              json.dumps({k: m.get(k) for k in ("farm_layout", "devices", "farm_system")})[:600])
         zdir = os.path.join(tmp, "zip")
         os.makedirs(zdir)
         r = ck_cli(env, zdir, "zip", "local:experiment:*")
         zpath = os.path.join(zdir, "ckr-local.zip")
         packed = zipfile.ZipFile(zpath).namelist() if os.path.isfile(zpath) else []
         check(r.returncode == 0 and all("experiment/%s/.cm/meta.json" % u in packed for u in want)
-              and sum(1 for x in packed if x.endswith(".flat.json") and "features" not in x) == 3,
-              "`ck zip local:experiment:*` packs the three entries", (r.stdout + r.stderr)[-800:])
+              and sum(1 for x in packed if x.endswith(".flat.json") and "features" not in x) == 4,
+              "`ck zip local:experiment:*` packs the four entries", (r.stdout + r.stderr)[-800:])
         # without CK_REPOS: our own under --out, with ck-env registered
         env2 = {k: v for k, v in os.environ.items() if k != "CK_REPOS"}
         env2["HOME"] = tmp  # the default CK folder must not be used
@@ -173,7 +215,7 @@ def check_ck(ref_dir):
                            capture_output=True, text=True, timeout=120)
         own = os.path.join(out, "ck-repos")
         check(r.returncode == 0 and "CK_REPOS=%s, made here" % own in r.stdout
-              and len(glob.glob(os.path.join(own, "local", "experiment", "mchair-emu-*"))) == 3
+              and len(glob.glob(os.path.join(own, "local", "experiment", "mchair-emu-*"))) == 4
               and not os.path.exists(os.path.join(tmp, "CK")),
               "without CK_REPOS the entries go to OUT/ck-repos, and the output says so", (r.stdout + r.stderr)[-800:])
         r = ck_cli(dict(env2, CK_REPOS=own), tmp, "list", "repo:*")
@@ -211,9 +253,38 @@ def main():
     except ValueError as e:
         check("needs 11 devices" in str(e), "a layout on too few devices is refused", str(e))
 
+    # the planner's inputs and farm files on the emulated farm
+    ff = plan_file("vgg16", 11, addrs := ["10.77.0.%d" % (k + 1) for k in range(11)])
+    used = [a for t, v in ff["node"].items() if t != "initial" for a in v]
+    check(ff["node"]["initial"] == ["10.77.0.1:9999"] and used == ["10.77.0.%d:12345" % k for k in range(2, 12)]
+          and [d["address"] for d in ff["plan"]["devices"]] == used,
+          "a plan's loopback addresses move onto devices 1.. (initial on device 0), in plan.devices order",
+          json.dumps(ff["node"]))
+    try:
+        plan_file("vgg16", 11, addrs[:10])
+        check(False, "a plan on too few devices is refused")
+    except ValueError as e:
+        check("the farm has 10" in str(e), "a plan on too few devices is refused", str(e))
+    prof = {"model": "alexnet", "layers": [{"name": "conv1", "latency_s": 0.002, "splits": [
+        {"method": "conv_channel", "parts": 2, "latency_s": 0.001}]}, {"name": "fc1", "latency_s": 0.004}]}
+    sp = experiment.scale_profile(prof, 25.0)
+    check(close(sp["layers"][0]["latency_s"], 0.05) and close(sp["layers"][0]["splits"][0]["latency_s"], 0.025)
+          and close(sp["layers"][1]["latency_s"], 0.1) and close(prof["layers"][0]["latency_s"], 0.002),
+          "scale_profile multiplies every layer and split latency (and leaves its input alone)", json.dumps(sp))
+    f, _ = experiment.slowdown(FARM_STATE)
+    check(close(f, 0.51 / 0.021), "the slowdown is the calibration's verified / unlimited latency", str(f))
+    check(close(experiment.PLAN_LINK[0], 8 * 1024 / 62e6), "the plan's link is 62 Mbit/s in s per kB")
+
     results = {"mode": "test", "runs": [{"model": m, "devices": n, "ok": True, "execution_time": t}
                                         for (m, n), t in sorted(INPUT.items())]}
-    results["runs"].append({"model": FAILED[0], "devices": FAILED[1], "ok": False, "error": "made-up failure"})
+    results["runs"].append({"model": FAILED[0], "devices": FAILED[1], "system": "planner", "ok": False,
+                            "error": "made-up failure"})
+    addrs11 = ["10.77.0.%d" % (k + 1) for k in range(11)]
+    for (m, n), t in sorted(PLAN_INPUT.items()):
+        ff = plan_file(m, n, addrs11[:n])
+        results["runs"].append({"model": m, "devices": n, "system": "planner", "ok": True, "execution_time": t,
+                                "farm": ff, "report": {"mean_s": 1.0, "task_mean_s": {
+                                    t["name"]: 0.3 * (i + 1) for i, t in enumerate(ff["tasks"])}}})
     with tempfile.TemporaryDirectory() as tmp:
         rpath = os.path.join(tmp, "results.json")
         with open(rpath, "w") as f:
@@ -252,6 +323,32 @@ def main():
               "TX2 is a reference bar only, at 5 W idle and 15 W busy", json.dumps(t2))
         check(("vgg16", "rpi", 10) not in rows or "ours" not in rows[("vgg16", "rpi", 10)],
               "a failed run draws no bar")
+        p5, a5 = rows.get(("alexnet", "planner", 5), {}), rows[("alexnet", "rpi", 5)]
+        check(close(p5.get("ours", {}).get("ips"), 1 / 0.125) and close(p5["ours"]["total_j"], 5 * 6.5 * 0.125)
+              and close(a5["ours"]["ips"], 1 / 0.2) and p5.get("tasks") == "conv1..fc3 x4"
+              and p5.get("label") == "planner\nfarm-5" and p5.get("plan", {}).get("predicted_ips") == 7.5,
+              "the planner's AlexNet farm-5 is its own system next to the artifact's farm-5 (IPS, energy at RPi "
+              "power, tasks, prediction)", json.dumps(p5))
+        order = [(x["system"], x["devices"]) for x in summary["systems"] if x["model"] == "alexnet"]
+        check(order.index(("planner", 5)) == order.index(("rpi", 5)) + 1, "the plan's bar follows the layout's",
+              str(order))
+        p10 = rows.get(("vgg16", "planner", 10), {})
+        check("ours" not in p10 and p10.get("ours_error") == "made-up failure", "a failed plan run draws no bar",
+              json.dumps(p10))
+        v11 = rows.get(("vgg16", "planner", 11), {})
+        check(v11.get("tasks") == "block1_conv1..flatten x7 | fc1 fc_output/2 | fc2..predictions"
+              and v11.get("measured_bottleneck", {}).get("task") == "block3",
+              "a plan's tasks are described with replicas and splits; the measured bottleneck is the task with "
+              "the longest compute per replica", json.dumps(v11))
+        row_p5 = "| alexnet 5 devices (4 task devices) | 0.200 s | 0.125 s | %.2f | %.2f | 7.500 IPS | conv1..fc3 x4 |" % (
+            0.125 / 0.2, 0.2 / 0.125)
+        row_p11 = "| vgg16 11 devices (10 task devices) | 0.400 s | 0.500 s | %.2f | %.2f |" % (0.5 / 0.4, 0.4 / 0.5)
+        row_p10 = "| vgg16 10 devices (9 task devices) | n/a | not run | n/a | n/a |"
+        check(row_p5 in table and row_p11 in table and row_p10 in table,
+              "the table compares planner and artifact on the same devices, as ratios", "\n" + table)
+        pva = [x for x in summary["ratios"] if "planner_vs_artifact" in x]
+        check(len(pva) == 1 and any(close(x["time_ratio"], 0.625) for x in pva[0]["planner_vs_artifact"]),
+              "summary.json has the planner vs artifact ratios", json.dumps(pva)[:500])
         r1 = rows[("alexnet", "rpi", 1)]
         check(close(r1["request"]["execution_time"], ref["alexnet-rpi-cpu"]["execution_time"]) and
               close(r1["ours"]["execution_time"], 0.5), "RPi x1 has our bar and the record's bar")
