@@ -21,7 +21,6 @@ import argparse
 import json
 import os
 import re
-import shutil
 import sys
 import tempfile
 import time
@@ -270,16 +269,8 @@ def main():
         traceback.print_exc()
         failures.append("exception: %s" % e)
     finally:
-        if failures:
-            for name in sorted(os.listdir(work)):
-                if name.endswith(".log"):
-                    print("---- %s" % name)
-                    print(open(os.path.join(work, name), errors="replace").read()[-3000:])
-        farmlib.stop_all()
-        if not a.keep:
-            shutil.rmtree(work, ignore_errors=True)
-    print("%d failure(s)" % len(failures))
-    return 1 if failures else 0
+        status = farmlib.finish(work, failures, a.keep)
+    return status
 
 
 if __name__ == "__main__":

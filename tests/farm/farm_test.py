@@ -163,13 +163,20 @@ def py_forward(port, proto, data, nxt, tag):
         client.close()
 
 
-def test_interop(a, work):
+def alexnet5_with_python_sink(work):
+    """An AlexNet farm-5 file whose initial address is a Python avro.ipc
+    responder (Sink) playing the artifact's initial; the caller starts the
+    nodes and shuts the responder down."""
     proto = avro.protocol.parse(farmlib.protocol_text())
     init_port = farmlib.free_ports(1)[0]
     farm = os.path.join(work, "farm.json")
     layout = farmlib.farm_file(farm, "alexnet", 5, init_port)
     sink = Sink(proto)
-    srv = serve_responder(sink, init_port)
+    return proto, farm, layout, sink, serve_responder(sink, init_port)
+
+
+def test_interop(a, work):
+    proto, farm, layout, sink, srv = alexnet5_with_python_sink(work)
     try:
         farmlib.start_farm(a.mchair, farm, layout, work, seed=1)
         b1 = layout["block1"][0]
@@ -296,12 +303,7 @@ def wrong_schema_body(proto):
 
 
 def test_faults(a, work):
-    proto = avro.protocol.parse(farmlib.protocol_text())
-    init_port = farmlib.free_ports(1)[0]
-    farm = os.path.join(work, "farm.json")
-    layout = farmlib.farm_file(farm, "alexnet", 5, init_port)
-    sink = Sink(proto)
-    srv = serve_responder(sink, init_port)
+    proto, farm, layout, sink, srv = alexnet5_with_python_sink(work)
     try:
         # block1 alone in front, block2/3 so the frames can finish
         farmlib.start_farm(a.mchair, farm, layout, work, seed=1)
@@ -630,16 +632,8 @@ def main():
         traceback.print_exc()
         failures.append("exception: %s" % e)
     finally:
-        farmlib.stop_all()
-        if failures:
-            for name in sorted(os.listdir(work)):
-                if name.endswith(".log"):
-                    print("---- %s" % name)
-                    print(open(os.path.join(work, name), errors="replace").read()[-3000:])
-        if not a.keep:
-            shutil.rmtree(work, ignore_errors=True)
-    print("%d failure(s)" % len(failures))
-    return 1 if failures else 0
+        status = farmlib.finish(work, failures, a.keep)
+    return status
 
 
 if __name__ == "__main__":

@@ -7,9 +7,8 @@ to anything but 127.0.0.1.
 """
 import atexit
 import ctypes
-import io
-import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -57,6 +56,22 @@ def stop(p, sig=signal.SIGTERM, wait=5.0):
                 pass
             p.wait()
     return p.returncode
+
+
+def finish(work, failures, keep=False):
+    """End of a test script: stops every process it started, prints the node
+    logs if something failed, removes the work folder (unless keep), prints
+    the count and returns the exit status."""
+    stop_all()
+    if failures:
+        for name in sorted(os.listdir(work)):
+            if name.endswith(".log"):
+                print("---- %s" % name)
+                print(open(os.path.join(work, name), errors="replace").read()[-3000:])
+    if not keep:
+        shutil.rmtree(work, ignore_errors=True)
+    print("%d failure(s)" % len(failures))
+    return 1 if failures else 0
 
 
 def stop_all():
