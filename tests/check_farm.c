@@ -1,16 +1,21 @@
 /* check_farm.c - farm files, presets, routing, the merge table, bounded
  * queues, the fc_output part weights and the Avro IPC codec (in-process).
  * The multi-process farm tests are tests/farm/farm_test.py. */
+#include <arpa/inet.h>
 #include <math.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "backend/backend.h"
 #include "farm/farm.h"
 #include "farm/frame.h"
 #include "farm/node.h"
 #include "farm/queue.h"
+#include "farm/send.h"
 #include "models/net.h"
 #include "models/weights.h"
 #include "net/avro_ipc.h"
@@ -245,6 +250,71 @@ START_TEST(tags_go_round_robin_and_all_parts_of_a_tag_to_one_replica)
     int r = mc_farm_route(&t, "frame-x");
     ck_assert(r >= 0 && r < 6 && r % 2 == 0);
     ck_assert_int_eq(mc_farm_route(&t, "frame-x"), r);
+}
+END_TEST
+
+/* A loopback port nothing listens on (bound, then closed). */
+static int closed_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    ck_assert(fd >= 0 && !bind(fd, (struct sockaddr *)&a, sizeof a) && !getsockname(fd, (struct sockaddr *)&a, &len));
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+/* Failover bookkeeping (send.h, rpc.h): an unreachable peer is down for a
+ * while, doubling per failure; the replica a tag goes to skips down ones in
+ * ring order and falls back to the routed one when all are down. */
+START_TEST(an_unreachable_replica_is_down_for_a_while_and_tags_go_to_the_next)
+{
+    mc_farm_task t;
+    memset(&t, 0, sizeof t);
+    t.parts = 1;
+    t.n_addr = 3;
+    for (int k = 0; k < 3; k++) {
+        snprintf(t.addr[k].host, sizeof t.addr[k].host, "127.0.0.1");
+        t.addr[k].port = closed_port();
+    }
+    mc_ipc *ipc;
+    mc_rpc *r;
+    ck_assert_int_eq(mc_ipc_new(&ipc), MC_OK);
+    ck_assert_int_eq(mc_rpc_new(ipc, &r), MC_OK);
+    ck_assert_int_eq(mc_farm_pick_replica(r, &t, "0"), 0);
+    ck_assert(mc_rpc_down_s(r, "127.0.0.1", t.addr[0].port) == 0);
+
+    mc_ipc_forward f;
+    memset(&f, 0, sizeof f);
+    f.input = (const unsigned char *)"x";
+    f.input_len = 1;
+    snprintf(f.tag, sizeof f.tag, "0");
+    snprintf(f.next, sizeof f.next, "t");
+    int used = 0;
+    mc_rpc_policy pol = {.attempts = 5, .backoff0_s = 0.001, .backoff_max_s = 0.002, .unreachable_attempts = 2};
+    ck_assert_int_eq(mc_rpc_forward(r, "127.0.0.1", t.addr[0].port, &f, pol, NULL, &used), MC_ERR_NETWORK);
+    ck_assert_int_eq(used, 2); /* unreachable_attempts cut the 5 tries short */
+    double d1 = mc_rpc_down_s(r, "127.0.0.1", t.addr[0].port);
+    ck_assert_msg(d1 > 0.5 && d1 <= 1.0, "down for %.3f s after the first failure", d1);
+    ck_assert_int_eq(mc_rpc_failures(r, "127.0.0.1", t.addr[0].port), 1);
+    ck_assert_int_eq(mc_farm_pick_replica(r, &t, "0"), 1); /* skips replica 0 */
+    ck_assert_int_eq(mc_farm_pick_replica(r, &t, "2"), 2); /* others keep their route */
+    ck_assert_int_eq(mc_farm_pick_replica(r, &t, "3"), 1);
+
+    pol.unreachable_attempts = 0;
+    ck_assert_int_eq(mc_rpc_forward(r, "127.0.0.1", t.addr[0].port, &f, pol, NULL, &used), MC_ERR_NETWORK);
+    ck_assert_int_eq(used, 5);
+    double d2 = mc_rpc_down_s(r, "127.0.0.1", t.addr[0].port);
+    ck_assert_msg(d2 > 1.5 && d2 <= 2.0, "down for %.3f s after the second failure in a row", d2);
+
+    /* all down: the routed replica (the caller then tries it anyway) */
+    pol.attempts = 1;
+    for (int k = 1; k < 3; k++)
+        ck_assert_int_eq(mc_rpc_forward(r, "127.0.0.1", t.addr[k].port, &f, pol, NULL, NULL), MC_ERR_NETWORK);
+    ck_assert_int_eq(mc_farm_pick_replica(r, &t, "4"), 1);
+    ck_assert_int_eq(mc_farm_pick_replica(r, &t, "5"), 2);
+    mc_rpc_free(r);
+    mc_ipc_free(ipc);
 }
 END_TEST
 
@@ -622,6 +692,7 @@ static Suite *farm_suite(void)
     tcase_add_test(tc, planner_style_farm_files_with_every_method_load);
     tcase_add_loop_test(tc, bad_farm_files_are_refused_with_the_place_named, 0, N_BAD);
     tcase_add_test(tc, tags_go_round_robin_and_all_parts_of_a_tag_to_one_replica);
+    tcase_add_test(tc, an_unreachable_replica_is_down_for_a_while_and_tags_go_to_the_next);
     tcase_add_test(tc, the_merge_waits_for_every_part_of_a_tag_and_places_parts_by_index);
     tcase_add_test(tc, the_merge_table_is_bounded_and_reports_dropped_tags);
     tcase_add_test(tc, a_full_queue_refuses_after_its_timeout_instead_of_growing);

@@ -231,7 +231,7 @@ START_TEST(a_client_remembers_a_peers_hold_off_and_does_not_retry_a_busy_answer_
     f.input_len = sizeof in;
     strcpy(f.next, "t");
     strcpy(f.tag, "1");
-    mc_rpc_policy pol = {4, 0.01, 0.02};
+    mc_rpc_policy pol = {.attempts = 4, .backoff0_s = 0.01, .backoff_max_s = 0.02};
     int used = 0;
 
     /* accepted, no signal: no hold */

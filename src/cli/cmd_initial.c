@@ -324,7 +324,7 @@ int mc_cmd_initial(int argc, char **argv)
         fflush(stdout);
     }
 
-    long next = 0, inflight = 0, accounted = 0, lowest = 0, done = 0, lost = 0, dropped = 0;
+    long next = 0, inflight = 0, accounted = 0, lowest = 0, done = 0, lost = 0, dropped = 0, rerouted = 0;
     mc_ipc_meta meta; /* a sampling source lets the farm drop frames under backpressure */
     meta.n = 0;
     if (o.rate > 0) mc_ipc_meta_set(&meta, "mc.droppable", "1");
@@ -353,10 +353,15 @@ int mc_cmd_initial(int argc, char **argv)
             if (!t_first) t_first = t_send[next];
             state[next] = F_FLIGHT;
             inflight++;
+            mc_farm_delivery d = MC_FARM_DELIVERY_INIT;
             mc_status s = send_u8 ? mc_farm_send_u8(rpc, farm, tag, frame_u8, nin, &meta, MC_RPC_POLICY_DEFAULT,
-                                                    &init_stop)
+                                                    &init_stop, &d)
                                   : mc_farm_send(rpc, farm, 0, first_sp ? &cut : NULL, tag, x, nin, &meta,
-                                                 MC_RPC_POLICY_DEFAULT, &init_stop);
+                                                 MC_RPC_POLICY_DEFAULT, &init_stop, &d);
+            if (!s && d.failovers)
+                fprintf(stderr, "initial: tag %s: a replica of %s was unreachable; sent to replica %d\n", tag,
+                        farm->tasks[0].name, d.replica);
+            if (!s && d.replica != mc_farm_route(&farm->tasks[0], tag) / farm->tasks[0].parts) rerouted++;
             if (s == MC_ERR_FULL) { /* refused as busy: dropped, not lost */
                 state[next] = F_DROPPED;
                 inflight--;
@@ -472,6 +477,9 @@ int mc_cmd_initial(int argc, char **argv)
     for (int i = 0; i < farm->n_tasks; i++)
         if (tt[i].n)
             printf("  task %-12s mean %.4f s over %ld results\n", farm->tasks[i].name, tt[i].sum / tt[i].n, tt[i].n);
+    if (rerouted)
+        printf("failover: %ld frames went to another replica of %s than routed (one was unreachable)\n", rerouted,
+               farm->tasks[0].name);
     if (lost) {
         printf("lost tags:");
         for (long i = 0; i < o.repeat; i++)
@@ -513,6 +521,7 @@ int mc_cmd_initial(int argc, char **argv)
             snprintf(k, sizeof k, "%ld", reason_tag[i]);
             cJSON_AddStringToObject(lr, k, reasons[i]);
         }
+        cJSON_AddNumberToObject(r, "rerouted", (double)rerouted);
         cJSON_AddNumberToObject(r, "peak_rss_bytes", (double)mc_peak_rss_bytes());
         char *txt = cJSON_Print(r);
         cJSON_Delete(r);

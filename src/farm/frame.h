@@ -53,7 +53,8 @@ mc_status mc_merge_init(mc_merge *m, const mc_split_part *parts, int n, const mc
                         double timeout_s);
 void mc_merge_free(mc_merge *m);
 /* Adds a part (takes ownership of `part`).  Returns the whole frame when
- * this was the last missing part, else NULL.  A tag dropped to make room is
+ * this was the last missing part, else NULL.  A part the tag already has is
+ * ignored (a sender that failed over to another replica sends it twice).  A tag dropped to make room is
  * written to `lost` (else lost[0] = 0).  A part of the wrong size sets an
  * error and returns NULL with *err = 1. */
 mc_frame *mc_merge_add(mc_merge *m, mc_frame *part, double now, char lost[MC_IPC_TAG_MAX], int *err);

@@ -74,6 +74,8 @@ typedef struct node {
     size_t in_bytes, inbox_bytes;
     _Atomic long t_frame_us;    /* mean compute time per frame (EMA) */
     _Atomic long n_dropped, n_almost_full;
+    _Atomic long n_computed;    /* frames (or parts) computed */
+    _Atomic long n_rerouted, n_failovers; /* sender: tags sent to another replica than routed; of those, after a failed try */
     /* output tensors alive (computed, queued, or being encoded): one at a
      * time, so with the sender's encoded copy at most two outputs exist */
     pthread_mutex_t out_m;
@@ -394,6 +396,7 @@ static void *compute_main(void *arg)
         char v[64];
         snprintf(v, sizeof v, "%.6f", dt);
         mc_ipc_meta_set(&out->meta, n->tkey, v);
+        n->n_computed++;
         if (n->own_split) {
             snprintf(v, sizeof v, "%d/%d", n->part, n->task->parts);
             mc_ipc_meta_set(&out->meta, "mc.part", v);
@@ -410,6 +413,21 @@ static void *compute_main(void *arg)
 }
 
 /* ---- sender thread ---- */
+
+/* Counts and logs a tag that went to another replica of the next task than
+ * its route (a device of that task dropped out: send.h, failover). */
+static void note_delivery(node *n, const char *tag, const mc_farm_delivery *d, mc_status st)
+{
+    if (n->ti + 1 >= n->farm.n_tasks || d->replica < 0 || st) return;
+    const mc_farm_task *nt = &n->farm.tasks[n->ti + 1];
+    if (d->replica == mc_farm_route(nt, tag) / nt->parts) return;
+    n->n_rerouted++;
+    if (d->failovers) {
+        n->n_failovers++;
+        node_log(n, "tag %s: a replica of %s was unreachable; delivered to replica %d (%s:%d)", tag, nt->name,
+                 d->replica, nt->addr[d->replica * nt->parts].host, nt->addr[d->replica * nt->parts].port);
+    }
+}
 
 static void *sender_main(void *arg)
 {
@@ -444,8 +462,10 @@ static void *sender_main(void *arg)
                 hold = mc_farm_hold_s(r, &n->farm, n->ti + 1, fr->tag);
             }
             mc_farm_cut cut = {n->next_sp, &n->next_full};
+            mc_farm_delivery d = MC_FARM_DELIVERY_INIT;
             mc_status st = mc_farm_send(r, &n->farm, n->ti + 1, &cut, fr->tag, fr->data, fr->n, &fr->meta,
-                                        MC_RPC_POLICY_DEFAULT, &n->quit);
+                                        MC_RPC_POLICY_DEFAULT, &n->quit, &d);
+            note_delivery(n, fr->tag, &d, st);
             free(fr->data);
             fr->data = NULL;
             out_release(n);
@@ -466,7 +486,7 @@ static void *sender_main(void *arg)
         int may_drop = n->task->parts == 1 && !n->own_split && mc_ipc_meta_get(&fr->meta, "mc.droppable") != NULL;
         double hold = mc_farm_hold_s(r, &n->farm, n->ti + 1, fr->tag), waited = 0;
         mc_status st = MC_ERR_FULL;
-        uint64_t sent = 0;
+        mc_farm_delivery d = MC_FARM_DELIVERY_INIT;
         unsigned char *body = NULL;
         size_t blen = 0;
         if (!may_drop || hold <= 0) {
@@ -496,8 +516,8 @@ static void *sender_main(void *arg)
                     hold = mc_farm_hold_s(r, &n->farm, n->ti + 1, fr->tag);
                 }
                 st = mc_farm_send_encoded(r, &n->farm, n->ti + 1, fr->tag, body, blen, MC_RPC_POLICY_DEFAULT,
-                                          &n->quit, &sent);
-                if (st == MC_ERR_FULL && sent) may_drop = 0; /* some part holders took it: complete it */
+                                          &n->quit, &d);
+                if (st == MC_ERR_FULL && d.sent) may_drop = 0; /* some part holders took it: complete it */
                 if (st != MC_ERR_FULL || may_drop || waited >= NODE_WAIT_S || n->quit) break;
                 hold = mc_farm_hold_s(r, &n->farm, n->ti + 1, fr->tag);
                 if (hold < 0.01) hold = 0.01;
@@ -515,6 +535,7 @@ static void *sender_main(void *arg)
             snprintf(why, sizeof why, "%s could not deliver: %s", n->task->name, mc_error_last());
             report_lost(n, n->ti + 1 < n->farm.n_tasks ? r : NULL, fr->tag, why);
         }
+        note_delivery(n, fr->tag, &d, st);
         free(body);
         mc_frame_free(fr);
     }
@@ -667,6 +688,9 @@ mc_status mc_node_run(const mc_node_opts *o, volatile sig_atomic_t *stop)
     if (!o->quiet && (n->n_dropped || n->n_almost_full))
         node_log(n, "backpressure: answered almost_full %ld times, dropped %ld frames", (long)n->n_almost_full,
                  (long)n->n_dropped);
+    if (!o->quiet)
+        node_log(n, "computed %ld frames; sent %ld to another replica than routed (%ld after a failed try)",
+                 (long)n->n_computed, (long)n->n_rerouted, (long)n->n_failovers);
 out:
     if (st) {
         char msg[1024];

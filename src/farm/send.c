@@ -5,10 +5,132 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* ---- replicas and failover ---- */
+
+static int replica_down(mc_rpc *r, const mc_farm_task *t, int rep)
+{
+    for (int k = 0; k < t->parts; k++)
+        if (mc_rpc_down_s(r, t->addr[rep * t->parts + k].host, t->addr[rep * t->parts + k].port) > 0) return 1;
+    return 0;
+}
+
+static int replica_failed_before(mc_rpc *r, const mc_farm_task *t, int rep)
+{
+    for (int k = 0; k < t->parts; k++)
+        if (mc_rpc_failures(r, t->addr[rep * t->parts + k].host, t->addr[rep * t->parts + k].port)) return 1;
+    return 0;
+}
+
+int mc_farm_pick_replica(mc_rpc *r, const mc_farm_task *t, const char *tag)
+{
+    const int R = mc_farm_replicas(t), pref = mc_farm_route(t, tag) / t->parts;
+    for (int i = 0; i < R; i++)
+        if (!replica_down(r, t, (pref + i) % R)) return (pref + i) % R;
+    return pref;
+}
+
+/* Sends part k of the tag to a, the k-th part holder of the chosen replica. */
+typedef mc_status (*send_part_fn)(void *ctx, mc_rpc *r, int k, const mc_addr *a, mc_rpc_policy pol);
+
+/* Delivers a tag to task t: to every part holder of one replica, the
+ * routed one unless it is down.  A replica one of whose part holders turns
+ * out unreachable is abandoned for the next one that is not down (in the
+ * same order on every sender, so the parts of a tag from a split sender
+ * still meet at one receiver), and the tag goes whole to that one: part
+ * holders of the abandoned replica that took it compute their part too,
+ * and the merge downstream ignores such duplicates (frame.h). */
+static mc_status deliver(mc_rpc *r, const mc_farm_task *t, const char *tag, mc_farm_delivery *d,
+                         mc_rpc_policy pol, send_part_fn fn, void *ctx)
+{
+    const int R = mc_farm_replicas(t), P = t->parts;
+    if (d->replica < 0 || d->replica >= R) {
+        d->replica = mc_farm_pick_replica(r, t, tag);
+        d->sent = 0;
+    }
+    uint64_t tried = (uint64_t)1 << (d->replica & 63);
+    for (;;) {
+        const mc_addr *addr = &t->addr[d->replica * P];
+        /* With other replicas to go to, an unreachable device is given up
+         * after 2 tries (1 if it was down before) rather than the retries. */
+        mc_rpc_policy p = pol;
+        if (R > 1) p.unreachable_attempts = replica_failed_before(r, t, d->replica) ? 1 : 2;
+        mc_status st = MC_OK;
+        int failover = 0;
+        for (int k = 0; k < P && k < 64; k++) {
+            if (d->sent & ((uint64_t)1 << k)) continue;
+            mc_status s = fn(ctx, r, k, &addr[k], p);
+            if (!s) {
+                d->sent |= (uint64_t)1 << k;
+                continue;
+            }
+            char msg[700];
+            snprintf(msg, sizeof msg, "%s", mc_error_last());
+            st = mc_error_set(s, "task %s: %s", t->name, msg);
+            if (R > 1 && mc_rpc_down_s(r, addr[k].host, addr[k].port) > 0) {
+                failover = 1;
+                break;
+            }
+            if (P == 1) break;
+        }
+        if (!st || !failover) return st;
+        int next = -1;
+        for (int i = 1; i < R && next < 0; i++) {
+            int rep = (d->replica + i) % R;
+            if (!(tried & ((uint64_t)1 << (rep & 63))) && !replica_down(r, t, rep)) next = rep;
+        }
+        if (next < 0) return st;
+        tried |= (uint64_t)1 << (next & 63);
+        d->replica = next;
+        d->sent = 0;
+        d->failovers++;
+    }
+}
+
+typedef struct plain_ctx {
+    const mc_ipc_forward *f;
+    const unsigned char *body; /* encoded call, or NULL: encode f */
+    size_t len;
+    volatile sig_atomic_t *stop;
+} plain_ctx;
+
+/* The same call to every part holder. */
+static mc_status send_plain(void *ctx, mc_rpc *r, int k, const mc_addr *a, mc_rpc_policy pol)
+{
+    (void)k;
+    const plain_ctx *c = ctx;
+    if (c->body) return mc_rpc_forward_encoded(r, a->host, a->port, c->body, c->len, pol, c->stop, NULL);
+    return mc_rpc_forward(r, a->host, a->port, c->f, pol, c->stop, NULL);
+}
+
+typedef struct cut_ctx {
+    mc_ipc_forward f;
+    const mc_farm_task *t;
+    const mc_farm_cut *cut;
+    const float *data;
+    float *piece;
+    volatile sig_atomic_t *stop;
+} cut_ctx;
+
+/* Part holder k gets the piece of the whole input its part reads. */
+static mc_status send_cut(void *ctx, mc_rpc *r, int k, const mc_addr *a, mc_rpc_policy pol)
+{
+    cut_ctx *c = ctx;
+    const mc_split_part *p = &c->cut->parts[k];
+    mc_split_slice_input(p, c->cut->full, c->data, c->piece);
+    c->f.input = (const unsigned char *)c->piece;
+    c->f.input_len = mc_split_in_count(p) * sizeof(float);
+    char v[32];
+    snprintf(v, sizeof v, "%d/%d", k, c->t->parts);
+    mc_ipc_meta_set(&c->f.meta, "mc.slice", v);
+    return mc_rpc_forward(r, a->host, a->port, &c->f, pol, c->stop, NULL);
+}
+
 mc_status mc_farm_send(mc_rpc *r, const mc_farm *farm, int to, const mc_farm_cut *cut, const char *tag,
                        const float *data, size_t n, const mc_ipc_meta *meta, mc_rpc_policy pol,
-                       volatile sig_atomic_t *stop)
+                       volatile sig_atomic_t *stop, mc_farm_delivery *d)
 {
+    mc_farm_delivery local = MC_FARM_DELIVERY_INIT;
+    if (!d) d = &local;
     mc_ipc_forward f;
     memset(&f, 0, sizeof f);
     f.input = (const unsigned char *)data;
@@ -21,49 +143,33 @@ mc_status mc_farm_send(mc_rpc *r, const mc_farm *farm, int to, const mc_farm_cut
     }
     const mc_farm_task *t = &farm->tasks[to];
     snprintf(f.next, sizeof f.next, "%s", t->name);
-    int first = mc_farm_route(t, tag);
-    mc_status st = MC_OK;
-    float *piece = NULL;
-    if (cut && cut->parts && t->method != MC_SPLIT_DATA) {
-        if (n != mc_shape_count(&cut->full->in))
-            return mc_error_set(MC_ERR_SHAPE, "task %s: cannot cut %zu values for layer %s (it takes %zu)", t->name,
-                                n, cut->full->name, mc_shape_count(&cut->full->in));
-        size_t most = 0;
-        for (int k = 0; k < t->parts; k++)
-            if (mc_split_in_count(&cut->parts[k]) > most) most = mc_split_in_count(&cut->parts[k]);
-        if (!(piece = malloc(most * sizeof(float))))
-            return mc_error_set(MC_ERR_NOMEM, "task %s: out of memory for an input slice", t->name);
+    if (!cut || !cut->parts || t->method == MC_SPLIT_DATA) {
+        plain_ctx c = {&f, NULL, 0, stop};
+        return deliver(r, t, tag, d, pol, send_plain, &c);
     }
-    for (int k = 0; k < t->parts; k++) {
-        const mc_addr *a = &t->addr[first + k];
-        if (piece) {
-            const mc_split_part *p = &cut->parts[k];
-            mc_split_slice_input(p, cut->full, data, piece);
-            f.input = (const unsigned char *)piece;
-            f.input_len = mc_split_in_count(p) * sizeof(float);
-            char v[32];
-            snprintf(v, sizeof v, "%d/%d", k, t->parts);
-            mc_ipc_meta_set(&f.meta, "mc.slice", v);
-        }
-        mc_status s = mc_rpc_forward(r, a->host, a->port, &f, pol, stop, NULL);
-        if (s) {
-            char msg[700];
-            snprintf(msg, sizeof msg, "%s", mc_error_last());
-            st = mc_error_set(s, "task %s: %s", t->name, msg);
-            if (t->parts == 1) break;
-        }
-    }
-    free(piece);
+    if (n != mc_shape_count(&cut->full->in))
+        return mc_error_set(MC_ERR_SHAPE, "task %s: cannot cut %zu values for layer %s (it takes %zu)", t->name, n,
+                            cut->full->name, mc_shape_count(&cut->full->in));
+    size_t most = 0;
+    for (int k = 0; k < t->parts; k++)
+        if (mc_split_in_count(&cut->parts[k]) > most) most = mc_split_in_count(&cut->parts[k]);
+    cut_ctx c = {f, t, cut, data, malloc(most * sizeof(float)), stop};
+    if (!c.piece) return mc_error_set(MC_ERR_NOMEM, "task %s: out of memory for an input slice", t->name);
+    mc_status st = deliver(r, t, tag, d, pol, send_cut, &c);
+    free(c.piece);
     return st;
 }
 
 mc_status mc_farm_send_u8(mc_rpc *r, const mc_farm *farm, const char *tag, const uint8_t *frame, size_t n,
-                          const mc_ipc_meta *meta, mc_rpc_policy pol, volatile sig_atomic_t *stop)
+                          const mc_ipc_meta *meta, mc_rpc_policy pol, volatile sig_atomic_t *stop,
+                          mc_farm_delivery *d)
 {
     const mc_farm_task *t = &farm->tasks[0];
     if (t->method != MC_SPLIT_DATA)
         return mc_error_set(MC_ERR_INVALID_ARG, "task %s is split (%d parts): it needs float32 slices, not a uint8 frame",
                             t->name, t->parts);
+    mc_farm_delivery local = MC_FARM_DELIVERY_INIT;
+    if (!d) d = &local;
     mc_ipc_forward f;
     memset(&f, 0, sizeof f);
     f.input = frame;
@@ -71,14 +177,8 @@ mc_status mc_farm_send_u8(mc_rpc *r, const mc_farm *farm, const char *tag, const
     if (meta) f.meta = *meta;
     snprintf(f.tag, sizeof f.tag, "%s", tag);
     snprintf(f.next, sizeof f.next, "%s", t->name);
-    const mc_addr *a = &t->addr[mc_farm_route(t, tag)];
-    mc_status s = mc_rpc_forward(r, a->host, a->port, &f, pol, stop, NULL);
-    if (s) {
-        char msg[700];
-        snprintf(msg, sizeof msg, "%s", mc_error_last());
-        return mc_error_set(s, "task %s: %s", t->name, msg);
-    }
-    return MC_OK;
+    plain_ctx c = {&f, NULL, 0, stop};
+    return deliver(r, t, tag, d, pol, send_plain, &c);
 }
 
 /* An empty call to initial whose metadata `key` says what became of `tag`. */
@@ -91,7 +191,8 @@ static mc_status report_to_initial(mc_rpc *r, const mc_farm *farm, const char *t
     snprintf(f.tag, sizeof f.tag, "%s", tag);
     snprintf(f.next, sizeof f.next, "initial");
     mc_ipc_meta_set(&f.meta, key, why);
-    return mc_rpc_forward(r, farm->initial.host, farm->initial.port, &f, (mc_rpc_policy){2, 0.05, 0.1}, stop, NULL);
+    return mc_rpc_forward(r, farm->initial.host, farm->initial.port, &f, (mc_rpc_policy){.attempts = 2, .backoff0_s = 0.05, .backoff_max_s = 0.1}, stop,
+                          NULL);
 }
 
 mc_status mc_farm_report_lost(mc_rpc *r, const mc_farm *farm, const char *tag, const char *why,
@@ -104,7 +205,7 @@ double mc_farm_hold_s(mc_rpc *r, const mc_farm *farm, int to, const char *tag)
 {
     if (to >= farm->n_tasks) return mc_rpc_hold_s(r, farm->initial.host, farm->initial.port);
     const mc_farm_task *t = &farm->tasks[to];
-    int first = mc_farm_route(t, tag);
+    int first = mc_farm_pick_replica(r, t, tag) * t->parts;
     double h = 0;
     for (int k = 0; k < t->parts; k++) {
         double s = mc_rpc_hold_s(r, t->addr[first + k].host, t->addr[first + k].port);
@@ -133,31 +234,14 @@ mc_status mc_farm_encode(mc_ipc *ipc, const mc_farm *farm, int to, const char *t
 }
 
 mc_status mc_farm_send_encoded(mc_rpc *r, const mc_farm *farm, int to, const char *tag, const unsigned char *body,
-                               size_t len, mc_rpc_policy pol, volatile sig_atomic_t *stop, uint64_t *sent)
+                               size_t len, mc_rpc_policy pol, volatile sig_atomic_t *stop, mc_farm_delivery *d)
 {
     if (to >= farm->n_tasks) {
-        if (*sent & 1) return MC_OK;
+        if (d->sent & 1) return MC_OK;
         mc_status st = mc_rpc_forward_encoded(r, farm->initial.host, farm->initial.port, body, len, pol, stop, NULL);
-        if (!st) *sent |= 1;
+        if (!st) d->sent |= 1;
         return st;
     }
-    const mc_farm_task *t = &farm->tasks[to];
-    int first = mc_farm_route(t, tag);
-    mc_status st = MC_OK;
-    for (int k = 0; k < t->parts && k < 64; k++) {
-        if (*sent & ((uint64_t)1 << k)) continue;
-        const mc_addr *a = &t->addr[first + k];
-        mc_status s = mc_rpc_forward_encoded(r, a->host, a->port, body, len, pol, stop, NULL);
-        if (s) {
-            char msg[700];
-            snprintf(msg, sizeof msg, "%s", mc_error_last());
-            st = mc_error_set(s, "task %s: %s", t->name, msg);
-        } else {
-            *sent |= (uint64_t)1 << k;
-        }
-    }
-    return st;
+    plain_ctx c = {NULL, body, len, stop};
+    return deliver(r, &farm->tasks[to], tag, d, pol, send_plain, &c);
 }
-
-
-

@@ -9,6 +9,14 @@
  * sender holds a part of a split task's output) each gets the same tensor.
  * Each call is retried with backoff (rpc.h); the error names the address
  * that failed.
+ *
+ * Failover: a task with several replicas keeps working when a device drops
+ * out.  The routed replica (farm.h) is skipped while one of its part
+ * holders is down (rpc.h: unreachable lately), and a replica one of whose
+ * part holders turns out unreachable is abandoned: the tag goes whole to the
+ * next replica, in the same order on every sender (so the parts of a tag
+ * still meet in one merge; duplicate parts are ignored there).  Frames inside
+ * the device that dropped out are lost and reported as such.
  */
 #ifndef MC_SEND_H
 #define MC_SEND_H
@@ -18,6 +26,20 @@
 #include "../net/rpc.h"
 #include "farm.h"
 
+/* What became of one tag's delivery to a task, kept across calls (a retry
+ * after a refusal goes to the same replica and skips the part holders that
+ * took it).  Start from MC_FARM_DELIVERY_INIT. */
+typedef struct mc_farm_delivery {
+    int replica;   /* replica chosen for the tag; -1 before the first call */
+    uint64_t sent; /* its part holders that took it (bit k; bit 0 for initial) */
+    int failovers; /* replicas abandoned as unreachable for this tag */
+} mc_farm_delivery;
+#define MC_FARM_DELIVERY_INIT ((mc_farm_delivery){-1, 0, 0})
+
+/* The replica of task t a tag goes to now: the routed one, or the next one
+ * none of whose part holders is down (the routed one if all are down). */
+int mc_farm_pick_replica(mc_rpc *r, const mc_farm_task *t, const char *tag);
+
 /* How to cut a whole tensor for a split receiver: its parts and split layer. */
 typedef struct mc_farm_cut {
     const mc_split_part *parts; /* the receiving task's parts (part k at k) */
@@ -25,17 +47,18 @@ typedef struct mc_farm_cut {
 } mc_farm_cut;
 
 /* `next` names the receiving task ("initial" for the sink).  `cut` may be
- * NULL (send the tensor as is). */
+ * NULL (send the tensor as is); `d` may be NULL (one call, no record). */
 mc_status mc_farm_send(mc_rpc *r, const mc_farm *farm, int to, const mc_farm_cut *cut, const char *tag,
                        const float *data, size_t n, const mc_ipc_meta *meta, mc_rpc_policy pol,
-                       volatile sig_atomic_t *stop);
+                       volatile sig_atomic_t *stop, mc_farm_delivery *d);
 
 /* Sends the artifact's raw uint8 frame (n bytes, one per input element) to
  * the first task, which must not be split; its node scales it to [0, 1].
  * A quarter of the float32 frame's bytes on the first, often slowest, hop.
  * `meta` may be NULL (e.g. mc.droppable at a sampling rate). */
 mc_status mc_farm_send_u8(mc_rpc *r, const mc_farm *farm, const char *tag, const uint8_t *frame, size_t n,
-                          const mc_ipc_meta *meta, mc_rpc_policy pol, volatile sig_atomic_t *stop);
+                          const mc_ipc_meta *meta, mc_rpc_policy pol, volatile sig_atomic_t *stop,
+                          mc_farm_delivery *d);
 
 /* Tells the initial node that `tag` was lost and why (mc.error metadata, empty input). */
 mc_status mc_farm_report_lost(mc_rpc *r, const mc_farm *farm, const char *tag, const char *why,
@@ -46,15 +69,14 @@ mc_status mc_farm_report_lost(mc_rpc *r, const mc_farm *farm, const char *tag, c
  * free the tensor before the network round trips.  *body is malloc'ed. */
 mc_status mc_farm_encode(mc_ipc *ipc, const mc_farm *farm, int to, const char *tag, const float *data, size_t n,
                          const mc_ipc_meta *meta, unsigned char **body, size_t *len);
-/* Sends an encoded call to the receivers of `tag` at task `to` that are not
- * yet marked in *sent (bit k: part holder k; bit 0 for an unsplit receiver or
- * initial) and marks those that took it, so a retry after a refusal sends no
- * part twice. */
+/* Sends an encoded call to the receivers of `tag` at task `to` not yet
+ * marked in d->sent and marks those that took it, so a retry after a
+ * refusal sends no part twice (and goes to the same replica). */
 mc_status mc_farm_send_encoded(mc_rpc *r, const mc_farm *farm, int to, const char *tag, const unsigned char *body,
-                               size_t len, mc_rpc_policy pol, volatile sig_atomic_t *stop, uint64_t *sent);
+                               size_t len, mc_rpc_policy pol, volatile sig_atomic_t *stop, mc_farm_delivery *d);
 
 /* Backpressure: seconds that some receiver of `tag` at task `to` (every part
- * holder of its replica; the initial node when to == n_tasks) still asked us
+ * holder of the replica mc_farm_pick_replica chooses; the initial node when to == n_tasks) still asked us
  * to hold off (response metadata mc.almost_full); 0 when none did. */
 double mc_farm_hold_s(mc_rpc *r, const mc_farm *farm, int to, const char *tag);
 

@@ -250,7 +250,13 @@ static CURL *peer_handle(mc_http_client *c, const char *host, int port)
     curl_easy_setopt(p->h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(p->h, CURLOPT_TCP_NODELAY, 1L);
     curl_easy_setopt(p->h, CURLOPT_CONNECTTIMEOUT_MS, 2000L);
-    curl_easy_setopt(p->h, CURLOPT_TIMEOUT_MS, 60000L);
+    /* A peer that stops answering (a frozen device: the kernel still takes
+     * the connection) is given up after 10 s without a byte either way; a
+     * slow but steady link may take as long as a big tensor needs (a node
+     * answers within about a second of receiving the body). */
+    curl_easy_setopt(p->h, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    curl_easy_setopt(p->h, CURLOPT_LOW_SPEED_TIME, 10L);
+    curl_easy_setopt(p->h, CURLOPT_TIMEOUT_MS, 600000L);
     curl_easy_setopt(p->h, CURLOPT_WRITEFUNCTION, on_data);
     curl_easy_setopt(p->h, CURLOPT_PROXY, "");
     return p->h;

@@ -15,10 +15,19 @@ typedef struct rpc_peer {
     int port;
     int send_protocol;
     double hold_until; /* mc_now() before which the peer asked us not to send */
+    double down_until; /* mc_now() before which the peer counts as unreachable */
+    int failures;      /* unreachable calls in a row (0: it answered last time) */
+    int unreached;     /* the last exchange failed in transport (no answer) */
 } rpc_peer;
 
 /* A peer may ask for at most this hold-off (a bogus value cannot stall us). */
 #define RPC_HOLD_MAX_S 5.0
+/* An unreachable peer counts as down for 1 s, doubling with each further
+ * unreachable call up to 16 s: long enough that senders stop paying the
+ * retries for every frame, short enough that a restarted device gets frames
+ * again soon. */
+#define RPC_DOWN_MIN_S 1.0
+#define RPC_DOWN_MAX_S 16.0
 
 struct mc_rpc {
     mc_ipc *ipc;
@@ -77,14 +86,47 @@ static int note_hold(rpc_peer *p, const mc_ipc_meta *m)
     return 1;
 }
 
-double mc_rpc_hold_s(mc_rpc *r, const char *host, int port)
+static const rpc_peer *known_peer(const mc_rpc *r, const char *host, int port)
 {
     for (int i = 0; i < r->n; i++)
-        if (r->peers[i].port == port && !strcmp(r->peers[i].host, host)) {
-            double left = r->peers[i].hold_until - mc_now();
-            return left > 0 ? left : 0;
-        }
-    return 0;
+        if (r->peers[i].port == port && !strcmp(r->peers[i].host, host)) return &r->peers[i];
+    return NULL;
+}
+
+double mc_rpc_hold_s(mc_rpc *r, const char *host, int port)
+{
+    const rpc_peer *p = known_peer(r, host, port);
+    double left = p ? p->hold_until - mc_now() : 0;
+    return left > 0 ? left : 0;
+}
+
+double mc_rpc_down_s(mc_rpc *r, const char *host, int port)
+{
+    const rpc_peer *p = known_peer(r, host, port);
+    double left = p ? p->down_until - mc_now() : 0;
+    return left > 0 ? left : 0;
+}
+
+int mc_rpc_failures(mc_rpc *r, const char *host, int port)
+{
+    const rpc_peer *p = known_peer(r, host, port);
+    return p ? p->failures : 0;
+}
+
+/* After a call: an answer (even a refusal) clears the peer's down state; a
+ * call that never got one marks the peer down for a while. */
+static void note_reached(rpc_peer *p, int reached)
+{
+    if (reached) {
+        p->failures = 0;
+        p->down_until = 0;
+        return;
+    }
+    double d = RPC_DOWN_MIN_S;
+    for (int i = 0; i < p->failures && d < RPC_DOWN_MAX_S; i++) d *= 2;
+    if (d > RPC_DOWN_MAX_S) d = RPC_DOWN_MAX_S;
+    if (p->failures < 1000) p->failures++;
+    p->down_until = mc_now() + d;
 }
 
 static void sleep_s(double s, volatile sig_atomic_t *stop)
@@ -112,6 +154,7 @@ static int exchange(mc_rpc *r, rpc_peer *p, const mc_ipc_forward *f, const unsig
         if (*st) return -1;
         *st = mc_http_post(r->http, p->host, p->port, body ? body : pre, body ? len : pre_len, &code, &resp, &rl);
         free(body);
+        p->unreached = *st != MC_OK;
         if (*st) return 1;
         if (code != 200) {
             *st = mc_error_set(MC_ERR_NETWORK, "%s:%d answered HTTP %ld: %.*s", p->host, p->port, code,
@@ -164,18 +207,21 @@ static mc_status forward_any(mc_rpc *r, const char *host, int port, const mc_ipc
                              int *attempts_used)
 {
     rpc_peer *p = find_peer(r, host, port);
+    p->unreached = 0;
     double wait = pol.backoff0_s;
     mc_status st = MC_OK;
-    int a;
+    int a, unreached = 0;
     for (a = 1; a <= pol.attempts; a++) {
         int rc = exchange(r, p, f, pre, pre_len, &st);
         if (rc <= 0) break;
         if (a == pol.attempts || (stop && *stop)) break;
+        if (p->unreached && pol.unreachable_attempts > 0 && ++unreached >= pol.unreachable_attempts) break;
         sleep_s(wait, stop);
         wait *= 2;
         if (wait > pol.backoff_max_s) wait = pol.backoff_max_s;
     }
     if (attempts_used) *attempts_used = a > pol.attempts ? pol.attempts : a;
+    note_reached(p, !(st && p->unreached));
     if (st && a > 1) {
         char msg[600];
         snprintf(msg, sizeof msg, "%s", mc_error_last());

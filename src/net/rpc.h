@@ -25,9 +25,13 @@ typedef struct mc_rpc_policy {
     int attempts;        /* tries in all (>= 1) */
     double backoff0_s;   /* first wait; doubles each time */
     double backoff_max_s;
+    int unreachable_attempts; /* of those, at most this many when the peer does
+                                 not answer at all (0: no other limit); a
+                                 sender with another replica to go to fails
+                                 over sooner */
 } mc_rpc_policy;
 
-#define MC_RPC_POLICY_DEFAULT ((mc_rpc_policy){6, 0.05, 1.0})
+#define MC_RPC_POLICY_DEFAULT ((mc_rpc_policy){.attempts = 6, .backoff0_s = 0.05, .backoff_max_s = 1.0})
 
 typedef struct mc_rpc mc_rpc;
 
@@ -41,6 +45,13 @@ mc_status mc_rpc_forward_encoded(mc_rpc *r, const char *host, int port, const un
                                  mc_rpc_policy pol, volatile sig_atomic_t *stop, int *attempts_used);
 /* Seconds host:port still asked us to hold off (0 when it did not). */
 double mc_rpc_hold_s(mc_rpc *r, const char *host, int port);
+/* Peer health, for failing over to another replica: a call that got no
+ * answer at all (connection refused, timed out) after all its attempts marks
+ * the peer down for 1 s, doubling with each such call in a row up to 16 s;
+ * any answer clears it.  mc_rpc_down_s: seconds it still counts as down (0:
+ * up); mc_rpc_failures: unreachable calls in a row (0: it answered last). */
+double mc_rpc_down_s(mc_rpc *r, const char *host, int port);
+int mc_rpc_failures(mc_rpc *r, const char *host, int port);
 /* Sends one forward call; *attempts_used (may be NULL) says how many tries.
  * `stop` (may be NULL) cuts the retry waits short. */
 mc_status mc_rpc_forward(mc_rpc *r, const char *host, int port, const mc_ipc_forward *f, mc_rpc_policy pol,

@@ -22,6 +22,11 @@
   plan                    planner round trip: profile -> plan --out DIR -> nodes
                           and initial on DIR/farm-N.json unchanged, for several N
                           -> results equal predict
+  failover                a device drops out of a replicated task: frames go to
+                          the other replicas (also for a split task whose second
+                          part holder is gone), every result still equals
+                          predict; the device comes back and gets frames again;
+                          a node killed mid-stream loses only the frames it held
 
 Every process started here is stopped at exit, also on failure (farmlib).
 """
@@ -31,6 +36,7 @@ import http.server
 import io
 import json
 import os
+import re
 import shutil
 import struct
 import sys
@@ -385,6 +391,131 @@ def test_unreachable(a, work):
             check(p.returncode == 0, "node exits 0 on SIGTERM (rc %s)" % p.returncode)
 
 
+# ---------------------------------------------------------------- failover
+
+# small: t0 data x1, t1 data x3 replicas, t2 fc_output 2 parts x2 replicas, t3 data x1.
+FAILOVER_TASKS = [("c1", "p1", "data", 1, 1), ("c2", "fl", "data", 1, 3), ("f1", "f1", "fc_output", 2, 2),
+                  ("f2", "f2", "data", 1, 1)]
+
+
+def start_node(a, farm, port, work, seed, name):
+    cmd = [a.mchair, "node", "--farm", farm, "--listen", "127.0.0.1:%d" % port, "--seed", str(seed),
+           "--threads", "1"]
+    p = farmlib.start(cmd, os.path.join(work, "node-%s-%d.log" % (name, port)))
+    farmlib.wait_port(port, p)
+    return p
+
+
+def run_initial(a, farm, init_port, ins, outs, repeat, extra=(), timeout=300):
+    shutil.rmtree(outs, ignore_errors=True)
+    js = outs + ".json"
+    r = farmlib.subprocess.run([a.mchair, "initial", "--farm", farm, "--repeat", str(repeat),
+                                "--input", ",".join(ins), "--outputs", outs, "--json", js,
+                                "--listen", "127.0.0.1:%d" % init_port] + list(extra),
+                               capture_output=True, text=True, timeout=timeout)
+    rep = json.load(open(js)) if os.path.exists(js) else {}
+    return r, rep
+
+
+def check_outputs(outs, refs, tags, label):
+    worst, missing = 0.0, []
+    for tag in tags:
+        p = os.path.join(outs, "%d.f32" % tag)
+        if not os.path.exists(p):
+            missing.append(tag)
+            continue
+        worst = max(worst, rel_err(np.fromfile(p, dtype=np.float32), refs[tag % len(refs)]))
+    check(not missing and worst <= TOL, "%s: results of tags %d..%d equal predict (max rel err %.2e, missing %s)" %
+          (label, tags[0], tags[-1], worst, missing[:10]))
+
+
+def test_failover(a, work):
+    seed = 3
+    model = os.path.join(work, "small.mcm")
+    with open(model, "w") as f:
+        f.write(SMALL)
+    ins = make_inputs(work, model, 3, 21)
+    refs = [predict_ref(a.mchair, model, seed, p, p + ".ref") for p in ins]
+    init_port = farmlib.free_ports(1)[0]
+    farm = os.path.join(work, "farm-failover.json")
+    layout = write_task_farm(farm, model, FAILOVER_TASKS, init_port)
+    t1, t2 = "t1_data", "t2_fc_output"
+    # 1. t1 replica 1 and the second part holder of t2's replica 1 never started.
+    gone = {"%s#1" % t1: layout[t1][1], "%s#3" % t2: layout[t2][3]}
+    farmlib.start_farm(a.mchair, farm, layout, work, seed=seed, skip=tuple(gone))
+    outs = os.path.join(work, "outs-1")
+    t0 = time.time()
+    r, rep = run_initial(a, farm, init_port, ins, outs, 12, ["--timeout", "30"])
+    dt = time.time() - t0
+    print(r.stdout[-2000:] + r.stderr[-2000:])
+    check(r.returncode == 0 and rep.get("done") == 12,
+          "two devices missing: initial exits 0 with all 12 frames done (rc %d, done %s) in %.1f s" %
+          (r.returncode, rep.get("done"), dt))
+    check_outputs(outs, refs, list(range(12)), "two devices missing")
+    t0_log = os.path.join(work, "node-t0_data-%d.log" % layout["t0_data"][0])
+    t1_logs = [os.path.join(work, "node-%s-%d.log" % (t1, p)) for i, p in enumerate(layout[t1]) if i != 1]
+    check("a replica of t1_data was unreachable; delivered to replica 2" in open(t0_log).read(),
+          "t0's node logged that t1's replica 1 was unreachable and it delivered to replica 2")
+    check(any("a replica of t2_fc_output was unreachable; delivered to replica 0" in open(p).read() for p in t1_logs),
+          "a t1 node logged that t2's replica 1 (second part holder gone) was unreachable: sent to replica 0")
+    farmlib.stop_all()
+    check(re.search(r"computed 12 frames; sent 4 to another replica than routed \(1 after", open(t0_log).read()),
+          "t0 sent the 4 frames routed to the missing t1 replica elsewhere, one after a failed try")
+    rerouted = sum(int(m) for p in t1_logs for m in re.findall(r"sent (\d+) to another replica", open(p).read()))
+    check(rerouted == 6, "the t1 nodes sent the 6 frames routed to t2's broken replica elsewhere (%d)" % rerouted)
+    farmlib.start_farm(a.mchair, farm, layout, work, seed=seed, skip=tuple(gone))
+    # 2. The missing devices come back: after the longest down period (16 s)
+    # the senders try them again and they get frames.
+    back = [start_node(a, farm, port, work, seed, name.split("#")[0]) for name, port in gone.items()]
+    time.sleep(17)
+    outs = os.path.join(work, "outs-2")
+    r, rep = run_initial(a, farm, init_port, ins, outs, 12, ["--timeout", "30"])
+    check(r.returncode == 0 and rep.get("done") == 12 and rep.get("rerouted") == 0,
+          "devices back: all 12 frames done, none rerouted (rc %d, done %s, rerouted %s)" %
+          (r.returncode, rep.get("done"), rep.get("rerouted")))
+    check_outputs(outs, refs, list(range(12)), "devices back")
+    for p in back:
+        farmlib.stop(p)
+        log = open(p.log_path, errors="replace").read()
+        got = [int(x) for x in re.findall(r"computed (\d+) frames", log)]
+        check(got and got[-1] >= 2, "a device that came back computed frames again (%s in %s)" %
+              (got, os.path.basename(p.log_path)))
+    farmlib.stop_all()
+    # 3. A t1 replica is killed (SIGKILL) mid-stream: the stream goes on over
+    # the other two; only frames inside the killed node are lost.
+    procs = {}
+    for name, ports in layout.items():
+        for i, port in enumerate(ports):
+            procs[(name, i)] = start_node(a, farm, port, work, seed, name)
+    outs = os.path.join(work, "outs-3")
+    shutil.rmtree(outs, ignore_errors=True)
+    js = outs + ".json"
+    n = 150
+    init = farmlib.subprocess.Popen([a.mchair, "initial", "--farm", farm, "--repeat", str(n), "--rate", "50",
+                                     "--input", ",".join(ins), "--outputs", outs, "--json", js, "--timeout", "5",
+                                     "--listen", "127.0.0.1:%d" % init_port],
+                                    stdout=farmlib.subprocess.PIPE, stderr=farmlib.subprocess.STDOUT, text=True)
+    time.sleep(1.0)
+    victim = procs[(t1, 2)]
+    os.killpg(victim.pid, 9)
+    victim.wait()
+    out, _ = init.communicate(timeout=120)
+    print(out[-2500:])
+    rep = json.load(open(js))
+    lost, dropped = rep["lost"], rep["dropped"]
+    check(rep["done"] + len(lost) + len(dropped) == n and len(lost) + len(dropped) <= 8,
+          "node killed mid-stream: %d done, %d lost (those it held), %d dropped (<= 8 in all)" %
+          (rep["done"], len(lost), len(dropped)))
+    check(all(t < 100 for t in lost + dropped), "every frame sent after the kill came back (lost %s, dropped %s)" %
+          (lost, dropped))
+    check_outputs(outs, refs, list(range(100, n)), "after the kill")
+    farmlib.stop_all()
+    log = open(procs[("t0_data", 0)].log_path).read()
+    m = re.search(r"computed %d frames; sent (\d+) to another replica than routed \((\d+) after" % n, log)
+    check(m and int(m.group(1)) >= 30 and int(m.group(2)) >= 1,
+          "t0 sent the frames routed to the killed replica to the others (%s)" % str(m.groups() if m else log[-300:]))
+
+
 # ---------------------------------------------------------------- methods
 
 SMALL = """model small
@@ -615,7 +746,7 @@ def test_plan(a, work):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("what", choices=["correct", "interop", "faults", "unreachable", "methods", "plan"])
+    ap.add_argument("what", choices=["correct", "interop", "faults", "unreachable", "methods", "plan", "failover"])
     ap.add_argument("model", nargs="?", default="alexnet")
     ap.add_argument("devices", nargs="?", type=int, default=5)
     ap.add_argument("--mchair", required=True)
@@ -626,7 +757,8 @@ def main():
     work = tempfile.mkdtemp(prefix="mchair-farm-")
     try:
         {"correct": test_correct, "interop": test_interop, "faults": test_faults,
-         "unreachable": test_unreachable, "methods": test_methods, "plan": test_plan}[a.what](a, work)
+         "unreachable": test_unreachable, "methods": test_methods, "plan": test_plan,
+         "failover": test_failover}[a.what](a, work)
     except Exception as e:  # noqa: BLE001
         import traceback
         traceback.print_exc()
