@@ -15,7 +15,7 @@ if(MC_TESTS)
   endforeach()
   # Every split method through loopback farms (small model files and AlexNet
   # layers), and the planner round trip (profile -> plan --out -> farm-N).
-  foreach(_t "methods" "plan" "failover")
+  foreach(_t "methods" "plan" "failover" "tune")
     add_test(NAME farm_${_t} COMMAND ${MC_PYTHON} ${_farm_test} ${_t} --mchair $<TARGET_FILE:mchair>)
     set_tests_properties(farm_${_t} PROPERTIES LABELS "farm" TIMEOUT 300)
   endforeach()

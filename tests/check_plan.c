@@ -257,6 +257,65 @@ START_TEST(the_prediction_follows_the_cost_model)
 }
 END_TEST
 
+/* Procedure 1, step 3: what a deployed plan measured scales its tasks'
+ * layers (and their splits) in the profile, and planning again gives the
+ * task that ran slower than profiled more devices. */
+START_TEST(measured_task_times_recalibrate_the_profile_and_move_devices)
+{
+    /* two layers that cannot share a device: a task each, replicated */
+    static const syn_layer ls[] = {{"c1", C, 10, 100, 100, 100, 0}, {"d1", D, 10, 100, 100, 10, 0}};
+    mc_profile p;
+    make_profile("syn", ls, 2, &p);
+    mc_plan_opts o = {4, 130 * MIB, 0, 0};
+    mc_plan *plans = plan_ok(&p, &o);
+    const mc_plan *pl = &plans[3];
+    ck_assert_int_eq(pl->n_tasks, 2);
+    ck_assert_msg(pl->tasks[0].replicas == 2 && pl->tasks[1].replicas == 2, "profiled: 2 + 2 devices (got %d + %d)",
+                  pl->tasks[0].replicas, pl->tasks[1].replicas);
+
+    /* the farm measured task 0 at 30 ms per frame, task 1 as profiled */
+    double measured[2] = {0.030, 0.010}, f[2];
+    mc_plan deployed = *pl;
+    ck_assert_int_eq(mc_profile_calibrate(&p, &deployed, measured, f), 2);
+    ck_assert(fabs(f[0] - 3.0) < 1e-12 && fabs(f[1] - 1.0) < 1e-12);
+    ck_assert(fabs(p.layers[0].cost.latency - 0.030) < 1e-12 && fabs(p.layers[1].cost.latency - 0.010) < 1e-12);
+    mc_plan_evaluate(&p, &o, &deployed); /* the deployed plan now predicts what was measured */
+    ck_assert(fabs(deployed.tasks[0].compute_s - 0.030) < 1e-12);
+    free(plans);
+    plans = plan_ok(&p, &o);
+    pl = &plans[3];
+    ck_assert_msg(pl->n_tasks == 2 && pl->tasks[0].replicas == 3 && pl->tasks[1].replicas == 1,
+                  "calibrated: the slow task should get 3 of the 4 devices (got %d tasks, %d + %d)", pl->n_tasks,
+                  pl->tasks[0].replicas, pl->tasks[1].replicas);
+    ck_assert(fabs(pl->ips - 100.0) < 1e-9);
+
+    /* unmeasured tasks keep their latencies; absurd measurements are clamped */
+    double none[2] = {0, -1}, tiny[2] = {1e-12, 0};
+    ck_assert_int_eq(mc_profile_calibrate(&p, &deployed, none, f), 0);
+    ck_assert(f[0] == 1.0 && f[1] == 1.0 && fabs(p.layers[0].cost.latency - 0.030) < 1e-12);
+    ck_assert_int_eq(mc_profile_calibrate(&p, &deployed, tiny, f), 1);
+    ck_assert(fabs(f[0] - 0.01) < 1e-12);
+    free(plans);
+    mc_profile_free(&p);
+
+    /* split variants of a calibrated layer scale with it */
+    static const syn_layer one[] = {{"c1", C, 12, 1, 100, 100, 1}};
+    make_profile("syn", one, 1, &p);
+    mc_plan single;
+    memset(&single, 0, sizeof single);
+    single.n_tasks = 1;
+    single.tasks[0].first = 0;
+    single.tasks[0].last = 1;
+    single.tasks[0].compute_s = 0.012;
+    double m1[1] = {0.024};
+    ck_assert_int_eq(mc_profile_calibrate(&p, &single, m1, NULL), 1);
+    ck_assert(fabs(p.layers[0].cost.latency - 0.024) < 1e-12);
+    for (int v = 0; v < p.layers[0].n_splits; v++)
+        ck_assert(fabs(p.layers[0].splits[v].cost.latency - 0.024 / p.layers[0].splits[v].parts) < 1e-12);
+    mc_profile_free(&p);
+}
+END_TEST
+
 START_TEST(planning_sixteen_devices_takes_under_a_second)
 {
     /* VGG16-sized: 13 convs with splits, 5 pools, flatten, 3 dense. */
@@ -638,6 +697,7 @@ int main(void)
     tcase_add_test(tp, a_layer_over_the_budget_is_split_into_the_fewest_parts_that_fit);
     tcase_add_test(tp, more_devices_never_lower_the_predicted_ips);
     tcase_add_test(tp, the_prediction_follows_the_cost_model);
+    tcase_add_test(tp, measured_task_times_recalibrate_the_profile_and_move_devices);
     tcase_add_test(tp, planning_sixteen_devices_takes_under_a_second);
     tcase_add_loop_test(tp, impossible_requests_are_refused_naming_the_constraint, 0,
                         (int)(sizeof errs / sizeof errs[0]));

@@ -42,6 +42,14 @@ static void plan_usage(FILE *f)
             "  --port P       port of device 0; device i listens on P+i (default 12345)\n"
             "  --initial-port P  port of the initial node in the farm files (default 9999)\n"
             "\n"
+            "\n"
+            "Procedure 1, step 3 (deploy, monitor, plan again): with --measured REPORT.json (from\n"
+            "`mchair initial --json` over the farm FARM.json given with --farm) the profile's layer\n"
+            "latencies are first scaled task by task to what the farm measured, then planned.\n"
+            "  --farm FARM.json       the farm that ran (with \"tasks\", as plan --out writes it)\n"
+            "  --measured REPORT.json initial's report of that run (its \"task_mean_s\")\n"
+            "  --save-profile FILE    write the calibrated profile (for the next round)\n"
+            "\n"
             "       mchair plan --evaluate FARM.json --profile FILE [--link a,b] [--mem MB]\n"
             "  predicts IPS, latency, memory and bottleneck of an existing farm file (with\n"
             "  \"tasks\") with the same cost model, e.g. to compare a hand-made farm with a plan.\n",
@@ -154,13 +162,71 @@ done:
     return rc;
 }
 
+/* Procedure 1, step 3: scales the profile to what a run of farm_path
+ * measured (initial's report), printing the factors. */
+static int calibrate(mc_profile *p, const mc_plan_opts *o, const char *farm_path, const char *report_path,
+                     const char *save_path)
+{
+    int rc = 1;
+    cJSON *farm = NULL, *rep = NULL;
+    mc_plan *pl = calloc(1, sizeof *pl);
+    if (!pl || !(farm = read_json(farm_path)) || !(rep = read_json(report_path))) goto done;
+    if (mc_plan_from_farm(farm, farm_path, p, o, pl)) {
+        fprintf(stderr, "mchair: %s\n", mc_error_last());
+        goto done;
+    }
+    const cJSON *rm = cJSON_GetObjectItemCaseSensitive(rep, "model");
+    const cJSON *tm = cJSON_GetObjectItemCaseSensitive(rep, "task_mean_s");
+    const cJSON *thr = cJSON_GetObjectItemCaseSensitive(rep, "throughput_ips");
+    if (cJSON_IsString(rm) && strcmp(rm->valuestring, p->model)) {
+        fprintf(stderr, "mchair: %s is a run of model '%s', the profile is of '%s'\n", report_path, rm->valuestring,
+                p->model);
+        goto done;
+    }
+    if (!cJSON_IsObject(tm)) {
+        fprintf(stderr, "mchair: %s has no \"task_mean_s\" object (write it with `mchair initial --json`)\n",
+                report_path);
+        goto done;
+    }
+    double meas[MC_PLAN_MAX_TASKS], f[MC_PLAN_MAX_TASKS];
+    for (int t = 0; t < pl->n_tasks; t++) {
+        const cJSON *x = cJSON_GetObjectItemCaseSensitive(tm, pl->tasks[t].name);
+        meas[t] = cJSON_IsNumber(x) ? x->valuedouble : 0;
+    }
+    const double predicted_ips = pl->ips;
+    if (!mc_profile_calibrate(p, pl, meas, f)) {
+        fprintf(stderr, "mchair: %s measured none of the tasks of %s (task names differ?)\n", report_path, farm_path);
+        goto done;
+    }
+    fprintf(stderr, "mchair: calibrated with %s (farm %s: predicted %.2f IPS, measured throughput %.2f/s)\n",
+            report_path, farm_path, predicted_ips, cJSON_IsNumber(thr) ? thr->valuedouble : 0.0);
+    fprintf(stderr, "  %-14s %12s %12s %8s\n", "task", "profiled_ms", "measured_ms", "factor");
+    for (int t = 0; t < pl->n_tasks; t++) {
+        char mb[32] = "-";
+        if (meas[t] > 0) snprintf(mb, sizeof mb, "%.3f", meas[t] * 1e3);
+        fprintf(stderr, "  %-14s %12.3f %12s %8.2f\n", pl->tasks[t].name, pl->tasks[t].compute_s * 1e3, mb, f[t]);
+    }
+    rc = 0;
+    if (save_path) {
+        cJSON *j = mc_profile_to_json(p);
+        rc = !j || write_file(save_path, j);
+        cJSON_Delete(j);
+    }
+done:
+    cJSON_Delete(farm);
+    cJSON_Delete(rep);
+    free(pl);
+    return rc;
+}
+
 int mc_cmd_plan(int argc, char **argv)
 {
     static const struct option lo[] = {
         {"model", 1, 0, 'm'}, {"devices", 1, 0, 'n'}, {"mem", 1, 0, 'M'}, {"profile", 1, 0, 'p'},
         {"link", 1, 0, 'l'},  {"out", 1, 0, 'o'},     {"host", 1, 0, 'H'}, {"port", 1, 0, 'P'},
-        {"initial-port", 1, 0, 'I'}, {"evaluate", 1, 0, 'e'}, {"help", 0, 0, 'h'},  {0, 0, 0, 0}};
-    const char *evaluate = NULL;
+        {"initial-port", 1, 0, 'I'}, {"evaluate", 1, 0, 'e'}, {"help", 0, 0, 'h'},
+        {"farm", 1, 0, 'F'}, {"measured", 1, 0, 'R'}, {"save-profile", 1, 0, 'S'}, {0, 0, 0, 0}};
+    const char *evaluate = NULL, *ran_farm = NULL, *measured = NULL, *save_profile = NULL;
     const char *model = NULL, *prof = NULL, *link = NULL, *out = NULL, *host = "127.0.0.1";
     long n_max = 0, port = 12345, initial_port = 9999;
     double mem_mb = 0;
@@ -174,6 +240,9 @@ int mc_cmd_plan(int argc, char **argv)
         case 'l': link = optarg; break;
         case 'o': out = optarg; break;
         case 'e': evaluate = optarg; break;
+        case 'F': ran_farm = optarg; break;
+        case 'R': measured = optarg; break;
+        case 'S': save_profile = optarg; break;
         case 'H': host = optarg; break;
         case 'n':
             errno = 0;
@@ -213,6 +282,11 @@ int mc_cmd_plan(int argc, char **argv)
         plan_usage(stderr);
         return 2;
     }
+    if (!measured != !ran_farm || (save_profile && !measured)) {
+        fprintf(stderr, "mchair: --measured and --farm go together (the report of a run of that farm)%s\n",
+                save_profile && !measured ? "; --save-profile needs them" : "");
+        return 2;
+    }
     if (n_max < 1 || n_max > MC_PLAN_MAX_DEVICES) {
         fprintf(stderr, "mchair: --devices must be from 1 to %d (got %ld)\n", MC_PLAN_MAX_DEVICES, n_max);
         return 2;
@@ -248,6 +322,7 @@ int mc_cmd_plan(int argc, char **argv)
         }
         link_src = "--link";
     }
+    if (measured && calibrate(&p, &o, ran_farm, measured, save_profile)) goto done;
     plans = calloc((size_t)n_max, sizeof *plans);
     if (!plans) goto done;
     double t0 = mc_now();

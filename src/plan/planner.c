@@ -844,3 +844,24 @@ mc_status mc_plan_from_farm(const cJSON *farm, const char *origin, const mc_prof
     mc_plan_evaluate(p, o, pl);
     return MC_OK;
 }
+
+int mc_profile_calibrate(mc_profile *p, const mc_plan *pl, const double *measured_s, double *factor)
+{
+    int done = 0;
+    for (int t = 0; t < pl->n_tasks; t++) {
+        const mc_plan_task *k = &pl->tasks[t];
+        double f = 1.0;
+        if (measured_s[t] > 0 && k->compute_s > 0) {
+            f = measured_s[t] / k->compute_s;
+            f = f < 0.01 ? 0.01 : f > 100 ? 100 : f;
+            for (int l = k->first; l < k->last && l < p->n_layers; l++) {
+                mc_prof_layer *L = &p->layers[l];
+                L->cost.latency *= f;
+                for (int v = 0; v < L->n_splits; v++) L->splits[v].cost.latency *= f;
+            }
+            done++;
+        }
+        if (factor) factor[t] = f;
+    }
+    return done;
+}

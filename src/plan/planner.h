@@ -85,6 +85,17 @@ void mc_plan_evaluate(const mc_profile *p, const mc_plan_opts *o, mc_plan *pl);
 mc_status mc_plan_from_farm(const cJSON *farm, const char *origin, const mc_profile *p, const mc_plan_opts *o,
                             mc_plan *pl);
 
+/* Procedure 1, step 3 (deploy, monitor, plan again): folds the compute
+ * time per frame that each task of a deployed plan measured (measured_s[t],
+ * e.g. initial's JSON "task_mean_s"; <= 0: not measured) into the profile.
+ * The latencies of task t's layers, and of all their split variants, are
+ * multiplied by measured_s[t] / pl->tasks[t].compute_s (clamped to
+ * 0.01..100), so that planning again sees each layer as it ran in the farm
+ * (contention, swap, a slower device) rather than as profiled alone.
+ * factor[t] (may be NULL) gets the factor applied, 1 where not measured.
+ * Returns the number of tasks calibrated. */
+int mc_profile_calibrate(mc_profile *p, const mc_plan *pl, const double *measured_s, double *factor);
+
 /* The farm file (farm-contract.md) of a feasible plan: model, tasks and
  * node addresses host:base_port+device (initial at host:9999), plus a
  * "plan" object with the predictions and the reasons. */

@@ -22,6 +22,12 @@
   plan                    planner round trip: profile -> plan --out DIR -> nodes
                           and initial on DIR/farm-N.json unchanged, for several N
                           -> results equal predict
+  tune                    Procedure 1 (scripts/tune.py): from a profile that says
+                          AlexNet's convolutions are 20x cheaper than they are,
+                          plan -> deploy -> measure -> calibrate -> plan again:
+                          the calibration is measured / profiled per task, the
+                          deployed plan then predicts what was measured, and the
+                          convolutions get more devices
   failover                a device drops out of a replicated task: frames go to
                           the other replicas (also for a split task whose second
                           part holder is gone), every result still equals
@@ -391,6 +397,63 @@ def test_unreachable(a, work):
             check(p.returncode == 0, "node exits 0 on SIGTERM (rc %s)" % p.returncode)
 
 
+# ---------------------------------------------------------------- tune
+
+def test_tune(a, work):
+    prof = os.path.join(work, "prof.json")
+    farmlib.subprocess.run([a.mchair, "profile", "--model", "alexnet", "--threads", "1", "--repeat", "2", "--out",
+                            prof], check=True, capture_output=True)
+    js = json.load(open(prof))
+    for L in js["layers"]:  # a wrong profile: convolutions 20x cheaper than measured
+        if L["op"] == "conv2d":
+            L["latency_s"] *= 0.05
+            for sp in L.get("splits", []):
+                sp["latency_s"] *= 0.05
+    wrong = os.path.join(work, "wrong.json")
+    json.dump(js, open(wrong, "w"))
+    out = os.path.join(work, "tune")
+    link = "0.00001,0.0002"
+    r = farmlib.subprocess.run([sys.executable, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
+                                                             "scripts", "tune.py"),
+                                "--mchair", a.mchair, "--model", "alexnet", "--devices", "4", "--mem", "150",
+                                "--link", link, "--profile", wrong, "--rounds", "3", "--frames", "24", "--out", out],
+                               capture_output=True, text=True, timeout=600)
+    print(r.stdout[-3000:] + r.stderr[-3000:])
+    check(r.returncode == 0, "tune.py exits 0")
+    res = json.load(open(os.path.join(out, "tune.json")))
+    rounds = res["rounds"]
+    check(len(rounds) >= 2, "at least two deployments (%d)" % len(rounds))
+    for x in rounds:
+        rep = json.load(open(x["report"]))
+        check(rep["done"] == 24 and not rep["lost"], "round %d: all 24 frames done" % x["round"])
+    # calibration = measured / profiled compute per task, applied to the task's layers
+    farm0 = json.load(open(rounds[0]["farm"]))
+    rep0 = json.load(open(rounds[0]["report"]))
+    cal = json.load(open(rounds[1]["profile"]))
+    worst = 0.0
+    for t, pt in zip(farm0["tasks"], farm0["plan"]["tasks"]):
+        f = min(100.0, max(0.01, rep0["task_mean_s"][t["name"]] / pt["compute_s"]))
+        names = [L["name"] for L in js["layers"]]
+        lo, hi = names.index(t["layers"][0]), names.index(t["layers"][1])
+        for i in range(lo, hi + 1):
+            want = js["layers"][i]["latency_s"] * f
+            worst = max(worst, abs(cal["layers"][i]["latency_s"] - want) / want)
+    check(worst < 1e-5, "the calibrated profile holds each layer's latency x measured/profiled of its task "
+          "(max rel err %.1e)" % worst)
+    ev = farmlib.subprocess.run([a.mchair, "plan", "--evaluate", rounds[0]["farm"], "--profile", rounds[1]["profile"],
+                                 "--link", link], capture_output=True, text=True)
+    pred = {t["name"]: t["compute_s"] for t in json.loads(ev.stdout)["tasks"]}
+    err = max(abs(pred[k] - v) / v for k, v in rep0["task_mean_s"].items())
+    check(err < 1e-5, "with the calibrated profile the deployed plan predicts the measured task times (%.1e)" % err)
+
+    def conv_devices(farm_path):
+        farm = json.load(open(farm_path))
+        t = next(t for t in farm["tasks"] if t["layers"][0] == "conv1")
+        return len(farm["node"][t["name"]])
+    d0, d1 = conv_devices(rounds[0]["farm"]), conv_devices(rounds[1]["farm"])
+    check(d1 > d0, "after calibration the task with the convolutions gets more devices (%d -> %d)" % (d0, d1))
+
+
 # ---------------------------------------------------------------- failover
 
 # small: t0 data x1, t1 data x3 replicas, t2 fc_output 2 parts x2 replicas, t3 data x1.
@@ -746,7 +809,7 @@ def test_plan(a, work):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("what", choices=["correct", "interop", "faults", "unreachable", "methods", "plan", "failover"])
+    ap.add_argument("what", choices=["correct", "interop", "faults", "unreachable", "methods", "plan", "failover", "tune"])
     ap.add_argument("model", nargs="?", default="alexnet")
     ap.add_argument("devices", nargs="?", type=int, default=5)
     ap.add_argument("--mchair", required=True)
@@ -758,7 +821,7 @@ def main():
     try:
         {"correct": test_correct, "interop": test_interop, "faults": test_faults,
          "unreachable": test_unreachable, "methods": test_methods, "plan": test_plan,
-         "failover": test_failover}[a.what](a, work)
+         "failover": test_failover, "tune": test_tune}[a.what](a, work)
     except Exception as e:  # noqa: BLE001
         import traceback
         traceback.print_exc()
