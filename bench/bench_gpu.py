@@ -243,8 +243,12 @@ def main():
     if args.check_on_cpu:
         return check_on_cpu(args, np, torch)
     if not torch.cuda.is_available():
+        if torch.version.cuda is None:
+            die("this PyTorch (%s at %s) is built without CUDA; run the benchmark with a Python whose "
+                "torch has CUDA (e.g. the GPU machine's system python3, or `pip install torch` from PyPI)"
+                % (torch.__version__, os.path.dirname(torch.__file__)), 2)
         die("no GPU: torch.cuda.is_available() is False (torch %s, built for CUDA %s); this "
-            "benchmark needs an NVIDIA GPU" % (torch.__version__, torch.version.cuda), 2)
+            "benchmark needs an NVIDIA GPU and its driver" % (torch.__version__, torch.version.cuda), 2)
     if not os.access(args.mchair, os.X_OK):
         die("%s is not an executable; build first (bash scripts/build.sh build)" % args.mchair)
     device = torch.device("cuda")

@@ -11,8 +11,10 @@ dir=${1:-$here/build}
 shift || true
 bash "$here/scripts/build.sh" "$dir" "$@"
 if [ ! -x "$dir/check_gpu" ]; then
-  echo "test-gpu: FAILED: $dir/check_gpu was not built (the CUDA toolkit or cuDNN was not found" \
-       "when configuring; see the 'CUDA backend:' line of the CMake output, or pass -DMC_CUDA=ON)" >&2
+  echo "test-gpu: FAILED: $dir/check_gpu was not built: the CUDA toolkit or cuDNN was not found" \
+       "when configuring. CMake says:" >&2
+  cmake -S "$here" -B "$dir" 2>&1 | grep -i "CUDA backend" >&2 || true
+  echo "test-gpu: pass -DMC_CUDA=ON (and -DCUDAToolkit_ROOT=... / -DCUDNN_ROOT=...) to make it an error" >&2
   exit 2
 fi
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-$(nproc)}

@@ -25,8 +25,9 @@
  * Precision: by default convolutions run in strict float32 (CUDNN_FMA_MATH),
  * so GPU and CPU agree to ~1e-6 relative.  MC_CUDA_MATH=tf32 allows tensor
  * core TF32 (faster on Ampere/Hopper, ~1e-3 relative).  Other environment
- * settings: MC_CUDA_DEVICE (device index, default 0) and
- * MC_CUDA_WORKSPACE_MB (cuDNN workspace limit per layer, default 256).
+ * settings: MC_CUDA_DEVICE (device index, default 0),
+ * MC_CUDA_WORKSPACE_MB (cuDNN workspace limit per layer, default 256) and
+ * MC_CUDA_VERBOSE (set: print each layer's chosen algorithm and math type).
  *
  * All work runs on one stream; download() synchronises it, so errors raised
  * inside kernels surface there at the latest.
@@ -78,6 +79,16 @@ typedef struct cuda_layer {
 
 static cuda_ctx *ctx_of(mc_backend *be) { return (cuda_ctx *)be->ctx; }
 
+/* The current device is per host thread, and a farm node runs inference on
+ * another thread than the one that made the backend: every entry point
+ * selects the backend's device first (cheap when it is already current). */
+static cuda_ctx *enter(mc_backend *be)
+{
+    cuda_ctx *c = ctx_of(be);
+    cudaSetDevice(c->device);
+    return c;
+}
+
 static mc_status cuda_err(cudaError_t e, const char *what, const char *layer)
 {
     return mc_error_set(MC_ERR_BACKEND, "cuda%s%s: %s failed: %s (%s)", layer ? " layer " : "",
@@ -112,7 +123,7 @@ static mc_status blas_err(cublasStatus_t s, const char *what, const char *layer)
 
 static mc_status cuda_buffer_alloc(mc_backend *be, size_t bytes, void **buf)
 {
-    (void)be;
+    enter(be);
     *buf = NULL;
     cudaError_t e = cudaMalloc(buf, bytes ? bytes : 256);
     if (e != cudaSuccess) {
@@ -128,7 +139,7 @@ static void cuda_buffer_free(mc_backend *be, void *buf)
 {
     if (!buf) return;
     /* Queued kernels may still use it. */
-    cudaStreamSynchronize(ctx_of(be)->stream);
+    cudaStreamSynchronize(enter(be)->stream);
     cudaFree(buf);
 }
 
@@ -136,14 +147,14 @@ static mc_status cuda_upload(mc_backend *be, void *dst, const float *src, size_t
 {
     /* From pageable memory this returns once src has been staged, so the
      * caller may reuse src immediately. */
-    CU(cudaMemcpyAsync(dst, src, n * sizeof(float), cudaMemcpyHostToDevice, ctx_of(be)->stream),
+    CU(cudaMemcpyAsync(dst, src, n * sizeof(float), cudaMemcpyHostToDevice, enter(be)->stream),
        "upload of the input", NULL);
     return MC_OK;
 }
 
 static mc_status cuda_download(mc_backend *be, float *dst, const void *src, size_t n)
 {
-    cuda_ctx *c = ctx_of(be);
+    cuda_ctx *c = enter(be);
     CU(cudaMemcpyAsync(dst, src, n * sizeof(float), cudaMemcpyDeviceToHost, c->stream),
        "download of the output", NULL);
     CU(cudaStreamSynchronize(c->stream), "inference (download of the output)", NULL);
@@ -152,7 +163,7 @@ static mc_status cuda_download(mc_backend *be, float *dst, const void *src, size
 
 static mc_status cuda_synchronize(mc_backend *be)
 {
-    CU(cudaStreamSynchronize(ctx_of(be)->stream), "synchronize", NULL);
+    CU(cudaStreamSynchronize(enter(be)->stream), "synchronize", NULL);
     return MC_OK;
 }
 
@@ -216,7 +227,7 @@ static void cuda_release_layer(mc_backend *be, mc_layer *l)
 {
     cuda_layer *s = l->weight.extra;
     if (!s || s->owner != be) return;
-    cudaStreamSynchronize(ctx_of(be)->stream);
+    cudaStreamSynchronize(enter(be)->stream);
     layer_state_free(s);
     l->weight.extra = NULL;
 }
@@ -242,7 +253,8 @@ static mc_status scratch_reserve(cuda_ctx *c, size_t bytes, const char *layer)
 static int algo_allowed(const cuda_ctx *c, cudnnStatus_t st, size_t memory, cudnnMathType_t math)
 {
     if (st != CUDNN_STATUS_SUCCESS || memory > c->ws_limit) return 0;
-    return c->tf32 || (math != CUDNN_TENSOR_OP_MATH && math != CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION);
+    if (math == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION) return 0; /* would round inputs to fp16 */
+    return c->tf32 || math != CUDNN_TENSOR_OP_MATH;
 }
 
 /* Picks the convolution algorithm: measured (Find) first, heuristics if
@@ -275,6 +287,9 @@ static mc_status conv_choose_algo(cuda_ctx *c, const mc_layer *l, cuda_layer *s)
     DNN(cudnnGetConvolutionForwardWorkspaceSize(c->dnn, s->xdesc, s->wdesc, s->cdesc, s->ydesc, s->algo,
                                                 &s->algo_ws),
         "workspace size", l->name);
+    if (getenv("MC_CUDA_VERBOSE"))
+        fprintf(stderr, "cuda layer %s: cuDNN forward algorithm %d, math type %d, %.3f ms measured, workspace %zu bytes\n",
+                l->name, (int)s->algo, (int)perf[chosen].mathType, (double)perf[chosen].time, s->algo_ws);
     return scratch_reserve(c, s->algo_ws, l->name);
 }
 
@@ -335,7 +350,7 @@ static mc_status conv_prepare(cuda_ctx *c, const mc_layer *l, cuda_layer *s)
 
 static mc_status cuda_prepare_layer(mc_backend *be, mc_layer *l)
 {
-    cuda_ctx *c = ctx_of(be);
+    cuda_ctx *c = enter(be);
     if (!cuda_supports_layer(be, l))
         return mc_error_set(MC_ERR_UNSUPPORTED, "cuda: layer %s (%s) is not supported", l->name,
                             mc_op_get(l->op) ? mc_op_get(l->op)->name : "?");
@@ -426,7 +441,7 @@ static mc_status dense_forward(cuda_ctx *c, const mc_layer *l, const cuda_layer 
 
 static mc_status cuda_forward(mc_backend *be, const mc_layer *l, const void *in, void *out, void *ws)
 {
-    cuda_ctx *c = ctx_of(be);
+    cuda_ctx *c = enter(be);
     const cuda_layer *s = l->weight.extra;
     if (l->has_params && (!s || s->owner != be))
         return mc_error_set(MC_ERR_INVALID_ARG, "cuda layer %s: forward before prepare_layer", l->name);
@@ -468,7 +483,7 @@ static void ctx_free(cuda_ctx *c)
 
 static void cuda_destroy(mc_backend *be)
 {
-    ctx_free(ctx_of(be));
+    ctx_free(enter(be));
     free(be);
 }
 
