@@ -237,15 +237,17 @@ static mc_status scratch_reserve(cuda_ctx *c, size_t bytes, const char *layer)
 {
     if (bytes <= c->scratch_bytes) return MC_OK;
     CU(cudaStreamSynchronize(c->stream), "synchronize before growing the workspace", layer);
-    cudaFree(c->scratch);
-    c->scratch = NULL;
-    c->scratch_bytes = 0;
-    cudaError_t e = cudaMalloc(&c->scratch, bytes);
+    /* the new block first: if it cannot be had, the layers prepared so far
+     * keep the old one */
+    void *grown = NULL;
+    cudaError_t e = cudaMalloc(&grown, bytes);
     if (e != cudaSuccess) {
-        c->scratch = NULL;
+        cudaGetLastError();
         return mc_error_set(MC_ERR_NOMEM, "cuda layer %s: cannot allocate %zu bytes of cuDNN workspace: %s",
                             layer, bytes, cudaGetErrorString(e));
     }
+    cudaFree(c->scratch);
+    c->scratch = grown;
     c->scratch_bytes = bytes;
     return MC_OK;
 }
