@@ -138,9 +138,9 @@ def main():
                 continue
             for addr in addrs:
                 port = int(addr.rsplit(":", 1)[1])
-                procs.append((port, farmlib.start([a.mchair, "node", "--farm", farm_path, "--listen",
-                                                   "127.0.0.1:%d" % port, "--threads", str(a.threads)],
-                                                  os.path.join(rd, "node-%s-%d.log" % (task, port)))))
+                procs.append((port, farmlib.start_node(a.mchair, farm_path, port,
+                                                       os.path.join(rd, "node-%s-%d.log" % (task, port)),
+                                                       threads=a.threads, wait=False)))
         for port, proc in procs:
             farmlib.wait_port(port, proc)
         report = os.path.join(rd, "report.json")

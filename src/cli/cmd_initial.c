@@ -361,7 +361,7 @@ int mc_cmd_initial(int argc, char **argv)
             if (!s && d.failovers)
                 fprintf(stderr, "initial: tag %s: a replica of %s was unreachable; sent to replica %d\n", tag,
                         farm->tasks[0].name, d.replica);
-            if (!s && d.replica != mc_farm_route(&farm->tasks[0], tag) / farm->tasks[0].parts) rerouted++;
+            if (!s && d.replica != mc_farm_route_replica(&farm->tasks[0], tag)) rerouted++;
             if (s == MC_ERR_FULL) { /* refused as busy: dropped, not lost */
                 state[next] = F_DROPPED;
                 inflight--;

@@ -89,6 +89,8 @@ uint64_t mc_tag_number(const char *tag);
 /* First address index of the replica of task `t` that gets tag `tag`;
  * the P part holders are at [*first, *first + parts). */
 int mc_farm_route(const mc_farm_task *t, const char *tag);
+/* The replica index that route picks (mc_farm_route / parts). */
+static inline int mc_farm_route_replica(const mc_farm_task *t, const char *tag) { return mc_farm_route(t, tag) / t->parts; }
 
 /* Part k of split task t of model m (shapes only, no weights): split.h's
  * description of layer t->first cut by t's method, parts and grid. */

@@ -420,7 +420,7 @@ static void note_delivery(node *n, const char *tag, const mc_farm_delivery *d, m
 {
     if (n->ti + 1 >= n->farm.n_tasks || d->replica < 0 || st) return;
     const mc_farm_task *nt = &n->farm.tasks[n->ti + 1];
-    if (d->replica == mc_farm_route(nt, tag) / nt->parts) return;
+    if (d->replica == mc_farm_route_replica(nt, tag)) return;
     n->n_rerouted++;
     if (d->failovers) {
         n->n_failovers++;

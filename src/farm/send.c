@@ -7,23 +7,23 @@
 
 /* ---- replicas and failover ---- */
 
-static int replica_down(mc_rpc *r, const mc_farm_task *t, int rep)
+/* Whether some part holder of replica rep is down now (failed_before 0) or
+ * was unreachable on its last call (failed_before 1). */
+static int replica_hurt(mc_rpc *r, const mc_farm_task *t, int rep, int failed_before)
 {
-    for (int k = 0; k < t->parts; k++)
-        if (mc_rpc_down_s(r, t->addr[rep * t->parts + k].host, t->addr[rep * t->parts + k].port) > 0) return 1;
+    for (int k = 0; k < t->parts; k++) {
+        const mc_addr *a = &t->addr[rep * t->parts + k];
+        if (failed_before ? mc_rpc_failures(r, a->host, a->port) > 0 : mc_rpc_down_s(r, a->host, a->port) > 0)
+            return 1;
+    }
     return 0;
 }
 
-static int replica_failed_before(mc_rpc *r, const mc_farm_task *t, int rep)
-{
-    for (int k = 0; k < t->parts; k++)
-        if (mc_rpc_failures(r, t->addr[rep * t->parts + k].host, t->addr[rep * t->parts + k].port)) return 1;
-    return 0;
-}
+static int replica_down(mc_rpc *r, const mc_farm_task *t, int rep) { return replica_hurt(r, t, rep, 0); }
 
 int mc_farm_pick_replica(mc_rpc *r, const mc_farm_task *t, const char *tag)
 {
-    const int R = mc_farm_replicas(t), pref = mc_farm_route(t, tag) / t->parts;
+    const int R = mc_farm_replicas(t), pref = mc_farm_route_replica(t, tag);
     for (int i = 0; i < R; i++)
         if (!replica_down(r, t, (pref + i) % R)) return (pref + i) % R;
     return pref;
@@ -53,7 +53,7 @@ static mc_status deliver(mc_rpc *r, const mc_farm_task *t, const char *tag, mc_f
         /* With other replicas to go to, an unreachable device is given up
          * after 2 tries (1 if it was down before) rather than the retries. */
         mc_rpc_policy p = pol;
-        if (R > 1) p.unreachable_attempts = replica_failed_before(r, t, d->replica) ? 1 : 2;
+        if (R > 1) p.unreachable_attempts = replica_hurt(r, t, d->replica, 1) ? 1 : 2;
         mc_status st = MC_OK;
         int failover = 0;
         for (int k = 0; k < P && k < 64; k++) {

@@ -57,10 +57,17 @@ void mc_rpc_free(mc_rpc *r)
     free(r);
 }
 
-static rpc_peer *find_peer(mc_rpc *r, const char *host, int port)
+static const rpc_peer *known_peer(const mc_rpc *r, const char *host, int port)
 {
     for (int i = 0; i < r->n; i++)
         if (r->peers[i].port == port && !strcmp(r->peers[i].host, host)) return &r->peers[i];
+    return NULL;
+}
+
+static rpc_peer *find_peer(mc_rpc *r, const char *host, int port)
+{
+    const rpc_peer *known = known_peer(r, host, port);
+    if (known) return (rpc_peer *)known;
     rpc_peer *p;
     if (r->n < RPC_PEERS) {
         p = &r->peers[r->n++];
@@ -86,12 +93,6 @@ static int note_hold(rpc_peer *p, const mc_ipc_meta *m)
     return 1;
 }
 
-static const rpc_peer *known_peer(const mc_rpc *r, const char *host, int port)
-{
-    for (int i = 0; i < r->n; i++)
-        if (r->peers[i].port == port && !strcmp(r->peers[i].host, host)) return &r->peers[i];
-    return NULL;
-}
 
 double mc_rpc_hold_s(mc_rpc *r, const char *host, int port)
 {

@@ -462,11 +462,7 @@ FAILOVER_TASKS = [("c1", "p1", "data", 1, 1), ("c2", "fl", "data", 1, 3), ("f1",
 
 
 def start_node(a, farm, port, work, seed, name):
-    cmd = [a.mchair, "node", "--farm", farm, "--listen", "127.0.0.1:%d" % port, "--seed", str(seed),
-           "--threads", "1"]
-    p = farmlib.start(cmd, os.path.join(work, "node-%s-%d.log" % (name, port)))
-    farmlib.wait_port(port, p)
-    return p
+    return farmlib.start_node(a.mchair, farm, port, os.path.join(work, "node-%s-%d.log" % (name, port)), seed=seed)
 
 
 def run_initial(a, farm, init_port, ins, outs, repeat, extra=(), timeout=300):
@@ -487,7 +483,11 @@ def check_outputs(outs, refs, tags, label):
         if not os.path.exists(p):
             missing.append(tag)
             continue
-        worst = max(worst, rel_err(np.fromfile(p, dtype=np.float32), refs[tag % len(refs)]))
+        got, ref = np.fromfile(p, dtype=np.float32), refs[tag % len(refs)]
+        if got.shape != ref.shape:
+            missing.append("%d (%d values, want %d)" % (tag, got.size, ref.size))
+            continue
+        worst = max(worst, rel_err(got, ref))
     check(not missing and worst <= TOL, "%s: results of tags %d..%d equal predict (max rel err %.2e, missing %s)" %
           (label, tags[0], tags[-1], worst, missing[:10]))
 
@@ -655,34 +655,16 @@ def run_farm_vs_predict(a, work, farm, layout, model, inputs, refs, label, seed,
     result against refs[input index]; stops the nodes."""
     init_port = int(json.load(open(farm))["node"]["initial"][0].rsplit(":", 1)[1])
     outs = os.path.join(work, "outs-" + os.path.splitext(os.path.basename(farm))[0])
-    shutil.rmtree(outs, ignore_errors=True)
     try:
         farmlib.start_farm(a.mchair, farm, layout, work, seed=seed)
     except RuntimeError as e:
         check(False, "%s: nodes start (%s)" % (label, str(e)[-1500:]))
         farmlib.stop_all()
         return
-    r = farmlib.subprocess.run([a.mchair, "initial", "--farm", farm, "--repeat", str(repeat),
-                                "--input", ",".join(inputs), "--outputs", outs, "--timeout", "120",
-                                "--listen", "127.0.0.1:%d" % init_port, "--quiet"],
-                               capture_output=True, text=True, timeout=600)
+    r, _ = run_initial(a, farm, init_port, inputs, outs, repeat, ["--timeout", "120", "--quiet"], timeout=600)
     check(r.returncode == 0, "%s: initial exits 0 with every frame back%s" %
           (label, "" if r.returncode == 0 else ": " + (r.stdout + r.stderr)[-1500:]))
-    worst = 0.0
-    ok = True
-    for tag in range(repeat):
-        p = os.path.join(outs, "%d.f32" % tag)
-        if not os.path.exists(p):
-            ok = False
-            continue
-        got = np.fromfile(p, dtype=np.float32)
-        ref = refs[tag % len(inputs)]
-        if got.shape != ref.shape:
-            ok = False
-            continue
-        worst = max(worst, rel_err(got, ref))
-    check(ok and worst <= TOL, "%s: %d results equal single-device predict (max rel err %.2e)" %
-          (label, repeat, worst))
+    check_outputs(outs, refs, list(range(repeat)), label)
     farmlib.stop_all()
 
 

@@ -150,6 +150,16 @@ def farm_file(path, model, devices, initial_port, skip_model=False):
     return layout
 
 
+def start_node(mchair, farm, port, log_path, seed=1, threads=1, extra=(), wait=True):
+    """One `mchair node` of `farm` on 127.0.0.1:port; waits until it listens."""
+    cmd = [mchair, "node", "--farm", farm, "--listen", "127.0.0.1:%d" % port, "--seed", str(seed),
+           "--threads", str(threads)] + list(extra)
+    p = start(cmd, log_path)
+    if wait:
+        wait_port(port, p)
+    return p
+
+
 def start_farm(mchair, farm, layout, workdir, seed=1, skip=(), extra=()):
     """Starts one node process per address, except tasks named in skip and
     addresses given there as "task#index"."""
@@ -160,9 +170,8 @@ def start_farm(mchair, farm, layout, workdir, seed=1, skip=(), extra=()):
         for i, p in enumerate(ports):
             if "%s#%d" % (name, i) in skip:
                 continue
-            cmd = [mchair, "node", "--farm", farm, "--listen", "127.0.0.1:%d" % p, "--seed", str(seed),
-                   "--threads", "1"] + list(extra)
-            procs.append((p, start(cmd, os.path.join(workdir, "node-%s-%d.log" % (name, p)))))
+            procs.append((p, start_node(mchair, farm, p, os.path.join(workdir, "node-%s-%d.log" % (name, p)),
+                                        seed=seed, extra=extra, wait=False)))
     for p, proc in procs:
         wait_port(p, proc)
     return [proc for _, proc in procs]
