@@ -17,7 +17,7 @@
 #include "core/rng.h"
 #include "models/model.h"
 #include "models/weights.h"
-#include "plan/split.h"
+#include "models/split.h"
 #include "testutil.h"
 
 typedef struct split_case {

@@ -30,7 +30,7 @@
 #include "../core/status.h"
 #include "../core/tensor.h"
 #include "../models/model.h"
-#include "../plan/split.h"
+#include "../models/split.h"
 
 #define MC_FARM_MAX_TASKS 32
 #define MC_FARM_MAX_ADDRS 64 /* per task */

@@ -16,7 +16,7 @@
 #include <stddef.h>
 
 #include "../net/avro_ipc.h"
-#include "../plan/split.h"
+#include "../models/split.h"
 
 typedef struct mc_frame {
     char tag[MC_IPC_TAG_MAX];

@@ -25,7 +25,7 @@
 #include <cjson/cJSON.h>
 
 #include "../models/model.h"
-#include "split.h"
+#include "../models/split.h"
 
 #define MC_PROFILE_MAX_SPLITS 24
 

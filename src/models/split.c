@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "../core/rng.h"
-#include "../models/weights.h"
+#include "weights.h"
 
 static const char *const method_names[MC_SPLIT_METHOD_COUNT] = {
     "data", "fc_output", "fc_input", "conv_channel", "conv_filter", "conv_spatial",
