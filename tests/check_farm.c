@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "backend/backend.h"
-#include "farm/farm.h"
+#include "farm/farmfile.h"
 #include "farm/frame.h"
 #include "farm/node.h"
 #include "farm/queue.h"

@@ -19,6 +19,7 @@
 
 #include "models/model.h"
 #include "models/net.h"
+#include "farm/farmfile.h"
 #include "plan/planner.h"
 #include "plan/profile.h"
 #include "testutil.h"
@@ -395,7 +396,8 @@ START_TEST(the_farm_file_follows_the_contract)
     mc_plan *plans = plan_ok(&p, &o);
     for (int n = 4; n <= 9; n++) {
         const mc_plan *pl = &plans[n - 1];
-        cJSON *j = mc_plan_farm_json(pl, &p, "127.0.0.1", 12345);
+        cJSON *j = mc_farm_plan_json(pl, &p, "alexish", "127.0.0.1", 12345, 9999);
+        ck_assert_ptr_nonnull(j);
         const cJSON *tasks = cJSON_GetObjectItem(j, "tasks"), *node = cJSON_GetObjectItem(j, "node"), *t;
         ck_assert_str_eq(cJSON_GetObjectItem(j, "model")->valuestring, "alexish");
         ck_assert_str_eq(cJSON_GetArrayItem(cJSON_GetObjectItem(node, "initial"), 0)->valuestring, "127.0.0.1:9999");
@@ -449,6 +451,15 @@ static const char *const presets[] = {
     "\"node\":{\"initial\":[\"i\"],\"block1\":[\"a\",\"e\"],\"block2\":[\"b\",\"c\"],\"block3\":[\"d\"]}}",
 };
 
+/* A farm file as a plan over profile p (farmfile.h's reader, then the cost model). */
+static mc_status plan_from_farm(const cJSON *j, const char *origin, const mc_profile *p, const mc_plan_opts *o,
+                                mc_plan *pl)
+{
+    mc_farm f;
+    mc_status st = mc_farm_parse_for_profile(j, origin, p, &f);
+    return st ? st : mc_farm_to_plan(&f, p, o, pl);
+}
+
 START_TEST(plans_reach_at_least_the_hand_made_farms)
 {
     mc_profile p;
@@ -457,7 +468,7 @@ START_TEST(plans_reach_at_least_the_hand_made_farms)
     cJSON *j = cJSON_Parse(presets[_i]);
     ck_assert_ptr_nonnull(j);
     mc_plan hand;
-    ck_assert_msg(mc_plan_from_farm(j, "preset", &p, &o, &hand) == MC_OK, "%s", mc_error_last());
+    ck_assert_msg(plan_from_farm(j, "preset", &p, &o, &hand) == MC_OK, "%s", mc_error_last());
     cJSON_Delete(j);
     ck_assert_int_eq(hand.used, 4 + _i);
     ck_assert_int_eq(hand.n_tasks, 3);
@@ -478,9 +489,9 @@ START_TEST(a_farm_that_skips_layers_cannot_be_evaluated)
     make_profile("alexish", alexish, 12, &p);
     mc_plan_opts o = {8, 80 * MIB, 2e-7, 0.002};
     cJSON *j = cJSON_Parse("{\"tasks\":[{\"name\":\"a\",\"layers\":[\"conv1\",\"pool5\"]},"
-                           "{\"name\":\"b\",\"layers\":[\"fc1\",\"fc3\"]}],\"node\":{\"a\":[\"x\"],\"b\":[\"y\"]}}");
+                           "{\"name\":\"b\",\"layers\":[\"fc1\",\"fc3\"]}],\"node\":{\"initial\":[\"i\"],\"a\":[\"x\"],\"b\":[\"y\"]}}");
     mc_plan pl;
-    ck_assert_int_ne(mc_plan_from_farm(j, "gap.json", &p, &o, &pl), MC_OK);
+    ck_assert_int_ne(plan_from_farm(j, "gap.json", &p, &o, &pl), MC_OK);
     ck_assert_msg(strstr(mc_error_last(), "gap.json") && strstr(mc_error_last(), "flatten"), "%s", mc_error_last());
     cJSON_Delete(j);
     mc_profile_free(&p);

@@ -22,7 +22,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "../farm/farm.h"
+#include "../farm/farmfile.h"
 #include "../farm/frame.h"
 #include "../farm/queue.h"
 #include "../farm/send.h"

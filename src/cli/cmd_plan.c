@@ -15,6 +15,7 @@
 
 #include "../models/model.h"
 #include "../models/net.h"
+#include "../farm/farmfile.h"
 #include "../plan/planner.h"
 #include "cli.h"
 
@@ -100,6 +101,16 @@ static cJSON *read_json(const char *path)
     return j;
 }
 
+/* A farm file as a plan over the profile (farmfile.h), evaluated. */
+static int plan_of_farm(const cJSON *farm, const char *path, const mc_profile *p, const mc_plan_opts *o, mc_plan *pl)
+{
+    mc_farm *f = malloc(sizeof *f);
+    int rc = !f || mc_farm_parse_for_profile(farm, path, p, f) || mc_farm_to_plan(f, p, o, pl);
+    if (rc) fprintf(stderr, "mchair: %s\n", f ? mc_error_last() : "out of memory");
+    free(f);
+    return rc;
+}
+
 static int evaluate_farm(const char *farm_path, const char *prof, const char *link, double mem_mb)
 {
     mc_profile p;
@@ -130,10 +141,7 @@ static int evaluate_farm(const char *farm_path, const char *prof, const char *li
                 p.model);
         goto done;
     }
-    if (mc_plan_from_farm(farm, farm_path, &p, &o, pl)) {
-        fprintf(stderr, "mchair: %s\n", mc_error_last());
-        goto done;
-    }
+    if (plan_of_farm(farm, farm_path, &p, &o, pl)) goto done;
     fprintf(stderr, "mchair: %s: %d devices, predicted %.2f IPS, latency %.2f ms, max %.1f MiB/device, bottleneck %s\n",
             farm_path, pl->used, pl->ips, pl->latency_s * 1e3, pl->max_mem_bytes / (1024.0 * 1024.0),
             pl->bottleneck >= 0 ? pl->tasks[pl->bottleneck].name : "initial");
@@ -146,7 +154,7 @@ static int evaluate_farm(const char *farm_path, const char *prof, const char *li
                 k->mem_bytes > o.mem_bytes ? " OVER --mem" : "");
         if (k->mem_bytes > o.mem_bytes) rc = 1;
     }
-    cJSON *j = mc_plan_farm_json(pl, &p, "127.0.0.1", 12345);
+    cJSON *j = mc_farm_plan_json(pl, &p, p.model, "127.0.0.1", 12345, 9999);
     cJSON *info = cJSON_DetachItemFromObject(j, "plan");
     cJSON_DeleteItemFromObject(info, "changed_devices");
     cJSON_DeleteItemFromObject(info, "why");
@@ -171,10 +179,7 @@ static int calibrate(mc_profile *p, const mc_plan_opts *o, const char *farm_path
     cJSON *farm = NULL, *rep = NULL;
     mc_plan *pl = calloc(1, sizeof *pl);
     if (!pl || !(farm = read_json(farm_path)) || !(rep = read_json(report_path))) goto done;
-    if (mc_plan_from_farm(farm, farm_path, p, o, pl)) {
-        fprintf(stderr, "mchair: %s\n", mc_error_last());
-        goto done;
-    }
+    if (plan_of_farm(farm, farm_path, p, o, pl)) goto done;
     const cJSON *rm = cJSON_GetObjectItemCaseSensitive(rep, "model");
     const cJSON *tm = cJSON_GetObjectItemCaseSensitive(rep, "task_mean_s");
     const cJSON *thr = cJSON_GetObjectItemCaseSensitive(rep, "throughput_ips");
@@ -371,14 +376,12 @@ int mc_cmd_plan(int argc, char **argv)
         fprintf(stderr, "%4d %6d %10.2f %11.2f %10.1f %-12s %8d  %s\n", n, pl->n_tasks, pl->ips, pl->latency_s * 1e3,
                 pl->max_mem_bytes / (1024.0 * 1024.0), pl->bottleneck >= 0 ? pl->tasks[pl->bottleneck].name : "initial",
                 pl->changed, desc);
-        cJSON *farm = mc_plan_farm_json(pl, &p, host, (int)port);
         /* "model" as given: a model file path runs unchanged on the nodes (the profile has only its name) */
-        cJSON_ReplaceItemInObjectCaseSensitive(farm, "model", cJSON_CreateString(model));
-        if (initial_port != 9999) { /* the initial node elsewhere (e.g. free loopback ports in tests) */
-            char a[300];
-            snprintf(a, sizeof a, "%s:%ld", host, initial_port);
-            cJSON *ini = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(farm, "node"), "initial");
-            cJSON_ReplaceItemInArray(ini, 0, cJSON_CreateString(a));
+        cJSON *farm = mc_farm_plan_json(pl, &p, model, host, (int)port, (int)initial_port);
+        if (!farm) {
+            fprintf(stderr, "mchair: plan for %d devices: %s\n", n, mc_error_last());
+            rc = 1;
+            continue;
         }
         if (out) {
             char path[4096];

@@ -1,11 +1,11 @@
-/* farm.h - the farm file: which task runs which layers on which addresses.
+/* farm.h - a farm: which task runs which layers on which addresses.
  *
- * A farm file is the CK "avro" machine JSON, {"node": {"<task>": [addr...]}},
- * optionally extended with "model" and "tasks" (docs: farm contract).  A
- * task is data: a contiguous layer range [first, last) of the model, a
- * distribution method and a part count.  Without "tasks" the built-in preset
- * for (model, number of devices) is used; presets are JSON task lists in
- * farm.c and go through the same parser as user files.
+ * Read from and written to farm files by farmfile.h (the CK "avro" machine
+ * JSON, {"node": {"<task>": [addr...]}}, optionally extended with "model",
+ * "tasks" and "epoch").  A task is data: a contiguous layer range
+ * [first, last) of the model, a distribution method and a part count.
+ * Without "tasks" the built-in preset for (model, number of devices) is
+ * used.  A dynamic farm's table (master.h) is an mc_farm with an epoch.
  *
  * A split task (method other than data) is exactly one conv/dense layer:
  * its part holders run only that layer's part (split.h); the receiver of
@@ -17,10 +17,6 @@
  * of replica (k / P).  A frame with tag t goes to replica (t mod R) of a
  * task, chosen from the tag alone, so that every part holder of a split
  * task sends its part of tag t to the same replica of the next task.
- *
- * Leniency (documented): the artifact's own `ip` files end lists and objects
- * with a trailing comma; a comma followed (after white space) by `]` or `}`
- * is ignored.  Other malformed JSON is reported with line and column.
  */
 #ifndef MC_FARM_H
 #define MC_FARM_H
@@ -52,6 +48,7 @@ typedef struct mc_addr {
 typedef struct mc_farm_task {
     char name[MC_NAME_MAX];
     int first, last; /* layer range [first, last) */
+    char first_name[MC_NAME_MAX], last_name[MC_NAME_MAX]; /* their layer names */
     mc_split method;
     int parts;       /* P >= 1 (1 for data) */
     int grid[2];     /* conv_spatial: [gh, gw]; else [1, 1] */
@@ -62,6 +59,7 @@ typedef struct mc_farm_task {
 typedef struct mc_farm {
     char model[MC_NAME_MAX * 4]; /* built-in name or model file path */
     char preset[MC_NAME_MAX + 16]; /* e.g. "alexnet farm-5", "" for explicit tasks */
+    long epoch;                    /* version of a dynamic farm's table (0: a static farm) */
     int n_tasks;
     mc_farm_task tasks[MC_FARM_MAX_TASKS]; /* pipeline order */
     mc_addr initial;
@@ -70,13 +68,13 @@ typedef struct mc_farm {
 const char *mc_split_name(mc_split s);
 mc_split mc_split_from_name(const char *s); /* MC_SPLIT_COUNT if unknown */
 
-/* Parses farm JSON text; `origin` names it in errors; `model` (may be NULL)
- * overrides/supplies the model when the file has no "model" key. */
-mc_status mc_farm_parse(const char *text, const char *origin, const char *model, mc_farm *f);
-mc_status mc_farm_load(const char *path, const char *model, mc_farm *f);
-
 /* Index of the task called `name`, or -1. */
 int mc_farm_find_task(const mc_farm *f, const char *name);
+/* Index of the task that starts at layer `first` (the one a task ending
+ * there sends to; n_tasks when first is past the model: initial), or -1. */
+int mc_farm_task_at(const mc_farm *f, int first, int n_layers);
+/* The addresses' entry of `a` in task t (k: its index) or -1. */
+int mc_farm_task_addr_index(const mc_farm_task *t, const mc_addr *a);
 /* Parses "host" or "host:port" (default port when absent). */
 mc_status mc_addr_parse(const char *s, int default_port, mc_addr *a);
 int mc_addr_equal(const mc_addr *a, const mc_addr *b);

@@ -19,7 +19,7 @@
 #include "../models/weights.h"
 #include "../ops/conv2d_winograd.h"
 #include "../net/http.h"
-#include "farm.h"
+#include "farmfile.h"
 #include "frame.h"
 #include "queue.h"
 #include "send.h"

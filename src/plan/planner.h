@@ -78,13 +78,6 @@ mc_status mc_plan_all(const mc_profile *p, const mc_plan_opts *o, mc_plan *plans
  * its tasks with the cost model above. */
 void mc_plan_evaluate(const mc_profile *p, const mc_plan_opts *o, mc_plan *pl);
 
-/* Reads the tasks and node lists of a farm file (farm-contract.md; "tasks"
- * is required here) into pl and evaluates it, so hand-made farms can be
- * compared with planned ones.  A split task must be one layer and its
- * method/parts must be in the profile. */
-mc_status mc_plan_from_farm(const cJSON *farm, const char *origin, const mc_profile *p, const mc_plan_opts *o,
-                            mc_plan *pl);
-
 /* Procedure 1, step 3 (deploy, monitor, plan again): folds the compute
  * time per frame that each task of a deployed plan measured (measured_s[t],
  * e.g. initial's JSON "task_mean_s"; <= 0: not measured) into the profile.
@@ -96,9 +89,6 @@ mc_status mc_plan_from_farm(const cJSON *farm, const char *origin, const mc_prof
  * Returns the number of tasks calibrated. */
 int mc_profile_calibrate(mc_profile *p, const mc_plan *pl, const double *measured_s, double *factor);
 
-/* The farm file (farm-contract.md) of a feasible plan: model, tasks and
- * node addresses host:base_port+device (initial at host:9999), plus a
- * "plan" object with the predictions and the reasons. */
-cJSON *mc_plan_farm_json(const mc_plan *pl, const mc_profile *p, const char *host, int base_port);
+/* Farm files of plans, and plans of farm files: src/farm/farmfile.h. */
 
 #endif
