@@ -6,6 +6,7 @@
  * the body) and decoding once (out of it).
  */
 #include "avro_ipc.h"
+#include "avro_wire.h"
 
 #include <pthread.h>
 #include <stdint.h>
@@ -50,12 +51,13 @@ typedef struct known_client {
     char why[200];
 } known_client;
 
-enum { S_HREQ, S_HRESP, S_META, S_PARAMS, S_ERRORS, S_COUNT };
+/* The handshake, metadata and error schemas (avro_wire.h) plus forward's parameters. */
+enum { S_HREQ = MC_AVRO_HREQ, S_HRESP = MC_AVRO_HRESP, S_META = MC_AVRO_META, S_ERRORS = MC_AVRO_ERRORS };
 
 struct mc_ipc {
-    avro_schema_t schema[S_COUNT];
-    avro_value_iface_t *cls[S_COUNT];
-    avro_value_iface_t *cls_string, *cls_boolean;
+    mc_avro_ipc a;
+    avro_schema_t params_schema;
+    avro_value_iface_t *params_cls;
     unsigned char hash[16];
     pthread_mutex_t lock;
     known_client known[KNOWN_MAX];
@@ -96,7 +98,7 @@ void mc_ipc_forward_release(mc_ipc_forward *f)
     f->input_len = 0;
 }
 
-static mc_status md5(const void *p, size_t n, unsigned char out[16])
+mc_status mc_avro_md5(const void *p, size_t n, unsigned char out[16])
 {
     unsigned int len = 0;
     if (!EVP_Digest(p, n, out, &len, EVP_md5(), NULL) || len != 16)
@@ -143,15 +145,17 @@ static void *capped_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
     return p;
 }
 
-static void decode_begin(size_t n)
+void mc_avro_decode_begin(size_t n)
 {
     decode_cap = n + 4096;
     tracking = 1;
     n_live = 0;
 }
 
+void mc_avro_decode_uncap(void) { decode_cap = 0; }
+
 /* After every value of the exchange is released: frees Avro C's leftovers. */
-static void decode_end(void)
+void mc_avro_decode_end(void)
 {
     for (int i = 0; i < n_live; i++) free(live[i]);
     n_live = 0;
@@ -162,24 +166,46 @@ static void decode_end(void)
 static pthread_once_t alloc_once = PTHREAD_ONCE_INIT;
 static void install_allocator(void) { avro_set_allocator(capped_alloc, NULL); }
 
-mc_status mc_ipc_new(mc_ipc **out)
+mc_status mc_avro_ipc_init(mc_avro_ipc *a)
 {
     pthread_once(&alloc_once, install_allocator);
-    static const char *const js[S_COUNT] = {hreq_json, hresp_json, meta_json, params_json, errors_json};
+    static const char *const js[MC_AVRO_NCLS] = {hreq_json, hresp_json, meta_json, errors_json};
+    memset(a, 0, sizeof *a);
+    for (int i = 0; i < MC_AVRO_NCLS; i++) {
+        if (avro_schema_from_json_length(js[i], strlen(js[i]), &a->schema[i]) ||
+            !(a->cls[i] = avro_generic_class_from_schema(a->schema[i]))) {
+            mc_avro_ipc_fini(a);
+            return mc_error_set(MC_ERR_FORMAT, "avro ipc: schema %d: %s", i, avro_strerror());
+        }
+    }
+    a->cls_string = avro_generic_string_class();
+    a->cls_boolean = avro_generic_boolean_class();
+    return MC_OK;
+}
+
+void mc_avro_ipc_fini(mc_avro_ipc *a)
+{
+    for (int i = 0; i < MC_AVRO_NCLS; i++) {
+        if (a->cls[i]) avro_value_iface_decref(a->cls[i]);
+        if (a->schema[i]) avro_schema_decref(a->schema[i]);
+        a->cls[i] = NULL;
+        a->schema[i] = NULL;
+    }
+    if (a->cls_string) avro_value_iface_decref(a->cls_string);
+    if (a->cls_boolean) avro_value_iface_decref(a->cls_boolean);
+    a->cls_string = a->cls_boolean = NULL;
+}
+
+mc_status mc_ipc_new(mc_ipc **out)
+{
     mc_ipc *ipc = calloc(1, sizeof *ipc);
     if (!ipc) return mc_error_set(MC_ERR_NOMEM, "avro ipc: out of memory");
     pthread_mutex_init(&ipc->lock, NULL);
-    mc_status st = MC_OK;
-    for (int i = 0; i < S_COUNT && !st; i++) {
-        if (avro_schema_from_json_length(js[i], strlen(js[i]), &ipc->schema[i]) ||
-            !(ipc->cls[i] = avro_generic_class_from_schema(ipc->schema[i])))
-            st = mc_error_set(MC_ERR_FORMAT, "avro ipc: schema %d: %s", i, avro_strerror());
-    }
-    if (!st) {
-        ipc->cls_string = avro_generic_string_class();
-        ipc->cls_boolean = avro_generic_boolean_class();
-        st = md5(protocol_text, strlen(protocol_text), ipc->hash);
-    }
+    mc_status st = mc_avro_ipc_init(&ipc->a);
+    if (!st && (avro_schema_from_json_length(params_json, strlen(params_json), &ipc->params_schema) ||
+                !(ipc->params_cls = avro_generic_class_from_schema(ipc->params_schema))))
+        st = mc_error_set(MC_ERR_FORMAT, "avro ipc: forward schema: %s", avro_strerror());
+    if (!st) st = mc_avro_md5(protocol_text, strlen(protocol_text), ipc->hash);
     if (st) {
         mc_ipc_free(ipc);
         return st;
@@ -191,10 +217,9 @@ mc_status mc_ipc_new(mc_ipc **out)
 void mc_ipc_free(mc_ipc *ipc)
 {
     if (!ipc) return;
-    for (int i = 0; i < S_COUNT; i++) {
-        if (ipc->cls[i]) avro_value_iface_decref(ipc->cls[i]);
-        if (ipc->schema[i]) avro_schema_decref(ipc->schema[i]);
-    }
+    mc_avro_ipc_fini(&ipc->a);
+    if (ipc->params_cls) avro_value_iface_decref(ipc->params_cls);
+    if (ipc->params_schema) avro_schema_decref(ipc->params_schema);
     pthread_mutex_destroy(&ipc->lock);
     free(ipc);
 }
@@ -266,23 +291,21 @@ mc_status mc_ipc_unframe(const unsigned char *body, size_t len, const unsigned c
 
 /* ---- writing helpers ---- */
 
-typedef struct outvals {
-    avro_value_t v[6];
-    int n;
-} outvals;
+typedef mc_avro_out outvals;
 
-static void outvals_free(outvals *o)
+void mc_avro_out_free(outvals *o)
 {
     for (int i = 0; i < o->n; i++) avro_value_decref(&o->v[i]);
     o->n = 0;
 }
 
-/* Writes the values to one framed body. */
-static mc_status outvals_write(outvals *o, unsigned char **body, size_t *len)
+mc_status mc_avro_out_write(outvals *o, avro_value_t *extra, unsigned char **body, size_t *len)
 {
     size_t total = 0, sz;
-    for (int i = 0; i < o->n; i++) {
-        if (avro_value_sizeof(&o->v[i], &sz))
+    for (int i = 0; i <= o->n; i++) {
+        avro_value_t *v = i < o->n ? &o->v[i] : extra;
+        if (!v) continue;
+        if (avro_value_sizeof(v, &sz))
             return mc_error_set(MC_ERR_FORMAT, "avro ipc: cannot size value: %s", avro_strerror());
         total += sz;
     }
@@ -292,9 +315,11 @@ static mc_status outvals_write(outvals *o, unsigned char **body, size_t *len)
     avro_writer_t w = avro_writer_memory((const char *)b + 4, (int64_t)total);
     mc_status st = MC_OK;
     if (!w) st = mc_error_set(MC_ERR_NOMEM, "avro ipc: out of memory");
-    for (int i = 0; i < o->n && !st; i++)
-        if (avro_value_write(w, &o->v[i]))
+    for (int i = 0; i <= o->n && !st; i++) {
+        avro_value_t *v = i < o->n ? &o->v[i] : extra;
+        if (v && avro_value_write(w, v))
             st = mc_error_set(MC_ERR_FORMAT, "avro ipc: cannot encode value: %s", avro_strerror());
+    }
     if (w) avro_writer_free(w);
     if (st) {
         free(b);
@@ -310,16 +335,17 @@ static mc_status outvals_write(outvals *o, unsigned char **body, size_t *len)
     return MC_OK;
 }
 
-static int new_value(avro_value_iface_t *cls, outvals *o, avro_value_t **v)
+int mc_avro_out_new(avro_value_iface_t *cls, outvals *o, avro_value_t **v)
 {
+    if (o->n >= (int)(sizeof o->v / sizeof o->v[0])) return -1;
     if (avro_generic_value_new(cls, &o->v[o->n])) return -1;
     *v = &o->v[o->n++];
     return 0;
 }
 
-static int set_str(avro_value_t *v, const char *s) { return avro_value_set_string_len(v, s, strlen(s) + 1); }
+int mc_avro_set_str(avro_value_t *v, const char *s) { return avro_value_set_string_len(v, s, strlen(s) + 1); }
 
-static int set_meta(avro_value_t *map, const mc_ipc_meta *m)
+int mc_avro_set_meta(avro_value_t *map, const mc_ipc_meta *m)
 {
     for (int i = 0; m && i < m->n; i++) {
         avro_value_t child;
@@ -332,15 +358,19 @@ static int set_meta(avro_value_t *map, const mc_ipc_meta *m)
 
 /* ---- client ---- */
 
-/* Our handshake request, with or without our protocol text. */
-static int set_hreq(mc_ipc *ipc, int send_protocol, avro_value_t *hv)
+static int mc_avro_set_hreq_ipc(mc_ipc *ipc, int send_protocol, avro_value_t *hv)
+{
+    return mc_avro_set_hreq(hv, ipc->hash, protocol_text, send_protocol);
+}
+
+int mc_avro_set_hreq(avro_value_t *hv, const unsigned char hash[16], const char *text, int send_protocol)
 {
     avro_value_t field, br;
-    return avro_value_get_by_name(hv, "clientHash", &field, NULL) || avro_value_set_fixed(&field, ipc->hash, 16) ||
+    return avro_value_get_by_name(hv, "clientHash", &field, NULL) || avro_value_set_fixed(&field, (void *)hash, 16) ||
            avro_value_get_by_name(hv, "clientProtocol", &field, NULL) ||
            avro_value_set_branch(&field, send_protocol ? 1 : 0, &br) ||
-           (send_protocol ? set_str(&br, protocol_text) : avro_value_set_null(&br)) ||
-           avro_value_get_by_name(hv, "serverHash", &field, NULL) || avro_value_set_fixed(&field, ipc->hash, 16) ||
+           (send_protocol ? mc_avro_set_str(&br, text) : avro_value_set_null(&br)) ||
+           avro_value_get_by_name(hv, "serverHash", &field, NULL) || avro_value_set_fixed(&field, (void *)hash, 16) ||
            avro_value_get_by_name(hv, "meta", &field, NULL) || avro_value_set_branch(&field, 0, &br) ||
            avro_value_set_null(&br);
 }
@@ -352,16 +382,16 @@ mc_status mc_ipc_request_encode(mc_ipc *ipc, int send_protocol, const mc_ipc_for
     avro_value_t *hv, *mv, *nv, *pv, field;
     mc_status st = MC_OK;
     avro_wrapped_buffer_t wb;
-    if (new_value(ipc->cls[S_HREQ], &o, &hv) || set_hreq(ipc, send_protocol, hv) ||
-        new_value(ipc->cls[S_META], &o, &mv) || set_meta(mv, &f->meta) ||
-        new_value(ipc->cls_string, &o, &nv) || set_str(nv, "forward") || new_value(ipc->cls[S_PARAMS], &o, &pv) ||
+    if (mc_avro_out_new(ipc->a.cls[S_HREQ], &o, &hv) || mc_avro_set_hreq_ipc(ipc, send_protocol, hv) ||
+        mc_avro_out_new(ipc->a.cls[S_META], &o, &mv) || mc_avro_set_meta(mv, &f->meta) ||
+        mc_avro_out_new(ipc->a.cls_string, &o, &nv) || mc_avro_set_str(nv, "forward") || mc_avro_out_new(ipc->params_cls, &o, &pv) ||
         avro_value_get_by_name(pv, "input", &field, NULL) ||
         avro_wrapped_buffer_new(&wb, f->input_len ? (const void *)f->input : (const void *)"", f->input_len) ||
         avro_value_give_bytes(&field, &wb) || avro_value_get_by_name(pv, "next", &field, NULL) ||
-        set_str(&field, f->next) || avro_value_get_by_name(pv, "tag", &field, NULL) || set_str(&field, f->tag))
+        mc_avro_set_str(&field, f->next) || avro_value_get_by_name(pv, "tag", &field, NULL) || mc_avro_set_str(&field, f->tag))
         st = mc_error_set(MC_ERR_FORMAT, "avro ipc: cannot build forward request: %s", avro_strerror());
-    if (!st) st = outvals_write(&o, body, len);
-    outvals_free(&o);
+    if (!st) st = mc_avro_out_write(&o, NULL, body, len);
+    mc_avro_out_free(&o);
     return st;
 }
 
@@ -377,9 +407,9 @@ mc_status mc_ipc_request_rehandshake(mc_ipc *ipc, int send_protocol, const unsig
     avro_value_t *hv, oldv;
     int have_old = 0;
     avro_reader_t r = avro_reader_memory((const char *)msg, (int64_t)n);
-    if (!r || avro_generic_value_new(ipc->cls[S_HREQ], &oldv) || !(have_old = 1) || avro_value_read(r, &oldv) ||
-        avro_value_sizeof(&oldv, &old) || old > n || new_value(ipc->cls[S_HREQ], &o, &hv) ||
-        set_hreq(ipc, send_protocol, hv) || avro_value_sizeof(hv, &hs)) {
+    if (!r || avro_generic_value_new(ipc->a.cls[S_HREQ], &oldv) || !(have_old = 1) || avro_value_read(r, &oldv) ||
+        avro_value_sizeof(&oldv, &old) || old > n || mc_avro_out_new(ipc->a.cls[S_HREQ], &o, &hv) ||
+        mc_avro_set_hreq_ipc(ipc, send_protocol, hv) || avro_value_sizeof(hv, &hs)) {
         st = mc_error_set(MC_ERR_FORMAT, "avro ipc: cannot re-handshake a request: %s", avro_strerror());
         goto out;
     }
@@ -407,13 +437,12 @@ mc_status mc_ipc_request_rehandshake(mc_ipc *ipc, int send_protocol, const unsig
     *out_len = total + 8;
 out:
     if (have_old) avro_value_decref(&oldv);
-    outvals_free(&o);
+    mc_avro_out_free(&o);
     if (r) avro_reader_free(r);
     free(copy);
     return st;
 }
 
-static void read_meta(avro_value_t *mv, mc_ipc_meta *m);
 
 mc_status mc_ipc_response_decode(mc_ipc *ipc, const unsigned char *body, size_t len, mc_ipc_match *match)
 {
@@ -429,17 +458,17 @@ mc_status mc_ipc_response_decode_meta(mc_ipc *ipc, const unsigned char *body, si
     unsigned char *copy = NULL;
     mc_status st = mc_ipc_unframe(body, len, &msg, &n, &copy);
     if (st) return st;
-    decode_begin(n);
+    mc_avro_decode_begin(n);
     avro_reader_t r = avro_reader_memory((const char *)msg, (int64_t)n);
     avro_value_t hv, mv, bv, ev, field;
     int have_h = 0, have_m = 0, have_b = 0, have_e = 0;
     if (!r) {
-        decode_end();
+        mc_avro_decode_end();
         free(copy);
         return mc_error_set(MC_ERR_NOMEM, "avro ipc: out of memory");
     }
     int e;
-    if (avro_generic_value_new(ipc->cls[S_HRESP], &hv) || !(have_h = 1) || avro_value_read(r, &hv)) {
+    if (avro_generic_value_new(ipc->a.cls[S_HRESP], &hv) || !(have_h = 1) || avro_value_read(r, &hv)) {
         st = mc_error_set(MC_ERR_FORMAT, "avro ipc: malformed handshake response: %s", avro_strerror());
         goto out;
     }
@@ -450,18 +479,18 @@ mc_status mc_ipc_response_decode_meta(mc_ipc *ipc, const unsigned char *body, si
     *match = (mc_ipc_match)e;
     if (*match == MC_IPC_NONE) goto out;
     int flag = 0;
-    if (avro_generic_value_new(ipc->cls[S_META], &mv) || !(have_m = 1) || avro_value_read(r, &mv) ||
-        avro_generic_value_new(ipc->cls_boolean, &bv) || !(have_b = 1) || avro_value_read(r, &bv) ||
+    if (avro_generic_value_new(ipc->a.cls[S_META], &mv) || !(have_m = 1) || avro_value_read(r, &mv) ||
+        avro_generic_value_new(ipc->a.cls_boolean, &bv) || !(have_b = 1) || avro_value_read(r, &bv) ||
         avro_value_get_boolean(&bv, &flag)) {
         st = mc_error_set(MC_ERR_FORMAT, "avro ipc: malformed call response: %s", avro_strerror());
         goto out;
     }
-    if (meta) read_meta(&mv, meta);
+    if (meta) mc_avro_read_meta(&mv, meta);
     if (flag) {
         const char *s = NULL;
         size_t sl = 0;
         avro_value_t br;
-        if (avro_generic_value_new(ipc->cls[S_ERRORS], &ev) || !(have_e = 1) || avro_value_read(r, &ev) ||
+        if (avro_generic_value_new(ipc->a.cls[S_ERRORS], &ev) || !(have_e = 1) || avro_value_read(r, &ev) ||
             avro_value_get_current_branch(&ev, &br) || avro_value_get_string(&br, &s, &sl)) {
             st = mc_error_set(MC_ERR_FORMAT, "avro ipc: malformed error response: %s", avro_strerror());
             goto out;
@@ -474,7 +503,7 @@ out:
     if (have_b) avro_value_decref(&bv);
     if (have_e) avro_value_decref(&ev);
     avro_reader_free(r);
-    decode_end();
+    mc_avro_decode_end();
     free(copy);
     return st;
 }
@@ -555,34 +584,34 @@ static int plain(const char *text, unsigned char **resp, size_t *len, int code)
     return code;
 }
 
-/* Handshake response + (unless NONE) call response with an optional error. */
-static mc_status write_response(mc_ipc *ipc, mc_ipc_match match, int call, const char *err,
-                                const mc_ipc_meta *rmeta, unsigned char **resp, size_t *len)
+mc_status mc_avro_write_response(const mc_avro_ipc *a, const char *text, const unsigned char hash[16],
+                                 mc_ipc_match match, int call, const char *err, const mc_ipc_meta *rmeta,
+                                 avro_value_t *result, unsigned char **resp, size_t *len)
 {
     outvals o = {.n = 0};
     avro_value_t *hv, *mv, *bv, *ev, field, br;
-    int bad = new_value(ipc->cls[S_HRESP], &o, &hv) || avro_value_get_by_name(hv, "match", &field, NULL) ||
+    int bad = mc_avro_out_new(a->cls[S_HRESP], &o, &hv) || avro_value_get_by_name(hv, "match", &field, NULL) ||
               avro_value_set_enum(&field, (int)match) || avro_value_get_by_name(hv, "serverProtocol", &field, NULL) ||
               avro_value_set_branch(&field, match == MC_IPC_BOTH ? 0 : 1, &br) ||
-              (match == MC_IPC_BOTH ? avro_value_set_null(&br) : set_str(&br, protocol_text)) ||
+              (match == MC_IPC_BOTH ? avro_value_set_null(&br) : mc_avro_set_str(&br, text)) ||
               avro_value_get_by_name(hv, "serverHash", &field, NULL) ||
               avro_value_set_branch(&field, match == MC_IPC_BOTH ? 0 : 1, &br) ||
-              (match == MC_IPC_BOTH ? avro_value_set_null(&br) : avro_value_set_fixed(&br, ipc->hash, 16)) ||
+              (match == MC_IPC_BOTH ? avro_value_set_null(&br) : avro_value_set_fixed(&br, (void *)hash, 16)) ||
               avro_value_get_by_name(hv, "meta", &field, NULL) || avro_value_set_branch(&field, 0, &br) ||
               avro_value_set_null(&br);
     if (!bad && call) {
-        bad = new_value(ipc->cls[S_META], &o, &mv) || set_meta(mv, rmeta) || new_value(ipc->cls_boolean, &o, &bv) ||
+        bad = mc_avro_out_new(a->cls[S_META], &o, &mv) || mc_avro_set_meta(mv, rmeta) || mc_avro_out_new(a->cls_boolean, &o, &bv) ||
               avro_value_set_boolean(bv, err != NULL);
         if (!bad && err)
-            bad = new_value(ipc->cls[S_ERRORS], &o, &ev) || avro_value_set_branch(ev, 0, &br) || set_str(&br, err);
+            bad = mc_avro_out_new(a->cls[S_ERRORS], &o, &ev) || avro_value_set_branch(ev, 0, &br) || mc_avro_set_str(&br, err);
     }
     mc_status st = bad ? mc_error_set(MC_ERR_FORMAT, "avro ipc: cannot build response: %s", avro_strerror())
-                       : outvals_write(&o, resp, len);
-    outvals_free(&o);
+                       : mc_avro_out_write(&o, call && !err ? result : NULL, resp, len);
+    mc_avro_out_free(&o);
     return st;
 }
 
-static void read_meta(avro_value_t *mv, mc_ipc_meta *m)
+void mc_avro_read_meta(avro_value_t *mv, mc_ipc_meta *m)
 {
     size_t n = 0;
     m->n = 0;
@@ -633,7 +662,7 @@ int mc_ipc_serve(mc_ipc *ipc, const unsigned char *body, size_t len, mc_ipc_hand
         snprintf(text, sizeof text, "bad request: %s\n", mc_error_last());
         return plain(text, resp, resp_len, 400);
     }
-    decode_begin(n);
+    mc_avro_decode_begin(n);
     avro_reader_t r = avro_reader_memory((const char *)msg, (int64_t)n);
     avro_value_t hv, mv, nv, *pv = NULL, field, br;
     int have_h = 0, have_m = 0, have_n = 0, code = 200;
@@ -643,7 +672,7 @@ int mc_ipc_serve(mc_ipc *ipc, const unsigned char *body, size_t len, mc_ipc_hand
     mc_ipc_match match = MC_IPC_NONE;
     mc_ipc_meta rmeta;
     rmeta.n = 0;
-    if (!r || avro_generic_value_new(ipc->cls[S_HREQ], &hv) || !(have_h = 1) || avro_value_read(r, &hv)) {
+    if (!r || avro_generic_value_new(ipc->a.cls[S_HREQ], &hv) || !(have_h = 1) || avro_value_read(r, &hv)) {
         snprintf(text, sizeof text, "bad request: body is not an Avro IPC handshake request: %s\n", avro_strerror());
         code = plain(text, resp, resp_len, 400);
         goto out;
@@ -675,8 +704,8 @@ int mc_ipc_serve(mc_ipc *ipc, const unsigned char *body, size_t len, mc_ipc_hand
     /* call: metadata, message name, parameters */
     const char *name = NULL;
     size_t nl = 0;
-    if (avro_generic_value_new(ipc->cls[S_META], &mv) || !(have_m = 1) || avro_value_read(r, &mv) ||
-        avro_generic_value_new(ipc->cls_string, &nv) || !(have_n = 1) || avro_value_read(r, &nv) ||
+    if (avro_generic_value_new(ipc->a.cls[S_META], &mv) || !(have_m = 1) || avro_value_read(r, &mv) ||
+        avro_generic_value_new(ipc->a.cls_string, &nv) || !(have_n = 1) || avro_value_read(r, &nv) ||
         avro_value_get_string(&nv, &name, &nl)) {
         snprintf(err, sizeof err, "malformed call request (metadata, message name): %s", avro_strerror());
         errp = err;
@@ -691,7 +720,7 @@ int mc_ipc_serve(mc_ipc *ipc, const unsigned char *body, size_t len, mc_ipc_hand
         goto respond;
     }
     pv = malloc(sizeof *pv);
-    if (!pv || avro_generic_value_new(ipc->cls[S_PARAMS], pv)) {
+    if (!pv || avro_generic_value_new(ipc->params_cls, pv)) {
         free(pv);
         pv = NULL;
         snprintf(err, sizeof err, "out of memory");
@@ -724,7 +753,7 @@ int mc_ipc_serve(mc_ipc *ipc, const unsigned char *body, size_t len, mc_ipc_hand
             errp = err;
             goto respond;
         }
-        read_meta(&mv, &f.meta);
+        mc_avro_read_meta(&mv, &f.meta);
         f.input = b;
         f.input_len = bl;
         f.owner_ = pv; /* the handler may keep it (then sets owner_ NULL) */
@@ -756,7 +785,8 @@ int mc_ipc_serve(mc_ipc *ipc, const unsigned char *body, size_t len, mc_ipc_hand
     }
 respond:
     decode_cap = 0;
-    if (write_response(ipc, match, match != MC_IPC_NONE, errp, &rmeta, resp, resp_len)) {
+    if (mc_avro_write_response(&ipc->a, protocol_text, ipc->hash, match, match != MC_IPC_NONE, errp, &rmeta, NULL,
+                               resp, resp_len)) {
         snprintf(text, sizeof text, "server error: %s\n", mc_error_last());
         code = plain(text, resp, resp_len, 500);
     }
@@ -770,7 +800,7 @@ out:
     if (have_m) avro_value_decref(&mv);
     if (have_n) avro_value_decref(&nv);
     if (r) avro_reader_free(r);
-    decode_end();
+    mc_avro_decode_end();
     free(copy);
     return code;
 }
