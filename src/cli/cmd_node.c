@@ -8,7 +8,7 @@
 #include "../farm/node.h"
 #include "cli.h"
 
-static volatile sig_atomic_t node_stop;
+static volatile sig_atomic_t node_stop, node_slow;
 
 static void on_signal(int sig)
 {
@@ -16,15 +16,31 @@ static void on_signal(int sig)
     node_stop = 1;
 }
 
+/* Tests: SIGUSR1 toggles --test-slow-ms (a device that gets slower). */
+static void on_usr1(int sig)
+{
+    (void)sig;
+    node_slow = !node_slow;
+}
+
 static void node_usage(FILE *f)
 {
     fprintf(f,
-            "usage: mchair node --farm FARM.json [options]\n"
+            "usage: mchair node --farm FARM.json [options]                 (a static farm)\n"
+            "       mchair node --master HOST:PORT --listen ADDR:PORT [--mem MB]  (a dynamic farm)\n"
             "\n"
             "Runs one task of a farm: receives tensors (Avro IPC over HTTP, image.avpr),\n"
             "runs the task's layers and forwards the result.  Stops on SIGINT/SIGTERM.\n"
+            "With --master the node joins the farm's master (it keeps trying until the master\n"
+            "answers), sends heartbeats with its figures, and runs whatever task the master's\n"
+            "table gives it, switching task without restarting (docs/farm.md).\n"
             "\n"
             "  --farm FILE         farm file (JSON; the CK avro machine file, extended)\n"
+            "  --master HOST:PORT  the master (inside `mchair initial --dynamic`, or `mchair master`)\n"
+            "  --advertise A:P     the address peers reach this node at (default: --listen)\n"
+            "  --mem MB            memory this device offers the farm, told to the master\n"
+            "  --heartbeat S       seconds between heartbeats (default 0.5)\n"
+            "  --test-slow-ms MS   tests: SIGUSR1 toggles MS more compute per frame (default 200)\n"
             "  --model M           model when the farm file has none (alexnet, vgg16, FILE)\n"
             "  --task NAME         the task to run (default: found from --listen or this machine's addresses)\n"
             "  --listen ADDR:PORT  address to serve (must be one of the task's addresses)\n"
@@ -42,12 +58,16 @@ int mc_cmd_node(int argc, char **argv)
     static const struct option lo[] = {{"farm", 1, 0, 'f'},   {"model", 1, 0, 'm'},   {"task", 1, 0, 'k'},
                                        {"listen", 1, 0, 'l'}, {"seed", 1, 0, 's'},    {"weights", 1, 0, 'w'},
                                        {"threads", 1, 0, 't'}, {"device", 1, 0, 'd'}, {"quiet", 0, 0, 'q'},
-                                       {"mem-limit", 1, 0, 'M'},
+                                       {"mem-limit", 1, 0, 'M'}, {"master", 1, 0, 'a'},
+                                       {"advertise", 1, 0, 'A'}, {"mem", 1, 0, 'e'},
+                                       {"heartbeat", 1, 0, 'H'}, {"test-slow-ms", 1, 0, 'S'},
                                        {"help", 0, 0, 'h'},   {0, 0, 0, 0}};
     mc_node_opts o;
     memset(&o, 0, sizeof o);
     o.seed = 1;
     o.mem_limit_mb = -1;
+    o.slow = &node_slow;
+    o.slow_ms = 200;
     long v;
     int c;
     optind = 1;
@@ -70,14 +90,37 @@ int mc_cmd_node(int argc, char **argv)
             }
             break;
         }
+        case 'a': o.master = optarg; break;
+        case 'A': o.advertise = optarg; break;
+        case 'e':
+        case 'H':
+        case 'S': {
+            char *end;
+            double v2 = strtod(optarg, &end);
+            if (end == optarg || *end || v2 < 0 || (c == 'H' && v2 < 0.05)) {
+                fprintf(stderr, "mchair node: --%s needs a number%s, got '%s'\n",
+                        c == 'e' ? "mem" : c == 'H' ? "heartbeat" : "test-slow-ms", c == 'H' ? " >= 0.05" : " >= 0",
+                        optarg);
+                return 2;
+            }
+            if (c == 'e') o.mem_mb = v2;
+            else if (c == 'H') o.heartbeat_s = v2;
+            else o.slow_ms = v2;
+            break;
+        }
         case 'q': o.quiet = 1; break;
         case 'h': node_usage(stdout); return 0;
         default: node_usage(stderr); return 2;
         }
     }
-    if (optind < argc || !o.farm) {
-        if (!o.farm) fprintf(stderr, "mchair node: --farm is required\n");
-        else fprintf(stderr, "mchair node: unexpected argument '%s'\n", argv[optind]);
+    if (optind < argc || !o.farm == !o.master) {
+        if (optind < argc) fprintf(stderr, "mchair node: unexpected argument '%s'\n", argv[optind]);
+        else if (!o.farm) fprintf(stderr, "mchair node: --farm FILE or --master HOST:PORT is required\n");
+        else fprintf(stderr, "mchair node: --farm and --master exclude each other\n");
+        return 2;
+    }
+    if (o.master && !o.listen) {
+        fprintf(stderr, "mchair node: --master needs --listen ADDR:PORT\n");
         return 2;
     }
     struct sigaction sa;
@@ -86,6 +129,10 @@ int mc_cmd_node(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
+    struct sigaction su;
+    memset(&su, 0, sizeof su);
+    su.sa_handler = on_usr1;
+    sigaction(SIGUSR1, &su, NULL);
     mc_status st = mc_node_run(&o, &node_stop);
     if (st) {
         fprintf(stderr, "mchair node: %s (%s)\n", mc_error_last(), mc_status_to_string(st));

@@ -17,6 +17,7 @@ static const char *const status_names[MC_STATUS_COUNT_] = {
     "timeout",
     "backend failure",
     "buffer full",
+    "aborted",
 };
 _Static_assert(sizeof(status_names) / sizeof(status_names[0]) == MC_STATUS_COUNT_,
                "every status needs a name");

@@ -23,7 +23,8 @@ typedef enum mc_status {
     MC_ERR_TIMEOUT = -9,       /* something did not happen in time */
     MC_ERR_BACKEND = -10,      /* the compute backend (BLAS, CUDA) failed */
     MC_ERR_FULL = -11,         /* a bounded buffer is full */
-    MC_STATUS_COUNT_ = 12      /* number of codes, for the name table */
+    MC_ERR_ABORTED = -12,      /* given up on purpose (stopping, or a new farm table) */
+    MC_STATUS_COUNT_ = 13      /* number of codes, for the name table */
 } mc_status;
 
 /* Short stable name of a status ("ok", "out of memory", ...). */

@@ -394,8 +394,7 @@ mc_status mc_farm_parse(const char *text, const char *origin, const char *model,
     return st;
 }
 
-/* The whole file (at most 1 MB) into *text (malloc'ed). */
-static mc_status read_text(const char *path, char **text)
+mc_status mc_farm_read_text(const char *path, char **text)
 {
     FILE *fp = fopen(path, "rb");
     if (!fp) return mc_error_set(MC_ERR_IO, "%s: cannot open farm file: %s", path, strerror(errno));
@@ -420,7 +419,7 @@ static mc_status read_text(const char *path, char **text)
 mc_status mc_farm_load(const char *path, const char *model, mc_farm *f)
 {
     char *text = NULL;
-    mc_status st = read_text(path, &text);
+    mc_status st = mc_farm_read_text(path, &text);
     if (!st) st = mc_farm_parse(text, path, model, f);
     free(text);
     return st;

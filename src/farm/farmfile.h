@@ -28,6 +28,8 @@
 mc_status mc_farm_parse(const char *text, const char *origin, const char *model, mc_farm *f);
 mc_status mc_farm_load(const char *path, const char *model, mc_farm *f);
 mc_status mc_farm_from_json(const cJSON *root, const char *origin, const char *model, mc_farm *f);
+/* A farm file's text (at most 1 MB), malloc'ed; the error names the path. */
+mc_status mc_farm_read_text(const char *path, char **text);
 
 /* As mc_farm_parse, with layer names from a profile instead of the model
  * (the planner's evaluation of a farm; split parts are checked against the

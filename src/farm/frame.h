@@ -25,6 +25,8 @@ typedef struct mc_frame {
     size_t n;       /* floats */
     mc_ipc_meta meta;
     double t_recv;  /* mc_now() when it arrived */
+    long task_id;   /* node: the task it was accepted for (node_task.id) */
+    int layer_end;  /* node: the layer after the last one computed (routes the output) */
 } mc_frame;
 
 mc_frame *mc_frame_new(const char *tag, size_t n);

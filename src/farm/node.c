@@ -1,103 +1,69 @@
-/* node.c - the task node (see node.h). */
-#include "node.h"
-
+/* node.c - a task node's lifecycle, its HTTP side and its tables (see node.h). */
+#include <arpa/inet.h>
 #include <ifaddrs.h>
 #include <malloc.h>
 #include <netinet/in.h>
-#include <arpa/inet.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
-#include "../backend/backend.h"
-#include "../core/rng.h"
-#include "../models/net.h"
-#include "../models/weights.h"
-#include "../ops/conv2d_winograd.h"
-#include "../net/http.h"
 #include "farmfile.h"
-#include "frame.h"
-#include "queue.h"
-#include "send.h"
+#include "node_int.h"
 
-#define NODE_INBOX 2         /* whole inputs' worth of bytes */
-#define NODE_INBOX_ITEMS 128 /* parts of split inputs count by their size */
-#define NODE_OUTBOX 1
-#define NODE_MERGE_TAGS 32 /* at most this many tags waiting for parts... */
-#define NODE_MERGE_BYTES (16.0 * MB) /* ...and at most this many bytes of them */
-#define NODE_MERGE_TIMEOUT_S 30.0
-#define NODE_PUSH_WAIT_S 1.0     /* a full input buffer: wait, then answer busy */
-#define NODE_WAIT_S 10.0   /* a frame that may not be dropped waits this long for room */
-#define BODY_SLACK (64u * 1024u)
-#define MB ((double)(1u << 20))
-/* Process RSS besides tensors, measured on an idle node: shared libraries
- * (OpenBLAS, libcrypto, libcurl, Avro C, libmicrohttpd, libgomp) ~13 MB,
- * heap, thread stacks and OpenBLAS' per-thread buffers. */
-#define NODE_BASE_BYTES (20.0 * MB)
-/* Each compute thread beyond the first (OpenBLAS buffers, OpenMP stacks):
- * measured ~5.9 MiB on VGG16 block1 with 2 threads. */
-#define NODE_THREAD_BYTES (6.0 * MB)
-/* Winograd band of a bounded node: 1 Mi floats, the size of im2col's, so
- * the Winograd path needs no larger workspace. */
-#define NODE_WINO_BAND_FLOATS ((size_t)1 << 20)
-
-typedef struct node {
-    mc_farm farm;
-    int ti;               /* our task */
-    const mc_farm_task *task;
-    int addr_index, part; /* our entry in the task's address list, our part */
-    mc_addr me;
-    mc_model model;
-    int model_loaded;
-    mc_backend *be;
-    mc_net net;
-    size_t in_n, out_n;   /* floats in (whole input of our first layer) and out (our part) */
-    size_t part_in_n;     /* floats our net takes (our slice when split, else in_n) */
-    int prev_parts;       /* parts of the predecessor's output (1 if not split) */
-    int prev_split, own_split, next_split; /* tasks with a method other than data */
-    int merge_cap;                         /* tags the merge table holds (bounded in bytes) */
-    mc_layer prev_full, own_full, next_full; /* the split layers as in the model (shapes only) */
-    mc_split_part *prev_sp, *own_sp, *next_sp; /* their parts (shapes only) */
-    mc_queue inbox, outbox;
-    mc_merge merge;
-    mc_ipc *ipc;
-    mc_http_server *srv;
-    volatile sig_atomic_t *stop;
-    volatile sig_atomic_t quit; /* threads end */
-    int quiet;
-    char tkey[MC_IPC_KEY_MAX];  /* "mc.t.<task>" */
-    pthread_mutex_t log_lock;
-    size_t in_bytes, inbox_bytes;
-    _Atomic long t_frame_us;    /* mean compute time per frame (EMA) */
-    _Atomic long n_dropped, n_almost_full;
-    _Atomic long n_computed;    /* frames (or parts) computed */
-    _Atomic long n_rerouted, n_failovers; /* sender: tags sent to another replica than routed; of those, after a failed try */
-    /* output tensors alive (computed, queued, or being encoded): one at a
-     * time, so with the sender's encoded copy at most two outputs exist */
-    pthread_mutex_t out_m;
-    pthread_cond_t out_c;
-    int outs_live;
-} node;
-
-static void node_log(node *n, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void node_log(node *n, const char *fmt, ...)
+void node_log(node *n, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
     pthread_mutex_lock(&n->log_lock);
-    fprintf(stderr, "mchair node %s (%s:%d): ", n->task->name, n->me.host, n->me.port);
+    node_task *t = n->task;
+    fprintf(stderr, "mchair node %s (%s): ", t ? t->def.name : "-", n->me_str);
     vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);
     pthread_mutex_unlock(&n->log_lock);
     va_end(ap);
 }
 
-/* ---- choosing our task and address ---- */
+/* ---- views ---- */
+
+node_view *node_view_get(node *n)
+{
+    pthread_mutex_lock(&n->view_m);
+    node_view *v = n->view;
+    if (v) v->refs++;
+    pthread_mutex_unlock(&n->view_m);
+    return v;
+}
+
+static void view_free(node_view *v)
+{
+    free(v->prev_sp);
+    free(v->next_sp);
+    free(v);
+}
+
+void node_view_put(node *n, node_view *v)
+{
+    if (!v) return;
+    pthread_mutex_lock(&n->view_m);
+    int last = --v->refs == 0;
+    pthread_mutex_unlock(&n->view_m);
+    if (last) view_free(v);
+}
+
+static void view_publish(node *n, node_view *v)
+{
+    v->refs = 1;
+    pthread_mutex_lock(&n->view_m);
+    node_view *old = n->view;
+    n->view = v;
+    pthread_mutex_unlock(&n->view_m);
+    atomic_store(&n->epoch, v->farm.epoch);
+    node_view_put(n, old);
+}
+
+/* ---- our place in a table ---- */
 
 static int local_host(const char *host)
 {
@@ -115,8 +81,11 @@ static int local_host(const char *host)
     return found;
 }
 
-static mc_status pick_task(node *n, const mc_node_opts *o)
+/* A static node finds its task in the farm file from --listen (or this
+ * machine's addresses) and --task. */
+static mc_status pick_static(node *n, const mc_farm *farm, int *ti, int *ai)
 {
+    const mc_node_opts *o = n->o;
     mc_addr want;
     int have_listen = 0;
     if (o->listen) {
@@ -127,72 +96,179 @@ static mc_status pick_task(node *n, const mc_node_opts *o)
         }
         have_listen = 1;
     }
-    int tfirst = 0, tlast = n->farm.n_tasks;
+    int tfirst = 0, tlast = farm->n_tasks;
     if (o->task) {
-        int ti = mc_farm_find_task(&n->farm, o->task);
-        if (ti < 0) return mc_error_set(MC_ERR_NOT_FOUND, "%s: no task '%s' in the farm", o->farm, o->task);
-        tfirst = ti;
-        tlast = ti + 1;
+        int t = mc_farm_find_task(farm, o->task);
+        if (t < 0) return mc_error_set(MC_ERR_NOT_FOUND, "%s: no task '%s' in the farm", o->farm, o->task);
+        tfirst = t;
+        tlast = t + 1;
     }
-    int found = 0, fti = -1, fai = -1;
+    int found = 0;
     for (int t = tfirst; t < tlast; t++) {
-        const mc_farm_task *ft = &n->farm.tasks[t];
+        const mc_farm_task *ft = &farm->tasks[t];
         for (int a = 0; a < ft->n_addr; a++) {
             const mc_addr *ad = &ft->addr[a];
             int match;
-            if (have_listen) {
-                /* 0.0.0.0:PORT matches any local address with that port */
+            if (have_listen) /* 0.0.0.0:PORT matches any local address with that port */
                 match = ad->port == want.port &&
                         (!strcmp(want.host, ad->host) || (!strcmp(want.host, "0.0.0.0") && local_host(ad->host)));
-            } else {
+            else
                 match = (o->task && ft->n_addr == 1) || local_host(ad->host);
-            }
             if (match) {
                 found++;
-                fti = t;
-                fai = a;
+                *ti = t;
+                *ai = a;
             }
         }
     }
     if (found == 0) {
         char b[96];
         return mc_error_set(MC_ERR_NOT_FOUND, "%s: no task%s%s has the address %s", o->farm, o->task ? " " : "",
-                            o->task ? o->task : "",
-                            have_listen ? mc_addr_str(&want, b, sizeof b) : "of this machine");
+                            o->task ? o->task : "", have_listen ? mc_addr_str(&want, b, sizeof b) : "of this machine");
     }
     if (found > 1)
         return mc_error_set(MC_ERR_INVALID_ARG,
                             "%s: %d task addresses match %s; give --listen ADDR:PORT (and --task NAME)", o->farm,
                             found, have_listen ? o->listen : "this machine");
-    n->ti = fti;
-    n->task = &n->farm.tasks[fti];
-    n->addr_index = fai;
-    n->part = fai % n->task->parts;
-    n->me = n->task->addr[fai];
+    n->me = farm->tasks[*ti].addr[*ai];
     if (have_listen && strcmp(want.host, n->me.host)) snprintf(n->me.host, sizeof n->me.host, "%s", want.host);
+    mc_addr_str(&n->me, n->me_str, sizeof n->me_str);
     return MC_OK;
 }
 
-/* ---- weights: whole range, or our part of a split layer ---- */
-
-mc_status mc_node_split_layer(mc_model *m, const mc_farm_task *t, int k, uint64_t seed, const char *weights)
+/* A dynamic node is where the table lists its address (or nowhere). */
+static void pick_dynamic(const node *n, const mc_farm *farm, int *ti, int *ai)
 {
-    mc_layer *l = &m->layers[t->first];
-    mc_split_part p;
-    mc_status st = mc_farm_task_part(m, t, k, &p);
-    if (st) return st;
-    if (weights) { /* read the whole layer, keep our slice */
-        if (!(st = mc_weights_load(m, t->first, t->first + 1, weights))) st = mc_split_part_load_from(&p, l);
-        mc_weights_release(m, t->first, t->first + 1);
-    } else {
-        st = mc_split_part_load_random(&p, l, seed);
+    *ti = *ai = -1;
+    for (int t = 0; t < farm->n_tasks && *ti < 0; t++) {
+        int k = mc_farm_task_addr_index(&farm->tasks[t], &n->me);
+        if (k >= 0) {
+            *ti = t;
+            *ai = k;
+        }
     }
-    if (st) {
-        mc_split_part_free(&p);
-        return st;
+}
+
+/* The shapes of the split tasks around task ti of `farm`. */
+static mc_status view_fill(node *n, node_view *v)
+{
+    const mc_farm *f = &v->farm;
+    v->next_ti = -1;
+    if (v->ti < 0) return MC_OK;
+    const mc_farm_task *t = &f->tasks[v->ti];
+    v->next_ti = mc_farm_task_at(f, t->last, n->shapes.n_layers);
+    for (int i = 0; i < f->n_tasks; i++) {
+        const mc_farm_task *p = &f->tasks[i];
+        if (p->last != t->first || p->method == MC_SPLIT_DATA) continue;
+        v->prev_split = 1;
+        v->prev_parts = p->parts;
+        v->prev_full = n->shapes.layers[p->first];
+        mc_status st = mc_farm_task_parts(&n->shapes, p, &v->prev_sp);
+        if (st) return st;
     }
-    *l = p.layer; /* the model now owns the part's weights */
+    if (v->next_ti >= 0 && v->next_ti < f->n_tasks && f->tasks[v->next_ti].method != MC_SPLIT_DATA) {
+        const mc_farm_task *nt = &f->tasks[v->next_ti];
+        v->next_split = 1;
+        v->next_full = n->shapes.layers[nt->first];
+        return mc_farm_task_parts(&n->shapes, nt, &v->next_sp);
+    }
     return MC_OK;
+}
+
+/* Frames queued for a task we no longer run: reported lost (initial sends them again). */
+static void drain_inbox(node *n, const char *why)
+{
+    mc_frame *fr;
+    while ((fr = mc_queue_pop(&n->inbox, 0))) {
+        node_queue_lost(n, fr->tag, why);
+        mc_frame_free(fr);
+    }
+}
+
+mc_status node_apply_table(node *n, const char *json, const char *origin)
+{
+    mc_farm *farm = malloc(sizeof *farm);
+    node_view *v = calloc(1, sizeof *v);
+    mc_status st = MC_OK;
+    if (!farm || !v) {
+        st = mc_error_set(MC_ERR_NOMEM, "node: out of memory for a table");
+        goto out;
+    }
+    if ((st = mc_farm_parse(json, origin, n->o->model, farm))) goto out;
+    if (!n->shapes_open) { /* the first table names the model */
+        if ((st = mc_model_open(farm->model, &n->shapes))) goto out;
+        n->shapes_open = 1;
+        snprintf(n->model_ref, sizeof n->model_ref, "%s", farm->model);
+    } else if (strcmp(farm->model, n->model_ref)) {
+        st = mc_error_set(MC_ERR_INVALID_ARG, "%s: the farm runs model %s, this node was started for %s", origin,
+                          farm->model, n->model_ref);
+        goto out;
+    }
+    v->farm = *farm;
+    int ti = -1, ai = -1;
+    if (n->dynamic) pick_dynamic(n, farm, &ti, &ai);
+    else if ((st = pick_static(n, farm, &ti, &ai))) goto out;
+    v->ti = ti;
+    v->addr_index = ai;
+    v->part = ti >= 0 ? ai % farm->tasks[ti].parts : 0;
+    if ((st = view_fill(n, v))) goto out;
+
+    /* our task: kept when the work is the same, else switched */
+    node_task *cur = n->task;
+    int keep = cur && ti >= 0 && node_task_same(cur, &farm->tasks[ti], v->part);
+    if (!keep && (cur || ti >= 0)) {
+        atomic_store(&n->task_id, 0); /* forward calls are refused from here on */
+        pthread_rwlock_wrlock(&n->task_lock);
+        char why[200];
+        snprintf(why, sizeof why, "node %s changed task in epoch %ld", n->me_str, farm->epoch);
+        drain_inbox(n, why);
+        n->task = NULL;
+        pthread_rwlock_unlock(&n->task_lock);
+        node_task_close(cur); /* the old weights go before the new ones load */
+        node_task *k = NULL;
+        if (ti >= 0 && (st = node_task_open(n, farm, ti, ai, &k))) {
+            node_log(n, "cannot load task %s: %s", farm->tasks[ti].name, mc_error_last());
+            v->ti = -1; /* standby; the master sees it in the heartbeats */
+        }
+        pthread_rwlock_wrlock(&n->task_lock);
+        n->task = k;
+        if (k) {
+            mc_queue_set_max_bytes(&n->inbox, NODE_INBOX * k->in_bytes);
+            size_t body = (k->in_n > k->part_in_n ? k->in_n : k->part_in_n) * sizeof(float) + NODE_BODY_SLACK;
+            if (n->srv) mc_http_server_set_max_body(n->srv, body > NODE_CONTROL_BODY ? body : NODE_CONTROL_BODY);
+        }
+        pthread_rwlock_unlock(&n->task_lock);
+        atomic_store(&n->task_id, k ? k->id : 0);
+    } else if (keep) { /* same work under another name: keep the weights */
+        snprintf(cur->def.name, sizeof cur->def.name, "%s", farm->tasks[ti].name);
+        snprintf(cur->tkey, sizeof cur->tkey, "mc.t.%s", cur->def.name);
+    }
+    if (st && n->dynamic) st = MC_OK; /* a task that failed to load leaves the node in standby */
+    node_view *pub = v;
+    v = NULL;
+    view_publish(n, pub);
+    n->send_abort = 1; /* a send in progress is routed again with this table */
+    if (n->task && !keep) node_task_describe(n, n->task, pub);
+    else if (n->dynamic && !n->quiet)
+        node_log(n, "epoch %ld: %s", farm->epoch, n->task ? "task kept" : "no task (standby)");
+out:
+    if (v) view_free(v);
+    free(farm);
+    return st;
+}
+
+void node_offer_table(node *n, long epoch, const char *json)
+{
+    pthread_mutex_lock(&n->pend_m);
+    if (epoch > n->pending_epoch && epoch > atomic_load(&n->epoch)) {
+        char *c = strdup(json);
+        if (c) {
+            free(n->pending);
+            n->pending = c;
+            n->pending_epoch = epoch;
+        }
+    }
+    pthread_mutex_unlock(&n->pend_m);
 }
 
 /* ---- HTTP side ---- */
@@ -200,42 +276,66 @@ mc_status mc_node_split_layer(mc_model *m, const mc_farm_task *t, int k, uint64_
 static mc_status on_forward(void *ctx, mc_ipc_forward *f)
 {
     node *n = ctx;
-    if (strcmp(f->next, n->task->name))
-        return mc_error_set(MC_ERR_INVALID_ARG, "this node runs task '%s', not '%s'", n->task->name, f->next);
+    long tid = atomic_load(&n->task_id);
+    if (!tid) {
+        n->n_refused++;
+        return mc_error_set(MC_ERR_INVALID_ARG, "node %s has no task now (epoch %ld): not '%s'", n->me_str,
+                            (long)atomic_load(&n->epoch), f->next);
+    }
+    node_view *v = node_view_get(n);
+    pthread_rwlock_rdlock(&n->task_lock);
+    node_task *k = n->task;
+    mc_status st = MC_OK;
+    mc_frame *fr = NULL;
+    if (!k || k->id != tid || !v) {
+        st = mc_error_set(MC_ERR_INVALID_ARG, "node %s is switching task: not '%s'", n->me_str, f->next);
+        goto out;
+    }
+    if (strcmp(f->next, k->def.name)) {
+        st = mc_error_set(MC_ERR_INVALID_ARG, "this node runs task '%s', not '%s'", k->def.name, f->next);
+        goto out;
+    }
     int part = 0;
-    size_t want = n->in_n;
+    size_t want = k->in_n;
     const char *slice = mc_ipc_meta_get(&f->meta, "mc.slice");
-    if (n->prev_split) {
+    if (v->prev_split) {
         const char *p = mc_ipc_meta_get(&f->meta, "mc.part");
-        int k, P;
-        if (!p || sscanf(p, "%d/%d", &k, &P) != 2 || P != n->prev_parts || k < 0 || k >= P)
-            return mc_error_set(MC_ERR_FORMAT,
-                                "task %s takes the %d parts of a split task: metadata mc.part=k/%d is missing or wrong (%s)",
-                                n->task->name, n->prev_parts, n->prev_parts, p ? p : "absent");
-        want = mc_split_out_count(&n->prev_sp[k]);
-        part = k;
+        int pk, P;
+        if (!p || sscanf(p, "%d/%d", &pk, &P) != 2 || P != v->prev_parts || pk < 0 || pk >= P) {
+            st = mc_error_set(MC_ERR_FORMAT,
+                              "task %s takes the %d parts of a split task: metadata mc.part=k/%d is missing or wrong (%s)",
+                              k->def.name, v->prev_parts, v->prev_parts, p ? p : "absent");
+            goto out;
+        }
+        want = mc_split_out_count(&v->prev_sp[pk]);
+        part = pk;
     } else if (slice) { /* the sender cut our slice */
-        int k, P;
-        if (!n->own_split || sscanf(slice, "%d/%d", &k, &P) != 2 || k != n->part || P != n->task->parts)
-            return mc_error_set(MC_ERR_FORMAT, "task %s: got input slice %s, but this node holds part %d/%d",
-                                n->task->name, slice, n->part, n->task->parts);
-        want = n->part_in_n;
+        int sk, P;
+        if (!k->own_split || sscanf(slice, "%d/%d", &sk, &P) != 2 || sk != k->part || P != k->def.parts) {
+            st = mc_error_set(MC_ERR_FORMAT, "task %s: got input slice %s, but this node holds part %d/%d",
+                              k->def.name, slice, k->part, k->def.parts);
+            goto out;
+        }
+        want = k->part_in_n;
     }
     int as_u8 = 0;
+    const int first_task = k->def.first == 0;
     if (f->input_len != want * sizeof(float)) {
-        if (n->ti == 0 && !n->prev_split && !slice && f->input_len == want) {
+        if (first_task && !v->prev_split && !slice && f->input_len == want) {
             as_u8 = 1; /* the artifact's raw uint8 frame */
         } else {
             char sb[64];
-            mc_shape s = mc_model_range_in(&n->model, n->task->first);
-            return mc_error_set(MC_ERR_SHAPE, "task %s: input of %zu bytes; expected %zu float32 values (%zu bytes%s%s)",
-                                n->task->name, f->input_len, want, want * sizeof(float),
-                                n->ti == 0 ? ") or uint8 frame of " : "",
-                                n->ti == 0 ? mc_shape_str(&s, sb, sizeof sb) : "");
+            mc_shape s = mc_model_range_in(&k->model, k->def.first);
+            st = mc_error_set(MC_ERR_SHAPE, "task %s: input of %zu bytes; expected %zu float32 values (%zu bytes%s%s)",
+                              k->def.name, f->input_len, want, want * sizeof(float),
+                              first_task ? ") or uint8 frame of " : "", first_task ? mc_shape_str(&s, sb, sizeof sb) : "");
+            goto out;
         }
     }
-    mc_frame *fr = mc_frame_new(f->tag, want);
-    if (!fr) return mc_error_set(MC_ERR_NOMEM, "task %s: out of memory for a frame", n->task->name);
+    if (!(fr = mc_frame_new(f->tag, want))) {
+        st = mc_error_set(MC_ERR_NOMEM, "task %s: out of memory for a frame", k->def.name);
+        goto out;
+    }
     if (as_u8)
         for (size_t i = 0; i < want; i++) fr->data[i] = f->input[i] / 255.0f;
     else
@@ -243,304 +343,52 @@ static mc_status on_forward(void *ctx, mc_ipc_forward *f)
     fr->part = part;
     fr->meta = f->meta;
     fr->t_recv = mc_now();
-    size_t bytes = fr->n * sizeof(float), queued = 0;
+    fr->task_id = tid;
+out:;
+    const size_t in_bytes = k ? k->in_bytes : 1;
+    pthread_rwlock_unlock(&n->task_lock);
+    node_view_put(n, v);
+    if (st) {
+        n->n_refused++;
+        return st;
+    }
+    /* queue outside the lock: a full buffer may wait, a task switch must not */
+    size_t bytes = fr->n * sizeof(float), queued = 0, cap = n->inbox.max_bytes;
     int full = mc_queue_push_sized(&n->inbox, fr, bytes, NODE_PUSH_WAIT_S, &queued) != 0;
     if (full) {
         mc_frame_free(fr);
-        queued = n->inbox_bytes;
+        queued = cap;
     }
-    if (full || queued + n->in_bytes > n->inbox_bytes) { /* room for less than one more input */
+    if (full || queued + in_bytes > cap) { /* room for less than one more input */
         long us = n->t_frame_us;
-        double hold = (double)queued / (double)n->in_bytes * (us > 0 ? (double)us * 1e-6 : 0.05);
-        char v[32];
-        snprintf(v, sizeof v, "%.4f", hold > 0.001 ? hold : 0.001);
-        mc_ipc_meta_set(&f->reply, "mc.almost_full", v);
+        double hold = (double)queued / (double)in_bytes * (us > 0 ? (double)us * 1e-6 : 0.05);
+        char val[32];
+        snprintf(val, sizeof val, "%.4f", hold > 0.001 ? hold : 0.001);
+        mc_ipc_meta_set(&f->reply, "mc.almost_full", val);
         n->n_almost_full++;
     }
     if (full)
-        return mc_error_set(MC_ERR_FULL, "busy: task %s input buffer (%zu bytes) stayed full for %.0f s",
-                            n->task->name, n->inbox_bytes, NODE_PUSH_WAIT_S);
+        return mc_error_set(MC_ERR_FULL, "busy: task %s input buffer (%zu bytes) stayed full for %.0f s", f->next, cap,
+                            NODE_PUSH_WAIT_S);
+    return MC_OK;
+}
+
+static mc_status on_assign(void *ctx, long epoch, const char *farm)
+{
+    node *n = ctx;
+    if (!n->dynamic) return mc_error_set(MC_ERR_INVALID_ARG, "node %s runs a static farm file: no assign", n->me_str);
+    node_offer_table(n, epoch, farm);
     return MC_OK;
 }
 
 static int on_body(void *ctx, const unsigned char *body, size_t len, unsigned char **resp, size_t *resp_len)
 {
     node *n = ctx;
+    if (mc_ctl_owns(n->ctl, body, len)) {
+        mc_ctl_handlers h = {.ctx = n, .assign = on_assign};
+        return mc_ctl_serve(n->ctl, &h, body, len, resp, resp_len);
+    }
     return mc_ipc_serve(n->ipc, body, len, on_forward, n, resp, resp_len);
-}
-
-/* Tags the merge table may hold for merged inputs of `bytes` each: a merge
- * holds whole inputs, so the table is bounded in bytes (at least 2 tags,
- * so that one tag can complete while the next one's parts arrive). */
-static int node_merge_cap(double bytes)
-{
-    double cap = bytes > 0 ? NODE_MERGE_BYTES / bytes : NODE_MERGE_TAGS;
-    return cap < 2 ? 2 : cap > NODE_MERGE_TAGS ? NODE_MERGE_TAGS : (int)cap;
-}
-
-/* ---- compute thread ---- */
-
-static void out_acquire(node *n)
-{
-    pthread_mutex_lock(&n->out_m);
-    while (n->outs_live >= 1 && !n->quit) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 100 * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
-        pthread_cond_timedwait(&n->out_c, &n->out_m, &ts);
-    }
-    n->outs_live++;
-    pthread_mutex_unlock(&n->out_m);
-}
-
-static void out_release(node *n)
-{
-    pthread_mutex_lock(&n->out_m);
-    if (n->outs_live > 0) n->outs_live--;
-    pthread_cond_signal(&n->out_c);
-    pthread_mutex_unlock(&n->out_m);
-}
-
-static void report_lost(node *n, mc_rpc *r, const char *tag, const char *why)
-{
-    node_log(n, "lost tag %s: %s", tag, why);
-    if (r && mc_farm_report_lost(r, &n->farm, tag, why, &n->quit))
-        node_log(n, "could not report the loss to initial: %s", mc_error_last());
-}
-
-/* Hands a lost tag to the sender, which reports it to the initial node
- * (a frame without data whose metadata mc.error says why). */
-static void queue_lost(node *n, const char *tag, const char *why)
-{
-    node_log(n, "lost tag %s: %s", tag, why);
-    mc_frame *f = mc_frame_new(tag, 0);
-    if (!f) return;
-    f->n = 0;
-    mc_ipc_meta_set(&f->meta, "mc.error", why);
-    while (mc_queue_push(&n->outbox, f, 0.1))
-        if (n->quit) {
-            mc_frame_free(f);
-            return;
-        }
-}
-
-static void *compute_main(void *arg)
-{
-    node *n = arg;
-    char lost[MC_IPC_TAG_MAX], why[MC_IPC_VAL_MAX];
-    while (!n->quit) {
-        mc_frame *fr = mc_queue_pop(&n->inbox, 0.1);
-        if (n->prev_split)
-            while (mc_merge_expire(&n->merge, mc_now(), lost)) {
-                snprintf(why, sizeof why, "task %s at %s:%d waited %.0f s for the other parts of the tag",
-                         n->task->name, n->me.host, n->me.port, NODE_MERGE_TIMEOUT_S);
-                queue_lost(n, lost, why);
-            }
-        if (!fr) continue;
-        if (n->prev_split) {
-            int err;
-            fr = mc_merge_add(&n->merge, fr, mc_now(), lost, &err);
-            if (lost[0]) {
-                snprintf(why, sizeof why, "task %s at %s:%d: merge table of %d tags full", n->task->name,
-                         n->me.host, n->me.port, n->merge_cap);
-                queue_lost(n, lost, why);
-            }
-            if (err) node_log(n, "dropped a part: %s", mc_error_last());
-            if (!fr) continue;
-        }
-        if (n->own_split && !mc_ipc_meta_get(&fr->meta, "mc.slice")) { /* whole input: cut our slice */
-            mc_frame *sl = mc_frame_new(fr->tag, n->part_in_n);
-            if (!sl) {
-                queue_lost(n, fr->tag, "out of memory");
-                mc_frame_free(fr);
-                continue;
-            }
-            mc_split_slice_input(&n->own_sp[n->part], &n->own_full, fr->data, sl->data);
-            sl->meta = fr->meta;
-            sl->t_recv = fr->t_recv;
-            mc_frame_free(fr);
-            fr = sl;
-        }
-        /* a new output only once the sender has encoded the last one and
-         * freed it: the outputs alive are this one and the encoded call the
-         * sender is sending (not also a queued one and its tensor) */
-        out_acquire(n);
-        mc_frame *out = mc_frame_new(fr->tag, n->out_n);
-        if (!out) {
-            out_release(n);
-            queue_lost(n, fr->tag, "out of memory");
-            mc_frame_free(fr);
-            continue;
-        }
-        double t0 = mc_now();
-        mc_status st = mc_net_forward(&n->net, fr->data, out->data);
-        double dt = mc_now() - t0;
-        long us = n->t_frame_us, dus = (long)(dt * 1e6);
-        n->t_frame_us = us > 0 ? (3 * us + dus) / 4 : dus;
-        if (st) {
-            snprintf(why, sizeof why, "task %s: compute failed: %s", n->task->name, mc_error_last());
-            queue_lost(n, fr->tag, why);
-            mc_frame_free(fr);
-            mc_frame_free(out);
-            out_release(n);
-            continue;
-        }
-        /* metadata: the times so far plus ours; our part index if we are split */
-        for (int i = 0; i < fr->meta.n; i++)
-            if (strcmp(fr->meta.key[i], "mc.part") && strcmp(fr->meta.key[i], "mc.slice"))
-                mc_ipc_meta_set(&out->meta, fr->meta.key[i], fr->meta.val[i]);
-        char v[64];
-        snprintf(v, sizeof v, "%.6f", dt);
-        mc_ipc_meta_set(&out->meta, n->tkey, v);
-        n->n_computed++;
-        if (n->own_split) {
-            snprintf(v, sizeof v, "%d/%d", n->part, n->task->parts);
-            mc_ipc_meta_set(&out->meta, "mc.part", v);
-        }
-        mc_frame_free(fr);
-        while (mc_queue_push(&n->outbox, out, 0.1))
-            if (n->quit) {
-                mc_frame_free(out);
-                out_release(n);
-                break;
-            }
-    }
-    return NULL;
-}
-
-/* ---- sender thread ---- */
-
-/* Counts and logs a tag that went to another replica of the next task than
- * its route (a device of that task dropped out: send.h, failover). */
-static void note_delivery(node *n, const char *tag, const mc_farm_delivery *d, mc_status st)
-{
-    if (n->ti + 1 >= n->farm.n_tasks || d->replica < 0 || st) return;
-    const mc_farm_task *nt = &n->farm.tasks[n->ti + 1];
-    if (d->replica == mc_farm_route_replica(nt, tag)) return;
-    n->n_rerouted++;
-    if (d->failovers) {
-        n->n_failovers++;
-        node_log(n, "tag %s: a replica of %s was unreachable; delivered to replica %d (%s:%d)", tag, nt->name,
-                 d->replica, nt->addr[d->replica * nt->parts].host, nt->addr[d->replica * nt->parts].port);
-    }
-}
-
-static void *sender_main(void *arg)
-{
-    node *n = arg;
-    mc_rpc *r = NULL;
-    if (mc_rpc_new(n->ipc, &r)) {
-        node_log(n, "cannot start the sender: %s", mc_error_last());
-        return NULL;
-    }
-    while (!n->quit) {
-        mc_frame *fr = mc_queue_pop(&n->outbox, 0.1);
-        if (!fr) continue;
-        const char *lost_why = mc_ipc_meta_get(&fr->meta, "mc.error");
-        if (lost_why) {
-            if (mc_farm_report_lost(r, &n->farm, fr->tag, lost_why, &n->quit))
-                node_log(n, "could not report the loss to initial: %s", mc_error_last());
-            mc_frame_free(fr);
-            continue;
-        }
-        /* A whole tensor for a split receiver is cut: a different slice to
-         * each part holder, encoded one by one while the tensor lives (so
-         * the compute thread waits for the next output until all are sent);
-         * after the hold-off it is sent, never dropped (a tag's parts go all
-         * or none). */
-        if (n->next_split && !n->own_split) {
-            double hold = mc_farm_hold_s(r, &n->farm, n->ti + 1, fr->tag), waited = 0;
-            while (hold > 0 && waited < NODE_WAIT_S && !n->quit) {
-                double h = hold < 0.01 ? 0.01 : hold > 0.1 ? 0.1 : hold;
-                struct timespec ts = {0, (long)(h * 1e9)};
-                nanosleep(&ts, NULL);
-                waited += h;
-                hold = mc_farm_hold_s(r, &n->farm, n->ti + 1, fr->tag);
-            }
-            mc_farm_cut cut = {n->next_sp, &n->next_full};
-            mc_farm_delivery d = MC_FARM_DELIVERY_INIT;
-            mc_status st = mc_farm_send(r, &n->farm, n->ti + 1, &cut, fr->tag, fr->data, fr->n, &fr->meta,
-                                        MC_RPC_POLICY_DEFAULT, &n->quit, &d);
-            note_delivery(n, fr->tag, &d, st);
-            free(fr->data);
-            fr->data = NULL;
-            out_release(n);
-            if (st) {
-                char why[800];
-                snprintf(why, sizeof why, "%s could not deliver: %s", n->task->name, mc_error_last());
-                report_lost(n, r, fr->tag, why);
-            }
-            mc_frame_free(fr);
-            continue;
-        }
-        /* Otherwise every receiver gets the same tensor (a part of a split
-         * task's output goes to each holder as is): it is encoded once.
-         * Backpressure: a whole tag the source let us drop (mc.droppable: it
-         * samples at a rate) is dropped here rather than queued; the parts
-         * of a split task are never dropped one by one, and frames of a
-         * closed-loop source are not dropped at all: they wait. */
-        int may_drop = n->task->parts == 1 && !n->own_split && mc_ipc_meta_get(&fr->meta, "mc.droppable") != NULL;
-        double hold = mc_farm_hold_s(r, &n->farm, n->ti + 1, fr->tag), waited = 0;
-        mc_status st = MC_ERR_FULL;
-        mc_farm_delivery d = MC_FARM_DELIVERY_INIT;
-        unsigned char *body = NULL;
-        size_t blen = 0;
-        if (!may_drop || hold <= 0) {
-            /* encode once and free the tensor, so the compute thread can
-             * start the next output while this one is on the network */
-            st = mc_farm_encode(n->ipc, &n->farm, n->ti + 1, fr->tag, fr->data, fr->n, &fr->meta, &body, &blen);
-        }
-        free(fr->data);
-        fr->data = NULL;
-        out_release(n);
-        if (st != MC_OK && st != MC_ERR_FULL) {
-            char why[800];
-            snprintf(why, sizeof why, "%s could not encode: %s", n->task->name, mc_error_last());
-            report_lost(n, r, fr->tag, why);
-            mc_frame_free(fr);
-            continue;
-        }
-        if (!may_drop || hold <= 0) {
-            /* respect the hold-off (when we may not drop), then send; after a
-             * refusal only the part holders that did not take it get it again */
-            for (;;) {
-                while (!may_drop && hold > 0 && waited < NODE_WAIT_S && !n->quit) {
-                    double h = hold < 0.01 ? 0.01 : hold > 0.1 ? 0.1 : hold;
-                    struct timespec ts = {0, (long)(h * 1e9)};
-                    nanosleep(&ts, NULL);
-                    waited += h;
-                    hold = mc_farm_hold_s(r, &n->farm, n->ti + 1, fr->tag);
-                }
-                st = mc_farm_send_encoded(r, &n->farm, n->ti + 1, fr->tag, body, blen, MC_RPC_POLICY_DEFAULT,
-                                          &n->quit, &d);
-                if (st == MC_ERR_FULL && d.sent) may_drop = 0; /* some part holders took it: complete it */
-                if (st != MC_ERR_FULL || may_drop || waited >= NODE_WAIT_S || n->quit) break;
-                hold = mc_farm_hold_s(r, &n->farm, n->ti + 1, fr->tag);
-                if (hold < 0.01) hold = 0.01;
-            }
-        }
-        if (st == MC_ERR_FULL && may_drop) {
-            char why[300];
-            snprintf(why, sizeof why, "task %s at %s:%d dropped it: next task %s almost full", n->task->name,
-                     n->me.host, n->me.port, n->ti + 1 < n->farm.n_tasks ? n->farm.tasks[n->ti + 1].name : "initial");
-            n->n_dropped++;
-            if (mc_farm_report_dropped(r, &n->farm, fr->tag, why, &n->quit))
-                node_log(n, "could not report a dropped tag to initial: %s", mc_error_last());
-        } else if (st) {
-            char why[800];
-            snprintf(why, sizeof why, "%s could not deliver: %s", n->task->name, mc_error_last());
-            report_lost(n, n->ti + 1 < n->farm.n_tasks ? r : NULL, fr->tag, why);
-        }
-        note_delivery(n, fr->tag, &d, st);
-        free(body);
-        mc_frame_free(fr);
-    }
-    mc_rpc_free(r);
-    return NULL;
 }
 
 /* ---- setup and teardown ---- */
@@ -553,132 +401,75 @@ mc_status mc_node_run(const mc_node_opts *o, volatile sig_atomic_t *stop)
     mallopt(M_MMAP_THRESHOLD, 256 * 1024);
     node *n = calloc(1, sizeof *n);
     if (!n) return mc_error_set(MC_ERR_NOMEM, "node: out of memory");
+    n->o = o;
+    n->stop = stop;
+    n->quiet = o->quiet;
+    n->dynamic = o->master != NULL;
     pthread_mutex_init(&n->log_lock, NULL);
     pthread_mutex_init(&n->out_m, NULL);
     pthread_cond_init(&n->out_c, NULL);
-    n->stop = stop;
-    n->quiet = o->quiet;
-    pthread_t th_c, th_s;
-    int have_c = 0, have_s = 0, have_in = 0, have_out = 0, have_merge = 0;
+    pthread_mutex_init(&n->view_m, NULL);
+    pthread_mutex_init(&n->pend_m, NULL);
+    pthread_mutex_init(&n->unreach_m, NULL);
+    pthread_rwlock_init(&n->task_lock, NULL);
+    snprintf(n->me_str, sizeof n->me_str, "-");
+    pthread_t th_c, th_s, th_m;
+    int have_c = 0, have_s = 0, have_m = 0, have_in = 0, have_out = 0;
+    char *text = NULL;
     mc_status st;
-    if ((st = mc_farm_load(o->farm, o->model, &n->farm)) || (st = pick_task(n, o))) goto out;
-    const mc_farm_task *t = n->task;
-    if ((st = mc_model_open(n->farm.model, &n->model))) goto out;
-    n->model_loaded = 1;
-    /* The split layers around us, as in the model, before ours becomes our part. */
-    const mc_farm_task *pt = n->ti > 0 ? &n->farm.tasks[n->ti - 1] : NULL;
-    const mc_farm_task *nt = n->ti + 1 < n->farm.n_tasks ? &n->farm.tasks[n->ti + 1] : NULL;
-    n->prev_split = pt && pt->method != MC_SPLIT_DATA;
-    n->own_split = t->method != MC_SPLIT_DATA;
-    n->next_split = nt && nt->method != MC_SPLIT_DATA;
-    if (n->prev_split) {
-        n->prev_full = n->model.layers[pt->first];
-        if ((st = mc_farm_task_parts(&n->model, pt, &n->prev_sp))) goto out;
-    }
-    if (n->own_split) {
-        n->own_full = n->model.layers[t->first];
-        if ((st = mc_farm_task_parts(&n->model, t, &n->own_sp))) goto out;
-    }
-    if (n->next_split) {
-        n->next_full = n->model.layers[nt->first];
-        if ((st = mc_farm_task_parts(&n->model, nt, &n->next_sp))) goto out;
-    }
     mc_backend_kind kind;
     if ((st = mc_backend_from_name(o->device ? o->device : "cpu", &kind)) ||
         (st = mc_backend_create(kind, o->threads, &n->be)))
         goto out;
-    if (n->own_split) st = mc_node_split_layer(&n->model, t, n->part, o->seed, o->weights);
-    else if (o->weights) st = mc_weights_load(&n->model, t->first, t->last, o->weights);
-    else st = mc_weights_random(&n->model, t->first, t->last, o->seed);
-    if (st) goto out;
-    /* Memory bound: what the node holds besides the transformed Winograd
-     * weights (weights, two activation buffers, workspace, frames in flight,
-     * the process itself); the Winograd transforms get what is left. */
-    double limit = o->mem_limit_mb < 0 ? -1 : o->mem_limit_mb * MB, wbytes = 0, wino_all = 0;
-    for (int i = t->first; i < t->last; i++) {
-        mc_layer *l = &n->model.layers[i];
-        wbytes += 4.0 * (double)(mc_tensor_count(&l->weight) + mc_tensor_count(&l->bias));
-        wino_all += (double)mc_winograd_weight_bytes(l);
-    }
-    if (limit < 0) limit = wbytes + 64.0 * MB;
-    if (limit > 0) {
-        /* bounded: transformed layers drop their plain weights and use bands
-         * no larger than im2col's, so the transforms cost 7/16 of U each */
-        double act = 0, ws = 0;
-        for (int i = t->first; i < t->last; i++) {
-            mc_layer *l = &n->model.layers[i];
-            l->cpu_band_floats = NODE_WINO_BAND_FLOATS; /* as prepare will set it: workspace with our bands */
-            double a = 4.0 * (double)mc_shape_count(&l->in), b = 4.0 * (double)mc_shape_count(&l->out);
-            act = a > act ? a : act;
-            act = b > act ? b : act;
-            double w = (double)n->be->workspace_bytes(n->be, l);
-            ws = w > ws ? w : ws;
-        }
-        /* a part holder may receive the whole input and cut its slice */
-        double in_b = 4.0 * (double)mc_shape_count(n->own_split ? &n->own_full.in : &n->model.layers[t->first].in);
-        double out_b = 4.0 * (double)mc_shape_count(&n->model.layers[t->last - 1].out);
-        long threads = o->threads > 0 ? o->threads : sysconf(_SC_NPROCESSORS_ONLN);
-        double fixed = wbytes + 2 * act + ws + (NODE_INBOX + 2) * in_b + 3 * out_b + NODE_BASE_BYTES +
-                       (double)(threads > 1 ? threads - 1 : 0) * NODE_THREAD_BYTES +
-                       (n->prev_split ? node_merge_cap(in_b) * in_b : 0);
-        /* on our backend, before mc_net_init prepares the layers */
-        mc_backend_cpu_set_winograd(n->be, limit > fixed ? (size_t)(limit - fixed) : 0, 1, NODE_WINO_BAND_FLOATS);
-    }
-    if ((st = mc_net_init(&n->net, &n->model, t->first, t->last, n->be))) goto out;
-    double wino_used = 0;
-    int wino_layers = 0, wino_can = 0;
-    for (int i = t->first; i < t->last; i++) {
-        wino_can += mc_winograd_applies(&n->model.layers[i]);
-        if (n->model.layers[i].cpu_state) {
-            wino_used += (double)mc_winograd_weight_bytes(&n->model.layers[i]);
-            wino_layers++;
-        }
-    }
-    n->part_in_n = mc_net_in_count(&n->net);
-    n->in_n = n->own_split ? mc_shape_count(&n->own_full.in) : n->part_in_n;
-    n->out_n = mc_net_out_count(&n->net);
-    n->in_bytes = n->in_n * sizeof(float);
-    n->inbox_bytes = NODE_INBOX * n->in_bytes;
-    n->prev_parts = pt ? pt->parts : 1;
-    snprintf(n->tkey, sizeof n->tkey, "mc.t.%s", t->name);
-    if ((st = mc_queue_init_bytes(&n->inbox, NODE_INBOX_ITEMS, n->inbox_bytes))) goto out;
+    if ((st = mc_queue_init_bytes(&n->inbox, NODE_INBOX_ITEMS, 1))) goto out;
     have_in = 1;
     if ((st = mc_queue_init(&n->outbox, NODE_OUTBOX))) goto out;
     have_out = 1;
-    if (n->prev_split) {
-        n->merge_cap = node_merge_cap((double)n->in_bytes);
-        if ((st = mc_merge_init(&n->merge, n->prev_sp, n->prev_parts, &n->prev_full, n->merge_cap,
-                                NODE_MERGE_TIMEOUT_S)))
+    if ((st = mc_ipc_new(&n->ipc)) || (st = mc_ctl_new(&n->ctl))) goto out;
+    if (n->dynamic) {
+        const char *adv = o->advertise ? o->advertise : o->listen;
+        if (!adv) {
+            st = mc_error_set(MC_ERR_INVALID_ARG, "--master needs --listen ADDR:PORT (the address peers reach)");
             goto out;
-        have_merge = 1;
+        }
+        if ((st = mc_addr_parse(adv, MC_FARM_TASK_PORT, &n->me))) goto out;
+        if (!strcmp(n->me.host, "0.0.0.0")) {
+            st = mc_error_set(MC_ERR_INVALID_ARG, "%s is not an address peers can reach: give --advertise HOST:PORT", adv);
+            goto out;
+        }
+        mc_addr_str(&n->me, n->me_str, sizeof n->me_str);
+    } else {
+        if ((st = mc_farm_read_text(o->farm, &text)) || (st = node_apply_table(n, text, o->farm))) goto out;
     }
-    if ((st = mc_ipc_new(&n->ipc))) goto out;
-    if (pthread_create(&th_c, NULL, compute_main, n)) {
+    if (pthread_create(&th_c, NULL, node_compute_main, n)) {
         st = mc_error_set(MC_ERR_NOMEM, "node: cannot start the compute thread");
         goto out;
     }
     have_c = 1;
-    if (pthread_create(&th_s, NULL, sender_main, n)) {
+    if (pthread_create(&th_s, NULL, node_sender_main, n)) {
         st = mc_error_set(MC_ERR_NOMEM, "node: cannot start the sender thread");
         goto out;
     }
     have_s = 1;
-    size_t body_floats = n->in_n > n->part_in_n ? n->in_n : n->part_in_n; /* a tile with halo may be larger */
-    if ((st = mc_http_server_start(n->me.host, n->me.port, body_floats * sizeof(float) + BODY_SLACK, on_body, n,
-                                   &n->srv)))
-        goto out;
-    if (!o->quiet) {
-        char a[64];
-        mc_shape si = mc_model_range_in(&n->model, t->first);
-        char lim[48] = "none";
-        if (limit > 0) snprintf(lim, sizeof lim, "%.1f MiB", limit / MB);
-        printf("node %s: layers %s..%s (%s -> %zu values), %s part %d of %d, weights %.1f MB, %s, listening on %s:%d, "
-               "next %s; memory bound %s, Winograd on %d of %d layers (%.1f of %.1f MiB)\n", t->name,
-               n->model.layers[t->first].name, n->model.layers[t->last - 1].name, mc_shape_str(&si, a, sizeof a),
-               n->out_n, mc_split_name(t->method), n->part, t->parts, wbytes / 1e6, n->be->name, n->me.host, n->me.port,
-               n->ti + 1 < n->farm.n_tasks ? n->farm.tasks[n->ti + 1].name : "initial", lim, wino_layers, wino_can, wino_used / MB,
-               wino_all / MB);
-        fflush(stdout);
+    {
+        mc_addr la = n->me;
+        if (o->listen && (st = mc_addr_parse(o->listen, MC_FARM_TASK_PORT, &la))) goto out;
+        node_task *k = n->task;
+        size_t body = k ? (k->in_n > k->part_in_n ? k->in_n : k->part_in_n) * sizeof(float) + NODE_BODY_SLACK : 0;
+        if ((st = mc_http_server_start(la.host, la.port, body > NODE_CONTROL_BODY ? body : NODE_CONTROL_BODY, on_body,
+                                       n, &n->srv)))
+            goto out;
+    }
+    if (n->dynamic) {
+        if (pthread_create(&th_m, NULL, node_member_main, n)) {
+            st = mc_error_set(MC_ERR_NOMEM, "node: cannot start the membership thread");
+            goto out;
+        }
+        have_m = 1;
+        if (!o->quiet) {
+            printf("node %s: joining the master at %s (memory %.0f MiB)\n", n->me_str, o->master, o->mem_mb);
+            fflush(stdout);
+        }
     }
     while (!*stop) {
         struct timespec ts = {0, 50 * 1000000L};
@@ -689,33 +480,41 @@ mc_status mc_node_run(const mc_node_opts *o, volatile sig_atomic_t *stop)
         node_log(n, "backpressure: answered almost_full %ld times, dropped %ld frames", (long)n->n_almost_full,
                  (long)n->n_dropped);
     if (!o->quiet)
-        node_log(n, "computed %ld frames; sent %ld to another replica than routed (%ld after a failed try)",
-                 (long)n->n_computed, (long)n->n_rerouted, (long)n->n_failovers);
+        node_log(n, "computed %ld frames; sent %ld to another replica than routed (%ld after a failed try); "
+                    "refused %ld calls",
+                 (long)n->n_computed, (long)n->n_rerouted, (long)n->n_failovers, (long)n->n_refused);
 out:
     if (st) {
         char msg[1024];
         snprintf(msg, sizeof msg, "%s", mc_error_last());
         mc_error_set(st, "%s", msg);
     }
-    mc_http_server_stop(n->srv);
     n->quit = 1;
+    n->send_abort = 1;
+    if (have_m) pthread_join(th_m, NULL); /* says leave while the server still answers */
+    mc_http_server_stop(n->srv);
     if (have_in) mc_queue_close(&n->inbox);
     if (have_out) mc_queue_close(&n->outbox);
     if (have_c) pthread_join(th_c, NULL);
     if (have_s) pthread_join(th_s, NULL);
     if (have_in) mc_queue_free(&n->inbox, mc_frame_free);
     if (have_out) mc_queue_free(&n->outbox, mc_frame_free);
-    if (have_merge) mc_merge_free(&n->merge);
+    if (n->have_merge) mc_merge_free(&n->merge);
     mc_ipc_free(n->ipc);
-    mc_net_free(&n->net);
+    mc_ctl_free(n->ctl);
+    node_task_close(n->task);
+    node_view_put(n, n->view);
     mc_backend_destroy(n->be);
-    if (n->model_loaded) mc_model_free(&n->model);
-    free(n->prev_sp);
-    free(n->own_sp);
-    free(n->next_sp);
+    if (n->shapes_open) mc_model_free(&n->shapes);
+    free(n->pending);
+    free(text);
     pthread_mutex_destroy(&n->log_lock);
     pthread_mutex_destroy(&n->out_m);
     pthread_cond_destroy(&n->out_c);
+    pthread_mutex_destroy(&n->view_m);
+    pthread_mutex_destroy(&n->pend_m);
+    pthread_mutex_destroy(&n->unreach_m);
+    pthread_rwlock_destroy(&n->task_lock);
     free(n);
     return st;
 }

@@ -1,21 +1,33 @@
-/* node.h - a farm task node and the initial (source/sink) node.
+/* node.h - a farm task node.
  *
- * Task node: three stages joined by bounded queues.
- *   HTTP threads (libmicrohttpd) decode forward() calls, check the tensor's
- *   size and the part index, and queue the frame (waiting up to a few
- *   seconds when the input buffer is full, then answering "busy");
- *   the compute thread merges the parts of a split predecessor by tag,
- *   runs the task's layer range (net.h) and queues the result;
- *   the sender thread forwards it to the next task (or to initial), with
- *   retries, and reports a tag it cannot deliver to the initial node.
- * A node that holds part k of a split task (any method of split.h) runs
- * only that part of the task's one layer; its weights are the part's slice
- * of the single-device weights (the generator is counter-based, rng.h), so
- * the merged output is the unsplit layer's.  A part holder takes its input
- * slice as cut by the sender (metadata mc.slice) or cuts it from the whole
- * input itself (e.g. after merging the parts of a split predecessor).  The
- * receiver of a split task's parts merges them (split.h) before running its
- * own layers.
+ * A node runs one task of a farm (farm.h): a layer range of the model, or
+ * one part of a split layer.  It is cut into pieces that can be
+ * reconfigured while it runs (docs/farm.md):
+ *   node.c          lifecycle, the HTTP side (forward calls are checked and
+ *                   queued; control messages go to the membership side) and
+ *                   applying a new table (epoch) without restarting;
+ *   node_task.c     configure: loads a task (its weights from the seed or a
+ *                   weight file, its split part, the memory bound) and
+ *                   releases it;
+ *   node_compute.c  the compute thread: merges the parts of a split
+ *                   predecessor by tag and runs the task's layers;
+ *   node_send.c     the sender thread: forwards each output to the task that
+ *                   starts where ours ends in the current table (or to
+ *                   initial), with failover and backpressure;
+ *   node_member.c   with a master: join, heartbeats with the node's figures,
+ *                   reports of unreachable peers, leave.
+ * Stages are joined by bounded queues.  A static node (--farm) gets its
+ * task once from the farm file; a dynamic node (--master) joins the master,
+ * is assigned a task (or none), and switches task whenever a new table
+ * moves it: frames queued for the old task are reported lost (initial sends
+ * them again), the old weights are freed before the new ones load, and the
+ * queues stay bounded throughout.
+ *
+ * A node that holds part k of a split task runs only that part of the
+ * task's one layer; its weights are the part's slice of the single-device
+ * weights (the generator is counter-based, rng.h), so the merged output is
+ * the unsplit layer's.  A part holder takes its input slice as cut by the
+ * sender (metadata mc.slice) or cuts it from the whole input itself.
  *
  * Memory and backpressure: the input buffer is bounded in bytes (two whole
  * inputs; parts of a split predecessor are charged by their size).  When a
@@ -28,7 +40,7 @@
  * so passes the pressure to its predecessor.  A full buffer waits 1 s, then
  * answers "busy:" with mc.almost_full.
  *
- * The initial node (source and sink) is src/cli/cmd_initial.c.
+ * The initial node (source and sink) is initial.h; the master is master.h.
  */
 #ifndef MC_NODE_H
 #define MC_NODE_H
@@ -40,7 +52,9 @@
 #include "farm.h"
 
 typedef struct mc_node_opts {
-    const char *farm, *model, *task, *listen, *weights, *device;
+    const char *farm;     /* static: the farm file ... */
+    const char *master;   /* ... or dynamic: the master's HOST:PORT */
+    const char *model, *task, *listen, *advertise, *weights, *device;
     uint64_t seed;
     int threads;
     int quiet;
@@ -48,6 +62,14 @@ typedef struct mc_node_opts {
      * 0 none.  Within it the node sizes what it may choose: the transformed
      * weights of the Winograd path are built only as far as they fit. */
     double mem_limit_mb;
+    /* Memory the device offers the farm, told to the master (MiB; 0: unknown,
+     * the master's own budget applies). */
+    double mem_mb;
+    double heartbeat_s; /* seconds between heartbeats (default 0.5) */
+    /* Tests: while *slow is set (SIGUSR1 in `mchair node`), every frame's
+     * compute takes slow_ms longer: a device that got slower. */
+    volatile sig_atomic_t *slow;
+    double slow_ms;
 } mc_node_opts;
 
 /* Turns layer t->first of m into part k of split task t (split.h; method,

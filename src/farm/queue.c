@@ -127,3 +127,11 @@ size_t mc_queue_bytes(mc_queue *q)
     pthread_mutex_unlock(&q->m);
     return n;
 }
+
+void mc_queue_set_max_bytes(mc_queue *q, size_t max_bytes)
+{
+    pthread_mutex_lock(&q->m);
+    q->max_bytes = max_bytes;
+    pthread_cond_broadcast(&q->not_full);
+    pthread_mutex_unlock(&q->m);
+}

@@ -38,6 +38,8 @@ int mc_queue_push_sized(mc_queue *q, void *item, size_t bytes, double timeout_s,
 /* The oldest item, or NULL after timeout_s (or when closed and empty). */
 void *mc_queue_pop(mc_queue *q, double timeout_s);
 void mc_queue_close(mc_queue *q);
+/* A new byte budget (a node that switched task takes inputs of another size). */
+void mc_queue_set_max_bytes(mc_queue *q, size_t max_bytes);
 int mc_queue_count(mc_queue *q);
 size_t mc_queue_bytes(mc_queue *q);
 

@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,7 +15,7 @@
 
 struct mc_http_server {
     struct MHD_Daemon *d;
-    size_t max_body;
+    _Atomic size_t max_body; /* a node that switches task takes bodies of another size */
     mc_http_handler h;
     void *ctx;
 };
@@ -54,6 +55,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     (void)version;
     mc_http_server *s = cls;
     conn_req *r = *con_cls;
+    const size_t max_body = s->max_body;
     if (!r) {
         r = calloc(1, sizeof *r);
         if (!r) return MHD_NO;
@@ -65,7 +67,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (cl) {
             unsigned long long v = strtoull(cl, NULL, 10);
-            if (v > s->max_body) r->too_big = 1;
+            if (v > max_body) r->too_big = 1;
             else r->expect = (size_t)v;
         }
         return MHD_YES;
@@ -73,7 +75,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if (*upload_size) {
         size_t n = *upload_size;
         *upload_size = 0;
-        if (r->too_big || n > s->max_body - r->len) {
+        if (r->too_big || r->len > max_body || n > max_body - r->len) {
             free(r->buf);
             r->buf = NULL;
             r->len = r->cap = 0;
@@ -84,7 +86,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             /* exactly the announced length (no doubling slack), else grow */
             size_t cap = r->cap ? r->cap : r->expect ? r->expect : 65536;
             while (cap < r->len + n) cap *= 2;
-            if (cap > s->max_body) cap = s->max_body;
+            if (cap > max_body) cap = max_body;
             unsigned char *nb = realloc(r->buf, cap);
             if (!nb) return MHD_NO;
             r->buf = nb;
@@ -96,7 +98,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     }
     if (r->too_big) {
         char t[160];
-        snprintf(t, sizeof t, "body exceeds the limit of %zu bytes\n", s->max_body);
+        snprintf(t, sizeof t, "body exceeds the limit of %zu bytes\n", max_body);
         return reply_text(c, 413, t);
     }
     unsigned char *resp = NULL;
@@ -155,6 +157,8 @@ mc_status mc_http_server_start(const char *host, int port, size_t max_body, mc_h
     return MC_OK;
 }
 
+void mc_http_server_set_max_body(mc_http_server *s, size_t max_body) { s->max_body = max_body; }
+
 void mc_http_server_stop(mc_http_server *s)
 {
     if (!s) return;
@@ -176,7 +180,23 @@ struct mc_http_client {
     peer peers[CLIENT_PEERS];
     int n, next;
     struct curl_slist *hdr;
+    volatile sig_atomic_t *abort; /* set: a transfer in progress gives up */
+    long timeout_ms;              /* whole exchange (0: the defaults below) */
 };
+
+static int on_progress(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+{
+    (void)dt;
+    (void)dn;
+    (void)ut;
+    (void)un;
+    const mc_http_client *c = ud;
+    return c->abort && *c->abort ? 1 : 0;
+}
+
+void mc_http_client_set_abort(mc_http_client *c, volatile sig_atomic_t *flag) { c->abort = flag; }
+
+void mc_http_client_set_timeout(mc_http_client *c, long ms) { c->timeout_ms = ms; }
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static void curl_init_once(void) { curl_global_init(CURL_GLOBAL_DEFAULT); }
@@ -256,7 +276,11 @@ static CURL *peer_handle(mc_http_client *c, const char *host, int port)
      * answers within about a second of receiving the body). */
     curl_easy_setopt(p->h, CURLOPT_LOW_SPEED_LIMIT, 1L);
     curl_easy_setopt(p->h, CURLOPT_LOW_SPEED_TIME, 10L);
-    curl_easy_setopt(p->h, CURLOPT_TIMEOUT_MS, 600000L);
+    curl_easy_setopt(p->h, CURLOPT_TIMEOUT_MS, c->timeout_ms > 0 ? c->timeout_ms : 600000L);
+    if (c->timeout_ms > 0 && c->timeout_ms < 2000) curl_easy_setopt(p->h, CURLOPT_CONNECTTIMEOUT_MS, c->timeout_ms);
+    curl_easy_setopt(p->h, CURLOPT_XFERINFOFUNCTION, on_progress);
+    curl_easy_setopt(p->h, CURLOPT_XFERINFODATA, c);
+    curl_easy_setopt(p->h, CURLOPT_NOPROGRESS, 0L);
     curl_easy_setopt(p->h, CURLOPT_WRITEFUNCTION, on_data);
     curl_easy_setopt(p->h, CURLOPT_PROXY, "");
     return p->h;
@@ -279,6 +303,8 @@ mc_status mc_http_post(mc_http_client *c, const char *host, int port, const unsi
         if (s.overflow)
             return mc_error_set(MC_ERR_NETWORK, "%s:%d: response larger than %u bytes", host, port,
                                 MC_HTTP_MAX_RESPONSE);
+        if (rc == CURLE_ABORTED_BY_CALLBACK)
+            return mc_error_set(MC_ERR_ABORTED, "%s:%d: sending given up (a new table, or stopping)", host, port);
         return mc_error_set(MC_ERR_NETWORK, "%s:%d: %s", host, port, curl_easy_strerror(rc));
     }
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, code);

@@ -12,6 +12,7 @@
 #ifndef MC_HTTP_H
 #define MC_HTTP_H
 
+#include <signal.h>
 #include <stddef.h>
 
 #include "../core/status.h"
@@ -30,11 +31,20 @@ typedef struct mc_http_server mc_http_server;
 mc_status mc_http_server_start(const char *host, int port, size_t max_body, mc_http_handler h, void *ctx,
                                mc_http_server **out);
 void mc_http_server_stop(mc_http_server *s);
+/* A new body limit for requests that start from now on. */
+void mc_http_server_set_max_body(mc_http_server *s, size_t max_body);
 
 typedef struct mc_http_client mc_http_client;
 
 mc_status mc_http_client_new(mc_http_client **out);
 void mc_http_client_free(mc_http_client *c);
+/* While *flag is set, a transfer in progress (or starting) is given up
+ * with an error: a sender whose table changed stops waiting for a peer that
+ * may be gone.  NULL: never. */
+void mc_http_client_set_abort(mc_http_client *c, volatile sig_atomic_t *flag);
+/* Limit on a whole exchange in ms (control messages: short), 0 for the
+ * defaults (10 s without a byte, as for tensors).  Before the first post. */
+void mc_http_client_set_timeout(mc_http_client *c, long ms);
 /* POSTs body to http://host:port/ (Content-Type avro/binary).  Returns
  * MC_ERR_NETWORK naming host:port when the peer cannot be reached; otherwise
  * MC_OK with *code and the malloc'ed response. */

@@ -50,6 +50,8 @@ mc_status mc_rpc_new(mc_ipc *ipc, mc_rpc **out)
     return MC_OK;
 }
 
+void mc_rpc_set_abort(mc_rpc *r, volatile sig_atomic_t *flag) { mc_http_client_set_abort(r->http, flag); }
+
 void mc_rpc_free(mc_rpc *r)
 {
     if (!r) return;
@@ -155,6 +157,7 @@ static int exchange(mc_rpc *r, rpc_peer *p, const mc_ipc_forward *f, const unsig
         if (*st) return -1;
         *st = mc_http_post(r->http, p->host, p->port, body ? body : pre, body ? len : pre_len, &code, &resp, &rl);
         free(body);
+        if (*st == MC_ERR_ABORTED) return -1; /* says nothing about the peer */
         p->unreached = *st != MC_OK;
         if (*st) return 1;
         if (code != 200) {
@@ -222,7 +225,7 @@ static mc_status forward_any(mc_rpc *r, const char *host, int port, const mc_ipc
         if (wait > pol.backoff_max_s) wait = pol.backoff_max_s;
     }
     if (attempts_used) *attempts_used = a > pol.attempts ? pol.attempts : a;
-    note_reached(p, !(st && p->unreached));
+    if (st != MC_ERR_ABORTED) note_reached(p, !(st && p->unreached));
     if (st && a > 1) {
         char msg[600];
         snprintf(msg, sizeof msg, "%s", mc_error_last());
