@@ -3,6 +3,7 @@
 #define MC_CLI_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 
 #include "../core/status.h"
@@ -14,6 +15,7 @@ int mc_cmd_plan(int argc, char **argv);
 int mc_cmd_node(int argc, char **argv);
 int mc_cmd_initial(int argc, char **argv);
 int mc_cmd_farm(int argc, char **argv);
+int mc_cmd_master(int argc, char **argv);
 
 /* Reads an input frame for a tensor of shape `s`: raw float32
  * (count*4 bytes), raw uint8 (count bytes, scaled to [0,1]) or a binary PPM
@@ -29,5 +31,22 @@ size_t mc_peak_rss_bytes(void);
 
 /* Parses a positive integer option value or prints an error. */
 int mc_parse_pos_int(const char *opt, const char *val, long max, long *out);
+
+/* The master's options (master_opts.c), in the getopt_long tables of
+ * `mchair master` and `mchair initial --dynamic`. */
+enum {
+    MC_OPT_DEVICES = 1000, MC_OPT_MAX_DEVICES, MC_OPT_PROFILE, MC_OPT_PLANS, MC_OPT_MEM, MC_OPT_LINK,
+    MC_OPT_DEADLINE, MC_OPT_NO_REBALANCE, MC_OPT_MARGIN, MC_OPT_HOLD, MC_OPT_COOLDOWN
+};
+#define MC_MASTER_LONGOPTS                                                                                        \
+    {"devices", 1, 0, MC_OPT_DEVICES}, {"max-devices", 1, 0, MC_OPT_MAX_DEVICES},                                 \
+        {"profile", 1, 0, MC_OPT_PROFILE}, {"plans", 1, 0, MC_OPT_PLANS}, {"mem", 1, 0, MC_OPT_MEM},              \
+        {"link", 1, 0, MC_OPT_LINK}, {"deadline", 1, 0, MC_OPT_DEADLINE}, {"no-rebalance", 0, 0, MC_OPT_NO_REBALANCE}, \
+        {"margin", 1, 0, MC_OPT_MARGIN}, {"hold", 1, 0, MC_OPT_HOLD}, {"cooldown", 1, 0, MC_OPT_COOLDOWN}
+struct mc_master_opts;
+void mc_master_usage(FILE *f);
+/* 1: option c was the master's and is stored; 0: not the master's; -1: bad value (printed). */
+int mc_master_opt(const char *cmd, int c, const char *val, struct mc_master_opts *m);
+int mc_master_opts_check(const char *cmd, const struct mc_master_opts *m);
 
 #endif

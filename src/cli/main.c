@@ -16,6 +16,7 @@ static const command commands[] = {
     {"predict", mc_cmd_predict, "run a model on this device and report latency and IPS"},
     {"node", mc_cmd_node, "run one task node of a farm (Avro IPC over HTTP)"},
     {"initial", mc_cmd_initial, "source and sink of a farm: send frames, collect results, report IPS"},
+    {"master", mc_cmd_master, "the master of a dynamic farm on its own: devices join, leave, get tasks"},
     {"profile", mc_cmd_profile, "measure layers, split parts and links for the planner"},
     {"plan", mc_cmd_plan, "plan task assignments for 1..N devices from a profile"},
     {"farm", mc_cmd_farm, "emulated farm on this machine: up, down, status, exec (namespaces, tc, cgroups)"},

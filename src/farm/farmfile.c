@@ -570,7 +570,7 @@ mc_status mc_farm_to_plan(const mc_farm *f, const mc_profile *p, const mc_plan_o
     for (int i = 0; i < f->n_tasks; i++) {
         const mc_farm_task *t = &f->tasks[i];
         mc_plan_task *k = &pl->tasks[i];
-        if (t->last > p->n_layers)
+        if (p && t->last > p->n_layers)
             return mc_error_set(MC_ERR_INVALID_ARG, "task %s: layer %d is past the profile's %d layers", t->name,
                                 t->last - 1, p->n_layers);
         snprintf(k->name, sizeof k->name, "%s", t->name);
@@ -579,7 +579,12 @@ mc_status mc_farm_to_plan(const mc_farm *f, const mc_profile *p, const mc_plan_o
         k->method = MC_SPLIT_DATA;
         k->variant = -1;
         k->parts = k->grid_h = k->grid_w = 1;
-        if (t->method != MC_SPLIT_DATA) {
+        if (t->method != MC_SPLIT_DATA && !p) { /* structure only */
+            k->method = t->method;
+            k->parts = t->parts;
+            k->grid_h = t->grid[0];
+            k->grid_w = t->grid[1];
+        } else if (t->method != MC_SPLIT_DATA) {
             const mc_prof_layer *L = &p->layers[t->first];
             int v = -1;
             for (int s = 0; s < L->n_splits && v < 0; s++) {
@@ -603,7 +608,7 @@ mc_status mc_farm_to_plan(const mc_farm *f, const mc_profile *p, const mc_plan_o
     pl->n_tasks = f->n_tasks;
     pl->n = pl->used;
     pl->feasible = 1;
-    mc_plan_evaluate(p, o, pl);
+    if (p) mc_plan_evaluate(p, o, pl);
     return MC_OK;
 }
 

@@ -49,7 +49,8 @@ mc_status mc_farm_from_plan(const mc_plan *pl, const mc_profile *p, const char *
                             int n_dev, const mc_addr *initial, mc_farm *f);
 /* A farm as a plan over profile p (replicas, split variants of the profile),
  * evaluated with the cost model (planner.h), so hand-made farms compare with
- * planned ones.  A split task's method and parts must be in the profile. */
+ * planned ones.  A split task's method and parts must be in the profile.
+ * Without a profile (p NULL) only the structure is filled (no predictions). */
 mc_status mc_farm_to_plan(const mc_farm *f, const mc_profile *p, const mc_plan_opts *o, mc_plan *pl);
 
 /* `mchair plan --out`'s farm file for a plan: device d at host:base_port+d,

@@ -1,0 +1,95 @@
+/* initial.h - the farm's source and sink (the artifact's "initial" node).
+ *
+ * Sends frames (random, as the artifact did, or given tensors) to the first
+ * task, at most `window` in flight (or paced at `rate`), and collects the
+ * final results (forward calls with next = "initial"), counted once per tag
+ * however often a tag was sent.  Every tag ends as done, dropped or lost:
+ *   - dropped: only by the backpressure policy (the first task asked to hold
+ *     off when the frame was due at `rate`, or a node dropped it and said
+ *     so: metadata mc.dropped);
+ *   - lost, with a reason: a static farm loses a frame when the first task
+ *     cannot be reached, when a node reports that it could not deliver it
+ *     (mc.error), or when it is not back within `timeout_s`.
+ * With a dynamic farm (a master: master.h) initial keeps every frame until
+ * its result is back and sends it again (at most max_tries sends in all)
+ * when a node reports it lost, when a new table came after it was sent and
+ * it is overdue (a device left or changed task with it inside), or when it
+ * is long overdue; it is lost only when its tries or `timeout_s` run out.
+ * Each table change is an event (start, leave, join, rebalance) with the
+ * time from the change to the first result computed under the new table
+ * (results carry mc.ep, the oldest epoch on their path).
+ */
+#ifndef MC_INITIAL_H
+#define MC_INITIAL_H
+
+#include <signal.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#include "master.h"
+
+#define MC_INITIAL_REASONS 64
+#define MC_INITIAL_EVENTS 256
+
+/* Called with each result (tag index, the merged output) as it is done. */
+typedef void (*mc_initial_result_fn)(void *ctx, long tag, const float *out, size_t n);
+
+typedef struct mc_initial_opts {
+    const char *farm;          /* a static farm file ... */
+    mc_master *master;         /* ... or a master in this process ... */
+    const char *master_addr;   /* ... or a master elsewhere (HOST:PORT): initial joins it */
+    const char *model;         /* when the farm file has none */
+    const char *listen;        /* where results (and control messages) arrive; default: the farm's initial */
+    const float *const *inputs; /* frames to send in turn (model input floats each), or NULL: random */
+    int n_inputs;
+    long repeat, window;       /* window 0: the farm's device count */
+    double rate;               /* frames per second (0: closed loop) */
+    double timeout_s;          /* a frame not back this long after its first send is lost */
+    uint64_t seed;
+    int float_frames;          /* random frames as float32 instead of the artifact's uint8 */
+    int max_tries;             /* dynamic: sends of one frame at most (0: 4) */
+    double wait_s;             /* dynamic: how long to wait for the first table (0: 300) */
+    int quiet;                 /* only the summary */
+    mc_initial_result_fn on_result;
+    void *result_ctx;
+} mc_initial_opts;
+
+enum { MC_TAG_UNSENT, MC_TAG_FLIGHT, MC_TAG_DONE, MC_TAG_LOST, MC_TAG_DROPPED };
+
+typedef struct mc_initial_event {
+    double t_s;                /* seconds after the first frame was sent */
+    char kind[16];
+    int devices, moved;
+    long epoch;
+    double recovery_s;         /* to the first result computed under its table; < 0: none came */
+    char why[256];
+} mc_initial_event;
+
+typedef struct mc_initial_report {
+    char model[64], farm[160];
+    int devices, n_tasks;
+    long repeat, done, dropped, lost, reissued, rerouted;
+    double mean_s, throughput_ips;
+    unsigned char *state;      /* per tag, MC_TAG_* */
+    double *lat_s, *recv_s;    /* per tag, done ones: latency from the first send; arrival after t_first */
+    int n_reasons;
+    long reason_tag[MC_INITIAL_REASONS];
+    char reason[MC_INITIAL_REASONS][320];
+    char task_name[MC_FARM_MAX_TASKS * 4][MC_NAME_MAX]; /* per task seen: mean compute time */
+    double task_sum[MC_FARM_MAX_TASKS * 4];
+    long task_n[MC_FARM_MAX_TASKS * 4];
+    int n_task_names;
+    int n_events;
+    mc_initial_event events[MC_INITIAL_EVENTS];
+    int interrupted;
+    int dynamic;
+} mc_initial_report;
+
+/* Runs the stream to its end (every tag accounted for) or until *stop. */
+mc_status mc_initial_run(const mc_initial_opts *o, volatile sig_atomic_t *stop, mc_initial_report *r);
+void mc_initial_report_free(mc_initial_report *r);
+/* The JSON report (docs/farm.md). */
+cJSON *mc_initial_report_json(const mc_initial_report *r);
+
+#endif
