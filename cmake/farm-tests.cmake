@@ -19,6 +19,13 @@ if(MC_TESTS)
     add_test(NAME farm_${_t} COMMAND ${MC_PYTHON} ${_farm_test} ${_t} --mchair $<TARGET_FILE:mchair>)
     set_tests_properties(farm_${_t} PROPERTIES LABELS "farm" TIMEOUT 300)
   endforeach()
+  # The dynamic farm (tests/farm/dynamic_test.py): a master, nodes that join,
+  # leave, come back, slow down or flap, while a stream runs.
+  set(_dyn_test ${CMAKE_SOURCE_DIR}/tests/farm/dynamic_test.py)
+  foreach(_t kill two rejoin join slow flap)
+    add_test(NAME farm_dynamic_${_t} COMMAND ${MC_PYTHON} ${_dyn_test} ${_t} --mchair $<TARGET_FILE:mchair>)
+    set_tests_properties(farm_dynamic_${_t} PROPERTIES LABELS "farm;dynamic" TIMEOUT 600)
+  endforeach()
   # VGG16 farms: heavy on a small machine (8 and 10 node processes), few frames.
   add_test(NAME farm_correct_vgg16_9 COMMAND ${MC_PYTHON} ${_farm_test} correct vgg16 9 --repeat 2
            --mchair $<TARGET_FILE:mchair>)

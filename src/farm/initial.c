@@ -42,7 +42,8 @@ typedef struct src {
     mc_split_part *last_sp;     /* parts of its split last task (NULL if not split) */
     int last_parts;
     mc_farm *pending;
-    mc_master_event pending_ev;
+    mc_master_event pending_ev[16]; /* the events that led to it */
+    int n_pending_ev;
     long pending_epoch;
     volatile sig_atomic_t abort_send; /* a new table: a send in progress gives up */
     volatile sig_atomic_t quit;
@@ -58,6 +59,7 @@ typedef struct src {
     const mc_split_part *merge_sp;
     pthread_t th_member;
     int have_member;
+    mc_http_client *report_http; /* the main loop's, for reports to a remote master */
 } src;
 
 static void logf_(const src *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -75,7 +77,7 @@ static void logf_(const src *s, const char *fmt, ...)
 
 /* Keeps the newest table for the main loop (from the master in-process, an
  * assign, or a heartbeat answer). */
-static void offer(src *s, const mc_farm *f, const mc_master_event *ev)
+static void offer(src *s, const mc_farm *f, const mc_master_event *ev, int n_ev)
 {
     pthread_mutex_lock(&s->tm);
     long cur = s->farm ? s->farm->epoch : 0;
@@ -83,7 +85,7 @@ static void offer(src *s, const mc_farm *f, const mc_master_event *ev)
         if (!s->pending) s->pending = malloc(sizeof *s->pending);
         if (s->pending) {
             *s->pending = *f;
-            s->pending_ev = *ev;
+            for (int i = 0; i < n_ev && s->n_pending_ev < 16; i++) s->pending_ev[s->n_pending_ev++] = ev[i];
             s->pending_epoch = f->epoch;
             s->abort_send = 1;
         }
@@ -91,7 +93,10 @@ static void offer(src *s, const mc_farm *f, const mc_master_event *ev)
     pthread_mutex_unlock(&s->tm);
 }
 
-static void on_master_table(void *ctx, const mc_farm *f, const mc_master_event *ev) { offer(ctx, f, ev); }
+static void on_master_table(void *ctx, const mc_farm *f, const mc_master_event *ev, int n_ev)
+{
+    offer(ctx, f, ev, n_ev);
+}
 
 static void offer_text(src *s, long epoch, const char *json)
 {
@@ -101,15 +106,14 @@ static void offer_text(src *s, long epoch, const char *json)
     pthread_mutex_unlock(&s->tm);
     if (old) return;
     mc_farm *f = malloc(sizeof *f);
-    mc_master_event ev;
+    mc_master_event ev[16];
     if (!f) return;
     if (mc_farm_parse(json, "the master's table", s->o->model, f)) {
         fprintf(stderr, "initial: refused a table: %s\n", mc_error_last());
     } else {
-        mc_master_table_event(json, &ev);
-        ev.epoch = f->epoch;
-        ev.t = mc_now();
-        offer(s, f, &ev);
+        int n = mc_master_table_events(json, ev, 16);
+        for (int k = 0; k < n; k++) ev[k].t = mc_now(); /* the master's clock is not ours: when we learn of it */
+        offer(s, f, ev, n);
     }
     free(f);
 }
@@ -246,7 +250,10 @@ static int take_table(src *s, double t_first)
 {
     pthread_mutex_lock(&s->tm);
     mc_farm *nf = s->pending;
-    mc_master_event ev = s->pending_ev;
+    mc_master_event evs[16];
+    const int n_ev = s->n_pending_ev;
+    memcpy(evs, s->pending_ev, sizeof evs);
+    s->n_pending_ev = 0;
     s->pending = NULL;
     s->pending_epoch = 0;
     if (!nf) {
@@ -271,20 +278,23 @@ static int take_table(src *s, double t_first)
     if (sp && !mc_merge_init(&s->merge, sp, last->parts, &s->m.layers[last->first], 64, s->o->timeout_s))
         s->have_merge = 1;
     mc_initial_report *r = s->r;
-    if (s->o->master || s->o->master_addr) {
+    for (int k = 0; k < n_ev && (s->o->master || s->o->master_addr); k++) {
+        const mc_master_event *ev = &evs[k];
         if (r->n_events < MC_INITIAL_EVENTS) {
             mc_initial_event *e = &r->events[r->n_events++];
             memset(e, 0, sizeof *e);
-            e->t_s = t_first > 0 ? ev.t - t_first : ev.t - mc_now();
-            snprintf(e->kind, sizeof e->kind, "%s", ev.kind[0] ? ev.kind : "table");
-            e->devices = ev.devices ? ev.devices : mc_farm_devices(nf) - 1;
-            e->moved = ev.moved;
-            e->epoch = nf->epoch;
+            e->t_s = t_first > 0 ? ev->t - t_first : ev->t - mc_now();
+            snprintf(e->kind, sizeof e->kind, "%s", ev->kind[0] ? ev->kind : "table");
+            e->devices = ev->devices;
+            e->moved = ev->moved;
+            e->epoch = ev->epoch ? ev->epoch : nf->epoch;
             e->recovery_s = -1;
-            snprintf(e->why, sizeof e->why, "%s", ev.why);
+            snprintf(e->why, sizeof e->why, "%s", ev->why);
         }
-        logf_(s, "event: %s (%s) -> epoch %ld, %d devices in %d tasks, %d loading a task\n",
-              ev.kind[0] ? ev.kind : "table", ev.why, nf->epoch, mc_farm_devices(nf) - 1, nf->n_tasks, ev.moved);
+        /* printed even when quiet: one line per event */
+        printf("event: %s (%s) -> epoch %ld, %d devices, %d loading a task\n", ev->kind, ev->why,
+               ev->epoch ? ev->epoch : nf->epoch, ev->devices, ev->moved);
+        fflush(stdout);
     }
     return 1;
 }
@@ -349,7 +359,7 @@ static mc_status setup(src *s)
     if (f) { /* a static farm is a table of epoch 0, taken at once */
         s->pending = f;
         s->pending_epoch = 0;
-        memset(&s->pending_ev, 0, sizeof s->pending_ev);
+        s->n_pending_ev = 0;
         take_table(s, 0);
         snprintf(r->farm, sizeof r->farm, "%s", f->preset[0] ? f->preset : o->farm);
         s->listen = f->initial;
@@ -381,6 +391,8 @@ static mc_status setup(src *s)
         return st;
     if (o->master) mc_master_subscribe(o->master, on_master_table, s);
     if (o->master_addr) {
+        if ((st = mc_http_client_new(&s->report_http))) return st;
+        mc_http_client_set_timeout(s->report_http, 1000);
         if (pthread_create(&s->th_member, NULL, member_main, s))
             return mc_error_set(MC_ERR_NOMEM, "initial: cannot start the membership thread");
         s->have_member = 1;
@@ -398,6 +410,7 @@ static void teardown(src *s)
     if (s->have_merge) mc_merge_free(&s->merge);
     mc_ipc_free(s->ipc);
     mc_ctl_free(s->ctl);
+    mc_http_client_free(s->report_http);
     free(s->farm);
     free(s->pending);
     free(s->last_sp);
@@ -441,6 +454,21 @@ static mc_status send_frame(src *s, long i, mc_rpc *rpc, float *in, uint8_t *u8,
     st = send_u8 ? mc_farm_send_u8(rpc, farm, tag, u8, s->nin, &meta, pol, &s->abort_send, &d)
                  : mc_farm_send(rpc, farm, 0, first_sp ? &cut : NULL, tag, x, s->nin, &meta, pol, &s->abort_send, &d);
     free(first_sp);
+    if (st || d.failovers) { /* tell the master of first-task devices that did not answer */
+        for (int k = 0; k < first->n_addr; k++)
+            if (mc_rpc_down_s(rpc, first->addr[k].host, first->addr[k].port) > 0) {
+                char a[MC_CTL_ADDR_MAX];
+                mc_addr_str(&first->addr[k], a, sizeof a);
+                if (o->master) {
+                    mc_ctl_handlers h = mc_master_handlers(o->master);
+                    h.report(h.ctx, s->listen_str, a, "unreachable from initial");
+                } else if (o->master_addr && s->report_http) {
+                    mc_addr m;
+                    if (!mc_addr_parse(o->master_addr, MC_FARM_INITIAL_PORT, &m))
+                        mc_ctl_report(s->ctl, s->report_http, m.host, m.port, s->listen_str, a, "unreachable from initial");
+                }
+            }
+    }
     if (!st && d.failovers && !o->quiet)
         fprintf(stderr, "initial: tag %s: a replica of %s was unreachable; sent to replica %d\n", tag, first->name,
                 d.replica);

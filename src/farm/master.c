@@ -23,6 +23,7 @@
 #define PROBATION_MAX_S 30.0
 #define FLAP_WINDOW_S 60.0
 #define PUSH_AGAIN_S 0.5
+#define READY_MAX_S 2.0 /* initial waits at most this long for the devices to take a table */
 
 enum { D_FREE, D_PROBATION, D_ACTIVE, D_OUT };
 static const char *const state_names[] = {"free", "probation", "active", "out"};
@@ -66,12 +67,16 @@ struct mc_master {
     mc_addr initial;
     int have_initial;
     mc_farm *farm;          /* current table (NULL before the first) */
-    char *table;            /* its text */
+    char *table;            /* its text (for the devices) */
+    char *ready_table;      /* the text initial gets: the table and the events since the last one it got */
+    long ready_epoch;       /* the table initial may use (every device in it acknowledged it) */
+    int ev_told;            /* events initial was told of */
     mc_plan *cur;           /* the plan it follows, devices[] = our device indices */
     long epoch;
     int started;
     double t0, last_change, better_since;
     mc_master_event ev[MC_MASTER_MAX_EVENTS];
+    cJSON *history;         /* per table: epoch and task -> addresses (the last 64) */
     int n_ev, n_ev_total;
     int notify;             /* subscriber not told of the current table yet */
     mc_master_table_fn sub;
@@ -210,38 +215,46 @@ static int match(mc_master *m, const mc_plan *pl, int *dev_of, int *moved)
 
 /* ---- tables ---- */
 
-char *mc_master_table_text(const mc_farm *farm, const mc_master_event *ev)
+char *mc_master_table_text(const mc_farm *farm, const mc_master_event *ev, int n_ev)
 {
     cJSON *j = mc_farm_to_json(farm);
     if (!j) return NULL;
-    if (ev) {
-        cJSON *e = cJSON_AddObjectToObject(j, "event");
-        cJSON_AddStringToObject(e, "kind", ev->kind);
-        cJSON_AddNumberToObject(e, "devices", ev->devices);
-        cJSON_AddNumberToObject(e, "moved", ev->moved);
-        cJSON_AddStringToObject(e, "why", ev->why);
+    cJSON *es = cJSON_AddArrayToObject(j, "events");
+    for (int i = 0; i < n_ev; i++) {
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddStringToObject(e, "kind", ev[i].kind);
+        cJSON_AddNumberToObject(e, "epoch", (double)ev[i].epoch);
+        cJSON_AddNumberToObject(e, "devices", ev[i].devices);
+        cJSON_AddNumberToObject(e, "moved", ev[i].moved);
+        cJSON_AddStringToObject(e, "why", ev[i].why);
+        cJSON_AddItemToArray(es, e);
     }
     char *s = cJSON_PrintUnformatted(j);
     cJSON_Delete(j);
     return s;
 }
 
-void mc_master_table_event(const char *text, mc_master_event *ev)
+int mc_master_table_events(const char *text, mc_master_event *ev, int max)
 {
-    memset(ev, 0, sizeof *ev);
     cJSON *j = cJSON_Parse(text);
-    const cJSON *e = cJSON_GetObjectItemCaseSensitive(j, "event");
-    const cJSON *ep = cJSON_GetObjectItemCaseSensitive(j, "epoch");
-    if (cJSON_IsNumber(ep)) ev->epoch = (long)ep->valuedouble;
-    if (cJSON_IsObject(e)) {
+    const cJSON *e;
+    int n = 0;
+    cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(j, "events"))
+    {
+        if (n >= max) break;
+        mc_master_event *x = &ev[n++];
+        memset(x, 0, sizeof *x);
         const cJSON *k = cJSON_GetObjectItemCaseSensitive(e, "kind"), *d = cJSON_GetObjectItemCaseSensitive(e, "devices"),
-                    *mv = cJSON_GetObjectItemCaseSensitive(e, "moved"), *w = cJSON_GetObjectItemCaseSensitive(e, "why");
-        if (cJSON_IsString(k)) snprintf(ev->kind, sizeof ev->kind, "%s", k->valuestring);
-        if (cJSON_IsNumber(d)) ev->devices = d->valueint;
-        if (cJSON_IsNumber(mv)) ev->moved = mv->valueint;
-        if (cJSON_IsString(w)) snprintf(ev->why, sizeof ev->why, "%s", w->valuestring);
+                    *mv = cJSON_GetObjectItemCaseSensitive(e, "moved"), *w = cJSON_GetObjectItemCaseSensitive(e, "why"),
+                    *ep = cJSON_GetObjectItemCaseSensitive(e, "epoch");
+        if (cJSON_IsString(k)) snprintf(x->kind, sizeof x->kind, "%s", k->valuestring);
+        if (cJSON_IsNumber(d)) x->devices = d->valueint;
+        if (cJSON_IsNumber(mv)) x->moved = mv->valueint;
+        if (cJSON_IsNumber(ep)) x->epoch = (long)ep->valuedouble;
+        if (cJSON_IsString(w)) snprintf(x->why, sizeof x->why, "%s", w->valuestring);
     }
     cJSON_Delete(j);
+    return n;
 }
 
 static int count_state(const mc_master *m, int state)
@@ -321,7 +334,22 @@ static void replan(mc_master *m, const char *kind, const char *why, double now)
     e->moved = moved;
     snprintf(e->why, sizeof e->why, "%s", why);
     m->n_ev_total++;
-    char *text = mc_master_table_text(f, e);
+    if (m->history) { /* for reports and tests: who held what in each epoch */
+        cJSON *h = cJSON_CreateObject(), *ts = cJSON_CreateObject();
+        cJSON_AddNumberToObject(h, "epoch", (double)f->epoch);
+        cJSON_AddStringToObject(h, "kind", kind);
+        for (int t = 0; t < f->n_tasks; t++) {
+            cJSON *ad = cJSON_AddArrayToObject(ts, f->tasks[t].name);
+            for (int k = 0; k < f->tasks[t].n_addr; k++) {
+                char b[MC_CTL_ADDR_MAX];
+                cJSON_AddItemToArray(ad, cJSON_CreateString(mc_addr_str(&f->tasks[t].addr[k], b, sizeof b)));
+            }
+        }
+        cJSON_AddItemToObject(h, "tasks", ts);
+        if (cJSON_GetArraySize(m->history) >= 64) cJSON_DeleteItemFromArray(m->history, 0);
+        cJSON_AddItemToArray(m->history, h);
+    }
+    char *text = mc_master_table_text(f, e, 1);
     free(m->table);
     m->table = text;
     free(m->farm);
@@ -330,7 +358,6 @@ static void replan(mc_master *m, const char *kind, const char *why, double now)
     m->cur = pl;
     m->last_change = now;
     m->better_since = 0;
-    m->notify = 1;
     char desc[400];
     int k = 0;
     desc[0] = '\0';
@@ -406,6 +433,8 @@ static mc_status h_join(void *ctx, const char *addr, const char *role, double me
         } else {
             mdev *D = &m->dev[d];
             D->mem_mb = mem_mb;
+            if (D->state == D_ACTIVE || D->state == D_PROBATION) /* a node joins once: it restarted */
+                mark_out(m, d, "joined again (it restarted)", now);
             D->last_hb = now;
             if (D->state != D_ACTIVE && D->state != D_PROBATION) {
                 int flaps = recent_leaves(D, now);
@@ -441,7 +470,8 @@ static mc_status h_heartbeat(void *ctx, const char *addr, long epoch, const mc_c
     if (m->have_initial && d < 0) {
         char b[MC_CTL_ADDR_MAX];
         if (!strcmp(mc_addr_str(&m->initial, b, sizeof b), addr)) { /* initial polls for tables */
-            if (epoch < m->epoch && m->table) out->farm = strdup(m->table);
+            out->epoch = m->ready_epoch;
+            if (epoch < m->ready_epoch && m->ready_table) out->farm = strdup(m->ready_table);
             pthread_mutex_unlock(&m->lock);
             return MC_OK;
         }
@@ -636,17 +666,37 @@ static void *monitor_main(void *arg)
             consider_rebalance(m, now);
             next_rebalance = now + 1.0;
         }
+        /* initial gets a table once the devices in it took it */
+        if (m->farm && m->ready_epoch < m->epoch) {
+            int all = 1;
+            for (int d = 0; d < MC_MASTER_MAX_DEVICES; d++)
+                if (m->dev[d].state == D_ACTIVE && m->dev[d].slot >= 0 && m->dev[d].acked < m->epoch) all = 0;
+            if (all || now - m->last_change > READY_MAX_S) {
+                int from = m->ev_told < m->n_ev ? m->ev_told : m->n_ev - 1;
+                free(m->ready_table);
+                m->ready_table = mc_master_table_text(m->farm, &m->ev[from], m->n_ev - from);
+                m->ready_epoch = m->epoch;
+                m->ev_told = m->n_ev;
+                m->notify = 1;
+                if (!all) mlog(m, "epoch %ld: not every device acknowledged it within %.0f s; initial uses it", m->epoch,
+                               READY_MAX_S);
+            }
+        }
         mc_master_table_fn fn = m->notify ? m->sub : NULL;
         mc_farm *copy = NULL;
-        mc_master_event ev;
-        if (fn && m->farm && (copy = malloc(sizeof *copy))) {
+        mc_master_event evs[16];
+        int n_evs = 0;
+        if (fn && m->ready_table && (copy = malloc(sizeof *copy))) {
             *copy = *m->farm;
-            ev = m->ev[m->n_ev - 1];
+            n_evs = mc_master_table_events(m->ready_table, evs, 16);
+            for (int i = 0; i < n_evs; i++) /* times as the master saw them */
+                for (int k = 0; k < m->n_ev; k++)
+                    if (m->ev[k].epoch == evs[i].epoch) evs[i].t = m->ev[k].t;
             m->notify = 0;
         }
         pthread_mutex_unlock(&m->lock);
         if (copy) {
-            fn(m->sub_ctx, copy, &ev);
+            fn(m->sub_ctx, copy, evs, n_evs);
             free(copy);
         }
         /* devices a sender could not reach: out if nothing takes a connection */
@@ -673,11 +723,12 @@ static void *push_main(void *arg)
     mc_http_client_set_timeout(h, 1000);
     mc_http_client_set_abort(h, &m->quit);
     long initial_pushed = 0;
+    double initial_at = 0;
     while (!m->quit) {
-        mc_addr to[MC_MASTER_MAX_DEVICES + 1];
+        mc_addr to[MC_MASTER_MAX_DEVICES];
         int n = 0;
-        char *text = NULL;
-        long epoch;
+        char *text = NULL, *itext = NULL;
+        long epoch, iepoch = 0;
         double now = mc_now();
         pthread_mutex_lock(&m->lock);
         epoch = m->epoch;
@@ -690,15 +741,19 @@ static void *push_main(void *arg)
                     D->pushed_at = now;
                 }
             }
-            if (m->have_initial && !m->sub && initial_pushed < epoch) to[n++] = m->initial;
+        }
+        mc_addr ini = m->initial;
+        if (m->have_initial && !m->sub && m->ready_table && initial_pushed < m->ready_epoch &&
+            now - initial_at >= PUSH_AGAIN_S) {
+            itext = strdup(m->ready_table);
+            iepoch = m->ready_epoch;
+            initial_at = now;
         }
         pthread_mutex_unlock(&m->lock);
-        for (int i = 0; i < n && !m->quit; i++) {
-            mc_status st = mc_ctl_assign(m->ctl, h, to[i].host, to[i].port, epoch, text);
-            if (!st && i == n - 1 && m->have_initial && !m->sub && mc_addr_equal(&to[i], &m->initial))
-                initial_pushed = epoch;
-        }
+        for (int i = 0; i < n && !m->quit; i++) mc_ctl_assign(m->ctl, h, to[i].host, to[i].port, epoch, text);
+        if (itext && !mc_ctl_assign(m->ctl, h, ini.host, ini.port, iepoch, itext)) initial_pushed = iepoch;
         free(text);
+        free(itext);
         struct timespec ts = {0, 50 * 1000000L};
         nanosleep(&ts, NULL);
     }
@@ -720,6 +775,7 @@ mc_status mc_master_new(const mc_master_opts *o, mc_master **out)
     if (m->o.mem_mb <= 0) m->o.mem_mb = 1024;
     pthread_mutex_init(&m->lock, NULL);
     m->t0 = mc_now();
+    m->history = cJSON_CreateArray();
     mc_status st;
     if (o->devices < 1 || o->devices > MC_PLAN_MAX_DEVICES) {
         st = mc_error_set(MC_ERR_INVALID_ARG, "master: --devices must be 1..%d, got %d", MC_PLAN_MAX_DEVICES,
@@ -828,7 +884,9 @@ void mc_master_free(mc_master *m)
     free(m->plans);
     free(m->farm);
     free(m->table);
+    free(m->ready_table);
     free(m->cur);
+    cJSON_Delete(m->history);
     pthread_mutex_destroy(&m->lock);
     free(m);
 }
@@ -882,6 +940,7 @@ cJSON *mc_master_report(mc_master *m)
         cJSON_AddItemToArray(es, o);
     }
     cJSON_AddNumberToObject(r, "epoch", (double)m->epoch);
+    cJSON_AddItemToObject(r, "tables", cJSON_Duplicate(m->history, 1));
     if (m->stalled[0]) cJSON_AddStringToObject(r, "stalled", m->stalled);
     pthread_mutex_unlock(&m->lock);
     return r;

@@ -73,9 +73,10 @@ typedef struct mc_master mc_master;
 /* Reads or makes the plans (may take a few seconds for a quick profile). */
 mc_status mc_master_new(const mc_master_opts *o, mc_master **out);
 /* In-process subscriber (initial inside the same process): called with each
- * new table and the event that made it, from the master's thread, outside
- * its lock. */
-typedef void (*mc_master_table_fn)(void *ctx, const mc_farm *farm, const mc_master_event *ev);
+ * new table once it is ready (every device in it has acknowledged it in a
+ * heartbeat, or 2 s passed) and the events since the last one, from the
+ * master's thread, outside its lock.  A remote initial gets the same. */
+typedef void (*mc_master_table_fn)(void *ctx, const mc_farm *farm, const mc_master_event *ev, int n_ev);
 void mc_master_subscribe(mc_master *m, mc_master_table_fn fn, void *ctx);
 /* Starts the monitor and the pusher threads. */
 mc_status mc_master_start(mc_master *m);
@@ -87,9 +88,10 @@ int mc_master_devices(mc_master *m); /* devices in the membership (joined, not o
 /* "devices" (address, state, task, frames, memory) and "events" for a JSON report. */
 cJSON *mc_master_report(mc_master *m);
 
-/* The table as sent on the wire: the farm JSON plus "event". Malloc'ed. */
-char *mc_master_table_text(const mc_farm *farm, const mc_master_event *ev);
-/* Reads the "event" of a table text (kind "" when it has none). */
-void mc_master_table_event(const char *text, mc_master_event *ev);
+/* The table as sent on the wire: the farm JSON plus "events" (what changed
+ * since the last table initial saw). Malloc'ed. */
+char *mc_master_table_text(const mc_farm *farm, const mc_master_event *ev, int n_ev);
+/* Reads the "events" of a table text into ev[0..max); returns how many. */
+int mc_master_table_events(const char *text, mc_master_event *ev, int max);
 
 #endif

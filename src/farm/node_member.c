@@ -76,10 +76,11 @@ void *node_member_main(void *arg)
     const double hb_s = o->heartbeat_s > 0 ? o->heartbeat_s : 0.5;
     const double mem = o->mem_mb > 0 ? o->mem_mb : o->mem_limit_mb > 0 ? o->mem_limit_mb : 0;
     int joined = 0;
-    long fails = 0;
+    long fails = 0, told = 0;
     double next = 0;
     while (!n->quit) {
         double now = mc_now();
+        if (joined && atomic_load(&n->epoch) != told) next = 0; /* a new table: acknowledge it at once */
         if (joined && n->n_unreach) flush_reports(n, n->ctl, h, &m);
         if (now >= next) {
             mc_ctl_table t;
@@ -94,7 +95,8 @@ void *node_member_main(void *arg)
             } else {
                 mc_ctl_figures f;
                 figures(n, &f);
-                st = mc_ctl_heartbeat(n->ctl, h, m.host, m.port, n->me_str, (long)atomic_load(&n->epoch), &f, &t);
+                told = (long)atomic_load(&n->epoch);
+                st = mc_ctl_heartbeat(n->ctl, h, m.host, m.port, n->me_str, told, &f, &t);
                 if (!st) {
                     if (f.n_unreachable) { /* told: forget them */
                         pthread_mutex_lock(&n->unreach_m);

@@ -87,6 +87,10 @@ static mc_status send_once(node *n, mc_rpc *r, mc_frame *fr, const node_view *v,
     char why[800];
     mc_status st;
     mc_farm_delivery d = MC_FARM_DELIVERY_INIT;
+    /* a dynamic farm gives up on an unreachable peer after 2 tries and tells
+     * the master at once: it re-plans, and initial sends the frame again */
+    mc_rpc_policy pol = MC_RPC_POLICY_DEFAULT;
+    if (n->dynamic) pol.unreachable_attempts = 2;
     if (next_split && !part_holder) {
         /* A whole tensor for a split receiver is cut: a different slice to
          * each part holder, encoded one by one while the tensor lives (so the
@@ -107,7 +111,7 @@ static mc_status send_once(node *n, mc_rpc *r, mc_frame *fr, const node_view *v,
             hold = mc_farm_hold_s(r, farm, to, fr->tag);
         }
         mc_farm_cut cut = {sp, &full};
-        st = sp ? mc_farm_send(r, farm, to, &cut, fr->tag, fr->data, fr->n, &fr->meta, MC_RPC_POLICY_DEFAULT,
+        st = sp ? mc_farm_send(r, farm, to, &cut, fr->tag, fr->data, fr->n, &fr->meta, pol,
                                &n->send_abort, &d)
                 : mc_error_set(MC_ERR_NOMEM, "out of memory for the parts of %s", farm->tasks[to].name);
         if (own_sp) free(sp);
@@ -154,7 +158,7 @@ static mc_status send_once(node *n, mc_rpc *r, mc_frame *fr, const node_view *v,
                 waited += hold < 0.01 ? 0.01 : hold > 0.1 ? 0.1 : hold;
                 hold = mc_farm_hold_s(r, farm, to, fr->tag);
             }
-            st = mc_farm_send_encoded(r, farm, to, fr->tag, body, blen, MC_RPC_POLICY_DEFAULT, &n->send_abort, &d);
+            st = mc_farm_send_encoded(r, farm, to, fr->tag, body, blen, pol, &n->send_abort, &d);
             if (st == MC_ERR_FULL && d.sent) may_drop = 0; /* some part holders took it: complete it */
             if (st != MC_ERR_FULL || may_drop || waited >= NODE_WAIT_S || n->send_abort) break;
             hold = mc_farm_hold_s(r, farm, to, fr->tag);
