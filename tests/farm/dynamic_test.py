@@ -61,19 +61,31 @@ def rel_err(a, b):
 class Farm:
     """An initial (with its master, or with `mchair master`) and its nodes."""
 
-    def __init__(self, a, work, repeat, rate, devices, standalone=False, extra=()):
+    def __init__(self, a, work, repeat, rate, devices, standalone=False, extra=(), plans="profile", nodes_first=0):
         self.a, self.work, self.repeat = a, work, repeat
         ports = farmlib.free_ports(2)
         self.init_port, self.master_port = ports
         self.node_ports = []
         self.nodes = {}
         self.starts = {}
+        self.control = self.master_port if standalone else self.init_port
         self.outs = os.path.join(work, "outs")
         self.report = os.path.join(work, "report.json")
         self.master_json = os.path.join(work, "master.json")
         self.log = os.path.join(work, "initial.log")
         self.inputs = make_inputs(work, 6)
-        plan = ["--devices", str(devices), "--mem", MEM, "--profile", profile(a, work), "--link", LINK]
+        # where the master's plans come from: a profile file, a folder of
+        # `mchair plan --out` farm files, or (neither) a quick profile it makes
+        plan = ["--devices", str(devices), "--mem", MEM, "--link", LINK]
+        if plans == "profile":
+            plan += ["--profile", profile(a, work)]
+        elif plans == "folder":
+            plan += ["--plans", plan_folder(a, work, 2 * devices)]
+        # nodes started before the master keep trying to join until it answers
+        for _ in range(nodes_first):
+            self.start_node()
+        if nodes_first:
+            time.sleep(1.5)  # they try to join and fail: nothing listens yet
         common = ["--model", "alexnet", "--listen", "127.0.0.1:%d" % self.init_port, "--repeat", str(repeat),
                   "--rate", str(rate), "--input", ",".join(self.inputs), "--outputs", self.outs, "--json",
                   self.report, "--timeout", "120", "--wait", "120"] + list(extra)
@@ -173,6 +185,14 @@ def profile(a, work):
     return p
 
 
+def plan_folder(a, work, n):
+    d = os.path.join(work, "plans")
+    subprocess.run([a.mchair, "plan", "--model", "alexnet", "--devices", str(n), "--mem", MEM, "--profile",
+                    profile(a, work), "--link", LINK, "--out", d], check=True, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL)
+    return d
+
+
 def make_inputs(work, n):
     rng = np.random.default_rng(11)
     paths = []
@@ -255,10 +275,10 @@ def test_kill(a, work):
 
 
 def test_two(a, work):
-    farm = Farm(a, work, 600, 30, 6)
+    farm = Farm(a, work, 600, 30, 6, plans="quick")
     for _ in range(6):
         farm.start_node()
-    check(farm.wait_results(150), "two: the stream runs")
+    check(farm.wait_results(150), "two: the stream runs (plans from the master's quick profile)")
     victims = farm.node_ports[-2:]
     for v in victims:
         farm.kill(v)
@@ -272,10 +292,10 @@ def test_two(a, work):
 
 
 def test_rejoin(a, work):
-    farm = Farm(a, work, 600, 30, 5)
+    farm = Farm(a, work, 600, 30, 5, plans="folder")
     for _ in range(5):
         farm.start_node()
-    check(farm.wait_results(100), "rejoin: the stream runs")
+    check(farm.wait_results(100), "rejoin: the stream runs (plans from a plan folder)")
     victim = farm.node_ports[0]
     farm.kill(victim)
     check(farm.wait_event(r"event: leave .*127\.0\.0\.1:%d" % victim), "rejoin: the device left")
@@ -293,10 +313,8 @@ def test_rejoin(a, work):
 
 
 def test_join(a, work):
-    farm = Farm(a, work, 600, 30, 4, standalone=True)
-    for _ in range(4):
-        farm.start_node()
-    check(farm.wait_results(150), "join: the stream runs on 4 devices")
+    farm = Farm(a, work, 600, 30, 4, standalone=True, nodes_first=4)
+    check(farm.wait_results(150), "join: the stream runs on 4 devices (started before the master)")
     newcomer = farm.start_node()
     check(farm.wait_event(r"event: join "), "join: the new device joined")
     rc, rep = farm.finish()
