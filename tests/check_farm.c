@@ -253,6 +253,119 @@ START_TEST(tags_go_round_robin_and_all_parts_of_a_tag_to_one_replica)
 }
 END_TEST
 
+/* Replica weights (farm.h): each replica gets exactly its weight of every
+ * wtotal tags, interleaved (no run longer than needed), the parts of a tag
+ * still go to one replica; equal weights are plain round-robin. */
+START_TEST(weighted_replicas_get_their_share_interleaved)
+{
+    static const struct {
+        int r, w[4];
+    } cases[] = {{2, {1, 8}}, {3, {2, 3, 3}}, {4, {8, 1, 1, 8}}, {2, {5, 5}}};
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        mc_farm_task t;
+        memset(&t, 0, sizeof t);
+        snprintf(t.name, sizeof t.name, "t");
+        t.parts = 2;
+        t.n_addr = 2 * cases[c].r;
+        ck_assert_int_eq(mc_farm_task_set_weights(&t, cases[c].w, cases[c].r), MC_OK);
+        int total = 0, same = 1, got[4] = {0};
+        for (int r = 0; r < cases[c].r; r++) {
+            total += cases[c].w[r];
+            same &= cases[c].w[r] == cases[c].w[0];
+        }
+        ck_assert_int_eq(t.wtotal, same ? 0 : total);
+        for (int tag = 0; tag < 10 * total; tag++) {
+            char s[16];
+            snprintf(s, sizeof s, "%d", tag);
+            int a = mc_farm_route(&t, s);
+            ck_assert(a % 2 == 0 && a < t.n_addr);
+            if (same) ck_assert_int_eq(a / 2, tag % cases[c].r);
+            got[a / 2]++;
+        }
+        for (int r = 0; r < cases[c].r; r++) ck_assert_int_eq(got[r], 10 * cases[c].w[r] * (same ? total / cases[c].r / cases[c].w[r] : 1));
+        if (!same) { /* interleaved: the heaviest replica never takes more than its weight's run */
+            int run = 0, prev = -1, longest = 0;
+            for (int x = 0; x < total; x++) {
+                run = t.wpattern[x] == prev ? run + 1 : 1;
+                prev = t.wpattern[x];
+                longest = run > longest ? run : longest;
+            }
+            int wmax = 0, wmin = 99;
+            for (int r = 0; r < cases[c].r; r++) {
+                wmax = cases[c].w[r] > wmax ? cases[c].w[r] : wmax;
+                wmin = cases[c].w[r] < wmin ? cases[c].w[r] : wmin;
+            }
+            ck_assert_int_le(longest, (wmax + wmin - 1) / wmin + 1);
+        }
+    }
+    mc_farm_task t;
+    memset(&t, 0, sizeof t);
+    t.parts = 1;
+    t.n_addr = 2;
+    int bad[2] = {0, 3};
+    ck_assert_int_ne(mc_farm_task_set_weights(&t, bad, 2), MC_OK);
+    ck_assert_int_ne(mc_farm_task_set_weights(&t, bad + 1, 1), MC_OK);
+}
+END_TEST
+
+/* The writer and the reader are one module: a farm with an epoch, split
+ * tasks and replica weights comes back the same; canonical names name the
+ * work (layers, method, parts), not the position. */
+START_TEST(a_farm_written_and_read_back_is_the_same_farm)
+{
+    static const char text[] =
+        "{\"model\":\"alexnet\",\"epoch\":7,\"tasks\":["
+        "{\"name\":\"a\",\"layers\":[\"conv1\",\"flatten\"],\"weights\":[1,3]},"
+        "{\"name\":\"b\",\"layers\":[\"fc1\",\"fc1\"],\"method\":\"fc_input\",\"parts\":2},"
+        "{\"name\":\"c\",\"layers\":[\"fc2\",\"fc3\"]}],"
+        "\"node\":{\"initial\":[\"10.0.0.1:9999\"],\"a\":[\"10.0.0.2:1\",\"10.0.0.3:2\"],"
+        "\"b\":[\"10.0.0.4:3\",\"10.0.0.5:4\"],\"c\":[\"10.0.0.6:5\"]}}";
+    mc_farm *f = malloc(sizeof *f), *g = malloc(sizeof *g);
+    ck_assert_msg(mc_farm_parse(text, "t.json", NULL, f) == MC_OK, "%s", mc_error_last());
+    ck_assert_int_eq(f->epoch, 7);
+    ck_assert_int_eq(f->tasks[0].wtotal, 4);
+    char *back = mc_farm_to_text(f);
+    ck_assert_ptr_nonnull(back);
+    ck_assert_msg(mc_farm_parse(back, "back.json", NULL, g) == MC_OK, "%s: %s", back, mc_error_last());
+    free(back);
+    ck_assert_int_eq(g->epoch, 7);
+    ck_assert_int_eq(g->n_tasks, 3);
+    for (int i = 0; i < 3; i++) {
+        ck_assert_str_eq(g->tasks[i].name, f->tasks[i].name);
+        ck_assert_int_eq(g->tasks[i].first, f->tasks[i].first);
+        ck_assert_int_eq(g->tasks[i].last, f->tasks[i].last);
+        ck_assert_int_eq(g->tasks[i].method, f->tasks[i].method);
+        ck_assert_int_eq(g->tasks[i].parts, f->tasks[i].parts);
+        ck_assert_int_eq(g->tasks[i].n_addr, f->tasks[i].n_addr);
+        for (int k = 0; k < f->tasks[i].n_addr; k++) ck_assert(mc_addr_equal(&g->tasks[i].addr[k], &f->tasks[i].addr[k]));
+        ck_assert_int_eq(g->tasks[i].wtotal, f->tasks[i].wtotal);
+        ck_assert(!memcmp(g->tasks[i].wpattern, f->tasks[i].wpattern, sizeof f->tasks[i].wpattern));
+    }
+    ck_assert(mc_addr_equal(&g->initial, &f->initial));
+    char n0[MC_NAME_MAX], n1[MC_NAME_MAX], n2[MC_NAME_MAX];
+    mc_farm_task_canonical_name(&f->tasks[0], n0);
+    mc_farm_task_canonical_name(&f->tasks[1], n1);
+    mc_farm_task_canonical_name(&f->tasks[2], n2);
+    ck_assert_str_eq(n0, "conv1..flatten");
+    ck_assert_str_eq(n1, "fc1/fc_input2");
+    ck_assert_str_eq(n2, "fc2..fc3");
+    /* the task that starts where another ends */
+    ck_assert_int_eq(mc_farm_task_at(f, f->tasks[0].last, 12), 1);
+    ck_assert_int_eq(mc_farm_task_at(f, 12, 12), 3);
+    ck_assert_int_eq(mc_farm_task_at(f, 3, 12), -1);
+    mc_addr a;
+    ck_assert_int_eq(mc_addr_parse("10.0.0.5:4", 1, &a), MC_OK);
+    ck_assert_int_eq(mc_farm_task_addr_index(&f->tasks[1], &a), 1);
+    /* bad weights are refused with the task named */
+    static const char badw[] = "{\"model\":\"alexnet\",\"tasks\":[{\"name\":\"a\",\"layers\":[\"conv1\",\"fc3\"],"
+                               "\"weights\":[1,9]}],\"node\":{\"initial\":[\"i\"],\"a\":[\"x\",\"y\"]}}";
+    ck_assert_int_ne(mc_farm_parse(badw, "w.json", NULL, g), MC_OK);
+    ck_assert_msg(strstr(mc_error_last(), "w.json") && strstr(mc_error_last(), "weights"), "%s", mc_error_last());
+    free(f);
+    free(g);
+}
+END_TEST
+
 /* A loopback port nothing listens on (bound, then closed). */
 static int closed_port(void)
 {
@@ -692,6 +805,8 @@ static Suite *farm_suite(void)
     tcase_add_test(tc, planner_style_farm_files_with_every_method_load);
     tcase_add_loop_test(tc, bad_farm_files_are_refused_with_the_place_named, 0, N_BAD);
     tcase_add_test(tc, tags_go_round_robin_and_all_parts_of_a_tag_to_one_replica);
+    tcase_add_test(tc, weighted_replicas_get_their_share_interleaved);
+    tcase_add_test(tc, a_farm_written_and_read_back_is_the_same_farm);
     tcase_add_test(tc, an_unreachable_replica_is_down_for_a_while_and_tags_go_to_the_next);
     tcase_add_test(tc, the_merge_waits_for_every_part_of_a_tag_and_places_parts_by_index);
     tcase_add_test(tc, the_merge_table_is_bounded_and_reports_dropped_tags);

@@ -68,7 +68,7 @@ static void initial_usage(FILE *f)
             "dynamic farms:\n"
             "  --dynamic           run the master in this process\n"
             "  --master HOST:PORT  use a master elsewhere (`mchair master`)\n"
-            "  --tries N           sends of one frame at most (default 4)\n"
+            "  --tries N           sends of one frame at most (default 8; 0.25 s doubling to 4 s apart)\n"
             "  --wait S            wait at most S seconds for the devices (default 300)\n");
     mc_master_usage(f);
 }

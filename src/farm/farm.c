@@ -50,7 +50,42 @@ uint64_t mc_tag_number(const char *tag)
 int mc_farm_route(const mc_farm_task *t, const char *tag)
 {
     int r = mc_farm_replicas(t);
+    if (t->wtotal > 0) return t->wpattern[mc_tag_number(tag) % (uint64_t)t->wtotal] * t->parts;
     return (int)(mc_tag_number(tag) % (uint64_t)(r > 0 ? r : 1)) * t->parts;
+}
+
+mc_status mc_farm_task_set_weights(mc_farm_task *t, const int *w, int n)
+{
+    const int R = mc_farm_replicas(t);
+    if (n != R)
+        return mc_error_set(MC_ERR_INVALID_ARG, "task %s: %d weights for %d replicas", t->name, n, R);
+    int same = 1, total = 0;
+    for (int r = 0; r < R; r++) {
+        if (w[r] < 1 || w[r] > MC_FARM_WEIGHT_MAX)
+            return mc_error_set(MC_ERR_INVALID_ARG, "task %s: replica weight %d is not 1..%d", t->name, w[r],
+                                MC_FARM_WEIGHT_MAX);
+        same &= w[r] == w[0];
+        total += w[r];
+    }
+    memset(t->weight, 0, sizeof t->weight);
+    t->wtotal = 0;
+    if (same) return MC_OK;
+    /* smooth weighted round-robin: each step every replica gains its weight,
+     * the one with the most credit takes the tag and pays the total; the
+     * pattern interleaves replicas (no bursts) and is the same everywhere */
+    int credit[MC_FARM_MAX_ADDRS] = {0};
+    for (int x = 0; x < total; x++) {
+        int best = 0;
+        for (int r = 0; r < R; r++) {
+            credit[r] += w[r];
+            if (credit[r] > credit[best]) best = r;
+        }
+        credit[best] -= total;
+        t->wpattern[x] = (unsigned char)best;
+    }
+    for (int r = 0; r < R; r++) t->weight[r] = (unsigned char)w[r];
+    t->wtotal = total;
+    return MC_OK;
 }
 
 int mc_farm_find_task(const mc_farm *f, const char *name)

@@ -33,6 +33,7 @@
 #define MC_FARM_HOST_MAX 64
 #define MC_FARM_TASK_PORT 12345
 #define MC_FARM_INITIAL_PORT 9999
+#define MC_FARM_WEIGHT_MAX 8 /* replica weights are 1..8 */
 
 /* Methods: split.h's mc_split_method (data, fc_output, fc_input,
  * conv_channel, conv_filter, conv_spatial); one set of names for farm files,
@@ -54,6 +55,13 @@ typedef struct mc_farm_task {
     int grid[2];     /* conv_spatial: [gh, gw]; else [1, 1] */
     int n_addr;      /* P * replicas */
     mc_addr addr[MC_FARM_MAX_ADDRS];
+    /* Replica weights (farm file "weights", the master's rebalancing): replica
+     * r gets weight[r] of every wtotal tags, interleaved (smooth weighted
+     * round-robin over tag mod wtotal, wpattern).  wtotal 0: unweighted, tag
+     * mod R as the artifact routes. */
+    unsigned char weight[MC_FARM_MAX_ADDRS];
+    int wtotal;
+    unsigned char wpattern[MC_FARM_MAX_ADDRS * MC_FARM_WEIGHT_MAX];
 } mc_farm_task;
 
 typedef struct mc_farm {
@@ -84,6 +92,9 @@ const char *mc_addr_str(const mc_addr *a, char *buf, size_t n);
 static inline int mc_farm_replicas(const mc_farm_task *t) { return t->n_addr / t->parts; }
 /* Number used to pick a replica: a decimal tag is its value, else a hash. */
 uint64_t mc_tag_number(const char *tag);
+/* Sets the replicas' weights (w[r] in 1..MC_FARM_WEIGHT_MAX, one per
+ * replica); all equal means unweighted. */
+mc_status mc_farm_task_set_weights(mc_farm_task *t, const int *w, int n);
 /* First address index of the replica of task `t` that gets tag `tag`;
  * the P part holders are at [*first, *first + parts). */
 int mc_farm_route(const mc_farm_task *t, const char *tag);

@@ -350,6 +350,24 @@ static mc_status parse_root(const cJSON *root, const char *origin, const layer_v
                               origin, t->name, t->parts, t->n_addr);
             goto out;
         }
+        const cJSON *ws = tasks ? cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(tasks, i), "weights") : NULL;
+        if (ws) {
+            int w[MC_FARM_MAX_ADDRS], nw = 0;
+            const cJSON *x;
+            cJSON_ArrayForEach(x, ws)
+            {
+                if (!cJSON_IsNumber(x) || nw >= MC_FARM_MAX_ADDRS) {
+                    nw = -1;
+                    break;
+                }
+                w[nw++] = x->valueint;
+            }
+            if (!cJSON_IsArray(ws) || nw < 0 || mc_farm_task_set_weights(t, w, nw)) {
+                st = mc_error_set(MC_ERR_FORMAT, "%s: task '%s': \"weights\" must be one number 1..%d per replica (%d)",
+                                  origin, t->name, MC_FARM_WEIGHT_MAX, mc_farm_replicas(t));
+                goto out;
+            }
+        }
     }
 out:
     return st;
@@ -477,6 +495,11 @@ static cJSON *task_json(const mc_farm_task *t)
         cJSON_AddStringToObject(o, "method", mc_split_name(t->method));
         cJSON_AddNumberToObject(o, "parts", t->parts);
         if (t->method == MC_SPLIT_CONV_SPATIAL) cJSON_AddItemToObject(o, "grid", cJSON_CreateIntArray(t->grid, 2));
+    }
+    if (t->wtotal > 0) {
+        int w[MC_FARM_MAX_ADDRS], R = mc_farm_replicas(t);
+        for (int r = 0; r < R; r++) w[r] = t->weight[r];
+        cJSON_AddItemToObject(o, "weights", cJSON_CreateIntArray(w, R));
     }
     return o;
 }

@@ -423,6 +423,16 @@ static void teardown(src *s)
     pthread_mutex_destroy(&s->tm);
 }
 
+/* Seconds before the next send of a frame sent `tries` times that came back
+ * lost: 0.25 s doubling to 4 s, so that a transition (a device loading its
+ * new task, a table not yet taken everywhere) is waited out, not burnt. */
+static double backoff(int tries)
+{
+    double s = 0.25;
+    for (int i = 1; i < tries && s < 4; i++) s *= 2;
+    return s > 4 ? 4 : s;
+}
+
 /* Sends frame i with the current table; returns the send's status. */
 static mc_status send_frame(src *s, long i, mc_rpc *rpc, float *in, uint8_t *u8, const mc_ipc_meta *meta0, long *rerouted)
 {
@@ -486,7 +496,7 @@ mc_status mc_initial_run(const mc_initial_opts *o, volatile sig_atomic_t *stop, 
     pthread_mutex_init(&s->tm, NULL);
     const int dynamic = o->master || o->master_addr;
     r->dynamic = dynamic;
-    const int max_tries = o->max_tries > 0 ? (o->max_tries > 250 ? 250 : o->max_tries) : 4;
+    const int max_tries = o->max_tries > 0 ? (o->max_tries > 250 ? 250 : o->max_tries) : 8;
     mc_rpc *rpc = NULL;
     float *in = NULL;
     uint8_t *u8 = NULL;
@@ -584,6 +594,9 @@ mc_status mc_initial_run(const mc_initial_opts *o, volatile sig_atomic_t *stop, 
             if (!t_first) {
                 t_first = s->t_send[i];
                 s->t_stream = t_first; /* events taken before: t_s was relative to then, close enough */
+                struct timespec wall;
+                clock_gettime(CLOCK_REALTIME, &wall);
+                r->t_first_unix = (double)wall.tv_sec + wall.tv_nsec * 1e-9;
             }
             s->epoch_sent[i] = farm->epoch;
             s->retry_at[i] = 0;
@@ -596,7 +609,7 @@ mc_status mc_initial_run(const mc_initial_opts *o, volatile sig_atomic_t *stop, 
             } else if (ss && dynamic && s->tries[i] < max_tries) {
                 char why[400];
                 snprintf(why, sizeof why, "%s", mc_error_last());
-                s->retry_at[i] = mc_now() + 0.2 * s->tries[i];
+                s->retry_at[i] = mc_now() + backoff(s->tries[i]);
                 if (!o->quiet) fprintf(stderr, "initial: tag %ld: %s (sending again)\n", i, why);
             } else if (ss) {
                 inflight--;
@@ -621,7 +634,7 @@ mc_status mc_initial_run(const mc_initial_opts *o, volatile sig_atomic_t *stop, 
                 mc_frame_free(fr);
             } else if (err) {
                 if (dynamic && s->tries[idx] < max_tries) { /* sent again after a short wait */
-                    if (s->retry_at[idx] == 0) s->retry_at[idx] = mc_now() + 0.1 * s->tries[idx];
+                    if (s->retry_at[idx] == 0) s->retry_at[idx] = mc_now() + backoff(s->tries[idx]);
                     if (!o->quiet) fprintf(stderr, "initial: tag %ld: %s (sending again)\n", idx, err);
                 } else {
                     inflight--;
@@ -752,6 +765,7 @@ cJSON *mc_initial_report_json(const mc_initial_report *r)
         snprintf(k, sizeof k, "%ld", r->reason_tag[i]);
         cJSON_AddStringToObject(lr, k, r->reason[i]);
     }
+    cJSON_AddNumberToObject(j, "t_first_unix", r->t_first_unix);
     cJSON_AddNumberToObject(j, "rerouted", (double)r->rerouted);
     cJSON_AddNumberToObject(j, "reissued", (double)r->reissued);
     cJSON *ev = cJSON_AddArrayToObject(j, "events");

@@ -11,7 +11,7 @@
  *     cannot be reached, when a node reports that it could not deliver it
  *     (mc.error), or when it is not back within `timeout_s`.
  * With a dynamic farm (a master: master.h) initial keeps every frame until
- * its result is back and sends it again (at most max_tries sends in all)
+ * its result is back and sends it again (at most max_tries sends in all, further apart each time)
  * when a node reports it lost, when a new table came after it was sent and
  * it is overdue (a device left or changed task with it inside), or when it
  * is long overdue; it is lost only when its tries or `timeout_s` run out.
@@ -48,7 +48,7 @@ typedef struct mc_initial_opts {
     double timeout_s;          /* a frame not back this long after its first send is lost */
     uint64_t seed;
     int float_frames;          /* random frames as float32 instead of the artifact's uint8 */
-    int max_tries;             /* dynamic: sends of one frame at most (0: 4) */
+    int max_tries;             /* dynamic: sends of one frame at most (0: 8; 0.25 s doubling to 4 s apart) */
     double wait_s;             /* dynamic: how long to wait for the first table (0: 300) */
     int quiet;                 /* only the summary */
     mc_initial_result_fn on_result;
@@ -71,6 +71,7 @@ typedef struct mc_initial_report {
     int devices, n_tasks;
     long repeat, done, dropped, lost, reissued, rerouted;
     double mean_s, throughput_ips;
+    double t_first_unix;       /* wall clock of the first send (to line up with other logs) */
     unsigned char *state;      /* per tag, MC_TAG_* */
     double *lat_s, *recv_s;    /* per tag, done ones: latency from the first send; arrival after t_first */
     int n_reasons;

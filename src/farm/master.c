@@ -23,7 +23,10 @@
 #define PROBATION_MAX_S 30.0
 #define FLAP_WINDOW_S 60.0
 #define PUSH_AGAIN_S 0.5
-#define READY_MAX_S 2.0 /* initial waits at most this long for the devices to take a table */
+/* Initial gets a new table once its devices took it, or after this long (a
+ * device that loads a task takes seconds on a small device; one that never
+ * acknowledges is caught by the deadline).  The first table waits for all. */
+#define READY_MAX_S 10.0
 
 enum { D_FREE, D_PROBATION, D_ACTIVE, D_OUT };
 static const char *const state_names[] = {"free", "probation", "active", "out"};
@@ -74,7 +77,7 @@ struct mc_master {
     mc_plan *cur;           /* the plan it follows, devices[] = our device indices */
     long epoch;
     int started;
-    double t0, last_change, better_since;
+    double t0, last_change, better_since, weights_since;
     mc_master_event ev[MC_MASTER_MAX_EVENTS];
     cJSON *history;         /* per table: epoch and task -> addresses (the last 64) */
     int n_ev, n_ev_total;
@@ -264,6 +267,55 @@ static int count_state(const mc_master *m, int state)
     return n;
 }
 
+/* Makes f (malloc'ed, taken) the table with a new epoch, and records the
+ * event that made it (under the lock). */
+static void publish(mc_master *m, mc_farm *f, const char *kind, const char *why, int moved, double now)
+{
+    f->epoch = ++m->epoch;
+    for (int d = 0; d < MC_MASTER_MAX_DEVICES; d++) {
+        m->dev[d].frames0 = m->dev[d].fig.frames;
+        m->dev[d].pushed_at = 0;
+    }
+    mc_master_event *e = &m->ev[m->n_ev < MC_MASTER_MAX_EVENTS ? m->n_ev++ : MC_MASTER_MAX_EVENTS - 1];
+    memset(e, 0, sizeof *e);
+    e->t = now;
+    snprintf(e->kind, sizeof e->kind, "%s", kind);
+    e->devices = count_state(m, D_ACTIVE);
+    e->epoch = m->epoch;
+    e->moved = moved;
+    snprintf(e->why, sizeof e->why, "%s", why);
+    m->n_ev_total++;
+    if (m->history) { /* for reports and tests: who held what in each epoch */
+        cJSON *h = cJSON_CreateObject(), *ts = cJSON_CreateObject(), *ws = cJSON_CreateObject();
+        cJSON_AddNumberToObject(h, "epoch", (double)f->epoch);
+        cJSON_AddStringToObject(h, "kind", kind);
+        for (int t = 0; t < f->n_tasks; t++) {
+            cJSON *ad = cJSON_AddArrayToObject(ts, f->tasks[t].name);
+            for (int k = 0; k < f->tasks[t].n_addr; k++) {
+                char b[MC_CTL_ADDR_MAX];
+                cJSON_AddItemToArray(ad, cJSON_CreateString(mc_addr_str(&f->tasks[t].addr[k], b, sizeof b)));
+            }
+            if (f->tasks[t].wtotal) {
+                int w[MC_FARM_MAX_ADDRS], R = mc_farm_replicas(&f->tasks[t]);
+                for (int r = 0; r < R; r++) w[r] = f->tasks[t].weight[r];
+                cJSON_AddItemToObject(ws, f->tasks[t].name, cJSON_CreateIntArray(w, R));
+            }
+        }
+        cJSON_AddItemToObject(h, "tasks", ts);
+        cJSON_AddItemToObject(h, "weights", ws);
+        if (cJSON_GetArraySize(m->history) >= 64) cJSON_DeleteItemFromArray(m->history, 0);
+        cJSON_AddItemToArray(m->history, h);
+    }
+    char *text = mc_master_table_text(f, e, 1);
+    free(m->table);
+    m->table = text;
+    free(m->farm);
+    m->farm = f;
+    m->last_change = now;
+    m->better_since = 0;
+    m->weights_since = 0;
+}
+
 /* Applies the plan for the current membership (under the lock).  The
  * largest feasible plan for n' <= n whose slots the devices can hold. */
 static void replan(mc_master *m, const char *kind, const char *why, double now)
@@ -318,52 +370,17 @@ static void replan(mc_master *m, const char *kind, const char *why, double now)
         return;
     }
     for (int t = 0; t < f->n_tasks; t++) mc_farm_task_canonical_name(&f->tasks[t], f->tasks[t].name);
-    f->epoch = ++m->epoch;
-    for (int d = 0; d < MC_MASTER_MAX_DEVICES; d++) {
-        m->dev[d].slot = -1;
-        m->dev[d].frames0 = m->dev[d].fig.frames;
-        m->dev[d].pushed_at = 0;
-    }
+    for (int d = 0; d < MC_MASTER_MAX_DEVICES; d++) m->dev[d].slot = -1;
     for (int s = 0; s < nn; s++) m->dev[dev_of[s]].slot = s;
-    mc_master_event *e = &m->ev[m->n_ev < MC_MASTER_MAX_EVENTS ? m->n_ev++ : MC_MASTER_MAX_EVENTS - 1];
-    memset(e, 0, sizeof *e);
-    e->t = now;
-    snprintf(e->kind, sizeof e->kind, "%s", kind);
-    e->devices = active;
-    e->epoch = m->epoch;
-    e->moved = moved;
-    snprintf(e->why, sizeof e->why, "%s", why);
-    m->n_ev_total++;
-    if (m->history) { /* for reports and tests: who held what in each epoch */
-        cJSON *h = cJSON_CreateObject(), *ts = cJSON_CreateObject();
-        cJSON_AddNumberToObject(h, "epoch", (double)f->epoch);
-        cJSON_AddStringToObject(h, "kind", kind);
-        for (int t = 0; t < f->n_tasks; t++) {
-            cJSON *ad = cJSON_AddArrayToObject(ts, f->tasks[t].name);
-            for (int k = 0; k < f->tasks[t].n_addr; k++) {
-                char b[MC_CTL_ADDR_MAX];
-                cJSON_AddItemToArray(ad, cJSON_CreateString(mc_addr_str(&f->tasks[t].addr[k], b, sizeof b)));
-            }
-        }
-        cJSON_AddItemToObject(h, "tasks", ts);
-        if (cJSON_GetArraySize(m->history) >= 64) cJSON_DeleteItemFromArray(m->history, 0);
-        cJSON_AddItemToArray(m->history, h);
-    }
-    char *text = mc_master_table_text(f, e, 1);
-    free(m->table);
-    m->table = text;
-    free(m->farm);
-    m->farm = f;
     free(m->cur);
     m->cur = pl;
-    m->last_change = now;
-    m->better_since = 0;
     char desc[400];
     int k = 0;
     desc[0] = '\0';
     for (int t = 0; t < f->n_tasks && k < (int)sizeof desc - 80; t++)
         k += snprintf(desc + k, sizeof desc - (size_t)k, "%s%s x%d", t ? " | " : "", f->tasks[t].name,
                       f->tasks[t].n_addr / f->tasks[t].parts);
+    publish(m, f, kind, why, moved, now);
     mlog(m, "epoch %ld (%s: %s): %d devices, plan for %d: %s; %d device%s load a task", m->epoch, kind, why, active,
          pick, desc, moved, moved == 1 ? "" : "s");
 }
@@ -558,10 +575,97 @@ static int cmp_double(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* The replicas of a task share its frames by weight (farm.h): a replica
+ * whose devices compute slower than the others (another process on the
+ * device, a lower CPU quota) gets fewer frames.  Weights follow the
+ * measured compute times (8 x fastest / its own, 1..8) when they differ
+ * by a quarter or more, else the replicas are equal again; a change that
+ * persists for hold_s is applied (the devices keep their tasks). */
+static void consider_weights(mc_master *m, double now)
+{
+    mc_farm *f = m->farm;
+    slot cs[MC_MASTER_MAX_DEVICES];
+    const int nc = m->cur ? plan_slots(m->cur, cs) : 0;
+    int want[MC_FARM_MAX_TASKS][MC_FARM_MAX_ADDRS], changed = -1;
+    char why[256] = "";
+    for (int t = 0; t < f->n_tasks && t < MC_FARM_MAX_TASKS; t++) {
+        const mc_farm_task *T = &f->tasks[t];
+        const int R = mc_farm_replicas(T);
+        double c[MC_FARM_MAX_ADDRS];
+        int measured = R > 1;
+        for (int r = 0; r < R && measured; r++) {
+            c[r] = 0;
+            for (int k = 0; k < T->parts; k++) {
+                int found = 0;
+                for (int d = 0; d < MC_MASTER_MAX_DEVICES && !found; d++) {
+                    const mdev *D = &m->dev[d];
+                    if (D->state != D_ACTIVE || D->slot < 0 || D->slot >= nc || cs[D->slot].task != t ||
+                        cs[D->slot].pos != r * T->parts + k)
+                        continue;
+                    found = 1;
+                    if (D->fig_epoch != m->epoch || D->fig.frames <= D->frames0 + 2 || D->fig.compute_s <= 0) continue;
+                    if (D->fig.compute_s > c[r]) c[r] = D->fig.compute_s;
+                }
+                if (!found) measured = 0;
+            }
+            if (c[r] <= 0) measured = 0;
+        }
+        double cmin = 1e30, cmax = 0;
+        for (int r = 0; measured && r < R; r++) {
+            cmin = c[r] < cmin ? c[r] : cmin;
+            cmax = c[r] > cmax ? c[r] : cmax;
+        }
+        for (int r = 0; r < R; r++) {
+            int cur = T->wtotal ? T->weight[r] : MC_FARM_WEIGHT_MAX;
+            int w = cur;
+            if (measured) {
+                w = cmax < 1.25 * cmin ? MC_FARM_WEIGHT_MAX : (int)(MC_FARM_WEIGHT_MAX * cmin / c[r] + 0.5);
+                w = w < 1 ? 1 : w > MC_FARM_WEIGHT_MAX ? MC_FARM_WEIGHT_MAX : w;
+            }
+            want[t][r] = w;
+            if (measured && (w - cur >= 2 || cur - w >= 2 || (w == MC_FARM_WEIGHT_MAX && T->wtotal && cmax < 1.25 * cmin)) &&
+                changed < 0) {
+                changed = t;
+                int k = snprintf(why, sizeof why, "replica weights of %s:", T->name);
+                for (int q = 0; q < R && k < (int)sizeof why - 24; q++)
+                    k += snprintf(why + k, sizeof why - (size_t)k, " %.0f ms", c[q] * 1e3);
+            }
+        }
+    }
+    if (changed < 0) {
+        m->weights_since = 0;
+        return;
+    }
+    if (m->weights_since == 0) {
+        m->weights_since = now;
+        return;
+    }
+    if (now - m->weights_since < m->o.hold_s) return;
+    mc_farm *nf = malloc(sizeof *nf);
+    if (!nf) return;
+    *nf = *f;
+    for (int t = 0; t < nf->n_tasks && t < MC_FARM_MAX_TASKS; t++) {
+        const int R = mc_farm_replicas(&nf->tasks[t]);
+        if (R > 1) mc_farm_task_set_weights(&nf->tasks[t], want[t], R);
+    }
+    char w[64] = "";
+    int k = 0;
+    for (int r = 0; r < mc_farm_replicas(&nf->tasks[changed]) && k < (int)sizeof w - 4; r++)
+        k += snprintf(w + k, sizeof w - (size_t)k, "%s%d", r ? ":" : "", want[changed][r]);
+    char full[320];
+    snprintf(full, sizeof full, "%s -> %s", why, w);
+    publish(m, nf, "rebalance", full, 0, now);
+    mlog(m, "epoch %ld (rebalance: %s)", m->epoch, full);
+}
+
 static void consider_rebalance(mc_master *m, double now)
 {
-    if (!m->have_prof || !m->cur || !m->farm || m->o.no_rebalance) return;
+    if (!m->cur || !m->farm || m->o.no_rebalance) return;
     if (now - m->last_change < m->o.cooldown_s) return;
+    if (!m->have_prof) {
+        consider_weights(m, now);
+        return;
+    }
     /* measured compute per task: the median over its devices that computed
      * frames under this table */
     double measured[MC_PLAN_MAX_TASKS];
@@ -617,6 +721,7 @@ static void consider_rebalance(mc_master *m, double now)
     if (cal.layers) mc_profile_free(&cal);
     free(plans);
     free(eval);
+    if (!better && m->farm) consider_weights(m, now);
 }
 
 /* ---- threads ---- */
@@ -671,7 +776,7 @@ static void *monitor_main(void *arg)
             int all = 1;
             for (int d = 0; d < MC_MASTER_MAX_DEVICES; d++)
                 if (m->dev[d].state == D_ACTIVE && m->dev[d].slot >= 0 && m->dev[d].acked < m->epoch) all = 0;
-            if (all || now - m->last_change > READY_MAX_S) {
+            if (all || (m->ready_epoch > 0 && now - m->last_change > READY_MAX_S)) {
                 int from = m->ev_told < m->n_ev ? m->ev_told : m->n_ev - 1;
                 free(m->ready_table);
                 m->ready_table = mc_master_table_text(m->farm, &m->ev[from], m->n_ev - from);

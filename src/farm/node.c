@@ -17,8 +17,7 @@ void node_log(node *n, const char *fmt, ...)
     va_list ap;
     va_start(ap, fmt);
     pthread_mutex_lock(&n->log_lock);
-    node_task *t = n->task;
-    fprintf(stderr, "mchair node %s (%s): ", t ? t->def.name : "-", n->me_str);
+    fprintf(stderr, "mchair node %s (%s): ", n->log_task[0] ? n->log_task : "-", n->me_str);
     vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);
     pthread_mutex_unlock(&n->log_lock);
@@ -217,31 +216,50 @@ mc_status node_apply_table(node *n, const char *json, const char *origin)
     node_task *cur = n->task;
     int keep = cur && ti >= 0 && node_task_same(cur, &farm->tasks[ti], v->part);
     if (!keep && (cur || ti >= 0)) {
-        atomic_store(&n->task_id, 0); /* forward calls are refused from here on */
+        /* the new task's frames are taken (bounded) while its weights load */
+        node_task *k = NULL;
+        if (ti >= 0 && (st = node_task_prepare(n, farm, ti, ai, &k))) {
+            node_log(n, "cannot take task %s: %s", farm->tasks[ti].name, mc_error_last());
+            v->ti = -1;
+        }
+        atomic_store(&n->task_id, 0); /* forward calls for the old task are refused from here on */
         pthread_rwlock_wrlock(&n->task_lock);
         char why[200];
         snprintf(why, sizeof why, "node %s changed task in epoch %ld", n->me_str, farm->epoch);
         drain_inbox(n, why);
-        n->task = NULL;
-        pthread_rwlock_unlock(&n->task_lock);
-        node_task_close(cur); /* the old weights go before the new ones load */
-        node_task *k = NULL;
-        if (ti >= 0 && (st = node_task_open(n, farm, ti, ai, &k))) {
-            node_log(n, "cannot load task %s: %s", farm->tasks[ti].name, mc_error_last());
-            v->ti = -1; /* standby; the master sees it in the heartbeats */
-        }
-        pthread_rwlock_wrlock(&n->task_lock);
         n->task = k;
         if (k) {
             mc_queue_set_max_bytes(&n->inbox, NODE_INBOX * k->in_bytes);
             size_t body = (k->in_n > k->part_in_n ? k->in_n : k->part_in_n) * sizeof(float) + NODE_BODY_SLACK;
             if (n->srv) mc_http_server_set_max_body(n->srv, body > NODE_CONTROL_BODY ? body : NODE_CONTROL_BODY);
+            atomic_store(&n->task_id, k->id);
         }
         pthread_rwlock_unlock(&n->task_lock);
-        atomic_store(&n->task_id, k ? k->id : 0);
-    } else if (keep) { /* same work under another name: keep the weights */
+        pthread_mutex_lock(&n->log_lock);
+        snprintf(n->log_task, sizeof n->log_task, "%s", k ? k->def.name : "");
+        pthread_mutex_unlock(&n->log_lock);
+        node_task_close(cur); /* the old weights go before the new ones load */
+        if (k && (st = node_task_load(n, k))) {
+            node_log(n, "cannot load task %s: %s", k->def.name, mc_error_last());
+            atomic_store(&n->task_id, 0);
+            pthread_rwlock_wrlock(&n->task_lock);
+            n->task = NULL;
+            drain_inbox(n, "the node could not load its task");
+            pthread_rwlock_unlock(&n->task_lock);
+            node_task_close(k);
+            k = NULL;
+            v->ti = -1; /* standby; the master sees it in the heartbeats */
+        }
+    } else if (keep && strcmp(cur->def.name, farm->tasks[ti].name)) { /* same work, another name: keep the weights */
+        atomic_store(&n->task_id, 0);
+        pthread_rwlock_wrlock(&n->task_lock);
         snprintf(cur->def.name, sizeof cur->def.name, "%s", farm->tasks[ti].name);
         snprintf(cur->tkey, sizeof cur->tkey, "mc.t.%s", cur->def.name);
+        pthread_rwlock_unlock(&n->task_lock);
+        atomic_store(&n->task_id, cur->id);
+        pthread_mutex_lock(&n->log_lock);
+        snprintf(n->log_task, sizeof n->log_task, "%s", cur->def.name);
+        pthread_mutex_unlock(&n->log_lock);
     }
     if (st && n->dynamic) st = MC_OK; /* a task that failed to load leaves the node in standby */
     node_view *pub = v;
@@ -324,11 +342,9 @@ static mc_status on_forward(void *ctx, mc_ipc_forward *f)
         if (first_task && !v->prev_split && !slice && f->input_len == want) {
             as_u8 = 1; /* the artifact's raw uint8 frame */
         } else {
-            char sb[64];
-            mc_shape s = mc_model_range_in(&k->model, k->def.first);
             st = mc_error_set(MC_ERR_SHAPE, "task %s: input of %zu bytes; expected %zu float32 values (%zu bytes%s%s)",
                               k->def.name, f->input_len, want, want * sizeof(float),
-                              first_task ? ") or uint8 frame of " : "", first_task ? mc_shape_str(&s, sb, sizeof sb) : "");
+                              first_task ? ") or uint8 frame of " : "", first_task ? k->in_shape : "");
             goto out;
         }
     }

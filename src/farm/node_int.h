@@ -65,6 +65,9 @@ typedef struct node_task {
     double limit_bytes, wbytes, wino_used, wino_all;
     int wino_layers, wino_can;
     double load_s;         /* seconds it took to load */
+    int prev_split;        /* the task before it is split (its merge buffers count) */
+    int ready;             /* weights loaded, net made: frames can be computed */
+    char in_shape[64];
 } node_task;
 
 typedef struct node {
@@ -99,6 +102,7 @@ typedef struct node {
     volatile sig_atomic_t send_abort; /* a new table: the sender re-routes what it is sending */
     int quiet, dynamic;
     pthread_mutex_t log_lock;
+    char log_task[MC_NAME_MAX]; /* the task's name in log lines (under log_lock) */
 
     atomic_long t_frame_us;  /* mean compute time per frame (EMA) */
     atomic_long t_send_us;   /* mean time to send an output (EMA) */
@@ -128,7 +132,11 @@ mc_status node_apply_table(node *n, const char *json, const char *origin);
 /* Parks a table for the compute thread to apply (newest epoch wins). */
 void node_offer_table(node *n, long epoch, const char *json);
 
-/* Tasks (node_task.c). */
+/* Tasks (node_task.c): prepare (shapes and sizes only: the HTTP side can
+ * take the task's frames from then on) and load (weights, net: seconds on a
+ * small device), or both at once (open). */
+mc_status node_task_prepare(node *n, const mc_farm *farm, int ti, int addr_index, node_task **out);
+mc_status node_task_load(node *n, node_task *k);
 mc_status node_task_open(node *n, const mc_farm *farm, int ti, int addr_index, node_task **out);
 void node_task_close(node_task *t);
 /* Same work (layers, method, parts, our part): the node keeps its weights. */

@@ -91,16 +91,19 @@ static void bound_memory(node *n, node_task *k, int prev_split)
     mc_backend_cpu_set_winograd(n->be, limit > fixed ? (size_t)(limit - fixed) : 0, 1, NODE_WINO_BAND_FLOATS);
 }
 
-mc_status node_task_open(node *n, const mc_farm *farm, int ti, int addr_index, node_task **out)
+mc_status node_task_prepare(node *n, const mc_farm *farm, int ti, int addr_index, node_task **out)
 {
+    (void)n;
     static atomic_long next_id = 1;
     const mc_farm_task *t = &farm->tasks[ti];
     node_task *k = calloc(1, sizeof *k);
     if (!k) return mc_error_set(MC_ERR_NOMEM, "node: out of memory for a task");
-    double t0 = mc_now();
     k->id = next_id++;
     k->def = *t;
     k->part = addr_index % t->parts;
+    k->prev_split = 0;
+    for (int i = 0; i < farm->n_tasks; i++)
+        if (farm->tasks[i].last == t->first && farm->tasks[i].method != MC_SPLIT_DATA) k->prev_split = 1;
     mc_status st = mc_model_open(farm->model, &k->model);
     if (st) goto fail;
     k->model_open = 1;
@@ -108,17 +111,36 @@ mc_status node_task_open(node *n, const mc_farm *farm, int ti, int addr_index, n
     if (k->own_split) {
         k->own_full = k->model.layers[t->first];
         if ((st = mc_farm_task_parts(&k->model, t, &k->own_sp))) goto fail;
-        st = mc_node_split_layer(&k->model, t, k->part, n->o->seed, n->o->weights);
-    } else if (n->o->weights) {
-        st = mc_weights_load(&k->model, t->first, t->last, n->o->weights);
+        k->part_in_n = mc_split_in_count(&k->own_sp[k->part]);
+        k->out_n = mc_split_out_count(&k->own_sp[k->part]);
+        k->in_n = mc_shape_count(&k->own_full.in);
     } else {
-        st = mc_weights_random(&k->model, t->first, t->last, n->o->seed);
+        k->in_n = k->part_in_n = mc_shape_count(&k->model.layers[t->first].in);
+        k->out_n = mc_shape_count(&k->model.layers[t->last - 1].out);
     }
+    mc_shape si = mc_model_range_in(&k->model, t->first);
+    mc_shape_str(&si, k->in_shape, sizeof k->in_shape);
+    k->in_bytes = k->in_n * sizeof(float);
+    snprintf(k->tkey, sizeof k->tkey, "mc.t.%s", t->name);
+    *out = k;
+    return MC_OK;
+fail:;
+    char msg[900];
+    snprintf(msg, sizeof msg, "%s", mc_error_last());
+    node_task_close(k);
+    return mc_error_set(st, "task %s: %s", t->name, msg);
+}
+
+mc_status node_task_load(node *n, node_task *k)
+{
+    const mc_farm_task *t = &k->def;
+    double t0 = mc_now();
+    mc_status st;
+    if (k->own_split) st = mc_node_split_layer(&k->model, t, k->part, n->o->seed, n->o->weights);
+    else if (n->o->weights) st = mc_weights_load(&k->model, t->first, t->last, n->o->weights);
+    else st = mc_weights_random(&k->model, t->first, t->last, n->o->seed);
     if (st) goto fail;
-    int pti = -1;
-    for (int i = 0; i < farm->n_tasks; i++)
-        if (farm->tasks[i].last == t->first) pti = i;
-    bound_memory(n, k, pti >= 0 && farm->tasks[pti].method != MC_SPLIT_DATA);
+    bound_memory(n, k, k->prev_split);
     if ((st = mc_net_init(&k->net, &k->model, t->first, t->last, n->be))) goto fail;
     k->net_ready = 1;
     for (int i = t->first; i < t->last; i++) {
@@ -128,19 +150,30 @@ mc_status node_task_open(node *n, const mc_farm *farm, int ti, int addr_index, n
             k->wino_layers++;
         }
     }
-    k->part_in_n = mc_net_in_count(&k->net);
-    k->in_n = k->own_split ? mc_shape_count(&k->own_full.in) : k->part_in_n;
-    k->out_n = mc_net_out_count(&k->net);
-    k->in_bytes = k->in_n * sizeof(float);
-    snprintf(k->tkey, sizeof k->tkey, "mc.t.%s", t->name);
+    if (mc_net_in_count(&k->net) != k->part_in_n || mc_net_out_count(&k->net) != k->out_n) {
+        st = mc_error_set(MC_ERR_SHAPE, "task %s: the net takes %zu -> %zu values, the task %zu -> %zu", t->name,
+                          mc_net_in_count(&k->net), mc_net_out_count(&k->net), k->part_in_n, k->out_n);
+        goto fail;
+    }
     k->load_s = mc_now() - t0;
-    *out = k;
+    k->ready = 1;
     return MC_OK;
 fail:;
     char msg[900];
     snprintf(msg, sizeof msg, "%s", mc_error_last());
-    node_task_close(k);
     return mc_error_set(st, "task %s: %s", t->name, msg);
+}
+
+mc_status node_task_open(node *n, const mc_farm *farm, int ti, int addr_index, node_task **out)
+{
+    node_task *k = NULL;
+    mc_status st = node_task_prepare(n, farm, ti, addr_index, &k);
+    if (!st && (st = node_task_load(n, k))) {
+        node_task_close(k);
+        k = NULL;
+    }
+    *out = k;
+    return st;
 }
 
 void node_task_close(node_task *k)
@@ -164,11 +197,11 @@ void node_task_describe(node *n, const node_task *k, const node_view *v)
     if (n->quiet) return;
     const mc_farm_task *t = &k->def;
     char a[64], lim[48] = "none";
-    mc_shape si = mc_model_range_in(&k->model, t->first);
+    (void)a;
     if (k->limit_bytes > 0) snprintf(lim, sizeof lim, "%.1f MiB", k->limit_bytes / NODE_MB);
     printf("node %s: layers %s..%s (%s -> %zu values), %s part %d of %d, weights %.1f MB, %s, listening on %s, "
            "next %s; memory bound %s, Winograd on %d of %d layers (%.1f of %.1f MiB)", t->name,
-           k->model.layers[t->first].name, k->model.layers[t->last - 1].name, mc_shape_str(&si, a, sizeof a),
+           k->model.layers[t->first].name, k->model.layers[t->last - 1].name, k->in_shape,
            k->out_n, mc_split_name(t->method), k->part, t->parts, k->wbytes / 1e6, n->be->name, n->me_str,
            v->next_ti >= 0 && v->next_ti < v->farm.n_tasks ? v->farm.tasks[v->next_ti].name : "initial", lim,
            k->wino_layers, k->wino_can, k->wino_used / NODE_MB, k->wino_all / NODE_MB);
