@@ -245,6 +245,14 @@ static void account(src *s, long i, int state, long *accounted)
     else if (state == MC_TAG_DROPPED) r->dropped++;
 }
 
+static int has_pending(src *s)
+{
+    pthread_mutex_lock(&s->tm);
+    int p = s->pending != NULL;
+    pthread_mutex_unlock(&s->tm);
+    return p;
+}
+
 /* Takes the newest table: the sink's merge follows its last task. */
 static int take_table(src *s, double t_first)
 {
@@ -514,11 +522,11 @@ mc_status mc_initial_run(const mc_initial_opts *o, volatile sig_atomic_t *stop, 
               s->m.name, o->master ? "master in this process" : o->master_addr, o->repeat,
               o->rate > 0 ? "paced" : "closed loop", s->listen_str);
         const double wait = o->wait_s > 0 ? o->wait_s : 300, t0 = mc_now();
-        while (!s->pending && !*stop && mc_now() - t0 < wait) {
+        while (!has_pending(s) && !*stop && mc_now() - t0 < wait) {
             struct timespec ts = {0, 20 * 1000000L};
             nanosleep(&ts, NULL);
         }
-        if (!s->pending) {
+        if (!has_pending(s)) {
             st = *stop ? mc_error_set(MC_ERR_ABORTED, "initial: stopped while waiting for devices")
                        : mc_error_set(MC_ERR_TIMEOUT, "initial: no table from the master after %.0f s (%d devices "
                                                       "joined%s)",
@@ -544,7 +552,7 @@ mc_status mc_initial_run(const mc_initial_opts *o, volatile sig_atomic_t *stop, 
     long scan = 0; /* where the next look for re-sends starts */
     while (accounted < o->repeat && !*stop) {
         double now = mc_now();
-        if (s->pending && take_table(s, t_first)) {
+        if (take_table(s, t_first)) {
             farm = s->farm;
             /* frames sent under an older table that are overdue went with a
              * device that left or changed task: sent again below */

@@ -23,7 +23,7 @@
                           and initial on DIR/farm-N.json unchanged, for several N
                           -> results equal predict
   tune                    Procedure 1 (scripts/tune.py): from a profile that says
-                          AlexNet's convolutions are 20x cheaper than they are,
+                          AlexNet's convolutions and fc1 are 20x cheaper than they are,
                           plan -> deploy -> measure -> calibrate -> plan again:
                           the calibration is measured / profiled per task, the
                           deployed plan then predicts what was measured, and the
@@ -404,8 +404,11 @@ def test_tune(a, work):
     farmlib.subprocess.run([a.mchair, "profile", "--model", "alexnet", "--threads", "1", "--repeat", "2", "--out",
                             prof], check=True, capture_output=True)
     js = json.load(open(prof))
-    for L in js["layers"]:  # a wrong profile: convolutions 20x cheaper than measured
-        if L["op"] == "conv2d":
+    # a wrong profile: the convolutions and fc1 20x cheaper than measured (fc1 too, because with
+    # 150 MiB devices it shares a task with the convolutions, and on some processors it takes as
+    # long as all of them: a factor on the convolutions alone would be diluted there)
+    for L in js["layers"]:
+        if L["op"] == "conv2d" or L["name"] == "fc1":
             L["latency_s"] *= 0.05
             for sp in L.get("splits", []):
                 sp["latency_s"] *= 0.05
