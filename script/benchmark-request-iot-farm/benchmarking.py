@@ -254,10 +254,11 @@ def request_meta(args, key, farm, target_path, cpu, root, timestamp):
         "target_device_id": "",
         "timestamp": timestamp.strftime("%Y-%m-%dT%H:%M:%S"),
         "stimestamp": timestamp.strftime("%Y%m%d%H%M%S"),
-        "timer_meaning": ("execution_time = execution_time_classify = inference_latency: mean seconds per "
-                          "inference of one frame (%s); inference_throughput = 1 / it (the artifact's IPS); "
-                          "mchair_throughput_ips: results per second over the run" % (
-                              "end-to-end, initial to initial" if farm else "mchair predict")),
+        "timer_meaning": ("execution_time = execution_time_classify = inference_latency: wall-clock seconds per "
+                          "inference over the run, as the artifact measured it (%s); inference_throughput = 1 / it; "
+                          "mchair_latency_s: mean latency of one inference%s" % (
+                              "time between the first and the last result at the initial node / (results - 1)"
+                              if farm else "timed loop / inferences", " (end-to-end)" if farm else "")),
     }
     meta.update(price_power(args, cpu, machines))
     if target_path:

@@ -700,8 +700,8 @@ class CKRecorder:
         features["emulation"]["host"] = host
         rep = run.get("report")
         if isinstance(rep, dict) and isinstance(rep.get("mean_s"), (int, float)):
-            # the CK timer as program:request-iot-benchmark writes it (ck_run.py): the artifact's meaning,
-            # mean seconds per inference of a frame (end-to-end on a farm), our figures as mchair_* keys
+            # the CK timer as program:request-iot-benchmark writes it (ck_run.py): the artifact's meaning
+            # (seconds per inference over the run; farm: time between results), our figures as mchair_* keys
             sys.path.insert(0, os.path.join(REPO, "program", "request-iot-benchmark"))
             import ck_run  # noqa: E402
             try:
