@@ -41,14 +41,17 @@ def number(flat, key):
 
 
 def model_of(meta, cmd_key):
+    """(key, display name) of the record's model: its species, else its design name, else the cmd_key."""
     sp = meta.get("model_species", "")
     if sp in SPECIES:
-        return SPECIES[sp]
+        return SPECIES[sp], MODEL_NAMES[SPECIES[sp]]
+    name = re.split(r"[\s(]", (meta.get("model_design_name") or "").strip())[0]
+    if name:
+        return name.lower(), name
     m = re.match(r"benchmark-([a-z0-9]+)-", cmd_key or "")
     if m:
-        return m.group(1)
-    name = meta.get("model_design_name", "") or "unknown model"
-    return re.split(r"[\s(]", name.strip())[0].lower() or "unknown"
+        return m.group(1), MODEL_NAMES.get(m.group(1), m.group(1))
+    return "unknown", "unknown model"
 
 
 def devices_of(meta, cmd_key):
@@ -70,7 +73,7 @@ def short_platform(meta):
 
 
 def label_of(row):
-    model = MODEL_NAMES.get(row["model"], row["model"])
+    model = row["model_label"]
     what = "farm-%d" % row["devices"] if row["devices"] > 1 else "1 device"
     lab = "%s %s %s, %s" % (model, what, row["device"].upper(), row["platform"])
     if row["emulated"]:
@@ -130,7 +133,8 @@ def load_entry(root, entry):
         cmd_key = cmd_key_of(entry, base, meta)
         gpu = cmd_key.endswith("-gpu") or bool(meta.get("gpu_name"))
         row = {"root": root, "name": name, "point": os.path.basename(base), "path": entry, "cmd_key": cmd_key,
-               "model": model_of(meta, cmd_key), "model_name": meta.get("model_design_name", ""),
+               "model": model_of(meta, cmd_key)[0], "model_label": model_of(meta, cmd_key)[1],
+               "model_name": meta.get("model_design_name", ""),
                "devices": devices_of(meta, cmd_key), "machines": meta.get("farm_machines"),
                "device": "gpu" if gpu else "cpu", "farm": meta.get("farm", ""),
                "platform": short_platform(meta), "cpu": meta.get("cpu_name", ""),

@@ -102,7 +102,7 @@ def plot(used, outdir):
                      for r in rs]
             ax.set_xticklabels(ticks, rotation=60, ha="right", fontsize=6)
             ax.set_ylabel(ylabel, fontsize=8)
-            ax.set_title(records.MODEL_NAMES.get(model, model))
+            ax.set_title(rs[0]["model_label"])
         handles = [plt.Rectangle((0, 0), 1, 1, color=color[p]) for p in platforms]
         fig.legend(handles, [p[:50] for p in platforms], fontsize=7, loc="upper right")
         fig.tight_layout(rect=(0, 0, 0.8, 1))
