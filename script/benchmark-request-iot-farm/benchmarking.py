@@ -261,6 +261,10 @@ def request_meta(args, key, farm, target_path, cpu, root, timestamp):
                               if farm else "timed loop / inferences", " (end-to-end)" if farm else "")),
     }
     meta.update(price_power(args, cpu, machines))
+    try:  # the machine's load when the run started (2-core CI machines are shared: timings are noisy)
+        meta["host_load_average"] = [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        pass
     if target_path:
         meta["target_path"] = target_path
     if key["device"] == "gpu":
