@@ -78,6 +78,8 @@ def label_of(row):
     lab = "%s %s %s, %s" % (model, what, row["device"].upper(), row["platform"])
     if row["emulated"]:
         lab += " (emulated)"
+    if row["system"] and row["devices"] > 1:  # the artifact's layout or the planner's plan (emulated records)
+        lab += " [%s]" % row["system"]
     return lab + ", " + (row["library"] or "?")
 
 
@@ -139,6 +141,7 @@ def load_entry(root, entry):
                "device": "gpu" if gpu else "cpu", "farm": meta.get("farm", ""),
                "platform": short_platform(meta), "cpu": meta.get("cpu_name", ""),
                "library": meta.get("library_name", ""), "emulated": "emulated-farm" in tags,
+               "system": meta.get("farm_system", "") if isinstance(meta.get("farm_system"), str) else "",
                "latency_s": lat, "ips": 1.0 / lat, "throughput_ips": number(flat, "mchair_throughput_ips"),
                "repetitions": len(flat.get("##characteristics#run#execution_time#all") or []),
                "timestamp": meta.get("timestamp", "")}

@@ -85,9 +85,8 @@ def plot(used, outdir):
     for what, ylabel, get in (("ips", "inferences per second (1 / s per inference)", lambda r: r["ips"]),
                               ("energy", "energy per inference (J): peak power x latency",
                                lambda r: r["energy_j"])):
-        fig, axes = plt.subplots(1, len(models), figsize=(max(6, 1.1 * max(len([r for r in used if r["model"] == m])
-                                                                                   for m in models)) * len(models), 5),
-                                 squeeze=False)
+        most = max(len([r for r in used if r["model"] == m]) for m in models)
+        fig, axes = plt.subplots(1, len(models), figsize=((2 + 0.45 * most) * len(models) + 3, 5.5), squeeze=False)
         for ax, model in zip(axes[0], models):
             rs = order([r for r in used if r["model"] == model])
             vals = [get(r) or 0 for r in rs]
@@ -98,9 +97,12 @@ def plot(used, outdir):
                 if get(r) is None:
                     ax.text(b.get_x() + b.get_width() / 2, 0, "n/a", ha="center", va="bottom", fontsize=7)
             ax.set_xticks(range(len(rs)))
-            ticks = ["%s\n%s\n%s" % (r["label"].split(", ")[0], r["platform"][:28], (r["library"] or "?").split()[0])
-                     for r in rs]
+            ticks = ["%s%s\n%s\n%s" % (r["label"].split(", ")[0], " (plan)" if "planner" in r["system"] else "",
+                                         r["platform"][:28], (r["library"] or "?").split()[0]) for r in rs]
             ax.set_xticklabels(ticks, rotation=60, ha="right", fontsize=6)
+            have = [v for v in vals if v > 0]
+            if have and max(have) / min(have) > 30:  # platforms an order of magnitude apart: log scale
+                ax.set_yscale("log")
             ax.set_ylabel(ylabel, fontsize=8)
             ax.set_title(rs[0]["model_label"])
         handles = [plt.Rectangle((0, 0), 1, 1, color=color[p]) for p in platforms]
