@@ -253,8 +253,11 @@ def setup(i):
     if not fp or not os.path.exists(fp):
         return {"return": 1, "error": "%s: file %r not found" % (ep, fp)}
     pre = prefix_of(fp)
-    cus["path_install"] = pre
+    # Not path_install: CK's package module would take it as the package's install folder on a
+    # reinstall and write its ck-install.json there (/usr, /usr/local/cuda).
+    cus["install_prefix"] = pre
     env[ep] = pre
+    bat = ""
     env[ep + "_FILE"] = os.path.realpath(fp)
     if cus.get("kind") == "cuda-toolkit":
         cus["path_bin"] = os.path.dirname(fp)
@@ -270,6 +273,7 @@ def setup(i):
                     "or /usr/lib/%s" % (pre, multiarch())}
         cus["path_lib"] = libdir
         inc = include_dir(fp, dict(cus, include_file="cuda_runtime.h"))
+        bat = "export PATH=$%s_BIN:$PATH\n" % ep
     else:
         cus["path_lib"] = os.path.dirname(fp)
         inc = include_dir(fp, cus)
@@ -291,4 +295,6 @@ def setup(i):
     cus["deb_package"] = pkg
     cus["deb_version"] = ver
     cus["soft_extra_name"] = " (Debian %s %s)" % (pkg, ver) if pkg else " (%s, not from a Debian package)" % pre
-    return {"return": 0, "bat": ""}
+    if cus.get("skip_add_to_ld_path") != "yes":  # libraries outside the loader's default folders (CUDA, cuDNN)
+        bat += "export LIBRARY_PATH=$%s_LIB:$LIBRARY_PATH\nexport LD_LIBRARY_PATH=$%s_LIB:$LD_LIBRARY_PATH\n" % (ep, ep)
+    return {"return": 0, "bat": bat}

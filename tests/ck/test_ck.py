@@ -325,6 +325,10 @@ class CKWorkflow(unittest.TestCase):
         loaded = [os.path.realpath(x.split("=>")[1].split()[0]) for x in ldd.splitlines() if "libopenblas" in x]
         self.assertEqual(loaded, [self.exported(text, "CK_ENV_LIB_OPENBLAS_FILE")])
         self.assertTrue(meta["package_uoa"], "the env entry names its package")
+        # again: the same env entry, and nothing written into the system's folders (no ck-install.json in /usr)
+        out = self.ck_ok("install", "package", "--tags=lib,openblas")
+        self.assertEqual([e[0] for e in self.env_entries(["lib", "openblas"])], [envs[0][0]], out[-2000:])
+        self.assertNotIn("Recording CK configuration", out)
 
         # the install branch: Check "not installed" -> apt-get install, as root or with sudo -n
         log = os.path.join(self.tmp, "apt.log")
