@@ -9,7 +9,8 @@ soft entry's meta says which Debian packages provide the software
 (soft/mchair-deb-detect/customize.py, imported here, finds it).  setup():
 
   1. the packages not installed (dpkg-query) are installed with
-     `apt-get install -y --no-install-recommends` (as root, or with `sudo -n`);
+     `apt-get install -y --no-install-recommends` (as root, or with `sudo -n`),
+     after asking on a terminal, elsewhere only with MCHAIR_APT_INSTALL=yes;
      if the lists are stale, `apt-get update` and one more try.  With
      "install_only_if_missing" (CUDA, cuDNN) a toolkit that is already there, from
      NVIDIA's installer or a Jetson's JetPack, is used and nothing is installed;
@@ -18,13 +19,15 @@ soft entry's meta says which Debian packages provide the software
 
 Nothing is built and nothing is written outside the system's package manager:
 the packages go where Debian puts them (/usr), so the package has no CK install
-folder.  Environment: MCHAIR_APT_GET (default apt-get) and MCHAIR_DPKG_QUERY
-(default dpkg-query) name the tools (the CK test replaces them).
+folder.  Environment: MCHAIR_APT_INSTALL (yes/no: install without asking, or
+never), MCHAIR_APT_GET (default apt-get) and MCHAIR_DPKG_QUERY (default
+dpkg-query) name the tools (the CK test replaces them).
 """
 import importlib.util
 import os
 import shutil
 import subprocess
+import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DETECT = os.path.join(HERE, "..", "..", "soft", "mchair-deb-detect", "customize.py")
@@ -74,6 +77,19 @@ def apt(args, ck):
     return rc, "" if rc == 0 else "%s exited with status %d" % (" ".join(cmd), rc)
 
 
+def consent(pkgs, ck):
+    """May we run apt-get?  A dependency CK resolves by itself lands here too (`ck run` of a GPU key
+    on a machine without CUDA would fetch gigabytes): on a terminal we ask, elsewhere only
+    MCHAIR_APT_INSTALL=yes allows it."""
+    v = os.environ.get("MCHAIR_APT_INSTALL", "").strip().lower()
+    if v in ("yes", "y", "1", "no", "n", "0"):
+        return v in ("yes", "y", "1")
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        return False
+    r = ck.inp({"text": "  Install the Debian package(s) %s with apt-get (Y/n)? " % " ".join(pkgs)})
+    return r.get("string", "").strip().lower() in ("", "y", "yes")
+
+
 def setup(i):
     ck = i["ck_kernel"]
     cfg = i["cfg"]
@@ -91,6 +107,10 @@ def setup(i):
         ck.out("  %s is already here (%s): using it, installing no Debian package" % (
             scus.get("soft_file", {}).get("linux", soft_uoa), found))
         missing = []
+    if missing and not consent(missing, ck):
+        return {"return": 1, "error": "the Debian package(s) %s are not installed: install them (sudo apt-get install "
+                "%s) and run this again, or let CK install them: MCHAIR_APT_INSTALL=yes, or answer y on a terminal"
+                % (" ".join(missing), " ".join(missing))}
     if missing:
         ck.out("  installing the Debian package(s) %s%s" % (" ".join(missing), " (Jetson/JetPack)" if jetson else ""))
         inst = ["install", "-y", "--no-install-recommends"] + missing

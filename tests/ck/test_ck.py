@@ -147,7 +147,8 @@ class CKWorkflow(unittest.TestCase):
             "OMP_NUM_THREADS": env.get("OMP_NUM_THREADS", "2"),
             "MCHAIR_START_TIMEOUT": "180",
         })
-        for k in ("CK_TARGET_PATH", "STAT_REPEAT", "MCHAIR_FARM", "MCHAIR_APT_GET", "MCHAIR_DPKG_QUERY"):
+        for k in ("CK_TARGET_PATH", "STAT_REPEAT", "MCHAIR_FARM", "MCHAIR_APT_GET", "MCHAIR_DPKG_QUERY",
+                  "MCHAIR_APT_INSTALL"):
             env.pop(k, None)
         cls.env = env
         # CK runs the program here (--tmp_dir), not in the source tree's program/.../tmp
@@ -331,6 +332,12 @@ class CKWorkflow(unittest.TestCase):
         self.stub("sudo", '[ "$1" = -n ] && shift\nexec "$@"\n')
         env = dict(self.env, PATH=os.path.dirname(dq) + ":" + self.env["PATH"], MCHAIR_DPKG_QUERY=dq,
                    MCHAIR_APT_GET=apt_ok)
+        # no terminal and no MCHAIR_APT_INSTALL=yes: nothing is installed, the error says how
+        rc, out = self.ck("install", "package", "--tags=lib,check", env=env)
+        self.assertNotEqual(rc, 0, out[-2000:])
+        self.assertIn("the Debian package(s) check are not installed", out)
+        self.assertFalse(os.path.exists(log), "apt-get ran without consent")
+        env["MCHAIR_APT_INSTALL"] = "yes"
         out = self.ck_ok("install", "package", "--tags=lib,check", env=env)
         with open(log) as fh:
             self.assertEqual(fh.read().split("\n")[0], "install -y --no-install-recommends check", out[-2000:])
