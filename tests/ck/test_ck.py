@@ -366,6 +366,25 @@ class CKWorkflow(unittest.TestCase):
             self.assertEqual(rep["repeat"], 2, "STAT_REPEAT not honoured")
             self.assertEqual(len(rep["latency_s"]), 2)
             self.assertEqual(rep["model"], model)
+        # a binary that does not load what CK resolved is refused: CK's cJSON made to point at another file
+        env = dict(self.env)
+        for tags in (["lib", "openblas"], ["lib", "cjson"], ["lib", "curl"], ["lib", "microhttpd"], ["lib", "avro-c"]):
+            envs = self.env_entries(tags)
+            self.assertEqual(len(envs), 1, "one env entry for %s" % tags)
+            for line in envs[0][2].splitlines():
+                if line.startswith("export CK_ENV_"):
+                    k, v = line[len("export "):].split("=", 1)
+                    env[k] = v
+        env["CK_ENV_LIB_CJSON_FILE"] = env["CK_ENV_LIB_CURL_FILE"]
+        work = os.path.join(self.tmp, "wrong-lib")
+        os.makedirs(work)
+        rc, out = self.run_group([sys.executable, os.path.join(self.root, "program", "request-iot-benchmark",
+                                                               "ck_run.py"), "benchmark-alexnet-single-device-cpu"],
+                                 300, work, env=env)
+        self.assertEqual(rc, 1, out[-2000:])
+        self.assertIn("does not use what CK resolved", out)
+        self.assertIn("cJSON: CK resolved %s, mchair loads" % env["CK_ENV_LIB_CURL_FILE"], out)
+        self.assertFalse(os.path.exists(os.path.join(work, "tmp-ck-timer.json")))
 
     def test_3_gpu_key_runs_on_a_gpu_build_or_fails_clearly_without_a_timer(self):
         probe = subprocess.run([self.mchair, "predict", "--model", "alexnet", "--device", "gpu",
