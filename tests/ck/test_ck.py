@@ -478,7 +478,9 @@ class CKWorkflow(unittest.TestCase):
         finally:
             self.wait_nodes_gone()
         # A.7.8 on the host
-        self.ck_ok("add", "machine:host", "--use_host", stdin="\n" * 8)
+        # the OS question again: 1) linux-64 (Enter would take 0, linux-32)
+        out = self.ck_ok("add", "machine:host", "--use_host", stdin="1\n" + "\n" * 8)
+        self.assertIn("Selected target OS UOA:    linux-64", out)
         for model in ("alexnet", "vgg16"):
             rc, out = self.bench("--cmd_key=benchmark-%s-single-device-cpu" % model)
             self.assertEqual(rc, 0, out[-4000:])
@@ -552,6 +554,7 @@ class CKWorkflow(unittest.TestCase):
         self.assertTrue(m["library_name"].startswith("mchair "), m["library_name"])
         self.assertTrue(m["cpu_name"] and m["os_name"] and m["plat_name"], "platform meta empty")
         self.assertEqual(m["farm_devices"], farm_n)
+        self.assertEqual(m["target_os_uid"], m["host_os_uid"], "records of this machine target its own OS")
         self.assertEqual(m["farm_machines"], 1)
         if farm_n > 1:
             self.assertIn("%d nodes" % farm_n, m["farm"])
