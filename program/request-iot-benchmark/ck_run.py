@@ -2,16 +2,29 @@
 """ck_run.py - the run step of CK program:request-iot-benchmark.
 
 CK calls `python3 ck_run.py CMD_KEY` in the program's tmp folder (see
-.cm/meta.json).  This script
-  * finds the mchair binary ($MCHAIR_BIN, or builds it once with CMake into a
-    cache folder, so that `ck run` alone works after registering the repo),
+.cm/meta.json), after resolving the program's run_deps (OpenBLAS, cJSON,
+libcurl, libmicrohttpd, Avro C; CUDA and cuDNN for the GPU keys: the soft and
+package entries of this repository) and sourcing their environment.  This script
+  * finds the mchair binary: $MCHAIR_BIN, or a CMake build of this repository
+    against what CK resolved (PKG_CONFIG_PATH and CMAKE_PREFIX_PATH from the
+    CK_ENV_LIB_* variables; CUDAToolkit_ROOT/CUDNN_ROOT and MC_CUDA=ON for the
+    GPU keys, MC_CUDA=OFF otherwise), one build folder per configuration,
+    rebuilt when a source changes; then checks with ldd that mchair links the
+    very files CK resolved (a record's deps_summary must be true);
   * single-device keys: runs `mchair predict` (CPU or GPU backend),
   * farm keys: runs `mchair initial` on the farm file $CK_TARGET_PATH/ip
     (set by CK from `--target=farm-N`, a machine added with access_type avro),
   * ...-start-server: starts, in the background, the task nodes of that farm
     whose address belongs to this machine (all of them on a one-machine farm
     on 127.0.0.1), writing pid files; ...-stop-server stops them.
-Benchmark keys write tmp-ck-timer.json, which CK reads (fine_grain_timer_file).
+Benchmark keys write tmp-ck-timer.json, which CK reads (fine_grain_timer_file),
+from mchair's JSON report (tmp-ck-output.json), with the artifact's meaning:
+execution_time and execution_time_classify are wall-clock seconds per inference
+over the run, measured as the artifact's predict.py (loop time / inferences) and
+initial.py (time between results at the initial node) measured them, so that
+CK's "Execution time" and the records' inference_latency/inference_throughput
+mean what the ReQuEST records mean.  Our own figures (mean latency, end-to-end
+on a farm, throughput, per-task times) have keys of their own (timer_keys()).
 
 Environment: STAT_REPEAT (inferences/frames, default 10), MCHAIR_BIN,
 MCHAIR_BUILD_DIR, MCHAIR_RUN_DIR (pid and log files), MCHAIR_FARM (farm file
@@ -52,6 +65,10 @@ BUILD_DEBS = ("build-essential cmake pkg-config libopenblas-dev libopenblas-open
               "libcjson-dev libssl-dev "
               "libcurl4-openssl-dev libmicrohttpd-dev libavro-dev")
 
+# The run_deps of .cm/meta.json as CK exports them: (env prefix, what mchair links).
+CK_LIBS = (("CK_ENV_LIB_OPENBLAS", "OpenBLAS"), ("CK_ENV_LIB_CJSON", "cJSON"), ("CK_ENV_LIB_CURL", "libcurl"),
+           ("CK_ENV_LIB_MICROHTTPD", "libmicrohttpd"), ("CK_ENV_LIB_AVRO", "Avro C"))
+
 
 class Fail(Exception):
     """An error for the user: printed as 'ck_run: MESSAGE', exit status 1."""
@@ -72,9 +89,60 @@ def cache_home():
     return os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
 
 
-def default_build_dir(root):
-    tag = hashlib.sha1(root.encode()).hexdigest()[:12]
-    return os.path.join(cache_home(), "mchair", "build-" + tag)
+def ck_deps(gpu):
+    """What CK resolved for this run, from the environment its deps' env.sh scripts set:
+    [(prefix, name, {"root", "lib", "include", "file", "pc"})]; [] when run outside CK."""
+    out = []
+    wanted = list(CK_LIBS) + ([("CK_ENV_COMPILER_CUDA", "CUDA toolkit"), ("CK_ENV_LIB_CUDNN", "cuDNN")] if gpu else [])
+    for ep, name in wanted:
+        if not os.environ.get(ep):
+            continue
+        out.append((ep, name, {"root": os.environ[ep], "lib": os.environ.get(ep + "_LIB", ""),
+                               "include": os.environ.get(ep + "_INCLUDE", ""), "file": os.environ.get(ep + "_FILE", ""),
+                               "pc": os.environ.get(ep + "_PKG_CONFIG_PATH", ""),
+                               "dyn": os.environ.get(ep + "_DYNAMIC_NAME", "")}))
+    return out
+
+
+def build_config(gpu):
+    """(CMake arguments, environment, deps) of a build against what CK resolved."""
+    deps = ck_deps(gpu)
+    args = ["-DCMAKE_BUILD_TYPE=Release", "-DMC_TESTS=OFF"]
+    env = dict(os.environ)
+    if not deps:
+        say("no CK dependencies in the environment (not run by `ck run`?): building against the system's "
+            "libraries, CUDA if CMake finds it")
+        return args, env, deps
+    have = {ep for ep, _n, _d in deps}
+    missing = [n for ep, n in CK_LIBS if ep not in have]
+    if missing:
+        raise Fail("CK resolved no %s (run_deps of program:request-iot-benchmark): is this an old CK "
+                   "environment? `ck detect soft --tags=...` or `ck install package --tags=...` registers it"
+                   % ", ".join(missing))
+    pcs = []
+    for x in [d["pc"] for _ep, _n, d in deps] + env.get("PKG_CONFIG_PATH", "").split(":"):
+        if x and x not in pcs:
+            pcs.append(x)
+    env["PKG_CONFIG_PATH"] = ":".join(pcs)
+    roots = []
+    for _ep, _n, d in deps:
+        if d["root"] not in roots:
+            roots.append(d["root"])
+    args.append("-DCMAKE_PREFIX_PATH=" + ";".join(roots))
+    if gpu:
+        if "CK_ENV_COMPILER_CUDA" not in have or "CK_ENV_LIB_CUDNN" not in have:
+            raise Fail("the GPU keys need CK's CUDA toolkit and cuDNN (run_deps compiler-cuda, lib-cudnn)")
+        args += ["-DMC_CUDA=ON", "-DCUDAToolkit_ROOT=" + os.environ["CK_ENV_COMPILER_CUDA"],
+                 "-DCUDNN_ROOT=" + os.environ["CK_ENV_LIB_CUDNN"]]
+    else:
+        args.append("-DMC_CUDA=OFF")  # CK resolved no CUDA for a CPU key
+    return args, env, deps
+
+
+def default_build_dir(root, args, env):
+    """One build folder per repository and configuration (CPU and GPU keys build apart)."""
+    key = "\n".join([root] + args + [env.get("PKG_CONFIG_PATH", "")])
+    return os.path.join(cache_home(), "mchair", "build-" + hashlib.sha1(key.encode()).hexdigest()[:12])
 
 
 def newest_source_mtime(root):
@@ -87,35 +155,82 @@ def newest_source_mtime(root):
     return newest
 
 
-def build(root, bdir):
+def build(root, bdir, args, env):
     missing = [t for t in ("cmake", "cc", "pkg-config") if shutil.which(t) is None]
     if missing:
         raise Fail("cannot build mchair: %s not found; install the Debian packages: "
                    "sudo apt-get install %s" % (", ".join(missing), BUILD_DEBS))
-    say("building mchair with CMake into %s (first run, or the sources changed) ..." % bdir)
+    say("building mchair with CMake into %s (first run, or the sources changed): cmake %s%s"
+        % (bdir, " ".join(args), "; PKG_CONFIG_PATH=" + env["PKG_CONFIG_PATH"] if env.get("PKG_CONFIG_PATH") else ""))
     os.makedirs(bdir, exist_ok=True)
-    cmd = ["bash", os.path.join(root, "scripts", "build.sh"), bdir, "-DCMAKE_BUILD_TYPE=Release",
-           "-DMC_TESTS=OFF"]
+    cmd = ["bash", os.path.join(root, "scripts", "build.sh"), bdir] + args
     # build.sh shows CMake's errors (a missing library names its Debian package).
-    if subprocess.call(cmd, stdin=subprocess.DEVNULL) != 0:
+    if subprocess.call(cmd, stdin=subprocess.DEVNULL, env=env) != 0:
         raise Fail("building mchair failed (see CMake's message above; "
                    "scripts/install-deps.sh installs every Debian package needed, or: "
                    "sudo apt-get install %s)" % BUILD_DEBS)
 
 
-def find_mchair():
+def linked_files(path):
+    """{soname: real path} of what the dynamic loader gives path (ldd)."""
+    try:
+        out = subprocess.run(["ldd", path], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                             universal_newlines=True, stdin=subprocess.DEVNULL).stdout
+    except OSError:
+        return {}
+    res = {}
+    for line in out.splitlines():
+        m = re.match(r"\s*(\S+) => (/\S+)", line)
+        if m:
+            res[m.group(1)] = os.path.realpath(m.group(2))
+    return res
+
+
+def check_links(exe, deps, gpu):
+    """mchair (and, for the GPU keys, its CUDA plugin) must load the files CK resolved."""
+    if not deps:
+        return
+    files = linked_files(exe)
+    plugin = os.path.join(os.path.dirname(exe), "libmchair_cuda.so")
+    if gpu and os.path.isfile(plugin):
+        files.update(linked_files(plugin))
+    bad = []
+    for ep, name, d in deps:
+        if ep == "CK_ENV_COMPILER_CUDA":
+            root = os.path.realpath(d["root"])
+            cudart = [p for so, p in files.items() if so.startswith("libcudart.so")]
+            if cudart and not all(p.startswith(root + os.sep) for p in cudart):
+                bad.append("%s: CK resolved %s, mchair loads %s" % (name, d["root"], ", ".join(cudart)))
+            continue
+        if not d["file"] or d["file"].endswith(".a"):
+            continue
+        # the library of that name mchair loads (libcjson.so.1 for libcjson.so) must be CK's file
+        stem = (d["dyn"] or os.path.basename(d["file"])).split(".so")[0] + ".so"
+        loaded = sorted(set(p for so, p in files.items() if so.startswith(stem)))
+        if loaded != [os.path.realpath(d["file"])]:
+            bad.append("%s: CK resolved %s, mchair loads %s" % (name, d["file"], ", ".join(loaded) or "no " + stem))
+    if bad:
+        raise Fail("%s does not use what CK resolved (a record would name the wrong libraries):\n  %s\n"
+                   "(unset MCHAIR_BIN to build against CK's environment, or register the libraries mchair uses: "
+                   "ck detect soft:... --full_path=FILE)" % (exe, "\n  ".join(bad)))
+
+
+def find_mchair(gpu=False):
+    args, env, deps = build_config(gpu)
     b = os.environ.get("MCHAIR_BIN", "")
     if b:
         if not (os.path.isfile(b) and os.access(b, os.X_OK)):
             raise Fail("MCHAIR_BIN=%s is not an executable file" % b)
-        return os.path.abspath(b)
-    root = repo_root()
-    bdir = os.environ.get("MCHAIR_BUILD_DIR") or default_build_dir(root)
-    exe = os.path.join(bdir, "mchair")
-    if not os.path.isfile(exe) or os.path.getmtime(exe) < newest_source_mtime(root):
-        build(root, bdir)
-    if not os.path.isfile(exe):
-        raise Fail("the build did not produce %s" % exe)
+        exe = os.path.abspath(b)
+    else:
+        root = repo_root()
+        bdir = os.environ.get("MCHAIR_BUILD_DIR") or default_build_dir(root, args, env)
+        exe = os.path.join(bdir, "mchair")
+        if not os.path.isfile(exe) or os.path.getmtime(exe) < newest_source_mtime(root):
+            build(root, bdir, args, env)
+        if not os.path.isfile(exe):
+            raise Fail("the build did not produce %s" % exe)
+    check_links(exe, deps, gpu)
     return exe
 
 
@@ -395,27 +510,90 @@ def stop_servers(model, n):
     return 0
 
 
+def report_number(rep, key, path):
+    v = rep.get(key)
+    if not isinstance(v, (int, float)) or isinstance(v, bool):
+        raise Fail("%s: key %r missing or not a number (mchair's JSON report changed?)" % (path, key))
+    return float(v)
+
+
+def timer_keys(rep, kind, path):
+    """The CK timer of a run from mchair's JSON report, with the artifact's meaning.
+
+    execution_time = execution_time_classify: wall-clock seconds per inference over the run,
+    measured as the artifact measured it (these are the numbers in the ReQuEST records):
+      single device: the timed loop's time / inferences, as predict.py did (after a warm-up),
+        = 1 / mchair predict's throughput_ips;
+      farm: (last result - first result) / (results - 1) at the initial node, as initial.py
+        did: the time between results of the stream, not one frame's end-to-end latency (the
+        records' VGG16 farm-11 figure, 0.41 s, is below a single Pi's time for its conv block,
+        which every frame crosses).
+    The ReQuEST records' inference_latency and inference_throughput (= 1 / it) derive from it.
+    Our own figures have keys of their own: mchair_latency_s (mean latency of one inference;
+    farm: end-to-end, initial to initial), mchair_median_s (single device),
+    mchair_throughput_ips (mchair's: results / time from the first send to the last result),
+    mchair_frames_done / _lost / _dropped and mchair_task_<task>_mean_s (farm)."""
+    mean = report_number(rep, "mean_s", path)
+    thr = report_number(rep, "throughput_ips", path)
+    if mean <= 0 or thr <= 0:
+        raise Fail("%s: mean_s %r, throughput_ips %r: no inference completed" % (path, mean, thr))
+    t = {"mchair_latency_s": mean, "mchair_throughput_ips": thr}
+    if kind == "single":
+        per = 1.0 / thr
+        t["mchair_median_s"] = report_number(rep, "median_s", path)
+    else:
+        recv = rep.get("recv_s")
+        if not isinstance(recv, list):
+            raise Fail("%s: key 'recv_s' (arrival time of each result) missing (mchair's JSON report changed?)" % path)
+        arr = sorted(float(x) for x in recv if isinstance(x, (int, float)) and not isinstance(x, bool))
+        per = (arr[-1] - arr[0]) / (len(arr) - 1) if len(arr) >= 2 else mean  # one result: no interval
+        t["mchair_frames_done"] = int(report_number(rep, "done", path))
+        t["mchair_frames_lost"] = len(rep.get("lost") or [])
+        t["mchair_frames_dropped"] = len(rep.get("dropped") or [])
+        for task, v in sorted((rep.get("task_mean_s") or {}).items()):
+            if isinstance(v, (int, float)):
+                t["mchair_task_%s_mean_s" % task] = float(v)
+    t["execution_time"] = t["execution_time_classify"] = per
+    return t
+
+
+def run_and_time(cmd, kind):
+    """Runs mchair with --json OUTPUT, then writes the CK timer from the report."""
+    remove_stale_outputs()
+    rc = run(cmd + ["--json", OUTPUT])
+    if rc != 0:
+        return rc
+    try:
+        with open(OUTPUT) as fh:
+            rep = json.load(fh)
+    except (OSError, ValueError) as e:
+        raise Fail("mchair wrote no readable JSON report %s (%s)" % (OUTPUT, e))
+    t = timer_keys(rep, kind, OUTPUT)
+    with open(TIMER, "w") as fh:
+        json.dump(t, fh, indent=2, sort_keys=True)
+    say("timer: execution_time %.6f s per inference (%s); mean %slatency %.6f s"
+        % (t["execution_time"], "time between results" if kind == "farm" else "loop time / inferences",
+           "end-to-end " if kind == "farm" else "", t["mchair_latency_s"]))
+    return 0
+
+
 def run_farm(model, n):
     path = farm_file()
     farm = load_farm(path)
     check_size(farm, n, path)
     exe = find_mchair()
-    remove_stale_outputs()
-    cmd = [exe, "initial", "--farm", path, "--model", model, "--repeat", str(stat_repeat()),
-           "--timer", TIMER, "--json", OUTPUT]
+    cmd = [exe, "initial", "--farm", path, "--model", model, "--repeat", str(stat_repeat())]
     if os.environ.get("MCHAIR_SEED"):
         cmd += ["--seed", os.environ["MCHAIR_SEED"]]
-    return run(cmd)
+    return run_and_time(cmd, "farm")
 
 
 def run_single(model, device):
-    exe = find_mchair()
-    remove_stale_outputs()
-    cmd = [exe, "predict", "--model", model, "--device", device, "--repeat", str(stat_repeat()),
-           "--timer", TIMER, "--json", OUTPUT]
+    exe = find_mchair(gpu=device == "gpu")
+    cmd = [exe, "predict", "--model", model, "--device", device, "--repeat", str(stat_repeat())]
     if os.environ.get("MCHAIR_SEED"):
         cmd += ["--seed", os.environ["MCHAIR_SEED"]]
-    rc = run(cmd)
+    rc = run_and_time(cmd, "single")
     if rc != 0 and device == "gpu":
         say("the GPU benchmark needs the CUDA build of mchair and an NVIDIA GPU; no timing recorded")
     return rc

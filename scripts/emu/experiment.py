@@ -36,7 +36,6 @@ power x latency, dynamic = total - static, for every device of the farm
 (initial included).
 """
 import argparse
-import glob
 import json
 import os
 import subprocess
@@ -82,14 +81,8 @@ MODES = {  # frames measured (after warm-up frames); no run starts after budget_
              "deadline_s": 1140,
              "calib_repeat": 10, "profile_repeat": 3},
 }
-REFERENCE_RECORDS = {  # ReQuEST record -> (model, system, devices)
-    "alexnet-rpi-cpu": ("alexnet", "rpi", 1),
-    "alexnet-farm-5-nodes": ("alexnet", "rpi", 5),
-    "alexnet-tx2-cpu": ("alexnet", "tx2", 1),
-    "vgg16-farm-9-nodes": ("vgg16", "rpi", 9),
-    "vgg16-farm-11-nodes": ("vgg16", "rpi", 11),
-    "vgg16-tx2-cpu": ("vgg16", "tx2", 1),
-}
+REQUEST_PREFIX = "ck-request-asplos18-iot-farm-benchmark-"
+REQUEST_REPORT = os.path.join(REPO, "script", "request-report")  # records.py reads ReQuEST records
 
 
 # ---- reference records -----------------------------------------------------------
@@ -101,22 +94,35 @@ def find_reference_dir():
     return None
 
 
-def load_reference(root):
-    """The ReQuEST records' mean execution_time (s per inference), keyed by record name."""
+def load_reference(root, say=True):
+    """The reference records of root, keyed by record name without ck-request-asplos18-iot-farm-benchmark-:
+    every experiment entry is read and labelled from its own meta by script/request-report/records.py;
+    the ones this comparison has a row for (CPU runs of AlexNet or VGG16 on a Raspberry Pi or a Jetson TX2,
+    not ours) are used, the others skipped, and (say) stderr lists both with the reason."""
     out = {}
     if not root:
         return out
-    for short, (model, system, n) in REFERENCE_RECORDS.items():
-        files = glob.glob(os.path.join(root, "experiment", "ck-request-asplos18-iot-farm-benchmark-" + short,
-                                       "ckp-*.flat.json"))
-        if not files:
-            continue
-        with open(files[0]) as f:
-            flat = json.load(f)
-        t = flat.get("##characteristics#run#execution_time#mean")
-        if t:
-            out[short] = {"model": model, "system": system, "devices": n, "execution_time": float(t),
-                          "record": os.path.relpath(files[0], root)}
+    sys.path.insert(0, REQUEST_REPORT)
+    import records  # noqa: E402
+    used, skipped = records.load([root])
+    skipped = [(n, w) for _r, n, w in skipped]
+    for r in used:
+        plat = r["platform"].lower()
+        system = "rpi" if "raspberry" in plat else "tx2" if "tx2" in plat else None
+        if r["emulated"] or (r["library"] or "").startswith("mchair"):
+            skipped.append((r["name"], "a record of ours (%s), not a reference" % r["label"]))
+        elif system is None or r["device"] != "cpu" or r["model"] not in ("alexnet", "vgg16"):
+            skipped.append((r["name"], "%s: the emulated comparison has rows for AlexNet and VGG16 on RPi farms and "
+                            "the TX2 CPU only (script/request-report/report.py plots every record)" % r["label"]))
+        else:
+            short = r["name"][len(REQUEST_PREFIX):] if r["name"].startswith(REQUEST_PREFIX) else r["name"]
+            out[short] = {"model": r["model"], "system": system, "devices": r["devices"],
+                          "execution_time": r["latency_s"], "label": r["label"],
+                          "record": os.path.relpath(os.path.join(r["path"], r["point"] + ".flat.json"), root)}
+    if say:
+        print("reference records in %s: used %d (%s); skipped %d%s" % (
+            root, len(out), ", ".join(sorted(out)), len(skipped),
+            "".join("\n  %s: %s" % x for x in skipped)), file=sys.stderr)
     return out
 
 
@@ -692,14 +698,26 @@ class CKRecorder:
         })
         features["emulation"] = {k: v for k, v in emulation.items() if k not in ("calibration", "plan")}
         features["emulation"]["host"] = host
-        timer = run.get("timer") or {"execution_time": run["execution_time"],
-                                     "execution_time_classify": run["execution_time"]}
+        rep = run.get("report")
+        if isinstance(rep, dict) and isinstance(rep.get("mean_s"), (int, float)):
+            # the CK timer as program:request-iot-benchmark writes it (ck_run.py): the artifact's meaning
+            # (seconds per inference over the run; farm: time between results), our figures as mchair_* keys
+            sys.path.insert(0, os.path.join(REPO, "program", "request-iot-benchmark"))
+            import ck_run  # noqa: E402
+            try:
+                timer = ck_run.timer_keys(rep, "single" if n == 1 else "farm", "the report of run %s" % run_name(run))
+            except ck_run.Fail as e:
+                raise RuntimeError(str(e))
+        else:
+            timer = run.get("timer") or {"execution_time": run["execution_time"],
+                                         "execution_time_classify": run["execution_time"]}
         measured_s = run.get("wall_s") or frames * run["execution_time"]
         characteristics = {"run": {
             "execution_time": timer["execution_time"],
             "execution_time_classify": timer.get("execution_time_classify", timer["execution_time"]),
             "total_execution_time": measured_s, "execution_time_with_module": run.get("run_s") or measured_s,
             "repeat": frames, "return_code": 0, "run_success": "yes", "run_success_bool": True}}
+        characteristics["run"].update({k: v for k, v in timer.items() if k.startswith("mchair_")})
         choices = {"cmd_key": cmd_key, "data_uoa": "request-iot-benchmark", "module_uoa": "program",
                    "repeat": frames, "target": "emulated-farm-%d" % n, "cpu_freq": "max",
                    "env": {"STAT_REPEAT": frames, "OMP_NUM_THREADS": 1, "OPENBLAS_NUM_THREADS": 1},
