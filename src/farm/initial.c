@@ -269,22 +269,29 @@ static int take_table(src *s, double t_first)
         return 0;
     }
     mc_farm *old = s->farm;
-    mc_split_part *sp = NULL;
     const mc_farm_task *last = &nf->tasks[nf->n_tasks - 1];
-    if (mc_farm_task_parts(&s->m, last, &sp)) fprintf(stderr, "initial: %s\n", mc_error_last());
-    mc_split_part *old_sp = s->last_sp;
+    const mc_farm_task *olast = old ? &old->tasks[old->n_tasks - 1] : NULL;
+    const int same_last = olast && olast->first == last->first && olast->method == last->method &&
+                          olast->parts == last->parts && olast->grid[0] == last->grid[0] && olast->grid[1] == last->grid[1];
+    mc_split_part *sp = NULL, *old_sp = NULL;
+    if (!same_last && mc_farm_task_parts(&s->m, last, &sp)) fprintf(stderr, "initial: %s\n", mc_error_last());
     s->farm = nf;
-    s->last_sp = sp;
-    s->last_parts = last->parts;
+    if (!same_last) { /* the sink's merge follows a new split of the last task */
+        old_sp = s->last_sp;
+        s->last_sp = sp;
+        s->last_parts = last->parts;
+    }
     pthread_mutex_unlock(&s->tm);
     free(old);
-    if (s->have_merge) { /* tags waiting for parts: their parts may never come; re-sent as overdue */
-        mc_merge_free(&s->merge);
-        s->have_merge = 0;
+    if (!same_last) {
+        if (s->have_merge) { /* tags waiting for parts of the old split: re-sent as overdue */
+            mc_merge_free(&s->merge);
+            s->have_merge = 0;
+        }
+        free(old_sp);
+        if (sp && !mc_merge_init(&s->merge, sp, last->parts, &s->m.layers[last->first], 64, s->o->timeout_s))
+            s->have_merge = 1;
     }
-    free(old_sp);
-    if (sp && !mc_merge_init(&s->merge, sp, last->parts, &s->m.layers[last->first], 64, s->o->timeout_s))
-        s->have_merge = 1;
     mc_initial_report *r = s->r;
     for (int k = 0; k < n_ev && (s->o->master || s->o->master_addr); k++) {
         const mc_master_event *ev = &evs[k];

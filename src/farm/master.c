@@ -502,6 +502,11 @@ static mc_status h_heartbeat(void *ctx, const char *addr, long epoch, const mc_c
         D->fig = *f;
         D->fig_epoch = epoch;
         if (epoch < m->epoch && m->table) out->farm = strdup(m->table);
+        if (epoch == m->epoch && D->slot >= 0 && !f->task[0] && D->state == D_ACTIVE) {
+            /* it took the table but holds no task: its task did not load (memory?) */
+            mark_out(m, d, "could not load its task", now);
+            out->rejoin = 1;
+        }
         for (int i = 0; i < f->n_unreachable; i++) {
             int u = find_dev(m, f->unreachable[i]);
             if (u >= 0 && m->dev[u].state == D_ACTIVE) m->dev[u].suspect = 1;
@@ -578,9 +583,9 @@ static int cmp_double(const void *a, const void *b)
 /* The replicas of a task share its frames by weight (farm.h): a replica
  * whose devices compute slower than the others (another process on the
  * device, a lower CPU quota) gets fewer frames.  Weights follow the
- * measured compute times (8 x fastest / its own, 1..8) when they differ
- * by a quarter or more, else the replicas are equal again; a change that
- * persists for hold_s is applied (the devices keep their tasks). */
+ * measured compute times (8 x fastest / its own, 1..8) once they differ
+ * by half, and are equal again when they differ by less than a quarter; a
+ * change that persists for hold_s is applied (the devices keep their tasks). */
 static void consider_weights(mc_master *m, double now)
 {
     mc_farm *f = m->farm;
@@ -619,7 +624,9 @@ static void consider_weights(mc_master *m, double now)
             int cur = T->wtotal ? T->weight[r] : MC_FARM_WEIGHT_MAX;
             int w = cur;
             if (measured) {
-                w = cmax < 1.25 * cmin ? MC_FARM_WEIGHT_MAX : (int)(MC_FARM_WEIGHT_MAX * cmin / c[r] + 0.5);
+                /* weighted once 1.5x apart, equal again under 1.25x: noise between equal devices does nothing */
+                int apart = T->wtotal ? cmax >= 1.25 * cmin : cmax >= 1.5 * cmin;
+                w = !apart ? MC_FARM_WEIGHT_MAX : (int)(MC_FARM_WEIGHT_MAX * cmin / c[r] + 0.5);
                 w = w < 1 ? 1 : w > MC_FARM_WEIGHT_MAX ? MC_FARM_WEIGHT_MAX : w;
             }
             want[t][r] = w;
@@ -684,6 +691,18 @@ static void consider_rebalance(mc_master *m, double now)
         qsort(v, (size_t)k, sizeof v[0], cmp_double);
         measured[t] = v[k / 2];
     }
+    /* the profile still predicts what the devices measure: nothing to plan
+     * (planning is not free on a small device: only on a mismatch) */
+    int mismatch = 0;
+    for (int t = 0; t < m->cur->n_tasks; t++) {
+        double f = m->cur->tasks[t].compute_s > 0 ? measured[t] / m->cur->tasks[t].compute_s : 1;
+        if (f > 1 + m->o.margin / 2 || f < 1 / (1 + m->o.margin / 2)) mismatch = 1;
+    }
+    if (!mismatch) {
+        m->better_since = 0;
+        consider_weights(m, now);
+        return;
+    }
     mc_profile cal;
     mc_plan *plans = calloc((size_t)m->n_max, sizeof *plans), *eval = malloc(sizeof *eval);
     if (!plans || !eval || profile_copy(&m->prof, &cal)) {
@@ -717,7 +736,16 @@ static void consider_rebalance(mc_master *m, double now)
             replan(m, "rebalance", why, now);
         }
     }
-    if (!better) m->better_since = 0;
+    if (!better && cal.layers) {
+        /* nothing better: the profile follows what was measured (Procedure 1),
+         * so the next check plans again only if the devices change */
+        m->better_since = 0;
+        mc_profile_free(&m->prof);
+        m->prof = cal;
+        cal.layers = NULL;
+        memcpy(m->plans, plans, (size_t)m->n_max * sizeof *plans);
+        *m->cur = *eval;
+    }
     if (cal.layers) mc_profile_free(&cal);
     free(plans);
     free(eval);

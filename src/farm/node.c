@@ -275,8 +275,40 @@ out:
     return st;
 }
 
+/* Whether a table leaves this node's work as it is (the same task and part,
+ * or still none): then only routing changed (peers, weights, the epoch). */
+static int keeps_work(node *n, const char *json)
+{
+    mc_farm *f = malloc(sizeof *f);
+    int same = 0, ti, ai;
+    if (f && !mc_farm_parse(json, "table", n->o->model, f) && !strcmp(f->model, n->model_ref)) {
+        pick_dynamic(n, f, &ti, &ai);
+        pthread_rwlock_rdlock(&n->task_lock);
+        node_task *k = n->task;
+        same = ti < 0 ? k == NULL : k && k->ready && node_task_same(k, &f->tasks[ti], ai % f->tasks[ti].parts);
+        pthread_rwlock_unlock(&n->task_lock);
+    }
+    free(f);
+    return same;
+}
+
 void node_offer_table(node *n, long epoch, const char *json)
 {
+    /* A table that keeps our work is applied at once, by the thread that got
+     * it: a node in the middle of a long frame (seconds on a small device)
+     * still routes its next output by it and acknowledges it in time.  One
+     * that moves us to another task waits for the compute thread, between
+     * frames. */
+    if (epoch <= atomic_load(&n->epoch)) return;
+    if (n->shapes_open && keeps_work(n, json)) {
+        pthread_mutex_lock(&n->apply_m);
+        char origin[64];
+        snprintf(origin, sizeof origin, "table of epoch %ld", epoch);
+        if (epoch > atomic_load(&n->epoch) && node_apply_table(n, json, origin))
+            node_log(n, "refused a table: %s", mc_error_last());
+        pthread_mutex_unlock(&n->apply_m);
+        return;
+    }
     pthread_mutex_lock(&n->pend_m);
     if (epoch > n->pending_epoch && epoch > atomic_load(&n->epoch)) {
         char *c = strdup(json);
@@ -426,6 +458,7 @@ mc_status mc_node_run(const mc_node_opts *o, volatile sig_atomic_t *stop)
     pthread_cond_init(&n->out_c, NULL);
     pthread_mutex_init(&n->view_m, NULL);
     pthread_mutex_init(&n->pend_m, NULL);
+    pthread_mutex_init(&n->apply_m, NULL);
     pthread_mutex_init(&n->unreach_m, NULL);
     pthread_rwlock_init(&n->task_lock, NULL);
     snprintf(n->me_str, sizeof n->me_str, "-");
@@ -529,6 +562,7 @@ out:
     pthread_cond_destroy(&n->out_c);
     pthread_mutex_destroy(&n->view_m);
     pthread_mutex_destroy(&n->pend_m);
+    pthread_mutex_destroy(&n->apply_m);
     pthread_mutex_destroy(&n->unreach_m);
     pthread_rwlock_destroy(&n->task_lock);
     free(n);

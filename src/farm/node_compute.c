@@ -58,11 +58,13 @@ static void apply_pending(node *n)
     n->pending = NULL;
     pthread_mutex_unlock(&n->pend_m);
     if (!json) return;
+    pthread_mutex_lock(&n->apply_m);
     if (epoch > atomic_load(&n->epoch)) {
         char origin[64];
         snprintf(origin, sizeof origin, "table of epoch %ld", epoch);
         if (node_apply_table(n, json, origin)) node_log(n, "refused a table: %s", mc_error_last());
     }
+    pthread_mutex_unlock(&n->apply_m);
     free(json);
 }
 

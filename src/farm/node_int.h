@@ -86,6 +86,7 @@ typedef struct node {
     atomic_long task_id;   /* id of the current task, 0 while none or switching */
     atomic_long epoch;     /* of the current view */
 
+    pthread_mutex_t apply_m; /* one table applied at a time */
     pthread_mutex_t pend_m;
     char *pending;         /* newest table from the master, applied by the compute thread */
     long pending_epoch;
