@@ -1,0 +1,60 @@
+/* conv2d_gemm.h - the small matrix product inside our convolutions.
+ *
+ * Why our own and not OpenBLAS' sgemm here: a batch-1 convolution is many
+ * small products whose B operand (the weights, or their Winograd
+ * transforms) never changes.  sgemm packs both operands into its own
+ * layout on every call; on VGG16's Winograd layers that packing took a
+ * fifth of the time (perf: sgemm_itcopy/oncopy), and the product per call
+ * is too small to hide it.  Here A and B are read where they lie (row-major,
+ * any leading dimension): the callers lay them out for it once (weights at
+ * prepare, Winograd tiles as they are transformed).  OpenBLAS remains the
+ * GEMM of dense layers and of the im2col fallback.
+ *
+ * The kernel keeps an MR x (nv*VL) block of C in vector registers and
+ * streams A (one broadcast per row) and B (nv vector loads) along k.  It is
+ * written with GCC vector extensions, so the same source becomes AVX-512,
+ * AVX2 or NEON code, depending on the target (-march=native; arm64).
+ */
+#ifndef MC_CONV2D_GEMM_H
+#define MC_CONV2D_GEMM_H
+
+#include <stddef.h>
+
+#if defined(__AVX512F__)
+#define MC_GEMM_VL 16 /* floats per vector register */
+#define MC_GEMM_MR 12 /* rows of C per kernel call (24 of 32 registers hold C) */
+#elif defined(__AVX__)
+#define MC_GEMM_VL 8
+#define MC_GEMM_MR 6 /* 12 of 16 registers */
+#elif defined(__aarch64__)
+#define MC_GEMM_VL 4
+#define MC_GEMM_MR 12 /* 24 of 32 registers */
+#else
+#define MC_GEMM_VL 4
+#define MC_GEMM_MR 6
+#endif
+/* Columns of C per kernel call. */
+#define MC_GEMM_NR (2 * MC_GEMM_VL)
+
+/* Scratch floats mc_gemm needs for k = K (edge rows and columns). */
+size_t mc_gemm_scratch(int K);
+
+/* C[M x N] = A[M x K] B[K x N] (+ C if accumulate), all row-major with
+ * leading dimensions lda, ldb, ldc (in floats); scratch holds
+ * mc_gemm_scratch(K) floats.  Single-threaded: callers split the work. */
+void mc_gemm(int M, int N, int K, const float *A, size_t lda, const float *B, size_t ldb, float *C, size_t ldc,
+             int accumulate, float *scratch);
+
+/* The same with B packed by mc_gemm_pack_b: column panels of NR, each
+ * K x NR contiguous (the last one zero-padded), so that streaming B from
+ * memory is sequential (panels of a row-major B with a large N are strided,
+ * and the prefetchers stop at every page: the Winograd products of VGG16
+ * block 4 ran at 60% of the kernel's rate with U row-major). */
+void mc_gemm_packed(int M, int N, int K, const float *A, size_t lda, const float *Bp, float *C, size_t ldc,
+                    int accumulate, float *scratch);
+/* Floats of a packed B [K x N], and packing one: element (k, n) of the
+ * row-major B is b[k*ldb + n]. */
+size_t mc_gemm_packed_floats(int K, int N);
+void mc_gemm_pack_b(int K, int N, const float *b, size_t ldb, float *Bp);
+
+#endif
