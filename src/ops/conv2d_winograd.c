@@ -21,7 +21,8 @@
  * a band of T tiles is transformed into V, 16 matrices [T][ldv], the
  * products go to M, 16 matrices [T][ldm], and the output transform adds
  * bias and the activation on the way out.  Each of the 16 matrices of V
- * and M is followed by one spare cache line, and rows by a spare vector:
+ * and M is followed by one spare cache line (and rows by a spare vector
+ * where they would be a multiple of 4 KB long):
  * the transforms write 16 streams at once, and with strides that are
  * multiples of 4 KB (T*C floats often are) all 16 fell into one L1 set;
  * the input transform then took 40% of the layer (perf).
@@ -60,13 +61,22 @@
  * row) take bands larger than the workspace default instead of reading U
  * from memory once per row. */
 #define MC_WINOGRAD_MIN_TILES 192
+/* ... unless U is small enough to stay in cache between bands. */
+#define MC_WINOGRAD_SMALL_U ((size_t)1 << 20)
 /* Spare floats after each of the 16 matrices of V and M (one cache line). */
 #define PAD 16
 
 static int round_up(int x, int m) { return (x + m - 1) / m * m; }
 static int kp_of(const mc_layer *l) { return round_up(l->out.ne[0], MC_GEMM_NR); }
-static int ldv_of(const mc_layer *l) { return round_up(l->in.ne[0], 16) + 16; }
-static int ldm_of(const mc_layer *l) { return kp_of(l) + 16; }
+/* Row strides of V and M: a spare vector only where rows would be a
+ * multiple of 4 KB apart (the kernel's 12 row streams in one L1 set). */
+static int ld_of(int n)
+{
+    n = round_up(n, 16);
+    return n % 1024 ? n : n + 16;
+}
+static int ldv_of(const mc_layer *l) { return ld_of(l->in.ne[0]); }
+static int ldm_of(const mc_layer *l) { return ld_of(kp_of(l)); }
 
 /* Bytes of U and of the plain weights. */
 static size_t u_bytes(const mc_layer *l) { return (size_t)16 * l->in.ne[0] * kp_of(l) * sizeof(float); }
@@ -106,7 +116,7 @@ static size_t band_ws(const mc_layer *l, int r)
 static int band_rows(const mc_layer *l)
 {
     const size_t cap = l->cpu_band_floats ? l->cpu_band_floats : MC_WINOGRAD_BAND_FLOATS;
-    const size_t min_tiles = l->cpu_band_floats ? 1 : MC_WINOGRAD_MIN_TILES;
+    const size_t min_tiles = l->cpu_band_floats || u_bytes(l) <= MC_WINOGRAD_SMALL_U ? 1 : MC_WINOGRAD_MIN_TILES;
     int r = 1;
     while (r < tiles_h(l) && (band_ws(l, r + 1) <= cap || (size_t)r * tiles_w(l) < min_tiles)) r++;
     return r;
@@ -208,8 +218,36 @@ static void band_init(const mc_layer *l, band *b, int ty0, int ty1, float *ws)
     b->M = ws + 16 * b->vs;
 }
 
-/* V[xi][t][c] = (B^T d B)[xi] for tiles [t0, t1) of the band.  Straight
- * loops over channels with no branches, so that they vectorise. */
+/* B^T d B of one tile for elements [c, c + width) of type T (a vector or a
+ * float): r[16] are the 16 input rows, v the first of the 16 outputs, vs
+ * the distance between outputs. */
+#define WINO_INPUT(T, LD, ST)                                                                                  \
+    do {                                                                                                       \
+        T d[16];                                                                                               \
+        for (int q = 0; q < 16; q++) d[q] = LD(r[q] + c);                                                      \
+        /* s = B^T d, column by column */                                                                      \
+        T s0[4], s1[4], s2[4], s3[4];                                                                          \
+        for (int j = 0; j < 4; j++) {                                                                          \
+            s0[j] = d[j] - d[8 + j];                                                                           \
+            s1[j] = d[4 + j] + d[8 + j];                                                                       \
+            s2[j] = d[8 + j] - d[4 + j];                                                                       \
+            s3[j] = d[4 + j] - d[12 + j];                                                                      \
+        }                                                                                                      \
+        /* V = s B, row by row */                                                                              \
+        T *const s_[4] = {s0, s1, s2, s3};                                                                     \
+        for (int i = 0; i < 4; i++) {                                                                          \
+            const T *si = s_[i];                                                                               \
+            ST(v + (size_t)(4 * i + 0) * vs + c, si[0] - si[2]);                                               \
+            ST(v + (size_t)(4 * i + 1) * vs + c, si[1] + si[2]);                                               \
+            ST(v + (size_t)(4 * i + 2) * vs + c, si[2] - si[1]);                                               \
+            ST(v + (size_t)(4 * i + 3) * vs + c, si[1] - si[3]);                                               \
+        }                                                                                                      \
+    } while (0)
+
+#define SLOAD(p) (*(p))
+#define SSTORE(p, x) (*(p) = (x))
+
+/* V[xi][t][c] = (B^T d B)[xi] for tiles [t0, t1) of the band. */
 static void input_transform(const mc_layer *l, const float *in, const band *b, size_t t0, size_t t1)
 {
     const int H = l->in.ne[2], W = l->in.ne[1], C = l->in.ne[0], TW = tiles_w(l);
@@ -230,34 +268,9 @@ static void input_transform(const mc_layer *l, const float *in, const band *b, s
                     r[i * 4 + j] = (y >= 0 && y < H && x >= 0 && x < W) ? in + ((size_t)y * W + x) * C + c0 : zero_row;
                 }
             float *v = b->V + t * ldv + c0;
-            for (int c = 0; c < cn; c++) {
-                /* s = B^T d, column by column */
-                float s00 = r[0][c] - r[8][c], s01 = r[1][c] - r[9][c], s02 = r[2][c] - r[10][c],
-                      s03 = r[3][c] - r[11][c];
-                float s10 = r[4][c] + r[8][c], s11 = r[5][c] + r[9][c], s12 = r[6][c] + r[10][c],
-                      s13 = r[7][c] + r[11][c];
-                float s20 = r[8][c] - r[4][c], s21 = r[9][c] - r[5][c], s22 = r[10][c] - r[6][c],
-                      s23 = r[11][c] - r[7][c];
-                float s30 = r[4][c] - r[12][c], s31 = r[5][c] - r[13][c], s32 = r[6][c] - r[14][c],
-                      s33 = r[7][c] - r[15][c];
-                /* V = s B, row by row */
-                v[0 * vs + c] = s00 - s02;
-                v[1 * vs + c] = s01 + s02;
-                v[2 * vs + c] = s02 - s01;
-                v[3 * vs + c] = s01 - s03;
-                v[4 * vs + c] = s10 - s12;
-                v[5 * vs + c] = s11 + s12;
-                v[6 * vs + c] = s12 - s11;
-                v[7 * vs + c] = s11 - s13;
-                v[8 * vs + c] = s20 - s22;
-                v[9 * vs + c] = s21 + s22;
-                v[10 * vs + c] = s22 - s21;
-                v[11 * vs + c] = s21 - s23;
-                v[12 * vs + c] = s30 - s32;
-                v[13 * vs + c] = s31 + s32;
-                v[14 * vs + c] = s32 - s31;
-                v[15 * vs + c] = s31 - s33;
-            }
+            int c = 0;
+            for (; c + MC_GEMM_VL <= cn; c += MC_GEMM_VL) WINO_INPUT(mc_vf, mc_vload, mc_vstore);
+            for (; c < cn; c++) WINO_INPUT(float, SLOAD, SSTORE);
         }
     }
 }
@@ -272,6 +285,25 @@ static void products(const mc_layer *l, const band *b, int x0, int x1, float *sc
                        b->M + k * b->ms, (size_t)ldm_of(l), 0, scratch);
 }
 
+/* A^T m A + bias, then the activation's floor, for elements [k, k + width)
+ * of type T: m the first of the 16 inputs (distance ms), y[4] the outputs. */
+#define WINO_OUTPUT(T, LD, ST, BIAS, MAXLO)                                                                   \
+    do {                                                                                                       \
+        T q[16];                                                                                               \
+        for (int i = 0; i < 16; i++) q[i] = LD(m + (size_t)i * ms + k);                                        \
+        /* s = A^T m */                                                                                        \
+        T s0[4], s1[4];                                                                                        \
+        for (int j = 0; j < 4; j++) {                                                                          \
+            s0[j] = q[j] + q[4 + j] + q[8 + j];                                                                \
+            s1[j] = q[4 + j] - q[8 + j] - q[12 + j];                                                           \
+        }                                                                                                      \
+        const T b_ = BIAS;                                                                                     \
+        ST(y[0] + k, MAXLO(s0[0] + s0[1] + s0[2] + b_));                                                       \
+        ST(y[1] + k, MAXLO(s0[1] - s0[2] - s0[3] + b_));                                                       \
+        ST(y[2] + k, MAXLO(s1[0] + s1[1] + s1[2] + b_));                                                       \
+        ST(y[3] + k, MAXLO(s1[1] - s1[2] - s1[3] + b_));                                                       \
+    } while (0)
+
 /* out tile = A^T m A + bias, activation; clipped at the output's edge, for
  * tiles [t0, t1).  Vectorised over output channels. */
 static void output_transform(const mc_layer *l, const band *b, float *out, size_t t0, size_t t1)
@@ -279,7 +311,7 @@ static void output_transform(const mc_layer *l, const band *b, float *out, size_
     const int OH = l->out.ne[2], OW = l->out.ne[1], K = l->out.ne[0], TW = tiles_w(l);
     const size_t ms = b->ms, ldm = (size_t)ldm_of(l);
     const float *bias = l->bias.data;
-    const float lo = l->act == MC_ACT_RELU ? 0.0f : -INFINITY;
+    const int relu = l->act == MC_ACT_RELU;
     if (t1 > b->T) t1 = b->T;
     for (size_t t = t0; t < t1; t++) {
         const int oy = 2 * (b->ty0 + (int)(t / TW)), ox = 2 * (int)(t % TW);
@@ -290,28 +322,20 @@ static void output_transform(const mc_layer *l, const band *b, float *out, size_
         for (int k0 = 0; k0 < K; k0 += MC_WINOGRAD_CHUNK) {
             const int kn = K - k0 < MC_WINOGRAD_CHUNK ? K - k0 : MC_WINOGRAD_CHUNK;
             const float *m = b->M + t * ldm + k0;
-            float *y00 = o00 + k0;
-            float *y01 = has_r ? o00 + K + k0 : spill[0];
-            float *y10 = has_d ? o00 + (size_t)OW * K + k0 : spill[1];
-            float *y11 = has_r && has_d ? o00 + (size_t)(OW + 1) * K + k0 : spill[2];
+            float *y[4] = {o00 + k0, has_r ? o00 + K + k0 : spill[0], has_d ? o00 + (size_t)OW * K + k0 : spill[1],
+                           has_r && has_d ? o00 + (size_t)(OW + 1) * K + k0 : spill[2]};
             const float *bk = bias + k0;
-            for (int k = 0; k < kn; k++) {
-                /* s = A^T m */
-                float s00 = m[0 * ms + k] + m[4 * ms + k] + m[8 * ms + k];
-                float s01 = m[1 * ms + k] + m[5 * ms + k] + m[9 * ms + k];
-                float s02 = m[2 * ms + k] + m[6 * ms + k] + m[10 * ms + k];
-                float s03 = m[3 * ms + k] + m[7 * ms + k] + m[11 * ms + k];
-                float s10 = m[4 * ms + k] - m[8 * ms + k] - m[12 * ms + k];
-                float s11 = m[5 * ms + k] - m[9 * ms + k] - m[13 * ms + k];
-                float s12 = m[6 * ms + k] - m[10 * ms + k] - m[14 * ms + k];
-                float s13 = m[7 * ms + k] - m[11 * ms + k] - m[15 * ms + k];
-                /* y = s A + bias, then the activation's floor */
-                float a = s00 + s01 + s02 + bk[k], c = s01 - s02 - s03 + bk[k];
-                float d = s10 + s11 + s12 + bk[k], e = s11 - s12 - s13 + bk[k];
-                y00[k] = a > lo ? a : lo;
-                y01[k] = c > lo ? c : lo;
-                y10[k] = d > lo ? d : lo;
-                y11[k] = e > lo ? e : lo;
+            int k = 0;
+            if (relu) {
+/* max(x, 0) as a mask: NaN > 0 is false, so NaN gives 0 as the scalar form */
+#define VRELU(x) ({ mc_vf x_ = (x); (mc_vf)((mc_vi)x_ & (x_ > (mc_vf){0})); })
+#define SRELU(x) ({ float x_ = (x); x_ > 0.0f ? x_ : 0.0f; })
+                for (; k + MC_GEMM_VL <= kn; k += MC_GEMM_VL) WINO_OUTPUT(mc_vf, mc_vload, mc_vstore, mc_vload(bk + k), VRELU);
+                for (; k < kn; k++) WINO_OUTPUT(float, SLOAD, SSTORE, bk[k], SRELU);
+            } else {
+#define NOACT(x) (x)
+                for (; k + MC_GEMM_VL <= kn; k += MC_GEMM_VL) WINO_OUTPUT(mc_vf, mc_vload, mc_vstore, mc_vload(bk + k), NOACT);
+                for (; k < kn; k++) WINO_OUTPUT(float, SLOAD, SSTORE, bk[k], NOACT);
             }
         }
     }
