@@ -20,19 +20,22 @@
 
 #include <stddef.h>
 
+/* VL: floats per vector register; ACC: registers that hold C (of 32 or 16);
+ * MR: rows of C per kernel call of the main kernel (2 vectors wide). */
 #if defined(__AVX512F__)
-#define MC_GEMM_VL 16 /* floats per vector register */
-#define MC_GEMM_MR 12 /* rows of C per kernel call (24 of 32 registers hold C) */
+#define MC_GEMM_VL 16
+#define MC_GEMM_ACC 24
 #elif defined(__AVX__)
 #define MC_GEMM_VL 8
-#define MC_GEMM_MR 6 /* 12 of 16 registers */
+#define MC_GEMM_ACC 12
 #elif defined(__aarch64__)
 #define MC_GEMM_VL 4
-#define MC_GEMM_MR 12 /* 24 of 32 registers */
+#define MC_GEMM_ACC 24
 #else
 #define MC_GEMM_VL 4
-#define MC_GEMM_MR 6
+#define MC_GEMM_ACC 12
 #endif
+#define MC_GEMM_MR (MC_GEMM_ACC / 2)
 /* Columns of C per kernel call. */
 #define MC_GEMM_NR (2 * MC_GEMM_VL)
 
@@ -72,5 +75,16 @@ void mc_gemm_packed(int M, int N, int K, const float *A, size_t lda, const float
  * row-major B is b[k*ldb + n]. */
 size_t mc_gemm_packed_floats(int K, int N);
 void mc_gemm_pack_b(int K, int N, const float *b, size_t ldb, float *Bp);
+
+/* mc_gemm_rows(nv) rows of C [rows x N] = A B for a direct convolution,
+ * computed nv vectors of columns at a time (1 to 4; the rows per call
+ * shrink as nv grows, to fit the registers): k runs over nseg segments of
+ * seglen (row i of A in segment s is A + i*lda + s*segstride), B is
+ * [nseg*seglen x N] row-major.  scratch holds
+ * mc_gemm_segments_scratch(nseg*seglen) floats. */
+void mc_gemm_segments(int nv, int nseg, int seglen, size_t segstride, const float *A, size_t lda, const float *B,
+                      int N, float *C, size_t ldc, float *scratch);
+int mc_gemm_rows(int nv);
+size_t mc_gemm_segments_scratch(int K);
 
 #endif
