@@ -1,20 +1,28 @@
 #!/usr/bin/env python3
-"""Batch-1 latency of mchair's CPU engine vs ONNX Runtime and PyTorch.
+"""Batch-1 latency of mchair's CPU engine vs ONNX Runtime, OpenVINO and PyTorch.
 
-For each model (AlexNet, VGG16) all three run the same network with identical
+For each model (AlexNet, VGG16) and each thread count (default: this
+machine's cores, then 1), every engine runs the same network with identical
 weights (mchair's seeded random weights, dumped with --save-weights) on the
-same input, with the same number of threads, in this one process, in turns
-(3 rounds; in each, every engine runs a warm-up and a block of timed runs),
-so that load from other processes hits all three alike:
-  ours   libmchair.so through ctypes (mc_net_forward), median of --repeat runs
-         after 1 warm-up; `mchair predict --json` runs once as well for its peak RSS
-  ORT    onnxruntime, graph from tests/reference/onnx_model.py (intra_op = threads,
-         inter_op = 1, all graph optimizations), median of --repeat runs after 1 warm-up
-  torch  torch.nn modules (NCHW, ZeroPad2d for TensorFlow SAME padding),
-         torch.set_num_threads(threads), inference_mode, median after 1 warm-up
-The outputs of ORT and torch are compared with ours (max rel err) so a fast but
-wrong baseline would show.  A large OpenBLAS sgemm (the library mchair links,
-called through ctypes) gives the practical GFLOP/s ceiling of this machine.
+same input, in turns (3 rounds; in each, every engine runs a warm-up and a
+block of timed runs), so that load from other processes hits all alike:
+  ours        libmchair.so in this process through ctypes (mc_net_forward),
+              with the OpenBLAS core mchair selects (see "BLAS core" below);
+              `mchair predict --json` runs once as well for its peak RSS
+  ORT         onnxruntime (this interpreter), graph from tests/reference/onnx_model.py
+  torch-deb   Debian's python3-torch (this interpreter), torch.nn modules, NCHW
+  torch-pypi  a current PyTorch from PyPI      } in the peer interpreter
+  OpenVINO    PyPI openvino, f32, latency hint } (--peer-python, below)
+Peers run in their own processes (bench/peer_worker.py), driven over a pipe.
+A peer that cannot start is skipped with a printed note.  Every peer's output
+is compared with ours (max rel err), so a fast but wrong peer would show.
+
+BLAS core: `mchair predict --json` reports which OpenBLAS core mchair runs
+(src/backend/cpu_blas.c: it replaces OpenBLAS' generic fallback with the
+core that fits the processor); this process sets OPENBLAS_CORETYPE the same
+way before loading libmchair.so, so ours in-process and the sgemm ceiling
+(a large OpenBLAS sgemm through ctypes, the machine's practical GFLOP/s
+ceiling) use that core.
 
 Prints a table and writes JSON (--out, default bench/results/engine.json).
 Timings are not pass/fail: this is a benchmark, not a test.
@@ -46,11 +54,39 @@ def load_libmchair(path):
     return _LIBMCHAIR
 
 
+def blas_info(exe):
+    """What `mchair predict` reports about the processor and OpenBLAS core
+    (the "blas" object of its JSON), from a one-layer model; None if it fails."""
+    d = tempfile.mkdtemp(prefix="mchair-blas-")
+    try:
+        model, js = os.path.join(d, "tiny.mcm"), os.path.join(d, "tiny.json")
+        with open(model, "w") as f:
+            f.write("input 8 8 4\nconv2d c filters=4 kernel=3 padding=same\n")
+        env = {k: v for k, v in os.environ.items() if k not in ("MCHAIR_BLAS_CORE_FROM",)}
+        r = subprocess.run([exe, "predict", "--model", model, "--repeat", "1", "--warmup", "0", "--quiet",
+                            "--json", js], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
+                           universal_newlines=True)
+        if r.returncode != 0:
+            return None
+        with open(js) as f:
+            return json.load(f).get("blas")
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+BLAS = None
 if __name__ == "__main__":
     _lib_arg = [a for a in sys.argv if a.startswith("--mchair=")]
     _exe = _lib_arg[0].split("=", 1)[1] if _lib_arg else os.path.join(
         os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "build", "mchair")
     _libpath = os.path.join(os.path.dirname(os.path.abspath(_exe)), "libmchair.so")
+    if os.access(_exe, os.X_OK):
+        BLAS = blas_info(_exe)
+    # The same core as the mchair processes: OpenBLAS reads the variable only
+    # when it loads, which happens with libmchair.so below.
+    if BLAS and BLAS.get("source") == "auto":
+        os.environ["OPENBLAS_CORETYPE"] = BLAS["core"]
+        os.environ["MCHAIR_BLAS_CORE_FROM"] = BLAS["openblas_choice"]
     if os.path.exists(_libpath):
         load_libmchair(_libpath)
 
@@ -134,76 +170,65 @@ class InProcess:
         self.lib.mc_model_free(self.model)
 
 
-def interleaved(fns, repeat, warmup=1, rounds=3):
-    """Runs the engines in turn, in blocks: each round gives every engine a
-    warm-up and then its share of the timed runs back to back.  Blocks, not
-    single runs, because an engine's thread pool keeps spinning for a while
-    after a run (ONNX Runtime's does by default) and would slow whichever
-    engine ran next; rounds, so that load from other processes hits all the
-    engines alike.  Returns per-fn (median, latencies, last output)."""
-    outs = [None] * len(fns)
-    lat = [[] for _ in fns]
+# --------------------------------------------------------------------------- peers
+
+class Peer:
+    """A peer engine in its own process (bench/peer_worker.py)."""
+
+    def __init__(self, label, python, engine, name, wf, xf, threads):
+        self.label, self.python, self.engine = label, python, engine
+        self.proc = subprocess.Popen([python, os.path.join(HERE, "peer_worker.py"), engine, name, wf, xf, str(threads)],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, universal_newlines=True)
+        hello = self._read()
+        if not hello or "error" in hello:
+            self.close()
+            raise RuntimeError(hello.get("error") if hello else "worker exited")
+        self.version = hello["version"]
+
+    def _read(self):
+        line = self.proc.stdout.readline()
+        return json.loads(line) if line else None
+
+    def _ask(self, obj):
+        self.proc.stdin.write(json.dumps(obj) + "\n")
+        self.proc.stdin.flush()
+        r = self._read()
+        if r is None:
+            raise RuntimeError("%s worker exited" % self.label)
+        return r
+
+    def block(self, n, warmup):
+        return self._ask({"run": n, "warmup": warmup})["lat"]
+
+    def output(self, path):
+        self._ask({"save": path})
+        return np.fromfile(path, dtype="<f4")
+
+    def close(self):
+        try:
+            if self.proc.poll() is None:
+                self.proc.stdin.write(json.dumps({"quit": True}) + "\n")
+                self.proc.stdin.flush()
+                self.proc.wait(timeout=30)
+        except (OSError, subprocess.TimeoutExpired):
+            self.proc.kill()
+            self.proc.wait()
+
+
+def interleaved_blocks(blocks, repeat, warmup=1, rounds=3):
+    """blocks[i](n, warmup) runs engine i n times after `warmup` untimed runs
+    and returns the n latencies.  Each round gives every engine a warm-up and
+    its share of the timed runs back to back: blocks, not single runs,
+    because a thread pool keeps spinning for a while after a run (ONNX
+    Runtime's does by default) and would slow whichever engine ran next;
+    rounds, so that load from other processes hits all engines alike.
+    Returns per engine (median, latencies)."""
+    lat = [[] for _ in blocks]
     per = [repeat // rounds + (1 if r < repeat % rounds else 0) for r in range(rounds)]
     for r in range(rounds):
-        for i, f in enumerate(fns):
-            for _ in range(warmup):
-                outs[i] = f()
-            for _ in range(per[r]):
-                t0 = time.perf_counter()
-                outs[i] = f()
-                lat[i].append(time.perf_counter() - t0)
-    return [(float(np.median(l)), l, o) for l, o in zip(lat, outs)]
-
-
-# --------------------------------------------------------------------------- ONNX Runtime
-
-
-# --------------------------------------------------------------------------- PyTorch
-
-def torch_model(layers, weights):
-    import torch
-    from torch import nn
-
-    class NHWCFlatten(nn.Module):  # Keras/mchair flatten order
-        def forward(self, x):
-            return x.permute(0, 2, 3, 1).reshape(x.shape[0], -1)
-
-    mods = []
-    for L in layers:
-        op, nm = L["op"], L["name"]
-        if op == "conv2d":
-            pt, pb, pl, pr = L["pads"]
-            if (pt, pl) == (pb, pr):
-                pad = (pt, pl)
-            else:
-                mods.append(nn.ZeroPad2d((pl, pr, pt, pb)))
-                pad = 0
-            c = nn.Conv2d(L["in"][2], L["units"], (L["kh"], L["kw"]), stride=(L["sh"], L["sw"]), padding=pad)
-            c.weight.data = torch.from_numpy(np.ascontiguousarray(weights[nm + ".weight"].transpose(3, 2, 0, 1)))
-            c.bias.data = torch.from_numpy(weights[nm + ".bias"].copy())
-            mods.append(c)
-        elif op == "maxpool2d":
-            pt, pb, pl, pr = L["pads"]
-            if (pt, pb, pl, pr) != (0, 0, 0, 0):
-                mods.append(nn.ConstantPad2d((pl, pr, pt, pb), float("-inf")))
-            mods.append(nn.MaxPool2d((L["kh"], L["kw"]), stride=(L["sh"], L["sw"])))
-        elif op == "flatten":
-            mods.append(NHWCFlatten())
-        elif op == "dense":
-            d = nn.Linear(L["in"][0], L["units"])
-            d.weight.data = torch.from_numpy(weights[nm + ".weight"].copy())  # [out][in], as ours
-            d.bias.data = torch.from_numpy(weights[nm + ".bias"].copy())
-            mods.append(d)
-        elif op == "relu":
-            mods.append(nn.ReLU())
-        elif op == "softmax":
-            mods.append(nn.Softmax(dim=-1))
-        if L["act"] == "relu":
-            mods.append(nn.ReLU(inplace=True))
-        elif L["act"] == "softmax":
-            mods.append(nn.Softmax(dim=-1))
-    return nn.Sequential(*mods).eval()
-
+        for i, b in enumerate(blocks):
+            lat[i] += b(per[r], warmup)
+    return [(float(np.median(l)), l) for l in lat]
 
 
 # --------------------------------------------------------------------------- sgemm ceiling
@@ -244,13 +269,83 @@ def sgemm_gflops(lib_path, n, threads, repeat):
 
 # --------------------------------------------------------------------------- main
 
+DEFAULT_PEER_PYTHON = "/work/venvs/engine/bin/python3"
+
+
+def peer_specs(peer_python):
+    """(label, interpreter, engine) of every peer, and notes on those skipped."""
+    specs = [("ORT", sys.executable, "onnxruntime"), ("torch-deb", sys.executable, "torch")]
+    notes = []
+    if peer_python and os.access(peer_python, os.X_OK):
+        specs += [("torch-pypi", peer_python, "torch"), ("OpenVINO", peer_python, "openvino")]
+    else:
+        notes.append("no peer interpreter (--peer-python / MCHAIR_BENCH_PEER_PYTHON: %s): PyPI torch and OpenVINO "
+                     "skipped" % (peer_python or "unset"))
+    return specs, notes
+
+
+def bench_model(exe, name, threads, repeat, peer_python, tmp, notes):
+    _, in_shape, layers = om.builtin_model(name)
+    gflop = 2.0 * om.macs(layers) / 1e9
+    rep, wf, xf, _ = run_ours(exe, name, threads, 1, tmp)  # weights, input, peak RSS
+    x = np.fromfile(xf, dtype="<f4").reshape((1,) + in_shape)
+    ours = InProcess(_LIBMCHAIR, name, wf, threads)
+    peers = []
+    specs, _ = peer_specs(peer_python)
+    for label, py, engine in specs:
+        try:
+            peers.append(Peer(label, py, engine, name, wf, xf, threads))
+        except (RuntimeError, OSError) as e:
+            note = "%s (%s %s) skipped: %s" % (label, engine, py, e)
+            if note not in notes:
+                notes.append(note)
+            print("note: " + note, flush=True)
+    y = [None]
+
+    def ours_block(n, warmup):
+        for _ in range(warmup):
+            ours(x)
+        lat = []
+        for _ in range(n):
+            t0 = time.perf_counter()
+            y[0] = ours(x).copy()
+            lat.append(time.perf_counter() - t0)
+        return lat
+
+    try:
+        res = interleaved_blocks([ours_block] + [p.block for p in peers], repeat)
+        r = {"gflop": gflop, "threads": threads,
+             "ours": {"median_s": res[0][0], "latency_s": res[0][1], "gflops": gflop / res[0][0],
+                      "peak_rss_bytes": rep["peak_rss_bytes"], "param_bytes": rep["param_bytes"]},
+             "peers": {}}
+        for p, (med, lat) in zip(peers, res[1:]):
+            out = p.output(os.path.join(tmp, "peer.out"))
+            r["peers"][p.label] = {"engine": p.engine, "version": p.version, "python": p.python, "median_s": med,
+                                   "latency_s": lat, "gflops": gflop / med,
+                                   "max_rel_err_vs_ours": rel_err(y[0], out),
+                                   "ours_over_peer": res[0][0] / med}
+    finally:
+        ours.close()
+        for p in peers:
+            p.close()
+        os.remove(wf)
+    if name == "vgg16":
+        r["rss_target_bytes"] = RSS_TARGET
+        r["rss_within_target"] = rep["peak_rss_bytes"] <= RSS_TARGET
+    return r
+
+
 def main():
-    ap = argparse.ArgumentParser(description="batch-1 latency: mchair vs ONNX Runtime vs PyTorch")
+    ap = argparse.ArgumentParser(description="batch-1 latency: mchair vs ONNX Runtime, OpenVINO and PyTorch")
     ap.add_argument("--mchair", default=os.path.join(ROOT, "build", "mchair"))
     ap.add_argument("--models", default="alexnet,vgg16")
     ap.add_argument("--repeat", type=int, default=10, help="timed runs per engine (median reported)")
-    ap.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)),
-                    help="threads for every engine (default: this machine's cores)")
+    ncores = len(os.sched_getaffinity(0))
+    ap.add_argument("--threads", default="%d,1" % ncores if ncores > 1 else "1",
+                    help="comma-separated thread counts, each run for every engine (default: cores, then 1)")
+    ap.add_argument("--peer-python", default=os.environ.get("MCHAIR_BENCH_PEER_PYTHON", DEFAULT_PEER_PYTHON),
+                    help="interpreter with PyPI torch and openvino (default: $MCHAIR_BENCH_PEER_PYTHON, else %s)"
+                    % DEFAULT_PEER_PYTHON)
     ap.add_argument("--sgemm-n", type=int, default=2048, help="size of the sgemm ceiling run (0: skip)")
     ap.add_argument("--out", default=os.path.join(HERE, "results", "engine.json"))
     a = ap.parse_args()
@@ -260,92 +355,93 @@ def main():
         sys.exit("bench_engine: %s is not an executable (build first: bash scripts/build.sh build)" % exe)
     if _LIBMCHAIR is None:
         sys.exit("bench_engine: libmchair.so not found next to %s (pass --mchair=PATH with '=')" % exe)
-    import onnxruntime
-    import torch
+    threads_list = [int(t) for t in str(a.threads).split(",") if t]
+    lib = openblas_path(exe)
+    ob = ctypes.CDLL(lib) if lib else None
+    if ob:
+        ob.openblas_get_corename.restype = ctypes.c_char_p
+    in_process_core = ob.openblas_get_corename().decode() if ob else "?"
+    blas = BLAS or {}
     load0 = os.getloadavg()
-    res = {"machine": platform.node(), "cpu_count": os.cpu_count(), "threads": a.threads, "repeat": a.repeat,
-           "loadavg_before": load0, "versions": {"onnxruntime": onnxruntime.__version__,
-                                                 "torch": torch.__version__, "numpy": np.__version__},
-           "env": {k: os.environ[k] for k in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "OPENBLAS_NUM_THREADS")
-                   if k in os.environ},
-           "time_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "models": {}}
-
-    sg = None
-    if a.sgemm_n > 0:
-        lib = openblas_path(exe)
-        if lib:
-            g, t, ok = sgemm_gflops(lib, a.sgemm_n, a.threads, max(3, min(a.repeat, 5)))
-            sg = {"library": lib, "n": a.sgemm_n, "gflops": g, "median_s": t, "result_checked": ok}
-            print("OpenBLAS sgemm %dx%d (%s, %d threads): %.1f GFLOP/s (%.3f s)%s"
-                  % (a.sgemm_n, a.sgemm_n, lib, a.threads, g, t, "" if ok else "  WRONG RESULT"))
-        else:
-            print("OpenBLAS not found: no sgemm ceiling")
-    res["sgemm"] = sg
+    _, notes = peer_specs(a.peer_python)
+    res = {"machine": platform.node(), "processor": blas.get("processor", platform.processor()),
+           "cpu_flags": blas.get("cpu_flags"), "blas": blas, "blas_core_in_process": in_process_core,
+           "cpu_count": os.cpu_count(), "threads": threads_list, "repeat": a.repeat, "loadavg_before": load0,
+           "versions": {"numpy": np.__version__, "python": platform.python_version()},
+           "env": {k: os.environ[k] for k in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "OPENBLAS_NUM_THREADS",
+                                              "OPENBLAS_CORETYPE", "MCHAIR_BLAS_CORE_FROM") if k in os.environ},
+           "time_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "sgemm": {}, "runs": {}, "notes": notes}
+    print("processor: %s (%s)" % (res["processor"], blas.get("cpu_flags", "?")))
+    print("OpenBLAS core: %s (%s%s); in this process: %s; %s" % (
+        blas.get("core", "?"), blas.get("source", "?"),
+        ", OpenBLAS chose %s" % blas.get("openblas_choice") if blas.get("source") == "auto" else "",
+        in_process_core, blas.get("config", "")))
+    if blas.get("mismatch"):
+        print("WARNING: " + blas.get("note", ""))
+    for n in notes:
+        print("note: " + n)
 
     tmp = tempfile.mkdtemp(prefix="mchair-bench-")
     try:
-        for name in a.models.split(","):
-            _, in_shape, layers = om.builtin_model(name)
-            gflop = 2.0 * om.macs(layers) / 1e9
-            rep, wf, xf, y = run_ours(exe, name, a.threads, 1, tmp)  # weights, input, peak RSS
-            weights = om.read_weights(wf)
-            om.check_weights(layers, weights)
-            x = np.fromfile(xf, dtype="<f4").reshape((1,) + in_shape)
-            ours = InProcess(_LIBMCHAIR, name, wf, a.threads)
-            os.remove(wf)
-            sess = om.ort_session(om.build_onnx(layers, weights), threads=a.threads, optimize=True)
-            torch.set_num_threads(a.threads)
-            tm = torch_model(layers, weights)
-            xt = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
-            with torch.inference_mode():
-                (o_med, o_lat, o_out), (ort_med, ort_lat, ort_out), (th_med, th_lat, th_out) = interleaved(
-                    [lambda: ours(x).copy(), lambda: sess.run(["output"], {"input": x})[0],
-                     lambda: tm(xt).numpy()], a.repeat)
-            ours.close()
-            sess = tm = None  # free the baselines' weights before the next model
-            y = o_out
-            rep["median_s"], rep["latency_s"] = o_med, o_lat
-            del weights
-            r = {"gflop": gflop,
-                 "ours": {"median_s": rep["median_s"], "latency_s": rep["latency_s"], "gflops": gflop / rep["median_s"],
-                          "peak_rss_bytes": rep["peak_rss_bytes"], "param_bytes": rep["param_bytes"]},
-                 "onnxruntime": {"median_s": ort_med, "latency_s": ort_lat, "gflops": gflop / ort_med,
-                                 "max_rel_err_vs_ours": rel_err(y, ort_out)},
-                 "torch": {"median_s": th_med, "latency_s": th_lat, "gflops": gflop / th_med,
-                           "max_rel_err_vs_ours": rel_err(y, th_out)}}
-            r["ours_over_ort"] = rep["median_s"] / ort_med
-            r["ours_over_torch"] = rep["median_s"] / th_med
-            if sg:
-                r["ours_fraction_of_sgemm"] = r["ours"]["gflops"] / sg["gflops"]
-            if name == "vgg16":
-                r["rss_target_bytes"] = RSS_TARGET
-                r["rss_within_target"] = rep["peak_rss_bytes"] <= RSS_TARGET
-            res["models"][name] = r
-            print("%s: ours %.1f ms, ORT %.1f ms (rel err %.1e), torch %.1f ms (rel err %.1e), peak RSS %.0f MB"
-                  % (name, rep["median_s"] * 1e3, ort_med * 1e3, r["onnxruntime"]["max_rel_err_vs_ours"],
-                     th_med * 1e3, r["torch"]["max_rel_err_vs_ours"], rep["peak_rss_bytes"] / 1e6), flush=True)
+        for t in threads_list:
+            sg = None
+            if a.sgemm_n > 0 and lib:
+                g, med, ok = sgemm_gflops(lib, a.sgemm_n, t, max(3, min(a.repeat, 5)))
+                sg = {"library": lib, "core": in_process_core, "n": a.sgemm_n, "gflops": g, "median_s": med,
+                      "result_checked": ok}
+                print("OpenBLAS sgemm %dx%d (%s, core %s, %d threads): %.1f GFLOP/s%s"
+                      % (a.sgemm_n, a.sgemm_n, lib, in_process_core, t, g, "" if ok else "  WRONG RESULT"), flush=True)
+            res["sgemm"][str(t)] = sg
+            runs = res["runs"].setdefault(str(t), {})
+            for name in a.models.split(","):
+                r = bench_model(exe, name, t, a.repeat, a.peer_python, tmp, notes)
+                if sg:
+                    r["ours_fraction_of_sgemm"] = r["ours"]["gflops"] / sg["gflops"]
+                runs[name] = r
+                print("%s, %d threads: ours %.1f ms%s, peak RSS %.0f MB" % (
+                    name, t, r["ours"]["median_s"] * 1e3,
+                    "".join(", %s %.1f ms (rel err %.1e)" % (k, v["median_s"] * 1e3, v["max_rel_err_vs_ours"])
+                            for k, v in r["peers"].items()), r["ours"]["peak_rss_bytes"] / 1e6), flush=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     res["loadavg_after"] = os.getloadavg()
 
-    print("\nbatch 1, %d threads, in one process, 3 rounds of blocks per engine, median of %d runs"
-          " (load average %.1f before, %.1f after)"
-          % (a.threads, a.repeat, load0[0], res["loadavg_after"][0]))
-    hdr = "%-8s %9s %9s %9s %9s %11s %12s %9s %9s" % ("model", "ours ms", "ORT ms", "torch ms", "ours/ORT",
-                                                        "ours/torch", "ours GFLOP/s", "of sgemm", "RSS MB")
+    labels = ["ORT", "torch-deb", "torch-pypi", "OpenVINO"]
+    vers = {}
+    for runs in res["runs"].values():
+        for r in runs.values():
+            for k, v in r["peers"].items():
+                vers[k] = v["version"]
+    print("\nbatch 1, engines in turns (3 rounds of blocks), median of %d runs; load average %.1f before, %.1f after"
+          % (a.repeat, load0[0], res["loadavg_after"][0]))
+    print("processor %s; OpenBLAS core %s (%s); peers: %s" % (
+        res["processor"], blas.get("core", "?"), blas.get("source", "?"),
+        ", ".join("%s %s" % (k, vers[k]) for k in labels if k in vers)))
+    hdr = "%-8s %3s %8s" % ("model", "thr", "ours ms") + "".join(" %10s" % (k + " ms") for k in labels) + \
+        "".join(" %9s" % ("/" + k) for k in ("ORT", "OpenVINO", "torch-pypi")) + " %8s %8s %7s" % (
+            "GFLOP/s", "of sgemm", "RSS MB")
     print(hdr)
     print("-" * len(hdr))
-    for name, r in res["models"].items():
-        print("%-8s %9.1f %9.1f %9.1f %9.2f %11.2f %12.1f %9s %9.0f"
-              % (name, r["ours"]["median_s"] * 1e3, r["onnxruntime"]["median_s"] * 1e3, r["torch"]["median_s"] * 1e3,
-                 r["ours_over_ort"], r["ours_over_torch"], r["ours"]["gflops"],
-                 "%.0f%%" % (100 * r["ours_fraction_of_sgemm"]) if sg else "-", r["ours"]["peak_rss_bytes"] / 1e6))
-    if sg:
-        print("sgemm ceiling: %.1f GFLOP/s (OpenBLAS %dx%d, %d threads)" % (sg["gflops"], sg["n"], sg["n"], a.threads))
-    if "vgg16" in res["models"]:
-        r = res["models"]["vgg16"]
-        print("vgg16 peak RSS %.0f MB vs target %.0f MB: %s" % (r["ours"]["peak_rss_bytes"] / 1e6, RSS_TARGET / 1e6,
-                                                               "within" if r["rss_within_target"] else "OVER"))
+    for t, runs in res["runs"].items():
+        for name, r in runs.items():
+            p = r["peers"]
+            line = "%-8s %3s %8.1f" % (name, t, r["ours"]["median_s"] * 1e3)
+            line += "".join(" %10s" % ("%.1f" % (p[k]["median_s"] * 1e3) if k in p else "-") for k in labels)
+            line += "".join(" %9s" % ("%.2f" % p[k]["ours_over_peer"] if k in p else "-")
+                            for k in ("ORT", "OpenVINO", "torch-pypi"))
+            line += " %8.1f %8s %7.0f" % (r["ours"]["gflops"], "%.0f%%" % (100 * r["ours_fraction_of_sgemm"])
+                                          if "ours_fraction_of_sgemm" in r else "-",
+                                          r["ours"]["peak_rss_bytes"] / 1e6)
+            print(line)
+    for t, sg in res["sgemm"].items():
+        if sg:
+            print("sgemm ceiling, %s threads: %.1f GFLOP/s (OpenBLAS %dx%d, core %s)" % (t, sg["gflops"], sg["n"], sg["n"],
+                                                                                      sg["core"]))
+    for t, runs in res["runs"].items():
+        if "vgg16" in runs:
+            r = runs["vgg16"]
+            print("vgg16 peak RSS (%s threads) %.0f MB vs target %.0f MB: %s" % (
+                t, r["ours"]["peak_rss_bytes"] / 1e6, RSS_TARGET / 1e6, "within" if r["rss_within_target"] else "OVER"))
     os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
     with open(a.out, "w") as f:
         json.dump(res, f, indent=2)

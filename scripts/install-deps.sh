@@ -27,6 +27,24 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
+# aarch64 (the farm's Raspberry Pi devices): Debian's cross compiler, the
+# arm64 builds of OpenBLAS and Check (multiarch) and qemu's user-mode
+# emulator, for the engine's suites cross-built and run under qemu
+# (cmake/aarch64.cmake: the aarch64_* ctest tests).
+ARM64_PACKAGES=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user
+  libopenblas-dev:arm64 libopenblas-openmp-dev:arm64 check:arm64)
+arm_missing=()
+for p in "${ARM64_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || arm_missing+=("$p")
+done
+if [ ${#arm_missing[@]} -gt 0 ]; then
+  echo "install-deps: installing the aarch64 cross build's packages: ${arm_missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  dpkg --print-foreign-architectures | grep -qx arm64 || $SUDO dpkg --add-architecture arm64
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${arm_missing[@]}"
+fi
+
 # Debian's interpreter, so that python3-avro/-torch/-onnx are visible in the venv.
 PY=/usr/bin/python3
 if [ ! -x "$here/.venv/bin/python3" ]; then

@@ -16,6 +16,7 @@
 #include "backend/backend.h"
 #include "core/alloc.h"
 #include "core/rng.h"
+#include "ops/conv2d_direct.h"
 #include "ops/conv2d_winograd.h"
 #include "ops/op.h"
 #include "op_cases.h"
@@ -24,12 +25,10 @@
 static const mc_backend_kind test_backends[] = {MC_BACKEND_CPU};
 #define N_BACKENDS ((int)(sizeof test_backends / sizeof test_backends[0]))
 
-/* _i: case index * N_BACKENDS + backend index. */
-START_TEST(every_op_on_every_backend_matches_the_naive_reference)
+static void run_case(const op_case *c, mc_backend_kind kind, int threads)
 {
-    const op_case *c = &cases[_i / N_BACKENDS];
     mc_backend *be;
-    ck_assert_int_eq(mc_backend_create(test_backends[_i % N_BACKENDS], 1, &be), MC_OK);
+    ck_assert_int_eq(mc_backend_create(kind, threads, &be), MC_OK);
     mc_layer l;
     make_layer(c, &l);
     ck_assert_msg(mc_layer_infer(&l) == MC_OK, "%s: %s", c->label, mc_error_last());
@@ -62,6 +61,22 @@ START_TEST(every_op_on_every_backend_matches_the_naive_reference)
     free(ref);
     mc_backend_destroy(be);
 }
+
+/* _i: case index * N_BACKENDS + backend index. */
+START_TEST(every_op_on_every_backend_matches_the_naive_reference)
+{
+    run_case(&cases[_i / N_BACKENDS], test_backends[_i % N_BACKENDS], 1);
+}
+END_TEST
+
+/* The Winograd and direct paths split their work between threads (whole
+ * bands per thread, or shared bands; rows of the output). */
+START_TEST(convolutions_split_between_two_threads_match_the_naive_reference)
+{
+    for (int i = 0; i < N_CASES; i++)
+        if (!strncmp(cases[i].label, "winograd", 8) || !strncmp(cases[i].label, "direct", 6))
+            run_case(&cases[i], MC_BACKEND_CPU, 2);
+}
 END_TEST
 
 typedef struct bad_case {
@@ -90,9 +105,9 @@ START_TEST(impossible_shapes_are_refused_with_the_layer_named)
 }
 END_TEST
 
-START_TEST(winograd_cases_really_take_the_winograd_path)
+START_TEST(winograd_and_direct_cases_really_take_their_paths)
 {
-    int seen = 0;
+    int seen = 0, direct = 0;
     for (int i = 0; i < N_CASES; i++) {
         mc_layer l;
         make_layer(&cases[i], &l);
@@ -103,8 +118,15 @@ START_TEST(winograd_cases_really_take_the_winograd_path)
         } else {
             ck_assert_msg(!mc_winograd_applies(&l), "%s", cases[i].label);
         }
+        if (strncmp(cases[i].label, "direct", 6) == 0) {
+            ck_assert_msg(mc_conv_direct_applies(&l), "%s", cases[i].label);
+            direct++;
+        }
+        /* im2col keeps the convolutions with narrow outputs (and 1x1) */
+        if (l.op == MC_OP_CONV2D && l.out.ne[1] < 4) ck_assert_msg(!mc_conv_direct_applies(&l), "%s", cases[i].label);
     }
-    ck_assert_int_eq(seen, 5);
+    ck_assert_int_eq(seen, 6);
+    ck_assert_int_eq(direct, 7);
 }
 END_TEST
 
@@ -124,7 +146,8 @@ Suite *ops_suite(void)
     tcase_add_loop_test(tc, impossible_shapes_are_refused_with_the_layer_named, 0,
                         (int)(sizeof bad / sizeof bad[0]));
     tcase_add_test(tc, status_codes_have_names);
-    tcase_add_test(tc, winograd_cases_really_take_the_winograd_path);
+    tcase_add_test(tc, winograd_and_direct_cases_really_take_their_paths);
+    tcase_add_test(tc, convolutions_split_between_two_threads_match_the_naive_reference);
     suite_add_tcase(s, tc);
     return s;
 }

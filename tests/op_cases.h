@@ -41,8 +41,17 @@ static const op_case cases[] = {
     {"conv 1x1 stride 2", MC_OP_CONV2D, 7, 7, 4, 5, 1, 1, 2, 2, MC_PAD_SAME, MC_ACT_NONE},
     {"conv kernel larger than input, same", MC_OP_CONV2D, 3, 2, 2, 3, 5, 5, 1, 1, MC_PAD_SAME, MC_ACT_NONE},
     {"conv softmax over channels", MC_OP_CONV2D, 4, 4, 3, 5, 3, 3, 1, 1, MC_PAD_SAME, MC_ACT_SOFTMAX},
-    {"conv wide band (many rows)", MC_OP_CONV2D, 64, 64, 32, 8, 3, 3, 1, 1, MC_PAD_SAME, MC_ACT_RELU},
-    /* Winograd F(2x2,3x3) path: 3x3 stride 1, >= 128 input channels, >= 28x28 outputs. */
+    /* Direct path (conv2d_direct.c): output rows of at least 12 pixels (the
+     * widest kernel block of any target), kernels Winograd does not take. */
+    {"direct wide band (many rows)", MC_OP_CONV2D, 64, 64, 32, 8, 3, 3, 1, 1, MC_PAD_SAME, MC_ACT_RELU},
+    {"direct 11x11 stride 4 same, 48 filters (alexnet conv1)", MC_OP_CONV2D, 47, 49, 3, 48, 11, 11, 4, 4, MC_PAD_SAME, MC_ACT_RELU},
+    {"direct 5x5 same, 20 filters (partial panel)", MC_OP_CONV2D, 16, 14, 6, 20, 5, 5, 1, 1, MC_PAD_SAME, MC_ACT_NONE},
+    {"direct 3x3 same, 3 channels (vgg16 block1_conv1)", MC_OP_CONV2D, 14, 15, 3, 16, 3, 3, 1, 1, MC_PAD_SAME, MC_ACT_RELU},
+    {"direct 4x3 kernel stride 2x1 valid", MC_OP_CONV2D, 11, 30, 5, 7, 4, 3, 2, 1, MC_PAD_VALID, MC_ACT_RELU},
+    {"direct 7x7 stride 3 same, odd pads", MC_OP_CONV2D, 20, 40, 2, 33, 7, 7, 3, 3, MC_PAD_SAME, MC_ACT_NONE},
+    {"direct softmax over channels", MC_OP_CONV2D, 5, 13, 4, 6, 3, 3, 1, 1, MC_PAD_SAME, MC_ACT_SOFTMAX},
+    /* Winograd F(2x2,3x3) path: 3x3 stride 1, >= 64 input channels. */
+    {"winograd 64 channels, 14x14 (shared bands)", MC_OP_CONV2D, 14, 14, 64, 48, 3, 3, 1, 1, MC_PAD_SAME, MC_ACT_RELU},
     {"winograd same, odd output edges", MC_OP_CONV2D, 29, 31, 128, 6, 3, 3, 1, 1, MC_PAD_SAME, MC_ACT_RELU},
     {"winograd valid", MC_OP_CONV2D, 32, 33, 130, 3, 3, 3, 1, 1, MC_PAD_VALID, MC_ACT_NONE},
     {"winograd several bands", MC_OP_CONV2D, 130, 66, 128, 64, 3, 3, 1, 1, MC_PAD_SAME, MC_ACT_RELU},

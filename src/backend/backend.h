@@ -52,7 +52,8 @@ mc_status mc_backend_from_name(const char *name, mc_backend_kind *kind);
 
 mc_status mc_backend_cpu_create(int threads, mc_backend **out);
 /* Bytes of weights a CPU backend may derive for faster kernels (Winograd);
- * set before preparing layers.  Default 64 MB; 0 turns derived kernels off. */
+ * set before preparing layers.  Default 128 MB (VGG16's transforms with its
+ * plain weights kept); 0 turns derived kernels off. */
 void mc_backend_cpu_set_derived_budget(mc_backend *be, size_t bytes);
 /* All the Winograd settings of a CPU backend, before preparing layers (a
  * memory-bounded farm node): budget_bytes as above; drop_weights: free a

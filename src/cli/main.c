@@ -4,6 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../backend/cpu_blas.h"
 #include "cli.h"
 
 typedef struct command {
@@ -30,23 +31,41 @@ static void usage(FILE *f)
         fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].help);
 }
 
-/* OpenMP threads that spin at barriers steal the cores from everything else
- * on a busy machine (a loopback farm runs several nodes per core), and then
- * a preempted thread stalls every barrier: AlexNet went from 13 ms to 150 ms
- * next to other processes.  libgomp reads OMP_WAIT_POLICY before main()
- * runs, so when the user has not chosen one we set "passive" and exec
- * ourselves once.  MCHAIR_NO_REEXEC=1 turns this off. */
-static void prefer_passive_openmp(char **argv)
+/* Settings that only take effect when a library loads, so they are made
+ * here and the process re-executes itself once (MCHAIR_NO_REEXEC=1: never):
+ *
+ * OMP_WAIT_POLICY=passive.  OpenMP threads that spin at barriers steal the
+ * cores from everything else on a busy machine (a loopback farm runs
+ * several nodes per core), and then a preempted thread stalls every
+ * barrier: AlexNet went from 13 ms to 150 ms next to other processes.
+ * libgomp reads the variable before main() runs.  Kept if the user set it.
+ *
+ * OPENBLAS_CORETYPE.  OpenBLAS picks its kernels when it loads and falls
+ * back to generic ones on a processor it does not recognise (Prescott/SSE3
+ * on an AVX-512 Xeon: VGG16 three times slower).  mc_blas_core_wanted()
+ * (backend/cpu_blas.c) compares its choice with cpuid/hwcaps and names
+ * the right core; MCHAIR_BLAS_CORE_FROM records what OpenBLAS had chosen,
+ * for the reports.  A user's OPENBLAS_CORETYPE is kept as it is.  This
+ * covers every subcommand, `mchair node` included. */
+static void reexec_with_settings(char **argv)
 {
-    if (getenv("OMP_WAIT_POLICY") || getenv("MCHAIR_NO_REEXEC")) return;
-    if (setenv("OMP_WAIT_POLICY", "passive", 1)) return;
+    if (getenv("MCHAIR_NO_REEXEC")) return;
+    int again = 0;
+    if (!getenv("OMP_WAIT_POLICY") && !setenv("OMP_WAIT_POLICY", "passive", 1)) again = 1;
+    char from[32];
+    const char *core = mc_blas_core_wanted(from, sizeof from);
+    if (core && !setenv(MC_BLAS_ENV_FROM, from, 1) && !setenv(MC_BLAS_ENV_CORETYPE, core, 1)) again = 1;
+    if (!again) return;
     execv("/proc/self/exe", argv);
-    /* exec failed (no /proc): carry on with the default policy. */
+    /* exec failed (no /proc): carry on with the default policy and kernels;
+     * the reports then say that the core does not fit (mc_blas_info_get). */
+    unsetenv(MC_BLAS_ENV_FROM);
+    if (core) unsetenv(MC_BLAS_ENV_CORETYPE);
 }
 
 int main(int argc, char **argv)
 {
-    prefer_passive_openmp(argv);
+    reexec_with_settings(argv);
     if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;

@@ -22,6 +22,8 @@
 #include <omp.h>
 #endif
 
+#include "conv2d_direct.h"
+#include "conv2d_gemm.h"
 #include "conv2d_winograd.h"
 #include "op.h"
 
@@ -91,10 +93,13 @@ static int conv2d_band_rows(const mc_layer *l, int threads)
 static size_t conv2d_workspace(const mc_layer *l)
 {
     const int t = conv2d_ws_threads(l);
-    size_t im2col =
-        conv2d_is_pointwise(l) ? 0 : (size_t)t * conv2d_band_rows(l, t) * l->out.ne[1] * conv2d_k(l);
-    size_t wino = mc_winograd_workspace(l);
-    return im2col > wino ? im2col : wino;
+    size_t im2col = conv2d_is_pointwise(l) ? 0
+                                           : (size_t)t * (conv2d_band_rows(l, t) * l->out.ne[1] * conv2d_k(l) +
+                                                          mc_gemm_scratch((int)conv2d_k(l)));
+    if (mc_conv_direct_applies(l)) im2col = 0; /* im2col only where direct does not apply */
+    size_t wino = mc_winograd_workspace(l), direct = mc_conv_direct_workspace(l);
+    size_t ws = im2col > wino ? im2col : wino;
+    return ws > direct ? ws : direct;
 }
 
 static mc_status conv2d_prepare(mc_layer *l, mc_cpu_derived *d)
@@ -179,6 +184,7 @@ static mc_status conv2d_forward(const mc_layer *l, const float *in, float *out, 
     const int OH = l->out.ne[2], OW = l->out.ne[1], N = l->out.ne[0];
     const int K = (int)conv2d_k(l);
     if (l->cpu_state && mc_winograd_applies(l)) return mc_winograd_forward(l, in, out, ws);
+    if (mc_conv_direct_applies(l)) return mc_conv_direct_forward(l, in, out, ws);
     if (conv2d_is_pointwise(l)) {
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, OH * OW, N, K, 1.0f, in, K,
                     l->weight.data, N, 0.0f, out, N);
@@ -187,7 +193,7 @@ static mc_status conv2d_forward(const mc_layer *l, const float *in, float *out, 
     }
     const int threads = conv2d_threads(l), band = conv2d_band_rows(l, threads);
     const int bands = (OH + band - 1) / band;
-    const size_t slot = (size_t)band * OW * K;
+    const size_t slot = (size_t)band * OW * K + mc_gemm_scratch(K);
     /* Inside the region, im2col/bias loops and OpenBLAS run single-threaded. */
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
     for (int b = 0; b < bands; b++) {
@@ -199,8 +205,7 @@ static mc_status conv2d_forward(const mc_layer *l, const float *in, float *out, 
         const int M = (oy1 - oy) * OW;
         float *o = out + (size_t)oy * OW * N, *col = ws + (size_t)tid * slot;
         im2col_band(l, in, col, oy, oy1);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1.0f, col, K,
-                    l->weight.data, N, 0.0f, o, N);
+        mc_gemm(M, N, K, col, (size_t)K, l->weight.data, (size_t)N, o, (size_t)N, 0, col + (size_t)band * OW * K);
         bias_act(l, o, (size_t)M);
     }
     return MC_OK;
