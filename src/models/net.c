@@ -55,8 +55,7 @@ static int take(planner *p, size_t bytes)
         if (n->buf_bytes[b] >= bytes && (fit < 0 || n->buf_bytes[b] < n->buf_bytes[fit])) fit = b;
         if (big < 0 || n->buf_bytes[b] > n->buf_bytes[big]) big = b;
     }
-    int b = fit >= 0 ? fit : big >= 0 ? big : n->n_bufs++;
-    if (b == n->n_bufs - 1 && fit < 0 && big < 0) n->buf_bytes[b] = 0;
+    const int b = fit >= 0 ? fit : big >= 0 ? big : n->n_bufs++; /* a new buffer starts at 0 bytes */
     if (n->buf_bytes[b] < bytes) n->buf_bytes[b] = bytes;
     p->busy[b] = 1;
     return b;
