@@ -60,7 +60,8 @@ typedef struct mc_layer {
     int last_reader; /* index of the last layer reading this one's output (-1: none) */
 
     /* Parameters from the model description (meaning per op). */
-    int units;          /* conv2d: filters; dense: output units */
+    int units;          /* conv2d, sepconv2d, conv3d: filters; dense: output units;
+                         * dwconv2d: C * mult, set by infer */
     int kh, kw;         /* conv2d kernel / maxpool window */
     int sh, sw;         /* strides */
     mc_padding padding; /* conv2d, maxpool2d */
