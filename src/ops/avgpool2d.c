@@ -3,20 +3,6 @@
  * ONNX AveragePool with count_include_pad=0), not over zeros. */
 #include "op.h"
 
-static mc_status avgpool2d_infer(mc_layer *l)
-{
-    char b[64];
-    if (l->kh <= 0 || l->kw <= 0 || l->sh <= 0 || l->sw <= 0)
-        return mc_error_set(MC_ERR_INVALID_ARG, "layer %s: avgpool2d needs pool and stride > 0", l->name);
-    int oh, ow;
-    if (l->in.ne[3] != 1 || mc_window_out(l->in.ne[2], l->kh, l->sh, l->padding, &oh, &l->pad_top) ||
-        mc_window_out(l->in.ne[1], l->kw, l->sw, l->padding, &ow, &l->pad_left))
-        return mc_error_set(MC_ERR_SHAPE, "layer %s: %dx%d pool does not fit input %s", l->name, l->kh, l->kw,
-                            mc_shape_str(&l->in, b, sizeof b));
-    l->out = mc_shape_make(l->in.ne[0], ow, oh, 1);
-    return MC_OK;
-}
-
 static double avgpool2d_macs(const mc_layer *l) { return (double)mc_shape_count(&l->out) * l->kh * l->kw; }
 
 static mc_status avgpool2d_forward(const mc_layer *l, const float *in, float *out, float *ws)
@@ -51,7 +37,7 @@ static mc_status avgpool2d_forward(const mc_layer *l, const float *in, float *ou
 
 const mc_op_def mc_op_avgpool2d = {
     .name = "avgpool2d",
-    .infer = avgpool2d_infer,
+    .infer = mc_pool2d_infer, /* maxpool2d.c: the same windows */
     .macs = avgpool2d_macs,
     .forward_cpu = avgpool2d_forward,
 };

@@ -164,6 +164,8 @@ mc_status mc_layer_infer(mc_layer *l);
 void mc_act_apply(mc_act a, float *x, size_t n, size_t channels);
 /* SAME/VALID output size and leading pad for one axis (TensorFlow rules). */
 mc_status mc_window_out(int in, int k, int s, mc_padding p, int *out, int *pad_before);
+/* Shape inference of a 2-D pooling window (maxpool2d.c; avgpool2d too). */
+mc_status mc_pool2d_infer(mc_layer *l);
 /* For forward_cpu of multi-input ops: the error for a call with one input. */
 mc_status mc_op_needs_inputs(const mc_layer *l);
 /* Whether the op reads several inputs (has forward_cpu_n). */
