@@ -17,6 +17,7 @@
 #include "models/model.h"
 #include "models/net.h"
 #include "models/weights.h"
+#include "ops/op.h"
 #include "testutil.h"
 
 static const char tiny_text[] = "model tiny\ninput 12 10 3\n"
@@ -26,6 +27,39 @@ static const char tiny_text[] = "model tiny\ninput 12 10 3\n"
                                 "flatten f\n"
                                 "dense d1 units=16 act=relu\n"
                                 "dense d2 units=7 act=softmax\n";
+
+/* Every new op in a graph: padding, residual add, separable and depthwise
+ * convolutions, batchnorms that fold (after c1, b1, dw) or not (bn_free),
+ * a concatenation of three, pools, a dense head. */
+static const char graph_text[] = "model tinygraph\ninput 9 8 3\n"
+                                 "zeropad pad pad=1\n"
+                                 "conv2d c1 filters=6 kernel=3 stride=2 bias=no\n"
+                                 "batchnorm bn1 act=relu\n"
+                                 "conv2d b1 filters=4 kernel=1\n"
+                                 "batchnorm b1_bn eps=1e-5 act=relu\n"
+                                 "sepconv2d b2 filters=6 kernel=3 padding=same\n"
+                                 "batchnorm b2_bn\n"
+                                 "add add1 in=bn1,b2_bn act=relu\n"
+                                 "dwconv2d dw kernel=3 padding=same multiplier=2\n"
+                                 "batchnorm dw_bn\n"
+                                 "avgpool2d ap in=add1 pool=3 stride=1 padding=same\n"
+                                 "concat cat in=dw_bn,ap,add1\n"
+                                 "relu r\n"
+                                 "maxpool2d mp pool=2 padding=same\n"
+                                 "batchnorm bn_free\n"
+                                 "globalavgpool gap\n"
+                                 "dense d units=5 act=softmax\n";
+
+/* A clip model: 3-D convolutions and pools, padding along T too. */
+static const char clip_text[] = "model tinyclip\ninput 6 5 2 4\n"
+                                "conv3d c1 filters=3 kernel=3 padding=same act=relu\n"
+                                "maxpool3d p1 pool=2 pool_t=1\n"
+                                "conv3d c2 filters=4 kernel=2 padding=same\n"
+                                "batchnorm bn\n"
+                                "zeropad z pad_bottom=1 pad_right=1 pad_back=1\n"
+                                "maxpool3d p2 pool=2\n"
+                                "flatten f\n"
+                                "dense d units=3\n";
 
 static float *run_range(mc_model *m, int first, int last, const float *in)
 {
@@ -74,6 +108,247 @@ START_TEST(running_two_ranges_equals_running_the_whole_model)
     check_split_equals_whole("check_net_tiny.mcm");
     check_split_equals_whole("alexnet");
     remove("check_net_tiny.mcm");
+}
+END_TEST
+
+/* The pieces [0, a), [a, b), [b, n) of a model, each fed its predecessor's
+ * outputs (the concatenated cut), give the whole model's output bit for
+ * bit, for every a < b (b == n: two pieces). */
+static void check_pieces_equal_whole(const char *text, const char *name, int every_pair, int is_graph)
+{
+    mc_model m;
+    ck_assert_msg(mc_model_parse(text, name, &m) == MC_OK, "%s", mc_error_last());
+    ck_assert_int_eq(mc_weights_random(&m, 0, m.n_layers, 3), MC_OK);
+    const int n = m.n_layers;
+    size_t nin = mc_shape_count(&m.input), nout = mc_model_cut_floats(&m, n);
+    float *x = malloc(nin * sizeof *x);
+    mc_input_random(x, nin, 3, 0);
+    float *whole = run_range(&m, 0, n, x);
+    int multi = 0;
+    for (int a = 1; a < n; a++) {
+        multi += mc_model_cut(&m, a, NULL, 0) > 1;
+        for (int b = every_pair ? a + 1 : n; b <= n; b++) {
+            float *p1 = run_range(&m, 0, a, x);
+            float *p2 = b < n ? run_range(&m, a, b, p1) : p1;
+            float *out = run_range(&m, b < n ? b : a, n, p2);
+            ck_assert_msg(memcmp(out, whole, nout * sizeof *out) == 0, "%s cut at %d and %d: differs from the whole",
+                          name, a, b);
+            if (p2 != p1) free(p2);
+            free(p1);
+            free(out);
+        }
+    }
+    if (is_graph) ck_assert_int_gt(multi, 0); /* some cut carries several tensors */
+    free(whole);
+    free(x);
+    mc_model_free(&m);
+}
+
+START_TEST(graph_pieces_between_any_cuts_equal_the_whole_model_bit_for_bit)
+{
+    check_pieces_equal_whole(graph_text, "tinygraph", 1, 1);
+    check_pieces_equal_whole(clip_text, "tinyclip", 1, 0);
+}
+END_TEST
+
+/* ResNet50 in three pieces, cut inside blocks (two tensors cross each cut). */
+START_TEST(resnet50_in_three_pieces_equals_the_whole_bit_for_bit)
+{
+    mc_model m;
+    ck_assert_int_eq(mc_model_builtin("resnet50", &m), MC_OK);
+    ck_assert_int_eq(mc_weights_random(&m, 0, m.n_layers, 5), MC_OK);
+    const int a = mc_model_find_layer(&m, "conv2_block2_3_conv"), b = mc_model_find_layer(&m, "conv4_block1_0_conv");
+    ck_assert_int_eq(mc_model_cut(&m, a, NULL, 0), 2);
+    ck_assert_int_eq(mc_model_cut(&m, b, NULL, 0), 2);
+    size_t nin = mc_shape_count(&m.input), nout = 1000;
+    float *x = malloc(nin * sizeof *x);
+    mc_input_random(x, nin, 5, 0);
+    float *whole = run_range(&m, 0, m.n_layers, x);
+    float *p1 = run_range(&m, 0, a, x), *p2 = run_range(&m, a, b, p1), *out = run_range(&m, b, m.n_layers, p2);
+    ck_assert(memcmp(out, whole, nout * sizeof *out) == 0);
+    free(x);
+    free(whole);
+    free(p1);
+    free(p2);
+    free(out);
+    mc_model_free(&m);
+}
+END_TEST
+
+/* mc_net_forward_n takes and gives one array per cut tensor; the
+ * concatenated mc_net_forward is the same numbers in producer order. */
+START_TEST(several_tensors_cross_a_cut_as_separate_arrays_or_one_concatenation)
+{
+    mc_model m;
+    ck_assert_int_eq(mc_model_parse(graph_text, "g", &m), MC_OK);
+    ck_assert_int_eq(mc_weights_random(&m, 0, m.n_layers, 4), MC_OK);
+    const int a = mc_model_find_layer(&m, "b2"), b = mc_model_find_layer(&m, "ap");
+    mc_backend *be;
+    mc_net n;
+    ck_assert_int_eq(mc_backend_create(MC_BACKEND_CPU, 2, &be), MC_OK);
+    ck_assert_msg(mc_net_init(&n, &m, a, b, be) == MC_OK, "%s", mc_error_last());
+    /* in: bn1 (the folded c1) and b1_bn (the folded b1); out: add1 and dw_bn (the folded dw) */
+    ck_assert_int_eq(mc_net_n_inputs(&n), 2);
+    ck_assert_str_eq(mc_net_input(&n, 0)->name, "bn1");
+    ck_assert_str_eq(mc_net_input(&n, 1)->name, "b1_bn");
+    ck_assert_int_eq(mc_net_n_outputs(&n), 2);
+    ck_assert_str_eq(mc_net_output(&n, 0)->name, "add1");
+    ck_assert_str_eq(mc_net_output(&n, 1)->name, "dw_bn");
+    ck_assert_ptr_null(mc_net_output(&n, 2));
+    ck_assert_uint_eq(mc_net_output(&n, 1)->offset, mc_net_output(&n, 0)->floats);
+    ck_assert_uint_eq(mc_net_in_count(&n), mc_model_cut_floats(&m, a));
+    ck_assert_uint_eq(mc_net_out_count(&n), mc_model_cut_floats(&m, b));
+    size_t ni = mc_net_in_count(&n), no = mc_net_out_count(&n);
+    float *in = malloc(ni * sizeof *in), *out = malloc(no * sizeof *out);
+    float *o0 = malloc(mc_net_output(&n, 0)->floats * 4), *o1 = malloc(mc_net_output(&n, 1)->floats * 4);
+    mc_input_random(in, ni, 4, 1);
+    ck_assert_int_eq(mc_net_forward(&n, in, out), MC_OK);
+    const float *ins[2] = {in, in + mc_net_input(&n, 1)->offset};
+    float *outs[2] = {o0, o1};
+    ck_assert_int_eq(mc_net_forward_n(&n, ins, outs), MC_OK);
+    ck_assert(memcmp(o0, out, mc_net_output(&n, 0)->floats * 4) == 0);
+    ck_assert(memcmp(o1, out + mc_net_output(&n, 1)->offset, mc_net_output(&n, 1)->floats * 4) == 0);
+    mc_net_free(&n);
+    /* a tensor crossing both cuts passes through unchanged */
+    const int c = mc_model_find_layer(&m, "dw");
+    ck_assert_int_eq(mc_net_init(&n, &m, c, c + 1, be), MC_OK);
+    ck_assert_int_eq(mc_net_n_inputs(&n), 1); /* add1 */
+    ck_assert_int_eq(mc_net_n_outputs(&n), 2);  /* add1 again, and dw */
+    ck_assert_int_eq(mc_net_output(&n, 0)->producer, mc_net_input(&n, 0)->producer);
+    float *y = malloc(mc_net_out_count(&n) * sizeof *y);
+    ck_assert_int_eq(mc_net_forward(&n, in, y), MC_OK);
+    ck_assert(memcmp(y, in, mc_net_input(&n, 0)->floats * 4) == 0);
+    mc_net_free(&n);
+    mc_backend_destroy(be);
+    free(in);
+    free(out);
+    free(o0);
+    free(o1);
+    free(y);
+    mc_model_free(&m);
+}
+END_TEST
+
+/* Buffers are planned once: a chain ping-pongs between two; ResNet50 needs
+ * few more, however many layers, and inference allocates nothing. */
+START_TEST(buffers_are_reused_as_soon_as_a_tensor_is_dead_and_inference_allocates_nothing)
+{
+    static const char *const models[] = {"alexnet", "resnet50"};
+    for (int i = 0; i < 2; i++) {
+        mc_model m;
+        ck_assert_int_eq(mc_model_builtin(models[i], &m), MC_OK);
+        ck_assert_int_eq(mc_weights_random(&m, 0, m.n_layers, 1), MC_OK);
+        mc_backend *be;
+        mc_net n;
+        ck_assert_int_eq(mc_backend_create(MC_BACKEND_CPU, 2, &be), MC_OK);
+        ck_assert_int_eq(mc_net_init(&n, &m, 0, m.n_layers, be), MC_OK);
+        size_t largest = mc_shape_count(&m.input), all = 0;
+        for (int k = 0; k < m.n_layers; k++) {
+            size_t o = mc_shape_count(&m.layers[k].out);
+            largest = o > largest ? o : largest;
+            all += m.layers[k].alias ? 0 : o;
+        }
+        largest *= sizeof(float);
+        all *= sizeof(float);
+        if (i == 0) {
+            ck_assert_int_eq(n.n_bufs, 2);
+            ck_assert_uint_le(mc_net_activation_bytes(&n), 2 * largest);
+        } else {
+            /* the block input, the branch, and a dying tensor beside the new one */
+            ck_assert_int_le(n.n_bufs, 4);
+            ck_assert_uint_le(mc_net_activation_bytes(&n), 3 * largest);
+            ck_assert_uint_lt(mc_net_activation_bytes(&n), all / 5); /* 127 layers' outputs */
+        }
+        size_t nin = mc_net_in_count(&n), nout = mc_net_out_count(&n);
+        float *x = malloc(nin * sizeof *x), *y = malloc(nout * sizeof *y);
+        mc_input_random(x, nin, 1, 0);
+        size_t before = mc_alloc_bytes_in_use();
+        mc_alloc_fail_after(0); /* any allocation now fails, and forward would report it */
+        mc_status st = mc_net_forward(&n, x, y);
+        mc_alloc_fail_after(-1);
+        ck_assert_msg(st == MC_OK, "%s: forward allocated: %s", models[i], mc_error_last());
+        ck_assert_uint_eq(mc_alloc_bytes_in_use(), before);
+        free(x);
+        free(y);
+        mc_net_free(&n);
+        mc_backend_destroy(be);
+        mc_model_free(&m);
+    }
+}
+END_TEST
+
+/* A folded batchnorm gives what the convolution then the batchnorm give. */
+START_TEST(a_folded_batchnorm_equals_the_convolution_then_the_batchnorm)
+{
+    static const char text[] = "input 7 6 5\n"
+                               "sepconv2d s filters=4 kernel=3 padding=same bias=no\n"
+                               "batchnorm bn eps=1e-4 act=relu\n";
+    mc_model m, raw;
+    ck_assert_int_eq(mc_model_parse(text, "f", &m), MC_OK);
+    ck_assert_int_eq(mc_model_parse(text, "f", &raw), MC_OK);
+    ck_assert_int_eq(m.layers[0].fold_bn, 1);
+    ck_assert_int_eq(mc_weights_random(&m, 0, 1, 8), MC_OK); /* the conv's range holds the batchnorm's too */
+    ck_assert_ptr_nonnull(m.layers[1].aux[1].data);
+    ck_assert_int_eq(mc_weights_random(&raw, 0, 2, 8), MC_OK);
+    ck_assert_int_eq(mc_weights_save(&m, "check_net_fold.w"), MC_OK); /* before folding: allowed */
+    float x[7 * 6 * 5], y[7 * 6 * 4], mid[7 * 6 * 4], want[7 * 6 * 4], ws[7 * 6 * 5 + 8];
+    mc_input_random(x, sizeof x / 4, 8, 0);
+    float *got = run_range(&m, 0, 2, x);
+    ck_assert(m.layers[0].bn_folded);
+    memcpy(y, got, sizeof y);
+    free(got);
+    /* unfolded, op by op: the raw layer has act=relu moved to it by the parser */
+    mc_layer s = raw.layers[0];
+    s.act = MC_ACT_NONE;
+    ck_assert_int_eq(mc_op_get(MC_OP_SEPCONV2D)->forward_cpu(&s, x, mid, ws), MC_OK);
+    ck_assert_int_eq(mc_op_get(MC_OP_BATCHNORM)->forward_cpu(&raw.layers[1], mid, want, ws), MC_OK);
+    double err = mc_test_max_rel_err(y, want, sizeof y / 4, 1e-6);
+    ck_assert_msg(err <= 1e-5, "folded vs unfolded: max relative error %g", err);
+    /* folded weights are not the file's: saving them is refused */
+    ck_assert_int_eq(mc_weights_save(&m, "check_net_fold2.w"), MC_ERR_INVALID_ARG);
+    ck_assert_ptr_nonnull(strstr(mc_error_last(), "batchnorm bn"));
+    /* a second net on the same model does not fold twice */
+    got = run_range(&m, 0, 2, x);
+    ck_assert(memcmp(got, y, sizeof y) == 0);
+    free(got);
+    /* reloading gives plain weights again: same numbers */
+    ck_assert_int_eq(mc_weights_load(&m, 0, 2, "check_net_fold.w"), MC_OK);
+    ck_assert(!m.layers[0].bn_folded);
+    got = run_range(&m, 0, 2, x);
+    ck_assert(memcmp(got, y, sizeof y) == 0);
+    free(got);
+    remove("check_net_fold.w");
+    mc_model_free(&m);
+    mc_model_free(&raw);
+}
+END_TEST
+
+/* The file holds aux tensors and leaves out bias=no biases; a range loads
+ * its own layers and the batchnorms folded into them. */
+START_TEST(a_graph_models_weight_file_round_trips_per_range)
+{
+    mc_model a, b;
+    ck_assert_int_eq(mc_model_parse(graph_text, "g", &a), MC_OK);
+    ck_assert_int_eq(mc_model_parse(graph_text, "g", &b), MC_OK);
+    ck_assert_int_eq(mc_weights_random(&a, 0, a.n_layers, 6), MC_OK);
+    ck_assert_int_eq(mc_weights_save(&a, "check_net_graph.w"), MC_OK);
+    const int c1 = mc_model_find_layer(&b, "c1"), bn1 = mc_model_find_layer(&b, "bn1"),
+              b2 = mc_model_find_layer(&b, "b2");
+    ck_assert_msg(mc_weights_load(&b, c1, c1 + 1, "check_net_graph.w") == MC_OK, "%s", mc_error_last());
+    ck_assert_int_eq(memcmp(a.layers[c1].weight.data, b.layers[c1].weight.data, mc_tensor_bytes(&a.layers[c1].weight)), 0);
+    for (size_t i = 0; i < mc_tensor_count(&b.layers[c1].bias); i++) ck_assert(b.layers[c1].bias.data[i] == 0.0f);
+    ck_assert_int_eq(memcmp(a.layers[bn1].aux[1].data, b.layers[bn1].aux[1].data, mc_tensor_bytes(&a.layers[bn1].aux[1])), 0);
+    ck_assert_ptr_null(b.layers[b2].weight.data);
+    ck_assert_int_eq(mc_weights_load(&b, b2, b2 + 1, "check_net_graph.w"), MC_OK);
+    ck_assert_int_eq(memcmp(a.layers[b2].aux[0].data, b.layers[b2].aux[0].data, mc_tensor_bytes(&a.layers[b2].aux[0])), 0);
+    /* variances drawn positive, gammas near 1 */
+    for (size_t i = 0; i < mc_tensor_count(&a.layers[bn1].aux[1]); i++) {
+        ck_assert(a.layers[bn1].aux[1].data[i] >= 0.5f && a.layers[bn1].aux[1].data[i] < 1.5f);
+        ck_assert(a.layers[bn1].weight.data[i] >= 0.9f && a.layers[bn1].weight.data[i] < 1.1f);
+    }
+    mc_model_free(&a);
+    mc_model_free(&b);
+    remove("check_net_graph.w");
 }
 END_TEST
 
@@ -187,32 +462,45 @@ START_TEST(a_weight_file_for_another_model_is_refused)
 }
 END_TEST
 
-START_TEST(every_allocation_failure_returns_nomem_and_leaves_no_half_state)
+/* Makes allocation k fail, for every k < tries, while loading the weights
+ * of model `text`, making a net for layers [first, n - end_back) and
+ * running it once: each failure must come back as MC_ERR_NOMEM with
+ * nothing left allocated. */
+static void check_every_allocation_failure(const char *text, int first, int end_back, long tries)
 {
     int successes = 0;
-    for (long n = 0; n < 64; n++) {
+    for (long k = 0; k < tries; k++) {
         mc_model m;
-        ck_assert_int_eq(mc_model_parse(tiny_text, "tiny", &m), MC_OK);
+        ck_assert_int_eq(mc_model_parse(text, "t", &m), MC_OK);
+        const int last = m.n_layers - end_back;
+        float *x = calloc(mc_model_cut_floats(&m, first), sizeof *x), *y = malloc(mc_model_cut_floats(&m, last) * 4);
         mc_backend *be;
         ck_assert_int_eq(mc_backend_create(MC_BACKEND_CPU, 1, &be), MC_OK);
         size_t before = mc_alloc_bytes_in_use();
-        mc_alloc_fail_after(n);
+        mc_alloc_fail_after(k);
         mc_net net;
         mc_status st = mc_weights_random(&m, 0, m.n_layers, 1);
-        if (!st) st = mc_net_init(&net, &m, 0, m.n_layers, be);
-        float x[12 * 10 * 3] = {0}, y[7];
+        if (!st) st = mc_net_init(&net, &m, first, last, be);
         if (!st) st = mc_net_forward(&net, x, y);
         mc_alloc_fail_after(-1);
-        ck_assert_msg(st == MC_OK || st == MC_ERR_NOMEM, "fail after %ld: %s", n, mc_status_to_string(st));
+        ck_assert_msg(st == MC_OK || st == MC_ERR_NOMEM, "fail after %ld: %s", k, mc_status_to_string(st));
         if (st == MC_OK) {
             successes++;
             mc_net_free(&net);
         }
         mc_model_free(&m);
         mc_backend_destroy(be);
+        free(x);
+        free(y);
         ck_assert_uint_eq(mc_alloc_bytes_in_use(), before);
     }
     ck_assert_int_gt(successes, 0); /* enough allocations allowed eventually */
+}
+
+START_TEST(every_allocation_failure_returns_nomem_and_leaves_no_half_state)
+{
+    check_every_allocation_failure(tiny_text, 0, 0, 64);
+    check_every_allocation_failure(graph_text, 5, 7, 120); /* two tensors in, two out */
 }
 END_TEST
 
@@ -309,6 +597,12 @@ Suite *net_suite(void)
     tcase_add_test(tc, every_allocation_failure_returns_nomem_and_leaves_no_half_state);
     tcase_add_test(tc, the_derived_weight_budget_is_granted_in_layer_order);
     tcase_add_test(tc, the_backend_thread_count_holds_on_any_calling_thread);
+    tcase_add_test(tc, graph_pieces_between_any_cuts_equal_the_whole_model_bit_for_bit);
+    tcase_add_test(tc, resnet50_in_three_pieces_equals_the_whole_bit_for_bit);
+    tcase_add_test(tc, several_tensors_cross_a_cut_as_separate_arrays_or_one_concatenation);
+    tcase_add_test(tc, buffers_are_reused_as_soon_as_a_tensor_is_dead_and_inference_allocates_nothing);
+    tcase_add_test(tc, a_folded_batchnorm_equals_the_convolution_then_the_batchnorm);
+    tcase_add_test(tc, a_graph_models_weight_file_round_trips_per_range);
     suite_add_tcase(s, tc);
     return s;
 }

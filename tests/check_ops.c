@@ -32,29 +32,17 @@ static void run_case(const op_case *c, mc_backend_kind kind, int threads)
     mc_layer l;
     make_layer(c, &l);
     ck_assert_msg(mc_layer_infer(&l) == MC_OK, "%s: %s", c->label, mc_error_last());
-    size_t nin = mc_shape_count(&l.in), nout = mc_shape_count(&l.out);
+    size_t nin = op_case_in_count(&l), nout = mc_shape_count(&l.out);
     float *x = malloc(nin * sizeof *x), *y = malloc(nout * sizeof *y), *yr = malloc(nout * sizeof *yr);
     double *ref = calloc(nout, sizeof *ref);
     op_case_params(&l, x);
-    void *bi, *bo, *ws = NULL;
-    size_t wsb = be->workspace_bytes(be, &l);
-    ck_assert_int_eq(be->buffer_alloc(be, nin * 4, &bi), MC_OK);
-    ck_assert_int_eq(be->buffer_alloc(be, nout * 4, &bo), MC_OK);
-    if (wsb) ck_assert_int_eq(be->buffer_alloc(be, wsb, &ws), MC_OK);
-    ck_assert_int_eq(be->prepare_layer(be, &l), MC_OK);
-    ck_assert_int_eq(be->upload(be, bi, x, nin), MC_OK);
-    ck_assert_msg(be->forward(be, &l, bi, bo, ws) == MC_OK, "%s: %s", c->label, mc_error_last());
-    ck_assert_int_eq(be->download(be, y, bo, nout), MC_OK);
+    for (size_t i = 0; i < nout; i++) y[i] = -12345.0f; /* catch unwritten outputs */
+    op_case_run(be, &l, x, y);
     reference(&l, x, ref);
     for (size_t i = 0; i < nout; i++) yr[i] = (float)ref[i];
     double err = mc_test_max_rel_err(y, yr, nout, 1e-6);
     ck_assert_msg(err <= 1e-5, "%s on %s: max relative error %g", c->label, be->name, err);
-    be->release_layer(be, &l);
-    be->buffer_free(be, bi);
-    be->buffer_free(be, bo);
-    if (ws) be->buffer_free(be, ws);
-    mc_tensor_free(&l.weight);
-    mc_tensor_free(&l.bias);
+    op_case_free(&l);
     free(x);
     free(y);
     free(yr);
@@ -79,12 +67,69 @@ START_TEST(convolutions_split_between_two_threads_match_the_naive_reference)
 }
 END_TEST
 
+/* In-place ops (op.h `inplace`): the net runner may hand them out == in. */
+START_TEST(in_place_ops_give_the_same_numbers_over_their_input)
+{
+    int seen = 0;
+    for (int i = 0; i < N_CASES; i++) {
+        mc_layer l;
+        make_layer(&cases[i], &l);
+        ck_assert_int_eq(mc_layer_infer(&l), MC_OK);
+        if (!mc_op_get(l.op)->inplace) continue;
+        seen++;
+        size_t nin = op_case_in_count(&l), nout = mc_shape_count(&l.out), n0 = mc_shape_count(&l.in);
+        float *x = malloc(nin * sizeof *x), *y = malloc(nout * sizeof *y), *ws = NULL;
+        op_case_params(&l, x);
+        const mc_op_def *d = mc_op_get(l.op);
+        if (d->workspace) ws = malloc(d->workspace(&l) * sizeof *ws);
+        const float *ins[MC_MAX_INPUTS];
+        for (int k = 0; k < l.n_in; k++) ins[k] = x + k * n0;
+        ck_assert_int_eq(l.n_in > 1 ? d->forward_cpu_n(&l, ins, y, ws) : d->forward_cpu(&l, x, y, ws), MC_OK);
+        ck_assert_int_eq(l.n_in > 1 ? d->forward_cpu_n(&l, ins, x, ws) : d->forward_cpu(&l, x, x, ws), MC_OK);
+        ck_assert_msg(memcmp(x, y, nout * sizeof *y) == 0, "%s: in place differs", cases[i].label);
+        op_case_free(&l);
+        free(x);
+        free(y);
+        free(ws);
+    }
+    ck_assert_int_ge(seen, 4); /* relu, batchnorm, add */
+}
+END_TEST
+
+/* The op table lists every op once, in enum order (op.c), and the
+ * conformance table has a case for every op. */
+START_TEST(every_op_has_its_table_entry_and_a_conformance_case)
+{
+    for (int t = 0; t < MC_OP_COUNT; t++) {
+        const mc_op_def *d = mc_op_get((mc_op_type)t);
+        ck_assert_ptr_nonnull(d);
+        ck_assert_int_eq(mc_op_from_name(d->name), t);
+        int has_case = 0;
+        for (int i = 0; i < N_CASES; i++) has_case |= cases[i].op == (mc_op_type)t;
+        ck_assert_msg(has_case, "op %s has no row in op_cases.h", d->name);
+    }
+    ck_assert_ptr_null(mc_op_get(MC_OP_COUNT));
+    ck_assert_int_eq(mc_op_from_name("conv9d"), MC_OP_COUNT);
+    /* Keywords the model format promises (docs/model-format.md). */
+    static const struct {
+        const char *kw;
+        mc_op_type t;
+    } kw[] = {{"conv2d", MC_OP_CONV2D},     {"batchnorm", MC_OP_BATCHNORM}, {"add", MC_OP_ADD},
+              {"concat", MC_OP_CONCAT},     {"globalavgpool", MC_OP_GLOBALAVGPOOL},
+              {"avgpool2d", MC_OP_AVGPOOL2D}, {"zeropad", MC_OP_ZEROPAD}, {"dwconv2d", MC_OP_DWCONV2D},
+              {"sepconv2d", MC_OP_SEPCONV2D}, {"conv3d", MC_OP_CONV3D}, {"maxpool3d", MC_OP_MAXPOOL3D}};
+    for (size_t i = 0; i < sizeof kw / sizeof kw[0]; i++) ck_assert_int_eq(mc_op_from_name(kw[i].kw), kw[i].t);
+}
+END_TEST
+
 typedef struct bad_case {
     const char *label;
     op_case c;
     mc_status want;
 } bad_case;
 
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers" /* positional rows: graph fields 0 */
 static const bad_case bad[] = {
     {"valid conv kernel larger than input", {"", MC_OP_CONV2D, 3, 3, 1, 2, 5, 5, 1, 1, MC_PAD_VALID, MC_ACT_NONE}, MC_ERR_SHAPE},
     {"conv with zero filters", {"", MC_OP_CONV2D, 5, 5, 1, 0, 3, 3, 1, 1, MC_PAD_SAME, MC_ACT_NONE}, MC_ERR_INVALID_ARG},
@@ -92,7 +137,18 @@ static const bad_case bad[] = {
     {"pool window larger than input", {"", MC_OP_MAXPOOL2D, 1, 1, 1, 0, 2, 2, 2, 2, MC_PAD_VALID, MC_ACT_NONE}, MC_ERR_SHAPE},
     {"dense with zero units", {"", MC_OP_DENSE, 1, 1, 4, 0, 0, 0, 0, 0, MC_PAD_VALID, MC_ACT_NONE}, MC_ERR_INVALID_ARG},
     {"empty input", {"", MC_OP_RELU, 0, 1, 4, 0, 0, 0, 0, 0, MC_PAD_VALID, MC_ACT_NONE}, MC_ERR_SHAPE},
+    {"add of one input", {.op = MC_OP_ADD, .h = 2, .w = 2, .c = 2}, MC_ERR_INVALID_ARG},
+    {"conv2d of two inputs", {.op = MC_OP_CONV2D, .h = 4, .w = 4, .c = 2, .units = 2, .kh = 1, .kw = 1, .sh = 1, .sw = 1, .n_in = 2}, MC_ERR_INVALID_ARG},
+    {"add of different channels", {.op = MC_OP_ADD, .h = 2, .w = 2, .c = 2, .n_in = 2, .cs = {2, 3}}, MC_ERR_SHAPE},
+    {"batchnorm with eps 0", {.op = MC_OP_BATCHNORM, .h = 2, .w = 2, .c = 2, .eps = -1}, MC_ERR_INVALID_ARG},
+    {"dwconv valid kernel larger than input", {.op = MC_OP_DWCONV2D, .h = 2, .w = 5, .c = 2, .kh = 3, .kw = 3, .sh = 1, .sw = 1}, MC_ERR_SHAPE},
+    {"sepconv with zero filters", {.op = MC_OP_SEPCONV2D, .h = 5, .w = 5, .c = 2, .kh = 3, .kw = 3, .sh = 1, .sw = 1}, MC_ERR_INVALID_ARG},
+    {"conv3d valid kernel longer than the clip", {.op = MC_OP_CONV3D, .h = 5, .w = 5, .c = 2, .t = 2, .units = 2, .kh = 3, .kw = 3, .kt = 3, .sh = 1, .sw = 1, .st = 1}, MC_ERR_SHAPE},
+    {"maxpool3d window longer than the clip", {.op = MC_OP_MAXPOOL3D, .h = 4, .w = 4, .c = 2, .t = 1, .kh = 2, .kw = 2, .kt = 2, .sh = 2, .sw = 2, .st = 2}, MC_ERR_SHAPE},
+    {"conv2d on a clip", {.op = MC_OP_CONV2D, .h = 4, .w = 4, .c = 2, .t = 3, .units = 2, .kh = 1, .kw = 1, .sh = 1, .sw = 1}, MC_ERR_SHAPE},
+    {"zeropad with a negative pad", {.op = MC_OP_ZEROPAD, .h = 4, .w = 4, .c = 2, .pads = {1, -1}}, MC_ERR_INVALID_ARG},
 };
+#pragma GCC diagnostic pop
 
 START_TEST(impossible_shapes_are_refused_with_the_layer_named)
 {
@@ -148,6 +204,8 @@ Suite *ops_suite(void)
     tcase_add_test(tc, status_codes_have_names);
     tcase_add_test(tc, winograd_and_direct_cases_really_take_their_paths);
     tcase_add_test(tc, convolutions_split_between_two_threads_match_the_naive_reference);
+    tcase_add_test(tc, in_place_ops_give_the_same_numbers_over_their_input);
+    tcase_add_test(tc, every_op_has_its_table_entry_and_a_conformance_case);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -34,11 +34,17 @@ struct mc_backend {
     void (*release_layer)(mc_backend *be, mc_layer *l);
     /* Scratch bytes forward() needs for this layer. */
     size_t (*workspace_bytes)(mc_backend *be, const mc_layer *l);
-    /* in/out/ws are buffers from buffer_alloc. */
+    /* in/out/ws are buffers from buffer_alloc; out may be in for in-place
+     * ops (op.h `inplace`). */
     mc_status (*forward)(mc_backend *be, const mc_layer *l, const void *in, void *out, void *ws);
     /* Waits until queued work is done (for timing). */
     mc_status (*synchronize)(mc_backend *be);
     void (*destroy)(mc_backend *be);
+    /* Layers that read several inputs (add, concat; op.h forward_cpu_n):
+     * ins[k] is the buffer holding input k, l->n_in of them.  out may be
+     * ins[0] for in-place ops (op.h `inplace`).  NULL: the backend runs no
+     * such layer (mc_net_init then refuses them). */
+    mc_status (*forward_n)(mc_backend *be, const mc_layer *l, const void *const *ins, void *out, void *ws);
 };
 
 typedef enum mc_backend_kind { MC_BACKEND_CPU, MC_BACKEND_CUDA } mc_backend_kind;

@@ -100,6 +100,14 @@ static mc_status cpu_forward(mc_backend *be, const mc_layer *l, const void *in, 
     return mc_op_get(l->op)->forward_cpu(l, in, out, ws);
 }
 
+static mc_status cpu_forward_n(mc_backend *be, const mc_layer *l, const void *const *ins, void *out, void *ws)
+{
+    const mc_op_def *d = mc_op_get(l->op);
+    if (!d->forward_cpu_n) return mc_error_set(MC_ERR_UNSUPPORTED, "cpu: layer %s reads one input", l->name);
+    cpu_apply_threads(be->ctx);
+    return d->forward_cpu_n(l, (const float *const *)ins, out, ws);
+}
+
 static mc_status cpu_synchronize(mc_backend *be)
 {
     (void)be;
@@ -126,6 +134,7 @@ static const mc_backend cpu_template = {
     /* .forward         = */ cpu_forward,
     /* .synchronize     = */ cpu_synchronize,
     /* .destroy         = */ cpu_destroy,
+    /* .forward_n       = */ cpu_forward_n,
 };
 
 /* Bytes of derived weights (Winograd) a CPU backend allows by default:

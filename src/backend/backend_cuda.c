@@ -22,6 +22,14 @@
  * Dense: our weight is row-major [out][in], i.e. the column-major matrix
  * A (in x out, lda = in); y = W x = A^T x is cublasSgemv with CUBLAS_OP_T.
  *
+ * The graph models' ops: batchnorm (scale and shift computed on the host at
+ * prepare; most batchnorms never get here, being folded into their
+ * convolution by the net), add and concat (forward_n), pools, zero padding,
+ * depthwise and 3-D convolutions run the small kernels of the .cu files on our
+ * own weight layouts; a separable convolution is the depthwise kernel into
+ * the workspace, then one cuBLAS SGEMM for its 1x1 half, then bias and
+ * activation.
+ *
  * Precision: by default convolutions run in strict float32 (CUDNN_FMA_MATH),
  * so GPU and CPU agree to ~1e-6 relative.  MC_CUDA_MATH=tf32 allows tensor
  * core TF32 (faster on Ampere/Hopper, ~1e-3 relative).  Other environment
@@ -42,12 +50,14 @@
 #include <cudnn.h>
 
 #include "../core/alloc.h"
+#include "../ops/batchnorm.h"
 #include "backend.h"
 #include "cuda/kernels.h"
 
 _Static_assert((int)MC_ACT_NONE == MC_CUDA_ACT_NONE && (int)MC_ACT_RELU == MC_CUDA_ACT_RELU &&
                    (int)MC_ACT_SOFTMAX == MC_CUDA_ACT_SOFTMAX,
                "kernels.h activation codes must equal mc_act");
+_Static_assert(MC_CUDA_MAX_INPUTS == MC_MAX_INPUTS, "kernels.h input limit must equal MC_MAX_INPUTS");
 
 #define MC_CUDA_DEFAULT_WS_MB 256
 
@@ -63,10 +73,11 @@ typedef struct cuda_ctx {
     size_t scratch_bytes;
 } cuda_ctx;
 
-/* Device state of one conv2d or dense layer (layer->weight.extra). */
+/* Device state of one layer with parameters (layer->weight.extra). */
 typedef struct cuda_layer {
     mc_backend *owner;
-    float *w, *b;
+    float *w, *b; /* batchnorm: its scale and shift */
+    float *pwk;   /* sepconv2d: the pointwise kernel */
     /* conv2d only */
     cudnnTensorDescriptor_t xdesc, ydesc;
     cudnnFilterDescriptor_t wdesc;
@@ -175,11 +186,21 @@ static int cuda_supports_layer(mc_backend *be, const mc_layer *l)
     if (l->act < 0 || l->act >= MC_ACT_COUNT) return 0;
     switch (l->op) {
     case MC_OP_CONV2D:
-    case MC_OP_MAXPOOL2D: return l->in.ne[3] == 1;
+    case MC_OP_MAXPOOL2D:
+    case MC_OP_AVGPOOL2D:
+    case MC_OP_SEPCONV2D: return l->in.ne[3] == 1;
+    case MC_OP_DWCONV2D: return l->in.ne[3] == 1;
+    case MC_OP_CONV3D:
     case MC_OP_DENSE:
     case MC_OP_RELU:
     case MC_OP_SOFTMAX:
-    case MC_OP_FLATTEN: return 1;
+    case MC_OP_FLATTEN:
+    case MC_OP_BATCHNORM:
+    case MC_OP_ADD:
+    case MC_OP_CONCAT:
+    case MC_OP_GLOBALAVGPOOL:
+    case MC_OP_ZEROPAD:
+    case MC_OP_MAXPOOL3D: return 1;
     default: return 0;
     }
 }
@@ -208,6 +229,8 @@ static size_t cuda_workspace_bytes(mc_backend *be, const mc_layer *l)
     int ph, pw;
     if (l->op == MC_OP_CONV2D && conv_pad_explicit(l, &ph, &pw))
         return (size_t)ph * pw * l->in.ne[0] * sizeof(float);
+    if (l->op == MC_OP_SEPCONV2D) /* the depthwise result */
+        return (size_t)l->out.ne[2] * l->out.ne[1] * l->in.ne[0] * l->mult * sizeof(float);
     return 0;
 }
 
@@ -220,6 +243,7 @@ static void layer_state_free(cuda_layer *s)
     if (s->cdesc) cudnnDestroyConvolutionDescriptor(s->cdesc);
     cudaFree(s->w);
     cudaFree(s->b);
+    cudaFree(s->pwk);
     free(s);
 }
 
@@ -370,33 +394,52 @@ static mc_status cuda_prepare_layer(mc_backend *be, mc_layer *l)
     if (!s) return mc_error_set(MC_ERR_NOMEM, "cuda layer %s: out of memory", l->name);
     s->owner = be;
     const size_t wn = mc_tensor_count(&l->weight), bn = mc_tensor_count(&l->bias);
+    const size_t pn = l->op == MC_OP_SEPCONV2D ? mc_tensor_count(&l->aux[0]) : 0;
     mc_status st = MC_OK;
     cudaError_t e;
+    /* What goes up: the weights as they are, except a batchnorm's, which
+     * become its per-channel scale (in w) and shift (in b). */
+    const float *wsrc = l->weight.data, *bsrc = l->bias.data;
+    float *host = NULL;
+    if (l->op == MC_OP_BATCHNORM) {
+        if (!l->aux[0].data || !l->aux[1].data)
+            return free(s), mc_error_set(MC_ERR_INVALID_ARG, "layer %s: weights are not loaded", l->name);
+        if (!(host = mc_alloc(2 * bn * sizeof *host)))
+            return free(s), mc_error_set(MC_ERR_NOMEM, "cuda layer %s: out of memory", l->name);
+        mc_batchnorm_scale_shift(l, host, host + bn);
+        wsrc = host;
+        bsrc = host + bn;
+    }
     if ((e = cudaMalloc((void **)&s->w, wn * sizeof(float))) != cudaSuccess ||
-        (e = cudaMalloc((void **)&s->b, bn * sizeof(float))) != cudaSuccess) {
+        (e = cudaMalloc((void **)&s->b, bn * sizeof(float))) != cudaSuccess ||
+        (pn && (e = cudaMalloc((void **)&s->pwk, pn * sizeof(float))) != cudaSuccess)) {
         st = mc_error_set(MC_ERR_NOMEM, "cuda layer %s: cannot allocate %zu bytes of GPU memory for weights: %s",
-                          l->name, (wn + bn) * sizeof(float), cudaGetErrorString(e));
+                          l->name, (wn + bn + pn) * sizeof(float), cudaGetErrorString(e));
         goto fail;
     }
     /* Copies go on the backend's stream: it does not synchronise with the
      * legacy default stream, and a pageable cudaMemcpy may return before
      * its DMA has landed. */
-    if ((e = cudaMemcpyAsync(s->b, l->bias.data, bn * sizeof(float), cudaMemcpyHostToDevice, c->stream)) !=
-        cudaSuccess) {
+    if ((e = cudaMemcpyAsync(s->b, bsrc, bn * sizeof(float), cudaMemcpyHostToDevice, c->stream)) != cudaSuccess ||
+        (pn && (e = cudaMemcpyAsync(s->pwk, l->aux[0].data, pn * sizeof(float), cudaMemcpyHostToDevice, c->stream)) !=
+                   cudaSuccess)) {
         st = cuda_err(e, "bias upload", l->name);
         goto fail;
     }
     if (l->op == MC_OP_CONV2D) {
         st = conv_prepare(c, l, s);
-    } else if ((e = cudaMemcpyAsync(s->w, l->weight.data, wn * sizeof(float), cudaMemcpyHostToDevice,
-                                    c->stream)) != cudaSuccess ||
+    } else if ((e = cudaMemcpyAsync(s->w, wsrc, wn * sizeof(float), cudaMemcpyHostToDevice, c->stream)) !=
+                   cudaSuccess ||
                (e = cudaStreamSynchronize(c->stream)) != cudaSuccess) {
         st = cuda_err(e, "weight upload", l->name);
     }
     if (st) goto fail;
+    mc_free(host);
     l->weight.extra = s;
     return MC_OK;
 fail:
+    cudaStreamSynchronize(c->stream); /* before the host copy goes */
+    mc_free(host);
     layer_state_free(s);
     return st;
 }
@@ -441,6 +484,104 @@ static mc_status dense_forward(cuda_ctx *c, const mc_layer *l, const cuda_layer 
                     "bias/activation kernel", l);
 }
 
+/* Separable convolution: depthwise kernel into ws, then the pointwise SGEMM
+ * out[P x N] = dw[P x CM] * Wp[CM x N], row-major, which column-major
+ * cuBLAS computes as out^T = Wp^T dw^T (m = N, n = P, k = CM). */
+static mc_status sepconv_forward(cuda_ctx *c, const mc_layer *l, const cuda_layer *s, const void *in, void *out,
+                                 void *ws)
+{
+    const int OH = l->out.ne[2], OW = l->out.ne[1], N = l->units, CM = l->in.ne[0] * l->mult;
+    if (!ws) return mc_error_set(MC_ERR_INVALID_ARG, "cuda layer %s: needs a workspace", l->name);
+    mc_status st = launched(mc_cuda_dwconv2d(in, s->w, NULL, ws, l->in.ne[2], l->in.ne[1], l->in.ne[0], l->mult, OH,
+                                             OW, l->kh, l->kw, l->sh, l->sw, l->pad_top, l->pad_left, MC_CUDA_ACT_NONE,
+                                             c->stream),
+                            "depthwise kernel", l);
+    if (st) return st;
+    const float one = 1.0f, zero = 0.0f;
+    cublasStatus_t bs =
+        cublasSgemm(c->blas, CUBLAS_OP_N, CUBLAS_OP_N, N, OH * OW, CM, &one, s->pwk, N, ws, CM, &zero, out, N);
+    if (bs != CUBLAS_STATUS_SUCCESS) return blas_err(bs, "sgemm", l->name);
+    return launched(mc_cuda_bias_act(out, s->b, (size_t)OH * OW, N, (int)l->act, c->stream), "bias/activation kernel",
+                    l);
+}
+
+/* The graph models' one-input ops (the kernels of their .cu twins). */
+static mc_status graph_forward(cuda_ctx *c, const mc_layer *l, const cuda_layer *s, const void *in, void *out,
+                               void *ws)
+{
+    const mc_shape *i = &l->in, *o = &l->out;
+    const size_t groups = mc_shape_count(o) / (size_t)o->ne[0];
+    switch (l->op) {
+    case MC_OP_BATCHNORM:
+        return launched(mc_cuda_scale_shift(in, out, s->w, s->b, groups, o->ne[0], (int)l->act, c->stream),
+                        "batchnorm kernel", l);
+    case MC_OP_GLOBALAVGPOOL: {
+        mc_status st = launched(mc_cuda_globalavgpool(in, out, mc_shape_count(i) / (size_t)i->ne[0], i->ne[0], c->stream),
+                                "globalavgpool kernel", l);
+        if (st || l->act == MC_ACT_NONE) return st;
+        return launched(mc_cuda_bias_act(out, NULL, 1, o->ne[0], (int)l->act, c->stream), "activation kernel", l);
+    }
+    case MC_OP_AVGPOOL2D: {
+        mc_status st = launched(mc_cuda_avgpool2d(in, out, i->ne[2], i->ne[1], i->ne[0], o->ne[2], o->ne[1], l->kh,
+                                                  l->kw, l->sh, l->sw, l->pad_top, l->pad_left, c->stream),
+                                "avgpool kernel", l);
+        if (st || l->act == MC_ACT_NONE) return st;
+        return launched(mc_cuda_bias_act(out, NULL, groups, o->ne[0], (int)l->act, c->stream), "activation kernel", l);
+    }
+    case MC_OP_ZEROPAD:
+        return launched(mc_cuda_zeropad(in, out, i->ne[3], i->ne[2], i->ne[1], i->ne[0], o->ne[3], o->ne[2], o->ne[1],
+                                        l->pads[4], l->pads[0], l->pads[2], c->stream),
+                        "zeropad kernel", l);
+    case MC_OP_DWCONV2D:
+    case MC_OP_CONV3D: { /* relu fused in the kernel, softmax after it */
+        const int act = l->act == MC_ACT_RELU ? MC_CUDA_ACT_RELU : MC_CUDA_ACT_NONE;
+        mc_status st =
+            l->op == MC_OP_DWCONV2D
+                ? launched(mc_cuda_dwconv2d(in, s->w, s->b, out, i->ne[2], i->ne[1], i->ne[0], l->mult, o->ne[2],
+                                            o->ne[1], l->kh, l->kw, l->sh, l->sw, l->pad_top, l->pad_left, act,
+                                            c->stream),
+                           "depthwise kernel", l)
+                : launched(mc_cuda_conv3d(in, s->w, s->b, out, i->ne[3], i->ne[2], i->ne[1], i->ne[0], o->ne[3],
+                                          o->ne[2], o->ne[1], o->ne[0], l->kt, l->kh, l->kw, l->st, l->sh, l->sw,
+                                          l->pad_front, l->pad_top, l->pad_left, act, c->stream),
+                           "conv3d kernel", l);
+        if (st || l->act != MC_ACT_SOFTMAX) return st;
+        return launched(mc_cuda_bias_act(out, NULL, groups, o->ne[0], (int)l->act, c->stream), "softmax kernel", l);
+    }
+    case MC_OP_SEPCONV2D: return sepconv_forward(c, l, s, in, out, ws);
+    case MC_OP_MAXPOOL3D:
+        return launched(mc_cuda_maxpool3d(in, out, i->ne[3], i->ne[2], i->ne[1], i->ne[0], o->ne[3], o->ne[2], o->ne[1],
+                                          l->kt, l->kh, l->kw, l->st, l->sh, l->sw, l->pad_front, l->pad_top,
+                                          l->pad_left, c->stream),
+                        "maxpool3d kernel", l);
+    case MC_OP_ADD:
+    case MC_OP_CONCAT: return mc_op_needs_inputs(l);
+    default: return mc_error_set(MC_ERR_UNSUPPORTED, "cuda: layer %s (op %d) is not supported", l->name, (int)l->op);
+    }
+}
+
+static mc_status cuda_forward_n(mc_backend *be, const mc_layer *l, const void *const *ins, void *out, void *ws)
+{
+    (void)ws;
+    cuda_ctx *c = enter(be);
+    const size_t groups = mc_shape_count(&l->out) / (size_t)l->out.ne[0];
+    if (l->op == MC_OP_ADD)
+        return launched(mc_cuda_add((const float *const *)ins, l->n_in, out, groups, l->out.ne[0], (int)l->act,
+                                    c->stream),
+                        "add kernel", l);
+    if (l->op != MC_OP_CONCAT)
+        return mc_error_set(MC_ERR_UNSUPPORTED, "cuda: layer %s reads one input", l->name);
+    int off = 0;
+    for (int k = 0; k < l->n_in; k++) {
+        mc_status st = launched(mc_cuda_concat_part(ins[k], out, groups, l->ins[k].ne[0], l->out.ne[0], off, c->stream),
+                                "concat kernel", l);
+        if (st) return st;
+        off += l->ins[k].ne[0];
+    }
+    if (l->act == MC_ACT_NONE) return MC_OK;
+    return launched(mc_cuda_bias_act(out, NULL, groups, l->out.ne[0], (int)l->act, c->stream), "activation kernel", l);
+}
+
 static mc_status cuda_forward(mc_backend *be, const mc_layer *l, const void *in, void *out, void *ws)
 {
     cuda_ctx *c = enter(be);
@@ -465,8 +606,7 @@ static mc_status cuda_forward(mc_backend *be, const mc_layer *l, const void *in,
         return launched(cudaMemcpyAsync(out, in, mc_shape_count(&l->in) * sizeof(float),
                                         cudaMemcpyDeviceToDevice, c->stream),
                         "flatten copy", l);
-    default:
-        return mc_error_set(MC_ERR_UNSUPPORTED, "cuda: layer %s (op %d) is not supported", l->name, (int)l->op);
+    default: return graph_forward(c, l, s, in, out, ws);
     }
 }
 
@@ -503,6 +643,7 @@ static const mc_backend cuda_template = {
     /* .forward         = */ cuda_forward,
     /* .synchronize     = */ cuda_synchronize,
     /* .destroy         = */ cuda_destroy,
+    /* .forward_n       = */ cuda_forward_n,
 };
 
 static long env_long(const char *name, long def, long lo, long hi)

@@ -1,13 +1,22 @@
-/* net.h - running a contiguous layer range [first, last) of a model on a backend.
+/* net.h - running a layer range [first, last) of a model on a backend.
  *
- * The whole model is the range [0, n_layers); a farm task is any other range.
- * Running [0, k) then [k, n) gives the same numbers as [0, n) because both
- * execute the same layer code on the same data in the same order.
+ * The whole model is the range [0, n_layers); a farm task is any other
+ * range, i.e. the piece of the graph between cuts `first` and `last`
+ * (model.h).  The piece reads the tensors crossing cut `first` and gives
+ * those crossing cut `last`; in a chain that is one tensor each way.
+ * Running consecutive pieces, each fed the previous one's outputs, gives
+ * the same numbers as the whole model bit for bit: every layer runs the
+ * same code on the same data in the same order.
  *
- * Memory is fixed at init: two activation buffers sized for the largest
- * tensor in the range (ping-pong) plus one workspace for the hungriest
- * layer; forward() allocates nothing, so memory does not grow with the
- * number of inferences.
+ * Memory is planned once, at init: every tensor the piece holds (an input,
+ * or a layer's output) gets a buffer from a pool, and a buffer goes back to
+ * the pool as soon as the last layer reading its tensor has run, so a chain
+ * needs two (ping-pong) and a residual block one or two more.  An
+ * element-wise layer (add, relu, batchnorm) whose first input dies with it
+ * writes over that input.  Layers that are views (flatten, a batchnorm
+ * folded into its convolution) share their input's buffer and run nothing.
+ * One workspace serves the hungriest layer.  forward() allocates nothing,
+ * so memory does not grow with the number of inferences.
  */
 #ifndef MC_NET_H
 #define MC_NET_H
@@ -19,21 +28,45 @@ typedef struct mc_net {
     mc_model *model;
     int first, last;     /* layer range */
     mc_backend *be;
-    void *buf[2];        /* backend buffers, ping-pong */
+    int n_bufs;          /* activation buffers of the pool */
+    void **bufs;         /* backend buffers */
+    size_t *buf_bytes;   /* their sizes */
     void *ws;            /* backend workspace */
-    size_t buf_bytes, ws_bytes;
+    size_t ws_bytes;
+    int *val_buf;        /* [v + 1]: buffer of value v (layer v's output, -1 the model's input), -1 none */
+    int n_in, n_out;     /* tensors crossing cut first / cut last */
+    mc_cut_tensor *in_t, *out_t; /* their shapes as this range reads / makes them, offsets in the concatenation */
+    const float **in_ptr;        /* scratch for mc_net_forward: the inputs inside its concatenation */
+    float **out_ptr;
+    const void *argv[MC_MAX_INPUTS]; /* scratch: buffers of one multi-input layer */
     int profile;         /* 1: time each layer (synchronises after each) */
-    double *layer_sec;   /* seconds of the last forward, per layer in range */
+    double *layer_sec;   /* seconds of the last forward, per layer in range (0 for views) */
 } mc_net;
 
-/* Weights of [first, last) must be loaded; prepares each layer on the backend. */
+/* Weights of [first, last) must be loaded (mc_weights_*: they include the
+ * batchnorms folded into convolutions of the range); folds those
+ * batchnorms, plans the buffers and prepares each layer on the backend. */
 mc_status mc_net_init(mc_net *n, mc_model *m, int first, int last, mc_backend *be);
-/* in: floats of the range's input shape; out: floats of its output shape (host memory). */
+/* in: the floats of the range's inputs, out: of its outputs (host memory),
+ * each the concatenation of the cut's tensors in producer order (model.h);
+ * in a chain simply the input and output of the range. */
 mc_status mc_net_forward(mc_net *n, const float *in, float *out);
+/* The same with one host array per tensor: ins[k] holds mc_net_input(n, k)
+ * floats, outs[k] receives mc_net_output(n, k)'s. */
+mc_status mc_net_forward_n(mc_net *n, const float *const *ins, float *const *outs);
 void mc_net_free(mc_net *n);
 
+/* Floats of all inputs / outputs together. */
 size_t mc_net_in_count(const mc_net *n);
 size_t mc_net_out_count(const mc_net *n);
+/* The tensors crossing cut first / cut last: count, then each (producer,
+ * name, shape as this range reads or makes it, floats, offset). */
+int mc_net_n_inputs(const mc_net *n);
+int mc_net_n_outputs(const mc_net *n);
+const mc_cut_tensor *mc_net_input(const mc_net *n, int k);
+const mc_cut_tensor *mc_net_output(const mc_net *n, int k);
+/* Bytes of activation buffers the net holds (the pool, without workspace). */
+size_t mc_net_activation_bytes(const mc_net *n);
 
 /* Monotonic clock in seconds. */
 double mc_now(void);

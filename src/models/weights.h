@@ -11,7 +11,13 @@
  *     uniform(seed, 2*i, k) * sqrt(6 / fan_in)     (He-uniform, so activations
  * keep their scale through deep stacks) and bias element k is
  *     0.01 * uniform(seed, 2*i + 1, k),
- * where uniform is mc_rng_uniform and fan_in = weights / units.
+ * where uniform is mc_rng_uniform and fan_in = weights / units (KH*KW for
+ * the depthwise kernels).  Aux tensor j uses stream 2^40 + 2*i + j.  A
+ * batchnorm draws gamma = 1 + 0.1 u, beta = 0.01 u, mean = 0.1 u and
+ * variance = 1 + 0.5 u (docs/weights.md has every rule).
+ *
+ * A range's parameters include those of a batchnorm folded into one of its
+ * convolutions (op.h): the convolution needs them to fold.
  */
 #ifndef MC_WEIGHTS_H
 #define MC_WEIGHTS_H
@@ -27,7 +33,8 @@ mc_status mc_weights_random(mc_model *m, int first, int last, uint64_t seed);
 /* Reads weights of layers [first, last) from a weight file; the file must
  * hold every parameterised layer of the model with matching names and shapes. */
 mc_status mc_weights_load(mc_model *m, int first, int last, const char *path);
-/* Writes all layers' weights (all must be loaded). */
+/* Writes all layers' weights (all must be loaded, and not yet folded with a
+ * batchnorm by mc_net_init). */
 mc_status mc_weights_save(const mc_model *m, const char *path);
 /* Frees weights of layers [first, last). */
 void mc_weights_release(mc_model *m, int first, int last);

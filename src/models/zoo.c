@@ -1,8 +1,11 @@
 /* zoo.c - the built-in models, written in the model format (docs/model-format.md).
- * Shapes are the ReQuEST artifact's (DESIGN.md section 2). */
+ * AlexNet and VGG16 have the ReQuEST artifact's shapes (DESIGN.md section 2)
+ * and are here; the journal's ResNet50, Xception and C3D are longer and have
+ * a file each (zoo_<name>.c). */
 #include <string.h>
 
 #include "model.h"
+#include "zoo.h"
 
 static const char alexnet_text[] =
     "# Single-stream AlexNet of the ReQuEST'18 IoT-farm artifact (Keras)\n"
@@ -50,9 +53,13 @@ static const char vgg16_text[] =
 
 static const struct {
     const char *name, *text;
-} zoo[] = {{"alexnet", alexnet_text}, {"vgg16", vgg16_text}};
+} zoo[] = {{"alexnet", alexnet_text},
+            {"vgg16", vgg16_text},
+            {"resnet50", mc_zoo_resnet50_text},
+            {"xception", mc_zoo_xception_text},
+            {"c3d", mc_zoo_c3d_text}};
 
-static const char *const zoo_names[] = {"alexnet", "vgg16", NULL};
+static const char *const zoo_names[] = {"alexnet", "vgg16", "resnet50", "xception", "c3d", NULL};
 
 const char *const *mc_model_builtin_names(void) { return zoo_names; }
 

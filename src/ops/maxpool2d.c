@@ -1,15 +1,16 @@
 /* maxpool2d.c - 2-D max pooling, NHWC.  SAME padding ignores the padded
- * cells (as TensorFlow and ONNX do) rather than treating them as zeros. */
+ * cells (as TensorFlow and ONNX do) rather than treating them as zeros.
+ * Its shape inference serves avgpool2d too (mc_pool2d_infer). */
 #include <float.h>
 
 #include "op.h"
 
-static mc_status maxpool2d_infer(mc_layer *l)
+mc_status mc_pool2d_infer(mc_layer *l)
 {
     char b[64];
     if (l->kh <= 0 || l->kw <= 0 || l->sh <= 0 || l->sw <= 0)
-        return mc_error_set(MC_ERR_INVALID_ARG, "layer %s: maxpool2d needs pool and stride > 0",
-                            l->name);
+        return mc_error_set(MC_ERR_INVALID_ARG, "layer %s: %s needs pool and stride > 0", l->name,
+                            mc_op_get(l->op)->name);
     int oh, ow;
     if (l->in.ne[3] != 1 ||
         mc_window_out(l->in.ne[2], l->kh, l->sh, l->padding, &oh, &l->pad_top) ||
@@ -52,7 +53,7 @@ static mc_status maxpool2d_forward(const mc_layer *l, const float *in, float *ou
 
 const mc_op_def mc_op_maxpool2d = {
     .name = "maxpool2d",
-    .infer = maxpool2d_infer,
+    .infer = mc_pool2d_infer,
     .macs = maxpool2d_macs,
     .forward_cpu = maxpool2d_forward,
 };

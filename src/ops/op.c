@@ -4,12 +4,32 @@
 #include <math.h>
 #include <string.h>
 
-static const mc_op_def *const op_table[MC_OP_COUNT] = {
-    [MC_OP_CONV2D] = &mc_op_conv2d,   [MC_OP_MAXPOOL2D] = &mc_op_maxpool2d,
-    [MC_OP_DENSE] = &mc_op_dense,     [MC_OP_RELU] = &mc_op_relu,
-    [MC_OP_SOFTMAX] = &mc_op_softmax, [MC_OP_FLATTEN] = &mc_op_flatten,
+/* In mc_op_type order, one line per op, with no size and no designators:
+ * the array is exactly as long as its entries, so one missing (or extra)
+ * entry fails the assert below at compile time.  (With [MC_OP_COUNT] or
+ * designated entries the array always has MC_OP_COUNT slots and a missing
+ * op would be a NULL found only at run time.)  check_ops tests that each
+ * keyword maps back to its own enum value. */
+static const mc_op_def *const op_table[] = {
+    &mc_op_conv2d,        /* MC_OP_CONV2D */
+    &mc_op_maxpool2d,     /* MC_OP_MAXPOOL2D */
+    &mc_op_dense,         /* MC_OP_DENSE */
+    &mc_op_relu,          /* MC_OP_RELU */
+    &mc_op_softmax,       /* MC_OP_SOFTMAX */
+    &mc_op_flatten,       /* MC_OP_FLATTEN */
+    &mc_op_batchnorm,     /* MC_OP_BATCHNORM */
+    &mc_op_add,           /* MC_OP_ADD */
+    &mc_op_concat,        /* MC_OP_CONCAT */
+    &mc_op_globalavgpool, /* MC_OP_GLOBALAVGPOOL */
+    &mc_op_avgpool2d,     /* MC_OP_AVGPOOL2D */
+    &mc_op_zeropad,       /* MC_OP_ZEROPAD */
+    &mc_op_dwconv2d,      /* MC_OP_DWCONV2D */
+    &mc_op_sepconv2d,     /* MC_OP_SEPCONV2D */
+    &mc_op_conv3d,        /* MC_OP_CONV3D */
+    &mc_op_maxpool3d,     /* MC_OP_MAXPOOL3D */
 };
-_Static_assert(sizeof(op_table) / sizeof(op_table[0]) == MC_OP_COUNT, "op table incomplete");
+_Static_assert(sizeof(op_table) / sizeof(op_table[0]) == MC_OP_COUNT,
+               "op_table must have exactly one entry per mc_op_type, in enum order");
 
 static const char *const act_names[MC_ACT_COUNT] = {"none", "relu", "softmax"};
 
@@ -38,17 +58,49 @@ mc_status mc_layer_infer(mc_layer *l)
 {
     const mc_op_def *d = mc_op_get(l->op);
     if (!d) return mc_error_set(MC_ERR_INVALID_ARG, "layer %s: unknown op %d", l->name, (int)l->op);
-    for (int i = 0; i < MC_MAX_DIMS; i++)
-        if (l->in.ne[i] <= 0) {
-            char b[64];
-            return mc_error_set(MC_ERR_SHAPE, "layer %s: impossible input shape %s", l->name,
-                                mc_shape_str(&l->in, b, sizeof b));
-        }
+    /* A layer made by hand (tests, split parts) has one input: l->in. */
+    if (l->n_in <= 1) {
+        if (l->n_in == 0) l->inputs[0] = l->index - 1;
+        l->n_in = 1;
+        l->ins[0] = l->in;
+    }
+    if (l->n_in > MC_MAX_INPUTS)
+        return mc_error_set(MC_ERR_INVALID_ARG, "layer %s: %d inputs (at most %d)", l->name, l->n_in,
+                            MC_MAX_INPUTS);
+    if (d->forward_cpu_n ? l->n_in < 2 : l->n_in != 1)
+        return mc_error_set(MC_ERR_INVALID_ARG, "layer %s: %s takes %s input%s, got %d", l->name, d->name,
+                            d->forward_cpu_n ? "2 or more" : "one", d->forward_cpu_n ? "s" : "", l->n_in);
+    l->in = l->ins[0];
+    for (int k = 0; k < l->n_in; k++)
+        for (int i = 0; i < MC_MAX_DIMS; i++)
+            if (l->ins[k].ne[i] <= 0) {
+                char b[64];
+                return mc_error_set(MC_ERR_SHAPE, "layer %s: impossible input shape %s", l->name,
+                                    mc_shape_str(&l->ins[k], b, sizeof b));
+            }
     memset(&l->wshape, 0, sizeof l->wshape);
     memset(&l->bshape, 0, sizeof l->bshape);
+    memset(l->auxshape, 0, sizeof l->auxshape);
     l->has_params = 0;
-    l->pad_top = l->pad_left = 0;
+    l->pad_top = l->pad_left = l->pad_front = 0;
     return d->infer(l);
+}
+
+mc_status mc_op_needs_inputs(const mc_layer *l)
+{
+    return mc_error_set(MC_ERR_UNSUPPORTED, "layer %s: %s reads %d inputs and runs only through forward_n",
+                        l->name, mc_op_get(l->op)->name, l->n_in);
+}
+
+int mc_op_multi_input(mc_op_type t)
+{
+    const mc_op_def *d = mc_op_get(t);
+    return d && d->forward_cpu_n;
+}
+
+int mc_op_folds_bn(mc_op_type t)
+{
+    return t == MC_OP_CONV2D || t == MC_OP_DWCONV2D || t == MC_OP_SEPCONV2D || t == MC_OP_CONV3D;
 }
 
 mc_status mc_window_out(int in, int k, int s, mc_padding p, int *out, int *pad_before)

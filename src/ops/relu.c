@@ -25,4 +25,5 @@ const mc_op_def mc_op_relu = {
     .infer = relu_infer,
     .macs = relu_macs,
     .forward_cpu = relu_forward,
+    .inplace = 1,
 };

@@ -5,12 +5,14 @@
  * prints why and exits non-zero (it never passes without having compared
  * anything).  With a GPU it checks:
  *  - every case of the op conformance table (op_cases.h) on both backends:
- *    GPU vs CPU and GPU vs the naive reference;
- *  - whole AlexNet and VGG16 (random weights, seed 1): GPU vs CPU output,
- *    max relative error <= 1e-3, for the classifier output and for the
- *    logits before it;
+ *    GPU vs CPU and GPU vs the naive reference (add and concat through
+ *    forward_n);
+ *  - whole AlexNet, VGG16, ResNet50, Xception and C3D (random weights, seed
+ *    1): GPU vs CPU output, max relative error <= 1e-3, for the classifier
+ *    output and for the layer before it;
  *  - a model split across devices (GPU runs the first layers, CPU the rest,
- *    as a farm that mixes devices does) gives the single-device numbers;
+ *    as a farm that mixes devices does) gives the single-device numbers,
+ *    for AlexNet and for ResNet50 cut inside a block (two tensors cross);
  *  - repeated inference allocates no GPU memory.
  * Convolutions run in strict float32 here (MC_CUDA_MATH=fp32 is forced).
  *
@@ -39,25 +41,6 @@ const char *__asan_default_options(void) { return "protect_shadow_gap=0"; }
 
 static mc_backend *gpu, *cpu;
 
-/* Runs one layer through the backend interface as mc_net does. */
-static void run_layer(mc_backend *be, mc_layer *l, const float *x, float *y)
-{
-    size_t nin = mc_shape_count(&l->in), nout = mc_shape_count(&l->out);
-    void *bi, *bo, *ws = NULL;
-    size_t wsb = be->workspace_bytes(be, l);
-    ck_assert_int_eq(be->buffer_alloc(be, nin * 4, &bi), MC_OK);
-    ck_assert_int_eq(be->buffer_alloc(be, nout * 4, &bo), MC_OK);
-    if (wsb) ck_assert_int_eq(be->buffer_alloc(be, wsb, &ws), MC_OK);
-    ck_assert_msg(be->prepare_layer(be, l) == MC_OK, "%s prepare: %s", be->name, mc_error_last());
-    ck_assert_int_eq(be->upload(be, bi, x, nin), MC_OK);
-    ck_assert_msg(be->forward(be, l, bi, bo, ws) == MC_OK, "%s forward: %s", be->name, mc_error_last());
-    ck_assert_msg(be->download(be, y, bo, nout) == MC_OK, "%s download: %s", be->name, mc_error_last());
-    be->release_layer(be, l);
-    be->buffer_free(be, bi);
-    be->buffer_free(be, bo);
-    if (ws) be->buffer_free(be, ws);
-}
-
 START_TEST(every_op_case_gives_the_cpu_numbers_on_the_gpu)
 {
     const op_case *c = &cases[_i];
@@ -65,14 +48,14 @@ START_TEST(every_op_case_gives_the_cpu_numbers_on_the_gpu)
     make_layer(c, &l);
     ck_assert_msg(mc_layer_infer(&l) == MC_OK, "%s: %s", c->label, mc_error_last());
     ck_assert_msg(gpu->supports_layer(gpu, &l), "%s: the GPU backend refuses it", c->label);
-    size_t nin = mc_shape_count(&l.in), nout = mc_shape_count(&l.out);
+    size_t nin = op_case_in_count(&l), nout = mc_shape_count(&l.out);
     float *x = malloc(nin * 4), *yg = malloc(nout * 4), *yc = malloc(nout * 4), *yr = malloc(nout * 4);
     double *ref = calloc(nout, sizeof *ref);
     ck_assert(x && yg && yc && yr && ref);
     op_case_params(&l, x);
     for (size_t i = 0; i < nout; i++) yg[i] = yc[i] = -12345.0f; /* catch unwritten outputs */
-    run_layer(cpu, &l, x, yc);
-    run_layer(gpu, &l, x, yg);
+    op_case_run(cpu, &l, x, yc);
+    op_case_run(gpu, &l, x, yg);
     reference(&l, x, ref);
     for (size_t i = 0; i < nout; i++) yr[i] = (float)ref[i];
     double e_cpu = mc_test_max_rel_err(yg, yc, nout, 1e-6);
@@ -80,8 +63,7 @@ START_TEST(every_op_case_gives_the_cpu_numbers_on_the_gpu)
     printf("  %-48s gpu vs cpu %.2e, gpu vs reference %.2e\n", c->label, e_cpu, e_ref);
     ck_assert_msg(e_cpu <= 1e-4, "%s: GPU vs CPU max relative error %g", c->label, e_cpu);
     ck_assert_msg(e_ref <= 1e-4, "%s: GPU vs reference max relative error %g", c->label, e_ref);
-    mc_tensor_free(&l.weight);
-    mc_tensor_free(&l.bias);
+    op_case_free(&l);
     free(x);
     free(yg);
     free(yc);
@@ -102,14 +84,14 @@ static float *run_range(mc_backend *be, mc_model *m, int first, int last, const 
     return out;
 }
 
-static const char *const models[] = {"alexnet", "vgg16"};
+static const char *const models[] = {"alexnet", "vgg16", "resnet50", "xception", "c3d"};
 
 START_TEST(whole_models_give_the_cpu_numbers_on_the_gpu)
 {
     mc_model m;
     ck_assert_int_eq(mc_model_builtin(models[_i], &m), MC_OK);
     ck_assert_int_eq(mc_weights_random(&m, 0, m.n_layers, 1), MC_OK);
-    size_t nin = mc_shape_count(&m.layers[0].in);
+    size_t nin = mc_shape_count(&m.input);
     float *in = malloc(nin * sizeof *in);
     ck_assert(in);
     mc_input_random(in, nin, 1, 0);
@@ -117,7 +99,7 @@ START_TEST(whole_models_give_the_cpu_numbers_on_the_gpu)
      * errors in small probabilities). */
     for (int cut = 0; cut < 2; cut++) {
         int last = m.n_layers - cut;
-        size_t nout = mc_shape_count(&m.layers[last - 1].out);
+        size_t nout = mc_model_cut_floats(&m, last);
         float *yc = run_range(cpu, &m, 0, last, in);
         float *yg = run_range(gpu, &m, 0, last, in);
         double err = mc_test_max_rel_err(yg, yc, nout, 1e-6);
@@ -132,14 +114,17 @@ START_TEST(whole_models_give_the_cpu_numbers_on_the_gpu)
 }
 END_TEST
 
+/* _i: 0 AlexNet cut after pool2, 1 ResNet50 cut inside conv3_block2 (two
+ * tensors cross the cut). */
 START_TEST(a_model_split_between_gpu_and_cpu_gives_the_single_device_numbers)
 {
+    static const char *const cuts[][2] = {{"alexnet", "conv3"}, {"resnet50", "conv3_block2_2_conv"}};
     mc_model m;
-    ck_assert_int_eq(mc_model_builtin("alexnet", &m), MC_OK);
+    ck_assert_int_eq(mc_model_builtin(cuts[_i][0], &m), MC_OK);
     ck_assert_int_eq(mc_weights_random(&m, 0, m.n_layers, 1), MC_OK);
-    int cut = mc_model_find_layer(&m, "pool2") + 1;
+    int cut = mc_model_find_layer(&m, cuts[_i][1]);
     ck_assert_int_gt(cut, 0);
-    size_t nin = mc_shape_count(&m.layers[0].in), nout = mc_shape_count(&m.layers[m.n_layers - 1].out);
+    size_t nin = mc_shape_count(&m.input), nout = mc_model_cut_floats(&m, m.n_layers);
     float *in = malloc(nin * sizeof *in);
     ck_assert(in);
     mc_input_random(in, nin, 1, 3);
@@ -207,7 +192,7 @@ int main(void)
     tcase_add_loop_test(tc, every_op_case_gives_the_cpu_numbers_on_the_gpu, 0, N_CASES);
     tcase_add_loop_test(tc, whole_models_give_the_cpu_numbers_on_the_gpu, 0,
                         (int)(sizeof models / sizeof models[0]));
-    tcase_add_test(tc, a_model_split_between_gpu_and_cpu_gives_the_single_device_numbers);
+    tcase_add_loop_test(tc, a_model_split_between_gpu_and_cpu_gives_the_single_device_numbers, 0, 2);
     tcase_add_test(tc, repeated_inference_allocates_no_gpu_memory);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);

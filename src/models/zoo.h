@@ -1,0 +1,7 @@
+/* zoo.h - the texts of the built-in models, one file each (zoo*.c). */
+#ifndef MC_ZOO_H
+#define MC_ZOO_H
+
+extern const char mc_zoo_resnet50_text[], mc_zoo_xception_text[], mc_zoo_c3d_text[];
+
+#endif

@@ -1,0 +1,71 @@
+/* sepconv2d.c - separable 2-D convolution (Keras SeparableConv2D, Xception's
+ * building block): a depthwise convolution (dwconv2d.c: each channel its own
+ * KHxKW filter, M per channel) then a pointwise 1x1 convolution to `filters`
+ * outputs, plus bias and the fused activation.  Weights: the depthwise
+ * kernel is the layer's weight ({M, C, KW, KH}, as dwconv2d), the pointwise
+ * kernel its aux tensor "pointwise" ({N, C*M, 1, 1}: element (ci, co) at
+ * ci*N + co, HWIO of a 1x1 kernel), the bias has N values.
+ *
+ * The depthwise result goes to the workspace (OH*OW*C*M floats) and the
+ * pointwise step is one SGEMM [OH*OW x C*M] x [C*M x N] straight into the
+ * NHWC output, as conv2d.c does for 1x1 kernels. */
+#include <cblas.h>
+
+#include "dwconv2d.h"
+
+static mc_status sepconv2d_infer(mc_layer *l)
+{
+    if (l->units <= 0)
+        return mc_error_set(MC_ERR_INVALID_ARG, "layer %s: sepconv2d needs filters > 0 (got %d)", l->name, l->units);
+    int oh, ow;
+    mc_status st = mc_dwconv2d_geometry(l, &oh, &ow);
+    if (st) return st;
+    l->out = mc_shape_make(l->units, ow, oh, 1);
+    l->auxshape[0] = mc_shape_make(l->units, l->in.ne[0] * l->mult, 1, 1);
+    l->bshape = mc_shape_make(l->units, 1, 1, 1);
+    l->has_params = 1;
+    return MC_OK;
+}
+
+static size_t sepconv2d_cm(const mc_layer *l) { return (size_t)l->in.ne[0] * l->mult; }
+
+static size_t sepconv2d_workspace(const mc_layer *l)
+{
+    return (size_t)l->out.ne[2] * l->out.ne[1] * sepconv2d_cm(l);
+}
+
+static double sepconv2d_macs(const mc_layer *l)
+{
+    const double px = (double)l->out.ne[2] * l->out.ne[1], cm = (double)sepconv2d_cm(l);
+    return px * cm * (l->kh * l->kw + l->units);
+}
+
+static mc_status sepconv2d_forward(const mc_layer *l, const float *in, float *out, float *ws)
+{
+    const int OH = l->out.ne[2], OW = l->out.ne[1], N = l->units, CM = (int)sepconv2d_cm(l);
+    mc_dwconv2d_run(l, in, l->weight.data, NULL, ws, OH, OW);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, OH * OW, N, CM, 1.0f, ws, CM, l->aux[0].data, N, 0.0f,
+                out, N);
+    const size_t P = (size_t)OH * OW;
+    const float *b = l->bias.data;
+    const int relu = l->act == MC_ACT_RELU;
+#pragma omp parallel for schedule(static)
+    for (size_t p = 0; p < P; p++) {
+        float *o = out + p * N;
+        for (int n = 0; n < N; n++) {
+            const float v = o[n] + b[n];
+            o[n] = relu && v < 0.0f ? 0.0f : v;
+        }
+    }
+    if (!relu) mc_act_apply(l->act, out, P * N, (size_t)N);
+    return MC_OK;
+}
+
+const mc_op_def mc_op_sepconv2d = {
+    .name = "sepconv2d",
+    .infer = sepconv2d_infer,
+    .workspace = sepconv2d_workspace,
+    .macs = sepconv2d_macs,
+    .forward_cpu = sepconv2d_forward,
+    .aux_names = {"pointwise"},
+};
