@@ -1,7 +1,8 @@
 # aarch64.cmake - the engine's unit suites for the farm's real devices
 # (Raspberry Pi: aarch64), cross-compiled and run under qemu-aarch64 as the
 # ctest tests aarch64_check_ops, aarch64_check_net, aarch64_check_model and
-# aarch64_check_cpu_blas (included by the top-level CMakeLists).
+# aarch64_check_cpu_blas (included by the top-level CMakeLists); tests tagged
+# "heavy" (a whole ResNet50 several times) stay in the native run only.
 #
 # The cross build is its own CMake project (cmake/aarch64/CMakeLists.txt:
 # the engine only, see why there) built with cmake/aarch64-linux-gnu.cmake
@@ -47,5 +48,5 @@ ExternalProject_Add(mchair_aarch64
 foreach(t ${MC_AARCH64_TESTS})
   add_test(NAME aarch64_${t} COMMAND ${MC_QEMU_AARCH64} ${MC_AARCH64_DIR}/${t})
   set_tests_properties(aarch64_${t} PROPERTIES TIMEOUT 600
-    ENVIRONMENT "CK_DEFAULT_TIMEOUT=600;OMP_NUM_THREADS=2")
+    ENVIRONMENT "CK_DEFAULT_TIMEOUT=600;OMP_NUM_THREADS=2;CK_EXCLUDE_TAGS=heavy")
 endforeach()

@@ -598,12 +598,19 @@ Suite *net_suite(void)
     tcase_add_test(tc, the_derived_weight_budget_is_granted_in_layer_order);
     tcase_add_test(tc, the_backend_thread_count_holds_on_any_calling_thread);
     tcase_add_test(tc, graph_pieces_between_any_cuts_equal_the_whole_model_bit_for_bit);
-    tcase_add_test(tc, resnet50_in_three_pieces_equals_the_whole_bit_for_bit);
     tcase_add_test(tc, several_tensors_cross_a_cut_as_separate_arrays_or_one_concatenation);
-    tcase_add_test(tc, buffers_are_reused_as_soon_as_a_tensor_is_dead_and_inference_allocates_nothing);
     tcase_add_test(tc, a_folded_batchnorm_equals_the_convolution_then_the_batchnorm);
     tcase_add_test(tc, a_graph_models_weight_file_round_trips_per_range);
     suite_add_tcase(s, tc);
+    /* Whole ResNet50 inferences (several each): tagged heavy, left out where
+     * every instruction is emulated (the aarch64 run under qemu:
+     * CK_EXCLUDE_TAGS=heavy); what they check does not depend on the ISA. */
+    TCase *heavy = tcase_create("heavy");
+    tcase_set_tags(heavy, "heavy");
+    tcase_set_timeout(heavy, 600);
+    tcase_add_test(heavy, resnet50_in_three_pieces_equals_the_whole_bit_for_bit);
+    tcase_add_test(heavy, buffers_are_reused_as_soon_as_a_tensor_is_dead_and_inference_allocates_nothing);
+    suite_add_tcase(s, heavy);
     return s;
 }
 
