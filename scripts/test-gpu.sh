@@ -2,7 +2,7 @@
 # The GPU test: builds (into build/ or $1) and runs tests/gpu/check_gpu.c,
 # which compares the CUDA backend with the CPU backend for every op case of
 # the conformance table and for whole AlexNet and VGG16 (max relative error
-# <= 1e-3).  Not part of scripts/test.sh (the default suite needs no GPU).
+# <= 1e-5, strict float32).  Not part of scripts/test.sh (the default suite needs no GPU).
 # Exits non-zero when the build has no CUDA backend or no GPU is present:
 # it never passes without having compared anything.
 set -euo pipefail

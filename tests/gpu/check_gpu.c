@@ -8,13 +8,16 @@
  *    GPU vs CPU and GPU vs the naive reference (add and concat through
  *    forward_n);
  *  - whole AlexNet, VGG16, ResNet50, Xception and C3D (random weights, seed
- *    1): GPU vs CPU output, max relative error <= 1e-3, for the classifier
- *    output and for the layer before it;
+ *    1): GPU vs CPU output, max relative error <= 1e-5 (strict float32:
+ *    TF32 would give ~1e-3 and is caught), for the classifier output and
+ *    for the layer before it;
  *  - a model split across devices (GPU runs the first layers, CPU the rest,
  *    as a farm that mixes devices does) gives the single-device numbers,
  *    for AlexNet and for ResNet50 cut inside a block (two tensors cross);
  *  - repeated inference allocates no GPU memory.
- * Convolutions run in strict float32 here (MC_CUDA_MATH=fp32 is forced).
+ * Convolutions and GEMMs run in strict float32 here (MC_CUDA_MATH=fp32 is
+ * forced; TF32 only behind the explicit MC_CUDA_MATH=tf32, never tested
+ * at this tolerance).
  *
  * CUDA cannot be used in a process forked after CUDA was initialised, so
  * the suite runs without fork (CK_NOFORK) on one shared GPU backend.
@@ -32,6 +35,10 @@
 #include "models/weights.h"
 #include "op_cases.h"
 #include "testutil.h"
+
+/* Whole models, GPU against CPU: strict float32 agrees to about 1e-6 (the
+ * order of summation differs); TF32 tensor cores would give ~1e-3. */
+#define MODEL_TOL 1e-5
 
 /* Under AddressSanitizer the CUDA driver needs the shadow gap unprotected
  * (else it cannot map GPU memory); ASAN_OPTIONS from the environment still
@@ -104,8 +111,8 @@ START_TEST(whole_models_give_the_cpu_numbers_on_the_gpu)
         float *yg = run_range(gpu, &m, 0, last, in);
         double err = mc_test_max_rel_err(yg, yc, nout, 1e-6);
         printf("  %-8s up to %-12s GPU vs CPU max relative error %.2e\n", m.name, m.layers[last - 1].name, err);
-        ck_assert_msg(err <= 1e-3, "%s up to %s: GPU vs CPU max relative error %g > 1e-3", m.name,
-                      m.layers[last - 1].name, err);
+        ck_assert_msg(err <= MODEL_TOL, "%s up to %s: GPU vs CPU max relative error %g > %g", m.name,
+                      m.layers[last - 1].name, err, MODEL_TOL);
         free(yc);
         free(yg);
     }
@@ -132,7 +139,7 @@ START_TEST(a_model_split_between_gpu_and_cpu_gives_the_single_device_numbers)
     float *mid = run_range(gpu, &m, 0, cut, in);
     float *split = run_range(cpu, &m, cut, m.n_layers, mid);
     double err = mc_test_max_rel_err(split, whole, nout, 1e-6);
-    ck_assert_msg(err <= 1e-3, "GPU [0,%d) + CPU [%d,%d) vs CPU: max relative error %g", cut, cut,
+    ck_assert_msg(err <= MODEL_TOL, "GPU [0,%d) + CPU [%d,%d) vs CPU: max relative error %g", cut, cut,
                   m.n_layers, err);
     free(in);
     free(whole);
