@@ -66,7 +66,7 @@ typedef struct node_task {
     int wino_layers, wino_can;
     double load_s;         /* seconds it took to load */
     int prev_split;        /* the task before it is split (its merge buffers count) */
-    int ready;             /* weights loaded, net made: frames can be computed */
+    atomic_int ready;      /* weights loaded, net made: frames can be computed */
     char in_shape[64];
 } node_task;
 

@@ -81,7 +81,7 @@ void *node_member_main(void *arg)
     while (!n->quit) {
         double now = mc_now();
         if (joined && atomic_load(&n->epoch) != told) next = 0; /* a new table: acknowledge it at once */
-        if (joined && n->n_unreach) flush_reports(n, n->ctl, h, &m);
+        if (joined) flush_reports(n, n->ctl, h, &m); /* nothing to do when no peer was unreachable */
         if (now >= next) {
             mc_ctl_table t;
             mc_status st;
