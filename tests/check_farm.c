@@ -366,6 +366,35 @@ START_TEST(a_farm_written_and_read_back_is_the_same_farm)
 }
 END_TEST
 
+/* Addresses: host, host:port, [IPv6]:port and bare IPv6; bad ones named. */
+START_TEST(addresses_parse_with_ipv6_and_print_back)
+{
+    static const struct {
+        const char *in, *host;
+        int port;
+        const char *out;
+    } ok[] = {{"10.0.0.1", "10.0.0.1", 7, "10.0.0.1:7"},          {"node-3:12345", "node-3", 12345, "node-3:12345"},
+              {"[::1]:9999", "::1", 9999, "[::1]:9999"},           {"[fe80::1%eth0]", "fe80::1%eth0", 7, "[fe80::1%eth0]:7"},
+              {"2001:db8::2", "2001:db8::2", 7, "[2001:db8::2]:7"}, {"localhost:1", "localhost", 1, "localhost:1"}};
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        mc_addr a, b;
+        char buf[96];
+        ck_assert_msg(mc_addr_parse(ok[i].in, 7, &a) == MC_OK, "%s: %s", ok[i].in, mc_error_last());
+        ck_assert_str_eq(a.host, ok[i].host);
+        ck_assert_int_eq(a.port, ok[i].port);
+        ck_assert_str_eq(mc_addr_str(&a, buf, sizeof buf), ok[i].out);
+        ck_assert_int_eq(mc_addr_parse(buf, 1, &b), MC_OK); /* what it prints parses back */
+        ck_assert(mc_addr_equal(&a, &b));
+    }
+    static const char *const bad[] = {"", ":9", "[::1", "[::1]x", "[::1]:", "h:0", "h:65536", "h:12a", "[]:5"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        mc_addr a;
+        ck_assert_msg(mc_addr_parse(bad[i], 7, &a) != MC_OK, "'%s' accepted", bad[i]);
+        ck_assert_msg(strstr(mc_error_last(), bad[i]), "%s: %s", bad[i], mc_error_last());
+    }
+}
+END_TEST
+
 /* A loopback port nothing listens on (bound, then closed). */
 static int closed_port(void)
 {
@@ -806,6 +835,7 @@ static Suite *farm_suite(void)
     tcase_add_loop_test(tc, bad_farm_files_are_refused_with_the_place_named, 0, N_BAD);
     tcase_add_test(tc, tags_go_round_robin_and_all_parts_of_a_tag_to_one_replica);
     tcase_add_test(tc, weighted_replicas_get_their_share_interleaved);
+    tcase_add_test(tc, addresses_parse_with_ipv6_and_print_back);
     tcase_add_test(tc, a_farm_written_and_read_back_is_the_same_farm);
     tcase_add_test(tc, an_unreachable_replica_is_down_for_a_while_and_tags_go_to_the_next);
     tcase_add_test(tc, the_merge_waits_for_every_part_of_a_tag_and_places_parts_by_index);

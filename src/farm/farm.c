@@ -120,10 +120,24 @@ int mc_farm_devices(const mc_farm *f)
 mc_status mc_addr_parse(const char *s, int default_port, mc_addr *a)
 {
     memset(a, 0, sizeof *a);
-    const char *colon = strrchr(s, ':');
-    size_t hl = colon ? (size_t)(colon - s) : strlen(s);
+    /* "host", "host:port", "[v6]" or "[v6]:port"; a bare IPv6 address (more
+     * than one colon, no brackets) is a host without a port */
+    const char *host = s, *colon = NULL;
+    size_t hl;
+    if (s[0] == '[') {
+        const char *close = strchr(s, ']');
+        if (!close || (close[1] && close[1] != ':'))
+            return mc_error_set(MC_ERR_FORMAT, "bad address '%s' (an IPv6 address is written [addr] or [addr]:port)", s);
+        host = s + 1;
+        hl = (size_t)(close - host);
+        colon = close[1] == ':' ? close + 1 : NULL;
+    } else {
+        colon = strrchr(s, ':');
+        if (colon && strchr(s, ':') != colon) colon = NULL; /* bare IPv6 */
+        hl = colon ? (size_t)(colon - s) : strlen(s);
+    }
     if (hl == 0 || hl >= sizeof a->host) return mc_error_set(MC_ERR_FORMAT, "bad address '%s'", s);
-    memcpy(a->host, s, hl);
+    memcpy(a->host, host, hl);
     a->port = default_port;
     if (colon) {
         char *end;
@@ -142,7 +156,7 @@ int mc_addr_equal(const mc_addr *a, const mc_addr *b)
 
 const char *mc_addr_str(const mc_addr *a, char *buf, size_t n)
 {
-    snprintf(buf, n, "%s:%d", a->host, a->port);
+    snprintf(buf, n, strchr(a->host, ':') ? "[%s]:%d" : "%s:%d", a->host, a->port);
     return buf;
 }
 

@@ -83,10 +83,11 @@ int mc_farm_find_task(const mc_farm *f, const char *name);
 int mc_farm_task_at(const mc_farm *f, int first, int n_layers);
 /* The addresses' entry of `a` in task t (k: its index) or -1. */
 int mc_farm_task_addr_index(const mc_farm_task *t, const mc_addr *a);
-/* Parses "host" or "host:port" (default port when absent). */
+/* Parses "host", "host:port", "[ipv6]" or "[ipv6]:port" (default port when
+ * absent; a bare IPv6 address is a host without a port). */
 mc_status mc_addr_parse(const char *s, int default_port, mc_addr *a);
 int mc_addr_equal(const mc_addr *a, const mc_addr *b);
-/* "host:port" into buf; returns buf. */
+/* "host:port" ("[ipv6]:port") into buf; returns buf. */
 const char *mc_addr_str(const mc_addr *a, char *buf, size_t n);
 
 static inline int mc_farm_replicas(const mc_farm_task *t) { return t->n_addr / t->parts; }

@@ -33,6 +33,7 @@ import argparse
 import glob
 import importlib
 import json
+import math
 import os
 import shutil
 import signal
@@ -51,9 +52,6 @@ PREFIX = "ck-request-asplos18-iot-farm-"
 DEPS = ("lib-openblas", "lib-cjson", "lib-curl", "lib-microhttpd", "lib-avro")
 PKG_CONFIG = {"lib-openblas": "openblas", "lib-cjson": "libcjson", "lib-curl": "libcurl",
               "lib-microhttpd": "libmicrohttpd", "lib-avro": "avro-c"}
-# plausible seconds per inference here (fail outside): far above a real run's
-# noise floor, far below a hang
-PLAUSIBLE = {"alexnet": (1e-3, 30.0), "vgg16": (1e-2, 120.0)}
 FARMS = (("alexnet", 5), ("vgg16", 9), ("vgg16", 11))
 # each of our records and the original record it is compared with
 ORIGINAL_OF = {"benchmark-alexnet-farm-5-nodes": "benchmark-alexnet-farm-5-nodes",
@@ -225,8 +223,9 @@ class CKWorkflow(unittest.TestCase):
         """The timer has the artifact's meaning (see ck_run.timer_keys) and CK printed it."""
         t = self.timer()
         rep = read_json(os.path.join(self.prog_tmp, "tmp-ck-output.json"))
-        lo, hi = PLAUSIBLE[model]
-        self.assertTrue(lo < t["execution_time"] < hi, "execution_time %r not plausible" % t["execution_time"])
+        # no window of "plausible" times (that would test the machine's speed): the timer must be
+        # a positive number derived exactly from the run's own report, as the artifact derives it
+        self.assertTrue(t["execution_time"] > 0 and math.isfinite(t["execution_time"]), t)
         self.assertEqual(t["execution_time"], t["execution_time_classify"])
         if kind == "single":
             self.assertAlmostEqual(t["execution_time"], 1.0 / rep["throughput_ips"], places=12)
@@ -580,8 +579,7 @@ class CKWorkflow(unittest.TestCase):
         self.assertEqual(flat["##characteristics#run#run_success#all"], ["yes"] * 3)
         lat = flat["##characteristics#run#execution_time#all"]
         self.assertEqual(len(lat), 3)
-        lo, hi = PLAUSIBLE[model]
-        self.assertTrue(all(lo < x < hi for x in lat), "implausible times %r" % lat)
+        self.assertTrue(all(x > 0 and math.isfinite(x) for x in lat), "times %r" % lat)
         self.assertAlmostEqual(flat["##characteristics#run#execution_time#mean"], sum(lat) / 3, places=9)
         self.assertEqual(flat["##characteristics#run#inference_latency#all"],
                          flat["##characteristics#run#execution_time_classify#all"])
