@@ -106,7 +106,7 @@ int mc_cmd_master(int argc, char **argv)
     if (!st) st = mc_ctl_new(&s.ctl);
     if (!st) {
         s.h = mc_master_handlers(m);
-        st = mc_http_server_start(la.host, la.port, 1u << 20, on_body, &s, &srv);
+        st = mc_http_server_start(la.host, la.port, 1u << 20, NULL, on_body, &s, &srv);
     }
     if (!st) st = mc_master_start(m);
     int rc = 0;

@@ -394,7 +394,7 @@ static mc_status setup(src *s)
     s->have_q = 1;
     if ((st = mc_ipc_new(&s->ipc)) || (st = mc_ctl_new(&s->ctl))) return st;
     size_t body = s->nout * sizeof(float) + 65536;
-    if ((st = mc_http_server_start(s->listen.host, s->listen.port, body > CONTROL_BODY ? body : CONTROL_BODY, on_body, s,
+    if ((st = mc_http_server_start(s->listen.host, s->listen.port, body > CONTROL_BODY ? body : CONTROL_BODY, NULL, on_body, s,
                                    &s->srv)))
         return st;
     if (o->master) mc_master_subscribe(o->master, on_master_table, s);

@@ -472,7 +472,7 @@ mc_status mc_node_run(const mc_node_opts *o, volatile sig_atomic_t *stop)
         if (o->listen && (st = mc_addr_parse(o->listen, MC_FARM_TASK_PORT, &la))) goto out;
         node_task *k = n->task;
         size_t body = k ? (k->in_n > k->part_in_n ? k->in_n : k->part_in_n) * sizeof(float) + NODE_BODY_SLACK : 0;
-        if ((st = mc_http_server_start(la.host, la.port, body > NODE_CONTROL_BODY ? body : NODE_CONTROL_BODY, on_body,
+        if ((st = mc_http_server_start(la.host, la.port, body > NODE_CONTROL_BODY ? body : NODE_CONTROL_BODY, NULL, on_body,
                                        n, &n->srv)))
             goto out;
     }
