@@ -160,6 +160,7 @@ START_TEST(every_forgery_is_refused_for_its_reason_in_both_modes)
         /* a request sealed before the server started: from before its time */
         req early;
         seal(cli, "127.0.0.1:2", "early", &early);
+        usleep(2000); /* the server starts later */
         mc_auth *late;
         ck_assert_int_eq(mc_auth_new(key1, strlen(key1), "node@late", enc, &late), MC_OK);
         ck_assert_int_eq(receive(late, &early, early.t.header, early.len, NULL), MC_AUTH_STALE);

@@ -42,7 +42,8 @@ struct mc_auth {
     const EVP_CIPHER *gcm;
     _Atomic uint64_t last_counter; /* ours, as a sender */
     pthread_mutex_t lock;          /* the replay table */
-    uint64_t floor;                /* counters before this are refused (our start, evicted senders) */
+    uint64_t start;                /* counters before this are refused (we started then) */
+    uint64_t floor;                /* and at or below this from senders we do not know (forgotten ones' highest) */
     uint64_t tick;
     sender_state *senders[MC_AUTH_SENDERS];
 };
@@ -149,7 +150,7 @@ mc_status mc_auth_new(const void *key, size_t len, const char *sender, int encry
     hex(rnd, 4, r);
     snprintf(a->sender, sizeof a->sender, "%s#%s", sender, r);
     a->encrypt = encrypt;
-    a->floor = now_us();
+    a->start = now_us();
     *out = a;
     return MC_OK;
 }
@@ -337,6 +338,10 @@ static sender_state *find_sender(mc_auth *a, const char *id)
     return NULL;
 }
 
+/* A counter from a sender we do not know: from before we started, or at or
+ * below what a forgotten sender sent.  Under a->lock. */
+static int too_old(const mc_auth *a, uint64_t ctr) { return ctr < a->start || ctr <= a->floor; }
+
 static int seen(const sender_state *s, uint64_t ctr)
 {
     if (ctr <= s->low) return 1;
@@ -365,7 +370,7 @@ mc_auth_refusal mc_auth_check_header(mc_auth *a, const char *header, mc_auth_che
     if (skew > MC_AUTH_WINDOW_S || skew < -MC_AUTH_WINDOW_S) return MC_AUTH_STALE;
     pthread_mutex_lock(&a->lock);
     const sender_state *s = find_sender(a, c->sender);
-    mc_auth_refusal r = c->counter <= a->floor && !s ? MC_AUTH_STALE : s && seen(s, c->counter) ? MC_AUTH_REPLAY : MC_AUTH_OK;
+    mc_auth_refusal r = !s && too_old(a, c->counter) ? MC_AUTH_STALE : s && seen(s, c->counter) ? MC_AUTH_REPLAY : MC_AUTH_OK;
     pthread_mutex_unlock(&a->lock);
     return r;
 }
@@ -377,7 +382,7 @@ static mc_auth_refusal record(mc_auth *a, const mc_auth_check *c)
     pthread_mutex_lock(&a->lock);
     sender_state *s = find_sender(a, c->sender);
     if (!s) {
-        if (c->counter <= a->floor) {
+        if (too_old(a, c->counter)) {
             r = MC_AUTH_STALE;
             goto out;
         }
@@ -401,7 +406,7 @@ static mc_auth_refusal record(mc_auth *a, const mc_auth_check *c)
         }
         s = a->senders[slot];
         snprintf(s->id, sizeof s->id, "%s", c->sender);
-        s->low = a->floor;
+        s->low = a->floor > a->start - 1 ? a->floor : a->start - 1;
     }
     if (seen(s, c->counter)) {
         r = MC_AUTH_REPLAY;
