@@ -72,9 +72,8 @@ void mc_http_server_stats(mc_http_server *s, mc_http_stats *out);
 /* One line for logs ("refused 3 unauthenticated requests (replayed 2, ...); closed ..."),
  * empty when nothing was refused or closed. */
 void mc_http_stats_describe(const mc_http_stats *st, char *buf, size_t n);
-/* Tests and fuzzing: serves an already connected socket (the server owns
- * it from now on), as if it came from 127.0.0.1. */
-mc_status mc_http_server_add_socket(mc_http_server *s, int fd);
+/* The port it listens on (the one the system chose when started with port 0). */
+int mc_http_server_port(mc_http_server *s);
 
 typedef struct mc_http_client mc_http_client;
 

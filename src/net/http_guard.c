@@ -1,8 +1,11 @@
 /* http_guard.c - the server's connection table and its limits (see http_guard.h). */
+#define _GNU_SOURCE /* POLLRDHUP */
 #include "http_guard.h"
 
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -181,6 +184,32 @@ void mc_guard_release(mc_guard *g, mc_guard_conn *c)
     pthread_mutex_unlock(&g->m);
 }
 
+/* Under g->m: closes idle connections whose peer has closed (or half
+ * closed) and left nothing unread.  libmicrohttpd reads edge-triggered and
+ * does not see a peer's end of stream that came while the connection was
+ * suspended (its request with a handler); without this such a connection
+ * would stay open until its idle timeout (120 s for a known one). */
+static void reap_closed(mc_guard *g, double now)
+{
+    struct pollfd p[64];
+    mc_guard_conn *who[64];
+    mc_guard_conn *c = g->head;
+    while (c) {
+        int n = 0;
+        for (; c && n < 64; c = c->next)
+            if (!c->evicted && !c->busy && now - c->t_used > MC_GUARD_REAP_IDLE_S) {
+                p[n] = (struct pollfd){.fd = c->fd, .events = POLLRDHUP};
+                who[n++] = c;
+            }
+        if (n && poll(p, (nfds_t)n, 0) > 0)
+            for (int i = 0; i < n; i++) {
+                int unread = 0;
+                if ((p[i].revents & (POLLRDHUP | POLLHUP | POLLERR)) && !ioctl(p[i].fd, FIONREAD, &unread) && !unread)
+                    evict(g, who[i]);
+            }
+    }
+}
+
 void mc_guard_sweep(mc_guard *g)
 {
     const double now = mc_guard_now();
@@ -190,6 +219,7 @@ void mc_guard_sweep(mc_guard *g)
             evict(g, c);
             g->expired++;
         }
+    reap_closed(g, now);
     pthread_mutex_unlock(&g->m);
 }
 

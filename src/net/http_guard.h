@@ -20,7 +20,9 @@
  *   - known connections are never closed for unknown ones; their number is
  *     bounded too (MC_GUARD_KNOWN_MAX: a farm without a key cannot tell
  *     peers from strangers), the least recently used idle one giving way.
- * A connection whose request is with a handler (busy) is never closed.
+ * A connection whose request is with a handler (busy) is never closed.  An
+ * idle connection whose peer has closed its side is closed (the server
+ * may have missed the end of stream; mc_guard_sweep).
  * Closing means shutdown(2) on its socket under the table's lock; the
  * server removes the entry (under the same lock) before its socket is
  * closed, so the descriptor cannot have been reused.
@@ -36,6 +38,7 @@
 #define MC_GUARD_UNKNOWN_MAX 256
 #define MC_GUARD_KNOWN_MAX 256
 #define MC_GUARD_DEADLINE_S 10.0
+#define MC_GUARD_REAP_IDLE_S 0.2 /* a connection whose peer closed, idle this long, is closed */
 
 typedef struct mc_guard_conn {
     struct mc_guard_conn *prev, *next; /* open order: oldest first */
@@ -73,7 +76,7 @@ void mc_guard_busy(mc_guard *g, mc_guard_conn *c, int busy);
  * (nothing reserved).  Known connections always get 0. */
 int mc_guard_reserve(mc_guard *g, mc_guard_conn *c, size_t n);
 void mc_guard_release(mc_guard *g, mc_guard_conn *c);
-/* Closes unknown connections past the deadline. */
+/* Closes unknown connections past the deadline and idle ones whose peer closed. */
 void mc_guard_sweep(mc_guard *g);
 /* Connections now (may be NULL). */
 void mc_guard_count(mc_guard *g, int *open, int *known);

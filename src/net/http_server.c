@@ -527,6 +527,7 @@ mc_status mc_http_server_start(const char *host, int port, size_t max_body, mc_a
                                 MHD_OPTION_NOTIFY_CONNECTION, on_connection, s, MHD_OPTION_LISTENING_ADDRESS_REUSE,
                                 (unsigned int)1, MHD_OPTION_END);
         if (!s->d) st = mc_error_set(MC_ERR_NETWORK, "%s:%d: cannot listen (address in use or not local?)", host, port);
+        else s->port = mc_http_server_port(s); /* port 0: the one the system chose */
     }
     freeaddrinfo(ai);
     if (st) {
@@ -581,16 +582,10 @@ void mc_http_stats_describe(const mc_http_stats *st, char *buf, size_t n)
                  "in %.0f s; answered busy to %ld uploads", k ? "; " : "", st->evicted, st->expired, MC_GUARD_DEADLINE_S, st->busy);
 }
 
-mc_status mc_http_server_add_socket(mc_http_server *s, int fd)
+int mc_http_server_port(mc_http_server *s)
 {
-    struct sockaddr_in a;
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_port = htons(40000);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (MHD_add_connection(s->d, fd, (const struct sockaddr *)&a, sizeof a) != MHD_YES)
-        return mc_error_set(MC_ERR_NETWORK, "http server %s: cannot take a socket", s->name);
-    return MC_OK;
+    const union MHD_DaemonInfo *i = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
+    return i ? i->port : s->port;
 }
 
 void mc_http_server_stop(mc_http_server *s)
