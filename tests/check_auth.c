@@ -447,6 +447,39 @@ START_TEST(a_server_keeps_serving_while_one_host_holds_1000_half_sent_connection
 }
 END_TEST
 
+/* A peer of the farm (a known connection) that sends part of a request and
+ * closes at once: libmicrohttpd does not see that end of stream (it came
+ * with the bytes) and would keep the connection for its 120 s idle timeout;
+ * the server's sweeper closes it.  The 5 s wait only bounds a hang. */
+START_TEST(a_known_connection_whose_peer_closed_in_the_middle_of_a_request_is_closed)
+{
+    int port = free_port();
+    echo e = {0};
+    mc_http_server *srv;
+    ck_assert_int_eq(mc_http_server_start("127.0.0.1", port, 1 << 20, NULL, echo_body, &e, &srv), MC_OK);
+    static const char *const partial[] = {"POST / HT", "POST / HTTP/1.1\r\nHost: x\r\n",
+                                          "POST / HTTP/1.1\r\nContent-Length: 9\r\n\r\nab"};
+    for (size_t i = 0; i < sizeof partial / sizeof partial[0]; i++) {
+        int s = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                                .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        ck_assert_int_eq(connect(s, (struct sockaddr *)&a, sizeof a), 0);
+        const char *req = "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc";
+        ck_assert(write(s, req, strlen(req)) == (ssize_t)strlen(req));
+        char buf[512];
+        struct pollfd p = {s, POLLIN, 0};
+        ck_assert_int_eq(poll(&p, 1, 10000), 1);
+        ck_assert(read(s, buf, sizeof buf) > 0); /* answered 200: the connection is known */
+        ck_assert(send(s, partial[i], strlen(partial[i]), 0) == (ssize_t)strlen(partial[i]));
+        shutdown(s, SHUT_WR);
+        ck_assert_msg(poll(&p, 1, 5000) == 1 && read(s, buf, sizeof buf) == 0,
+                      "case %zu: the server kept the connection of a peer that closed", i);
+        close(s);
+    }
+    mc_http_server_stop(srv);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("auth");
@@ -459,6 +492,7 @@ int main(void)
     tcase_add_test(tc, an_answer_verifies_only_for_its_own_request);
     tcase_add_test(tc, a_keyed_server_refuses_and_counts_forgeries_and_keeps_serving_its_farm);
     tcase_add_test(tc, a_server_keeps_serving_while_one_host_holds_1000_half_sent_connections);
+    tcase_add_test(tc, a_known_connection_whose_peer_closed_in_the_middle_of_a_request_is_closed);
     suite_add_tcase(s, tc);
     return mc_test_run(s);
 }
