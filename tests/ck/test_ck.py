@@ -495,7 +495,11 @@ class CKWorkflow(unittest.TestCase):
             self.assertEqual(rc, 0, out[-4000:])
             self.assertEqual(len(self.node_pids()), 4)
             logs = glob.glob(os.path.join(self.run_dir, "*", "node-*.log"))
-            keyed = [p for p in logs if "authenticated: farm key fingerprint" in open(p, errors="replace").read()]
+            keyed = []
+            for p in logs:
+                with open(p, errors="replace") as fh:
+                    if "authenticated: farm key fingerprint" in fh.read():
+                        keyed.append(p)
             self.assertEqual(len(keyed), 4, "every node of the keyed farm says it is authenticated")
             rc, out = self.ck_run("benchmark-alexnet-farm-5-nodes", "--target=farm-5-keyed", "--env.STAT_REPEAT=3")
             self.assertEqual(rc, 0, "keyed farm benchmark failed:\n" + out[-4000:])
