@@ -11,8 +11,14 @@ Three modes, run in turns in the same script (open, then --key-file, then
 2. Farm IPS: AlexNet farm-5 (four node processes, one compute thread each)
    in closed loop with 4 frames in flight: throughput (frames/s) and IPS (1 /
    mean latency).
+3. The primitives: `openssl speed` of SHA-256 and AES-256-GCM (the library
+   the seals use) on 150 KB blocks, and from it the CPU a hop's seals take
+   (sender and receiver: 2 x bytes / throughput; the header MACs are 64-byte
+   HMACs, negligible).  On a shared, loaded machine the latencies of 1. and
+   2. vary by more than the seals cost; 3. says what they cost.
 
-Prints the processor, the load average and a table; writes JSON (--json).
+Prints the processor, the load average and tables (minimum over the rounds
+for 1.); writes JSON (--json).
 """
 import argparse
 import json
@@ -63,6 +69,17 @@ def farm_ips(a, work, extra):
     return js["throughput_ips"], 1.0 / js["mean_s"] if js["mean_s"] > 0 else 0
 
 
+def openssl_speed(alg):
+    """Bytes per second of `openssl speed -evp alg` on 150 KB blocks (0 if unavailable)."""
+    try:
+        r = subprocess.run(["openssl", "speed", "-seconds", "2", "-bytes", "153600", "-evp", alg],
+                           capture_output=True, text=True, timeout=60)
+        last = [l for l in r.stdout.splitlines() if l.strip()][-1].split()
+        return float(last[-1].rstrip("k")) * 1000
+    except (OSError, ValueError, IndexError, subprocess.SubprocessError):
+        return 0.0
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--mchair", default=os.path.join(HERE, "..", "build", "mchair"))
@@ -97,6 +114,7 @@ def main():
         farmlib.stop_all()
         shutil.rmtree(work, ignore_errors=True)
     out["load_after"] = os.getloadavg()
+    out["sha256_Bps"], out["aes256gcm_Bps"] = openssl_speed("sha256"), openssl_speed("aes-256-gcm")
     print("\n%s; load average %.2f before, %.2f after" % (out["cpu"], load0[0], out["load_after"][0]))
     print("| tensor | open ms/hop | key ms/hop | key+encrypt ms/hop | key - open | encrypt - open |")
     print("| --- | --- | --- | --- | --- | --- |")
@@ -104,6 +122,15 @@ def main():
         m = {mode: min(v) for mode, v in out["hops"][label].items()}
         print("| %s | %.3f | %.3f | %.3f | %+.3f | %+.3f |" % (label, m["open"] * 1e3, m["key"] * 1e3,
               m["key+encrypt"] * 1e3, (m["key"] - m["open"]) * 1e3, (m["key+encrypt"] - m["open"]) * 1e3))
+    sha, gcm = out["sha256_Bps"], out["aes256gcm_Bps"]
+    if sha and gcm:
+        print("\nopenssl speed (150 KB blocks): SHA-256 %.2f GB/s, AES-256-GCM %.2f GB/s; the seals of one hop "
+              "(sender + receiver):" % (sha / 1e9, gcm / 1e9))
+        print("| tensor | key (HMAC-SHA256) ms | key+encrypt (AES-256-GCM) ms |")
+        print("| --- | --- | --- |")
+        for label, floats in sizes:
+            b = 4 * floats
+            print("| %s | %.3f | %.3f |" % (label, 2 * b / sha * 1e3, 2 * b / gcm * 1e3))
     print("\n| AlexNet farm-5 | frames/s (each round) | IPS 1/mean (each round) | frames/s vs open |")
     print("| --- | --- | --- | --- |")
     best_open = max(x["throughput"] for x in out["farm"]["open"])
