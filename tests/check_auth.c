@@ -447,6 +447,75 @@ START_TEST(a_server_keeps_serving_while_one_host_holds_1000_half_sent_connection
 }
 END_TEST
 
+/* Connections the server does not know that send large bodies slowly fill
+ * their shared budget (an open server) or have their bodies thrown away
+ * (a keyed one: their headers do not verify); either way the farm's
+ * requests get through, while another unknown upload is answered busy (open)
+ * or refused (keyed) at once. */
+START_TEST(unknown_uploads_never_block_the_farms_requests)
+{
+    static unsigned char chunk[1000000], big[500000];
+    for (int keyed = 0; keyed < 2; keyed++) {
+        mc_auth *ks = NULL, *kc = NULL;
+        if (keyed) {
+            ck_assert_int_eq(mc_auth_new(key1, strlen(key1), "server", 0, &ks), MC_OK);
+            ck_assert_int_eq(mc_auth_new(key1, strlen(key1), "client", 0, &kc), MC_OK);
+        }
+        int port = free_port();
+        echo e = {0};
+        mc_http_server *srv;
+        const size_t max_body = 1 << 20; /* unknown budget: 2 x 1 MiB + 1 MiB */
+        ck_assert_int_eq(mc_http_server_start("127.0.0.1", port, max_body, ks, echo_body, &e, &srv), MC_OK);
+        mc_http_server_set_quiet(srv, 1);
+        long code;
+        unsigned char *resp;
+        size_t rl;
+        mc_http_client *farm, *stranger;
+        ck_assert_int_eq(mc_http_client_new(&farm), MC_OK);
+        ck_assert_int_eq(mc_http_client_new(&stranger), MC_OK);
+        mc_http_client_set_auth(farm, kc);
+        if (!keyed) { /* an open farm's peer is known once it was answered */
+            ck_assert_int_eq(mc_http_post(farm, "127.0.0.1", port, big, 10, &code, &resp, &rl), MC_OK);
+            ck_assert_int_eq(code, 200);
+            free(resp);
+        }
+        int hog[3];
+        for (int i = 0; i < 3; i++) { /* each announces 1 MiB and sends 1,000,000 bytes of it */
+            hog[i] = socket(AF_INET, SOCK_STREAM, 0);
+            struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                                    .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+            ck_assert_int_eq(connect(hog[i], (struct sockaddr *)&a, sizeof a), 0);
+            char head[200];
+            snprintf(head, sizeof head, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %zu\r\n\r\n", max_body);
+            ck_assert(write(hog[i], head, strlen(head)) == (ssize_t)strlen(head));
+            for (size_t off = 0; off < sizeof chunk;) {
+                ssize_t w = write(hog[i], chunk + off, sizeof chunk - off);
+                ck_assert(w > 0);
+                off += (size_t)w;
+            }
+        }
+        usleep(300000); /* the server reads what they sent */
+        ck_assert_int_eq(mc_http_post(farm, "127.0.0.1", port, big, sizeof big, &code, &resp, &rl), MC_OK);
+        ck_assert_int_eq(code, 200);
+        ck_assert_uint_eq(rl, sizeof big);
+        free(resp);
+        ck_assert_int_eq(mc_http_post(stranger, "127.0.0.1", port, big, sizeof big, &code, &resp, &rl), MC_OK);
+        ck_assert_int_eq(code, keyed ? 401 : 503);
+        free(resp);
+        mc_http_stats st;
+        mc_http_server_stats(srv, &st);
+        ck_assert_int_eq(st.busy, keyed ? 0 : 1);
+        ck_assert_int_eq(e.calls, keyed ? 1 : 2);
+        for (int i = 0; i < 3; i++) close(hog[i]);
+        mc_http_client_free(farm);
+        mc_http_client_free(stranger);
+        mc_http_server_stop(srv);
+        mc_auth_free(ks);
+        mc_auth_free(kc);
+    }
+}
+END_TEST
+
 /* A peer of the farm (a known connection) that sends part of a request and
  * closes at once: libmicrohttpd does not see that end of stream (it came
  * with the bytes) and would keep the connection for its 120 s idle timeout;
@@ -493,6 +562,7 @@ int main(void)
     tcase_add_test(tc, a_keyed_server_refuses_and_counts_forgeries_and_keeps_serving_its_farm);
     tcase_add_test(tc, a_server_keeps_serving_while_one_host_holds_1000_half_sent_connections);
     tcase_add_test(tc, a_known_connection_whose_peer_closed_in_the_middle_of_a_request_is_closed);
+    tcase_add_test(tc, unknown_uploads_never_block_the_farms_requests);
     suite_add_tcase(s, tc);
     return mc_test_run(s);
 }
