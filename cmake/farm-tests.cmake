@@ -36,7 +36,8 @@ if(MC_TESTS)
   # within its weights + 64 MiB, no RSS growth over 10,000 frames, drops under
   # a slow last task.
   set(_mem_test ${CMAKE_SOURCE_DIR}/tests/farm/farm_mem_test.py)
-  foreach(_t "bound;alexnet;5;--repeat;50" "bound;alexnet;6;--repeat;50" "soak" "backpressure;--repeat;600")
+  foreach(_t "bound;alexnet;5;--repeat;50" "bound;alexnet;6;--repeat;50" "soak" "backpressure;--repeat;600"
+             "overload;--repeat;100")
     list(GET _t 0 _w)
     if(_w STREQUAL "bound")
       list(GET _t 1 _m)
@@ -48,6 +49,27 @@ if(MC_TESTS)
     add_test(NAME ${_n} COMMAND ${MC_PYTHON} ${_mem_test} ${_t} --mchair $<TARGET_FILE:mchair>)
     set_tests_properties(${_n} PROPERTIES LABELS "farm" TIMEOUT 300)
   endforeach()
+  # The soak with a farm key and encrypted bodies (every request sealed and opened).
+  add_test(NAME farm_soak_key COMMAND ${MC_PYTHON} ${_mem_test} soak --key --mchair $<TARGET_FILE:mchair>)
+  set_tests_properties(farm_soak_key PROPERTIES LABELS "farm" TIMEOUT 300)
+  # Security (tests/farm/security_test.py): 1,000 connections held by one host
+  # while a farm streams (open and keyed), forged requests refused and counted
+  # while frames are served (clear and encrypted), a keyed dynamic farm.
+  set(_sec_test ${CMAKE_SOURCE_DIR}/tests/farm/security_test.py)
+  foreach(_t "exhaust" "exhaust;--key" "forge" "forge;--encrypt" "dynamic")
+    string(REPLACE ";--" "_" _n "${_t}")
+    add_test(NAME farm_security_${_n} COMMAND ${MC_PYTHON} ${_sec_test} ${_t} --mchair $<TARGET_FILE:mchair>)
+    set_tests_properties(farm_security_${_n} PROPERTIES LABELS "farm;security" TIMEOUT 300)
+  endforeach()
+  # The farm tests once more with every process sanitized (this build is the
+  # ASan/UBSan one): leak or error reports of any node or initial fail them.
+  if(MC_SANITIZE)
+    foreach(_t alexnet5 methods rejoin)
+      add_test(NAME farm_sanitized_${_t} COMMAND ${MC_PYTHON} ${CMAKE_SOURCE_DIR}/tests/farm/sanitized_test.py ${_t}
+               --mchair $<TARGET_FILE:mchair>)
+      set_tests_properties(farm_sanitized_${_t} PROPERTIES LABELS "sanitize;farm" TIMEOUT 900)
+    endforeach()
+  endif()
   foreach(_d 9 11)
     add_test(NAME farm_memory_vgg16_${_d} COMMAND ${MC_PYTHON} ${_mem_test} bound vgg16 ${_d} --repeat 4
              --mchair $<TARGET_FILE:mchair>)

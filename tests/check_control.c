@@ -122,7 +122,7 @@ static void up(fixture *f)
     ck_assert_int_eq(mc_ipc_new(&f->sc.ipc), MC_OK);
     f->sc.h = (mc_ctl_handlers){&f->sc.s, h_join, h_heartbeat, h_report, h_assign, NULL};
     f->port = free_port();
-    ck_assert_msg(mc_http_server_start("127.0.0.1", f->port, 1 << 20, on_body, &f->sc, &f->srv) == MC_OK, "%s",
+    ck_assert_msg(mc_http_server_start("127.0.0.1", f->port, 1 << 20, NULL, on_body, &f->sc, &f->srv) == MC_OK, "%s",
                   mc_error_last());
     ck_assert_int_eq(mc_http_client_new(&f->cl), MC_OK);
     ck_assert_int_eq(mc_ctl_new(&f->ctl), MC_OK);

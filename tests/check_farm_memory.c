@@ -221,7 +221,7 @@ START_TEST(a_client_remembers_a_peers_hold_off_and_does_not_retry_a_busy_answer_
     ck_assert_int_eq(mc_ipc_new(&h.ipc), MC_OK);
     int port = free_port();
     mc_http_server *srv;
-    ck_assert_int_eq(mc_http_server_start("127.0.0.1", port, 1 << 20, hold_body, &h, &srv), MC_OK);
+    ck_assert_int_eq(mc_http_server_start("127.0.0.1", port, 1 << 20, NULL, hold_body, &h, &srv), MC_OK);
     mc_rpc *r;
     ck_assert_int_eq(mc_rpc_new(h.ipc, &r), MC_OK);
     unsigned char in[4] = {9, 8, 7, 6};

@@ -29,7 +29,9 @@ on a farm, throughput, per-task times) have keys of their own (timer_keys()).
 Environment: STAT_REPEAT (inferences/frames, default 10), MCHAIR_BIN,
 MCHAIR_BUILD_DIR, MCHAIR_RUN_DIR (pid and log files), MCHAIR_FARM (farm file
 instead of $CK_TARGET_PATH/ip), MCHAIR_NODE_THREADS, MCHAIR_START_TIMEOUT,
-MCHAIR_SEED.  Only the Python standard library is used.
+MCHAIR_SEED, MCHAIR_KEY_FILE and MCHAIR_ENCRYPT (the farm key; else the farm
+file's "key_file" and "encrypt", see key_args()).  Only the Python standard
+library is used.
 """
 import hashlib
 import json
@@ -326,6 +328,28 @@ def is_local(host):
         s.close()
 
 
+def key_args(farm, path):
+    """--key-file (and --encrypt) for every mchair process of a keyed farm.
+
+    A machine entry names its farm's key in its avro_config (the farm file):
+    "key_file": PATH (absolute, ~/..., or relative to the farm file's folder;
+    the file must be its owner's only, which mchair checks) and optionally
+    "encrypt": true.  MCHAIR_KEY_FILE and MCHAIR_ENCRYPT=1 override them.  No
+    key: the farm is open (mchair says so), as the artifact's was."""
+    k = os.environ.get("MCHAIR_KEY_FILE", "") or farm.get("key_file", "")
+    if not k:
+        return []
+    if not isinstance(k, str):
+        raise Fail("farm file %s: key_file must be a path (a string)" % path)
+    k = os.path.expanduser(k)
+    if not os.path.isabs(k):
+        k = os.path.join(os.path.dirname(path), k)
+    if not os.path.isfile(k):
+        raise Fail("farm file %s names the key file %s, which does not exist" % (path, k))
+    enc = os.environ.get("MCHAIR_ENCRYPT", "").lower() in ("1", "yes", "true") or farm.get("encrypt") is True
+    return ["--key-file", k] + (["--encrypt"] if enc else [])
+
+
 def farm_size(farm):
     return sum(len(v) for v in farm["node"].values())
 
@@ -431,6 +455,7 @@ def start_servers(model, n):
         threads = str(max(1, ncpu // len(mine)))  # several nodes share this machine's cores
     seed = os.environ.get("MCHAIR_SEED", "")
     timeout = float(os.environ.get("MCHAIR_START_TIMEOUT", "120"))
+    keys = key_args(farm, path)
     started = []
     try:
         for task, host, port in mine:
@@ -453,6 +478,7 @@ def start_servers(model, n):
                 cmd += ["--threads", threads]
             if seed:
                 cmd += ["--seed", seed]
+            cmd += keys
             with open(log, "ab") as lf:
                 p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=lf, stderr=subprocess.STDOUT,
                                      start_new_session=True, close_fds=True)
@@ -585,7 +611,7 @@ def run_farm(model, n):
     cmd = [exe, "initial", "--farm", path, "--model", model, "--repeat", str(stat_repeat())]
     if os.environ.get("MCHAIR_SEED"):
         cmd += ["--seed", os.environ["MCHAIR_SEED"]]
-    return run_and_time(cmd, "farm")
+    return run_and_time(cmd + key_args(farm, path), "farm")
 
 
 def run_single(model, device):

@@ -36,7 +36,8 @@ int mc_parse_pos_int(const char *opt, const char *val, long max, long *out);
  * `mchair master` and `mchair initial --dynamic`. */
 enum {
     MC_OPT_DEVICES = 1000, MC_OPT_MAX_DEVICES, MC_OPT_PROFILE, MC_OPT_PLANS, MC_OPT_MEM, MC_OPT_LINK,
-    MC_OPT_DEADLINE, MC_OPT_NO_REBALANCE, MC_OPT_MARGIN, MC_OPT_HOLD, MC_OPT_COOLDOWN
+    MC_OPT_DEADLINE, MC_OPT_NO_REBALANCE, MC_OPT_MARGIN, MC_OPT_HOLD, MC_OPT_COOLDOWN,
+    MC_OPT_KEY_FILE = 1100, MC_OPT_ENCRYPT
 };
 #define MC_MASTER_LONGOPTS                                                                                        \
     {"devices", 1, 0, MC_OPT_DEVICES}, {"max-devices", 1, 0, MC_OPT_MAX_DEVICES},                                 \
@@ -48,5 +49,15 @@ void mc_master_usage(FILE *f);
 /* 1: option c was the master's and is stored; 0: not the master's; -1: bad value (printed). */
 int mc_master_opt(const char *cmd, int c, const char *val, struct mc_master_opts *m);
 int mc_master_opts_check(const char *cmd, const struct mc_master_opts *m);
+
+/* The farm key options (key_opts.c): --key-file FILE and --encrypt. */
+#define MC_KEY_LONGOPTS {"key-file", 1, 0, MC_OPT_KEY_FILE}, {"encrypt", 0, 0, MC_OPT_ENCRYPT}
+struct mc_auth;
+void mc_key_usage(FILE *f);
+/* Loads the key (path NULL: none, and says so unless quiet) for a process of
+ * `role` serving `where` (its address, for the sender name).  0, or -1 after
+ * printing why. */
+int mc_key_open(const char *cmd, const char *path, int encrypt, const char *role, const char *where, int quiet,
+                struct mc_auth **out);
 
 #endif

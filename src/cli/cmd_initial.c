@@ -29,9 +29,9 @@ static void on_signal(int sig)
 typedef struct initial_args {
     mc_initial_opts run;
     mc_master_opts master;
-    const char *json, *timer, *outputs, *master_addr;
+    const char *json, *timer, *outputs, *master_addr, *key_file;
     const char *inputs[MAX_INPUTS];
-    int n_inputs, dynamic;
+    int n_inputs, dynamic, encrypt;
 } initial_args;
 
 static void initial_usage(FILE *f)
@@ -71,6 +71,7 @@ static void initial_usage(FILE *f)
             "  --tries N           sends of one frame at most (default 8; 0.25 s doubling to 4 s apart)\n"
             "  --wait S            wait at most S seconds for the devices (default 300)\n");
     mc_master_usage(f);
+    mc_key_usage(f);
 }
 
 static int pos_double(const char *opt, const char *v, double *out)
@@ -92,7 +93,7 @@ static int parse_initial(int argc, char **argv, initial_args *a)
         {"outputs", 1, 0, 'o'},  {"json", 1, 0, 'j'},       {"timer", 1, 0, 't'},    {"listen", 1, 0, 'l'},
         {"quiet", 0, 0, 'q'},    {"help", 0, 0, 'h'},       {"frames", 1, 0, 'F'},   {"dynamic", 0, 0, 'D'},
         {"master", 1, 0, 'M'},   {"tries", 1, 0, 'y'},      {"wait", 1, 0, 'w'},     MC_MASTER_LONGOPTS,
-        {0, 0, 0, 0}};
+        MC_KEY_LONGOPTS,         {0, 0, 0, 0}};
     memset(a, 0, sizeof *a);
     mc_initial_opts *o = &a->run;
     o->seed = 1;
@@ -137,6 +138,8 @@ static int parse_initial(int argc, char **argv, initial_args *a)
         case 'M': a->master_addr = optarg; break;
         case 'y': if (mc_parse_pos_int("--tries", optarg, 250, &v)) return 2; o->max_tries = (int)v; break;
         case 'w': if (pos_double("--wait", optarg, &o->wait_s)) return 2; break;
+        case MC_OPT_KEY_FILE: a->key_file = optarg; break;
+        case MC_OPT_ENCRYPT: a->encrypt = 1; break;
         case 'h': initial_usage(stdout); return 1;
         default: {
             int m = mc_master_opt("initial", c, optarg, &a->master);
@@ -236,6 +239,10 @@ int mc_cmd_initial(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     mc_initial_opts *o = &a.run;
+    if (mc_key_open("initial", a.key_file, a.encrypt, "initial", o->listen ? o->listen : "farm-initial", o->quiet,
+                    &o->auth))
+        return 2;
+    a.master.auth = o->auth;
     mc_master *master = NULL;
     mc_initial_report rep;
     memset(&rep, 0, sizeof rep);
@@ -302,6 +309,7 @@ fail:
 done:
     mc_initial_report_free(&rep);
     mc_master_free(master);
+    mc_auth_free(o->auth);
     for (int i = 0; i < a.n_inputs; i++) free(frames[i]);
     return rc;
 }

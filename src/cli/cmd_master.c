@@ -55,17 +55,18 @@ static void master_usage(FILE *f)
             "  --json FILE         at exit: devices and events as JSON\n"
             "  --quiet             no log lines\n");
     mc_master_usage(f);
+    mc_key_usage(f);
 }
 
 int mc_cmd_master(int argc, char **argv)
 {
     static const struct option lo[] = {{"model", 1, 0, 'm'}, {"listen", 1, 0, 'l'}, {"json", 1, 0, 'j'},
                                        {"quiet", 0, 0, 'q'}, {"help", 0, 0, 'h'},   MC_MASTER_LONGOPTS,
-                                       {0, 0, 0, 0}};
+                                       MC_KEY_LONGOPTS,      {0, 0, 0, 0}};
     mc_master_opts mo;
     memset(&mo, 0, sizeof mo);
-    const char *listen = NULL, *json = NULL;
-    int c;
+    const char *listen = NULL, *json = NULL, *key_file = NULL;
+    int c, encrypt = 0;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
         switch (c) {
@@ -73,6 +74,8 @@ int mc_cmd_master(int argc, char **argv)
         case 'l': listen = optarg; break;
         case 'j': json = optarg; break;
         case 'q': mo.quiet = 1; break;
+        case MC_OPT_KEY_FILE: key_file = optarg; break;
+        case MC_OPT_ENCRYPT: encrypt = 1; break;
         case 'h': master_usage(stdout); return 0;
         default: {
             int m = mc_master_opt("master", c, optarg, &mo);
@@ -90,6 +93,7 @@ int mc_cmd_master(int argc, char **argv)
         return 2;
     }
     if (mc_master_opts_check("master", &mo)) return 2;
+    if (mc_key_open("master", key_file, encrypt, "master", listen, mo.quiet, &mo.auth)) return 2;
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
@@ -106,7 +110,7 @@ int mc_cmd_master(int argc, char **argv)
     if (!st) st = mc_ctl_new(&s.ctl);
     if (!st) {
         s.h = mc_master_handlers(m);
-        st = mc_http_server_start(la.host, la.port, 1u << 20, on_body, &s, &srv);
+        st = mc_http_server_start(la.host, la.port, 1u << 20, mo.auth, on_body, &s, &srv);
     }
     if (!st) st = mc_master_start(m);
     int rc = 0;
@@ -123,6 +127,13 @@ int mc_cmd_master(int argc, char **argv)
             struct timespec ts = {0, 50 * 1000000L};
             nanosleep(&ts, NULL);
         }
+    }
+    if (srv && !mo.quiet) {
+        mc_http_stats hs;
+        char line[600];
+        mc_http_server_stats(srv, &hs);
+        mc_http_stats_describe(&hs, line, sizeof line);
+        if (*line) fprintf(stderr, "master: %s\n", line);
     }
     mc_http_server_stop(srv);
     if (m && !rc) {
@@ -147,5 +158,6 @@ int mc_cmd_master(int argc, char **argv)
     }
     mc_master_free(m);
     mc_ctl_free(s.ctl);
+    mc_auth_free(mo.auth);
     return rc;
 }

@@ -51,6 +51,7 @@ static void node_usage(FILE *f)
             "  --mem-limit MB      memory bound in MiB (default: the task's weights + 64; 0: none);\n"
             "                      Winograd's transformed weights are built only as far as they fit\n"
             "  --quiet             no start-up line\n");
+    mc_key_usage(f);
 }
 
 int mc_cmd_node(int argc, char **argv)
@@ -61,7 +62,7 @@ int mc_cmd_node(int argc, char **argv)
                                        {"mem-limit", 1, 0, 'M'}, {"master", 1, 0, 'a'},
                                        {"advertise", 1, 0, 'A'}, {"mem", 1, 0, 'e'},
                                        {"heartbeat", 1, 0, 'H'}, {"test-slow-ms", 1, 0, 'S'},
-                                       {"help", 0, 0, 'h'},   {0, 0, 0, 0}};
+                                       {"help", 0, 0, 'h'},   MC_KEY_LONGOPTS,       {0, 0, 0, 0}};
     mc_node_opts o;
     memset(&o, 0, sizeof o);
     o.seed = 1;
@@ -69,7 +70,8 @@ int mc_cmd_node(int argc, char **argv)
     o.slow = &node_slow;
     o.slow_ms = 200;
     long v;
-    int c;
+    int c, encrypt = 0;
+    const char *key_file = NULL;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
         switch (c) {
@@ -109,6 +111,8 @@ int mc_cmd_node(int argc, char **argv)
             break;
         }
         case 'q': o.quiet = 1; break;
+        case MC_OPT_KEY_FILE: key_file = optarg; break;
+        case MC_OPT_ENCRYPT: encrypt = 1; break;
         case 'h': node_usage(stdout); return 0;
         default: node_usage(stderr); return 2;
         }
@@ -123,6 +127,8 @@ int mc_cmd_node(int argc, char **argv)
         fprintf(stderr, "mchair node: --master needs --listen ADDR:PORT\n");
         return 2;
     }
+    const char *where = o.advertise ? o.advertise : o.listen ? o.listen : o.task;
+    if (mc_key_open("node", key_file, encrypt, "node", where, o.quiet, &o.auth)) return 2;
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
@@ -134,6 +140,7 @@ int mc_cmd_node(int argc, char **argv)
     su.sa_handler = on_usr1;
     sigaction(SIGUSR1, &su, NULL);
     mc_status st = mc_node_run(&o, &node_stop);
+    mc_auth_free(o.auth);
     if (st) {
         fprintf(stderr, "mchair node: %s (%s)\n", mc_error_last(), mc_status_to_string(st));
         return 1;

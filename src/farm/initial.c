@@ -194,6 +194,7 @@ static void *member_main(void *arg)
         return NULL;
     }
     mc_http_client_set_timeout(h, 2000);
+    mc_http_client_set_auth(h, s->o->auth);
     int joined = 0;
     long fails = 0;
     while (!s->quit) {
@@ -401,13 +402,14 @@ static mc_status setup(src *s)
     s->have_q = 1;
     if ((st = mc_ipc_new(&s->ipc)) || (st = mc_ctl_new(&s->ctl))) return st;
     size_t body = s->nout * sizeof(float) + 65536;
-    if ((st = mc_http_server_start(s->listen.host, s->listen.port, body > CONTROL_BODY ? body : CONTROL_BODY, on_body, s,
-                                   &s->srv)))
+    if ((st = mc_http_server_start(s->listen.host, s->listen.port, body > CONTROL_BODY ? body : CONTROL_BODY,
+                                   s->o->auth, on_body, s, &s->srv)))
         return st;
     if (o->master) mc_master_subscribe(o->master, on_master_table, s);
     if (o->master_addr) {
         if ((st = mc_http_client_new(&s->report_http))) return st;
         mc_http_client_set_timeout(s->report_http, 1000);
+        mc_http_client_set_auth(s->report_http, s->o->auth);
         if (pthread_create(&s->th_member, NULL, member_main, s))
             return mc_error_set(MC_ERR_NOMEM, "initial: cannot start the membership thread");
         s->have_member = 1;
@@ -420,6 +422,13 @@ static void teardown(src *s)
     s->quit = 1;
     if (s->have_member) pthread_join(s->th_member, NULL);
     if (s->o->master) mc_master_subscribe(s->o->master, NULL, NULL);
+    if (s->srv) { /* refusals and connections closed (docs/security.md) */
+        mc_http_stats hs;
+        char line[600];
+        mc_http_server_stats(s->srv, &hs);
+        mc_http_stats_describe(&hs, line, sizeof line);
+        if (*line) fprintf(stderr, "initial: %s\n", line);
+    }
     mc_http_server_stop(s->srv);
     if (s->have_q) mc_queue_free(&s->results, mc_frame_free);
     if (s->have_merge) mc_merge_free(&s->merge);
@@ -521,6 +530,7 @@ mc_status mc_initial_run(const mc_initial_opts *o, volatile sig_atomic_t *stop, 
     if (!st) st = mc_rpc_new(s->ipc, &rpc);
     if (st) goto out;
     mc_rpc_set_abort(rpc, &s->abort_send);
+    mc_rpc_set_auth(rpc, o->auth);
 
     /* a dynamic farm: wait for the master's first table */
     if (dynamic) {

@@ -27,6 +27,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "../net/auth.h"
 #include "master.h"
 
 #define MC_INITIAL_REASONS 64
@@ -51,6 +52,7 @@ typedef struct mc_initial_opts {
     int max_tries;             /* dynamic: sends of one frame at most (0: 8; 0.25 s doubling to 4 s apart) */
     double wait_s;             /* dynamic: how long to wait for the first table (0: 300) */
     int quiet;                 /* only the summary */
+    mc_auth *auth;             /* the farm key (NULL: an open farm); not owned */
     mc_initial_result_fn on_result;
     void *result_ctx;
 } mc_initial_opts;

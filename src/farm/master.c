@@ -855,6 +855,7 @@ static void *push_main(void *arg)
     if (mc_http_client_new(&h)) return NULL;
     mc_http_client_set_timeout(h, 1000);
     mc_http_client_set_abort(h, &m->quit);
+    mc_http_client_set_auth(h, m->o.auth);
     long initial_pushed = 0;
     double initial_at = 0;
     while (!m->quit) {

@@ -56,6 +56,7 @@ typedef struct mc_master_opts {
     double cooldown_s;      /* and no change for this long (0: 5) */
     int threads;            /* of the quick profile (0: all cores) */
     int quiet;
+    mc_auth *auth;          /* the farm key for its pushes (NULL: an open farm); not owned */
 } mc_master_opts;
 
 /* One change of the table, as initial and the reports show it. */

@@ -505,8 +505,8 @@ mc_status mc_node_run(const mc_node_opts *o, volatile sig_atomic_t *stop)
         if (o->listen && (st = mc_addr_parse(o->listen, MC_FARM_TASK_PORT, &la))) goto out;
         node_task *k = n->task;
         size_t body = k ? (k->in_n > k->part_in_n ? k->in_n : k->part_in_n) * sizeof(float) + NODE_BODY_SLACK : 0;
-        if ((st = mc_http_server_start(la.host, la.port, body > NODE_CONTROL_BODY ? body : NODE_CONTROL_BODY, on_body,
-                                       n, &n->srv)))
+        if ((st = mc_http_server_start(la.host, la.port, body > NODE_CONTROL_BODY ? body : NODE_CONTROL_BODY, o->auth,
+                                       on_body, n, &n->srv)))
             goto out;
     }
     if (n->dynamic) {
@@ -541,6 +541,13 @@ out:
     n->quit = 1;
     n->send_abort = 1;
     if (have_m) pthread_join(th_m, NULL); /* says leave while the server still answers */
+    if (n->srv && !o->quiet) { /* refusals and connections closed (docs/security.md) */
+        mc_http_stats hs;
+        char line[600];
+        mc_http_server_stats(n->srv, &hs);
+        mc_http_stats_describe(&hs, line, sizeof line);
+        if (*line) node_log(n, "%s", line);
+    }
     mc_http_server_stop(n->srv);
     if (have_in) mc_queue_close(&n->inbox);
     if (have_out) mc_queue_close(&n->outbox);

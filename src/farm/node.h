@@ -49,6 +49,7 @@
 #include <stdint.h>
 
 #include "../models/model.h"
+#include "../net/auth.h"
 #include "farm.h"
 
 typedef struct mc_node_opts {
@@ -66,6 +67,7 @@ typedef struct mc_node_opts {
      * the master's own budget applies). */
     double mem_mb;
     double heartbeat_s; /* seconds between heartbeats (default 0.5) */
+    mc_auth *auth;      /* the farm key (NULL: an open farm); not owned */
     /* Tests: while *slow is set (SIGUSR1 in `mchair node`), every frame's
      * compute takes slow_ms longer: a device that got slower. */
     volatile sig_atomic_t *slow;

@@ -74,8 +74,10 @@ static void sync_merge(node *n, const node_view *v)
 {
     const mc_split_part *want = v && v->prev_split ? v->prev_sp : NULL;
     if (n->have_merge && n->merge_sp == want) return;
-    if (n->have_merge && want && n->merge.parts == v->prev_parts && n->merge.total == mc_shape_count(&v->prev_full.out)) {
-        n->merge_sp = want; /* same split in a new table: keep what waits */
+    if (n->have_merge && want && n->merge.parts == v->prev_parts && n->merge.total == mc_shape_count(&v->prev_full.out) &&
+        n->merge_method == want[0].method) {
+        n->merge_sp = want; /* same split in a new table: keep what waits (a sum of fc_input parts and a
+                               concatenation of fc_output parts must not meet in one tag) */
         n->merge.part = want;
         n->merge.full = &v->prev_full;
         return;
@@ -97,6 +99,7 @@ static void sync_merge(node *n, const node_view *v)
     }
     n->have_merge = 1;
     n->merge_sp = want;
+    n->merge_method = want[0].method;
 }
 
 static void stamp_epoch(mc_ipc_meta *m, long epoch)

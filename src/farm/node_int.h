@@ -95,6 +95,7 @@ typedef struct node {
     mc_merge merge;        /* the compute thread's: parts of a split predecessor */
     int have_merge, merge_cap;
     const mc_split_part *merge_sp;
+    mc_split_method merge_method; /* the split the merge table was made for */
     mc_ipc *ipc;
     mc_ctl *ctl;
     mc_http_server *srv;

@@ -73,6 +73,7 @@ void *node_member_main(void *arg)
         return NULL;
     }
     mc_http_client_set_timeout(h, 5000); /* a stuck master must not stop the heartbeats for long */
+    mc_http_client_set_auth(h, o->auth);
     const double hb_s = o->heartbeat_s > 0 ? o->heartbeat_s : 0.5;
     const double mem = o->mem_mb > 0 ? o->mem_mb : o->mem_limit_mb > 0 ? o->mem_limit_mb : 0;
     int joined = 0;

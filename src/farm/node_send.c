@@ -197,6 +197,7 @@ void *node_sender_main(void *arg)
         return NULL;
     }
     mc_rpc_set_abort(r, &n->send_abort);
+    mc_rpc_set_auth(r, n->o->auth);
     while (!n->quit) {
         mc_frame *fr = mc_queue_pop(&n->outbox, 0.1);
         if (!fr) continue;

@@ -52,6 +52,8 @@ mc_status mc_rpc_new(mc_ipc *ipc, mc_rpc **out)
 
 void mc_rpc_set_abort(mc_rpc *r, volatile sig_atomic_t *flag) { mc_http_client_set_abort(r->http, flag); }
 
+void mc_rpc_set_auth(mc_rpc *r, mc_auth *auth) { mc_http_client_set_auth(r->http, auth); }
+
 void mc_rpc_free(mc_rpc *r)
 {
     if (!r) return;

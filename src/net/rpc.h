@@ -41,6 +41,8 @@ void mc_rpc_free(mc_rpc *r);
 /* While *flag is set, calls in progress give up with MC_ERR_ABORTED (which
  * says nothing about the peer's health) and retries stop. */
 void mc_rpc_set_abort(mc_rpc *r, volatile sig_atomic_t *flag);
+/* Seals every call with the farm key (NULL: none; not owned). */
+void mc_rpc_set_auth(mc_rpc *r, mc_auth *auth);
 /* As mc_rpc_forward, for a call already encoded with mc_ipc_request_encode
  * (send_protocol 0): the caller may free the tensor once it is encoded, and
  * the handshake is redone on the body when the peer needs our protocol. */

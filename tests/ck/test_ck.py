@@ -467,6 +467,48 @@ class CKWorkflow(unittest.TestCase):
         self.assertIn("this machine is the farm's initial node", out)
         self.assertEqual(self.node_pids(), [])
 
+    # ------------------------------------------------------------ 4c. a keyed farm
+    def test_4c_a_machine_entry_that_names_a_key_runs_an_authenticated_farm(self):
+        work = os.path.join(self.tmp, "keyed")
+        os.makedirs(work)
+        key = os.path.join(work, "farm.key")
+        with open(key, "w") as fh:
+            fh.write("a farm key for the CK test, 32+ bytes\n")
+        os.chmod(key, 0o644)
+        base = read_json(os.path.join(self.root, "machine", "farm-5.json"))
+        ports = iter(free_ports(5))
+        farm = {"node": {t: ["127.0.0.1:%d" % next(ports) for _ in a] for t, a in base["node"].items()},
+                "key_file": key, "encrypt": True}
+        with open(os.path.join(work, "farm-5-keyed.json"), "w") as fh:
+            json.dump(farm, fh, indent=2)
+        self.ck_ok("add", "machine:farm-5-keyed", "--access_type=avro", "--avro_config=farm-5-keyed.json",
+                   "--target_os=linux-64", cwd=work)
+        try:
+            # a key file others may read: every node refuses it, nothing keeps running
+            rc, out = self.ck_run("benchmark-alexnet-farm-5-nodes-start-server", "--target=farm-5-keyed")
+            self.assertNotEqual(rc, 0, out[-3000:])
+            self.assertIn("chmod 600", out)
+            self.wait_nodes_gone()
+            os.chmod(key, 0o600)
+            rc, out = self.ck_run("benchmark-alexnet-farm-5-nodes-start-server", "--target=farm-5-keyed")
+            self.assertEqual(rc, 0, out[-4000:])
+            self.assertEqual(len(self.node_pids()), 4)
+            logs = glob.glob(os.path.join(self.run_dir, "*", "node-*.log"))
+            keyed = []
+            for p in logs:
+                with open(p, errors="replace") as fh:
+                    if "authenticated: farm key fingerprint" in fh.read():
+                        keyed.append(p)
+            self.assertEqual(len(keyed), 4, "every node of the keyed farm says it is authenticated")
+            rc, out = self.ck_run("benchmark-alexnet-farm-5-nodes", "--target=farm-5-keyed", "--env.STAT_REPEAT=3")
+            self.assertEqual(rc, 0, "keyed farm benchmark failed:\n" + out[-4000:])
+            self.assertIn("--key-file " + key + " --encrypt", out)
+            _t, rep = self.check_timer("alexnet", out, "farm")
+            self.assertEqual(rep["done"], 3)
+        finally:
+            self.ck_run("benchmark-alexnet-farm-5-nodes-stop-server", "--target=farm-5-keyed")
+            self.wait_nodes_gone()
+
     # ------------------------------------------------------------ 5. appendix A.7
     def test_5_appendix_a7_as_written(self):
         work = os.path.join(self.tmp, "a7")

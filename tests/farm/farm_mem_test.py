@@ -11,6 +11,14 @@
   backpressure          a slow last task fed at a high --rate: initial finishes,
                         every frame is done or dropped (none lost), frames were
                         dropped, and no node passes its memory bound
+  overload              AlexNet farm-5: its capacity measured in closed loop,
+                        then frames sent at twice that rate for a while: every
+                        frame is done or dropped (dropped ones counted, none
+                        lost), no node passes weights + 64 MiB at any time
+                        (VmHWM); then a closed-loop phase completes every frame
+                        with none dropped (the farm recovered)
+  soak --key            the soak with a farm key and encrypted bodies (the
+                        auth and crypto paths of every request)
 
 Weights are computed here from the model text (the built-in models' text is
 read from src/models/zoo.c, the same text the binary is built from), not
@@ -193,16 +201,28 @@ def tiny_farm(work, model_text, tasks, counts):
     return farm, layout, init_port
 
 
+def key_args(a, work):
+    """--key-file (and --encrypt) for every process, with --key."""
+    if not a.key:
+        return []
+    path = os.path.join(work, "farm.key")
+    with open(path, "w") as f:
+        f.write(os.urandom(24).hex())
+    os.chmod(path, 0o600)
+    return ["--key-file", path, "--encrypt"]
+
+
 def test_soak(a, work):
     tasks = [("t1", "c1", "flat", "data", 1), ("t2", "fc1", "fc1", "fc_output", 2), ("t3", "fc2", "fc2", "data", 1)]
     farm, layout, init_port = tiny_farm(work, TINY, tasks, {"t1": 1, "t2": 2, "t3": 1})
-    procs = farmlib.start_farm(a.mchair, farm, layout, work)
+    keys = key_args(a, work)
+    procs = farmlib.start_farm(a.mchair, farm, layout, work, extra=keys)
     labels = ["%s#%d" % (n, i) for n, ps in layout.items() for i in range(len(ps))]
     first, rest = 2000, a.soak - 2000
-    rc, js, dt = run_initial(a, farm, init_port, first, ["--window", "8"])
+    rc, js, dt = run_initial(a, farm, init_port, first, ["--window", "8"] + keys)
     check(rc == 0 and js["done"] == first, "first %d frames done (%.1f s)" % (first, dt))
     rss1 = [proc_kb(p.pid, "VmRSS") for p in procs]
-    rc, js, dt = run_initial(a, farm, init_port, rest, ["--window", "8"])
+    rc, js, dt = run_initial(a, farm, init_port, rest, ["--window", "8"] + keys)
     check(rc == 0 and js["done"] == rest, "next %d frames done (%.1f s)" % (rest, dt))
     rss2 = [proc_kb(p.pid, "VmRSS") for p in procs]
     print("%-8s %12s %12s %10s" % ("node", "RSS@%d" % first, "RSS@%d" % a.soak, "growth"))
@@ -250,9 +270,51 @@ def test_backpressure(a, work):
     check("busy" not in logs, "no node logged a busy refusal (the almost_full signal came first)")
 
 
+# ---------------------------------------------------------------- overload
+
+def test_overload(a, work):
+    init_port = farmlib.free_ports(1)[0]
+    farm = os.path.join(work, "farm.json")
+    layout = farmlib.farm_file(farm, "alexnet", 5, init_port)
+    keys = key_args(a, work)
+    procs = farmlib.start_farm(a.mchair, farm, layout, work, extra=keys)
+    layers = layers_of(builtin_text("alexnet"))
+    nodes, k = [], 0
+    for name, ports in layout.items():
+        first, last, parts = RANGES["alexnet"][name]
+        for i, port in enumerate(ports):
+            nodes.append(("%s#%d" % (name, i), procs[k], task_weights(layers, first, last, parts, i % parts)))
+            k += 1
+    # capacity: closed loop, as many frames in flight as devices
+    rc, js, dt = run_initial(a, farm, init_port, a.repeat, ["--window", "4"] + keys)
+    check(rc == 0 and js and js["done"] == a.repeat, "closed loop: all %d frames done" % a.repeat)
+    cap = js["throughput_ips"] if js else 10.0
+    # twice the capacity for about `overload_s` seconds
+    rate = 2 * cap
+    n = int(rate * a.overload_s)
+    rc, js, dt = run_initial(a, farm, init_port, n, ["--rate", "%.2f" % rate, "--timeout", "30"] + keys,
+                             timeout=600)
+    check(js is not None, "initial wrote its report")
+    if js is None:
+        return
+    dropped, lost = len(js.get("dropped", [])), len(js["lost"])
+    print("capacity %.1f frames/s; sent %d frames at %.1f/s: done %d (%.1f/s), dropped %d, lost %d" %
+          (cap, n, rate, js["done"], js["throughput_ips"], dropped, lost), flush=True)
+    check(rc == 0 and lost == 0, "at twice the capacity no frame is lost (%d; rc %d)" % (lost, rc))
+    check(dropped > 0 and js["done"] + dropped == n,
+          "frames were dropped and counted: done %d + dropped %d = %d sent" % (js["done"], dropped, n))
+    check_bounds(nodes, "twice the capacity")
+    # back to normal: a closed-loop phase completes every frame
+    rc, js, dt = run_initial(a, farm, init_port, a.repeat, ["--window", "4"] + keys)
+    check(rc == 0 and js and js["done"] == a.repeat and not js["dropped"] and not js["lost"],
+          "after the overload, closed loop again: all %d frames done, none dropped or lost (%.1f frames/s)" %
+          (a.repeat, js["throughput_ips"] if js else 0))
+    check_bounds(nodes, "after the overload")
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("what", choices=["bound", "soak", "backpressure"])
+    ap.add_argument("what", choices=["bound", "soak", "backpressure", "overload"])
     ap.add_argument("model", nargs="?", default="alexnet")
     ap.add_argument("devices", nargs="?", type=int, default=5)
     ap.add_argument("--mchair", required=True)
@@ -260,10 +322,13 @@ def main():
     ap.add_argument("--soak", type=int, default=10000)
     ap.add_argument("--rate", type=float, default=300.0)
     ap.add_argument("--keep", action="store_true", help="keep the work folder")
+    ap.add_argument("--key", action="store_true", help="every process with a farm key and --encrypt")
+    ap.add_argument("--overload-s", type=float, default=10.0, help="overload: seconds at twice the capacity")
     a = ap.parse_args()
     work = tempfile.mkdtemp(prefix="mchair-farmmem-")
     try:
-        {"bound": test_bound, "soak": test_soak, "backpressure": test_backpressure}[a.what](a, work)
+        {"bound": test_bound, "soak": test_soak, "backpressure": test_backpressure,
+         "overload": test_overload}[a.what](a, work)
     except Exception as e:  # noqa: BLE001
         import traceback
         traceback.print_exc()
