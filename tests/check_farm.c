@@ -395,6 +395,78 @@ START_TEST(addresses_parse_with_ipv6_and_print_back)
 }
 END_TEST
 
+/* A call whose metadata map has thousands of distinct keys (more than the
+ * decoder's fixed allocation table, and arrays larger than the message):
+ * Avro C grows its map without checking allocations, so this once crashed a
+ * node; now it is decoded within bounds, refused as malformed, nothing is
+ * left allocated, and the next call is served. */
+static mc_status count_calls(void *ctx, mc_ipc_forward *f)
+{
+    (void)f;
+    (*(int *)ctx)++;
+    return MC_OK;
+}
+
+START_TEST(a_call_with_too_many_metadata_entries_is_refused_not_leaked)
+{
+    mc_ipc *ipc;
+    ck_assert_int_eq(mc_ipc_new(&ipc), MC_OK);
+    mc_ipc_forward f;
+    memset(&f, 0, sizeof f);
+    f.input = (const unsigned char *)"abcd";
+    f.input_len = 4;
+    strcpy(f.next, "t");
+    strcpy(f.tag, "1");
+    unsigned char *body, *resp;
+    size_t len, rl;
+    ck_assert_int_eq(mc_ipc_request_encode(ipc, 0, &f, &body, &len), MC_OK);
+    /* after the 4-byte frame length and the 34-byte handshake (two hashes,
+     * two null unions) the empty call metadata map is one 0 byte: replace it
+     * with one block of 6000 distinct entries "kNNNN" -> "" */
+    ck_assert_int_eq(body[4 + 34], 0);
+    const int entries = 6000;
+    size_t n = len - 8, add = 3 + (size_t)entries * 7;
+    unsigned char *msg = malloc(n + add);
+    size_t o = 0;
+    memcpy(msg, body + 4, 34);
+    o = 34;
+    unsigned v = (unsigned)entries * 2; /* zigzag varint of the block count */
+    while (v >= 0x80) {
+        msg[o++] = (unsigned char)(v | 0x80);
+        v >>= 7;
+    }
+    msg[o++] = (unsigned char)v;
+    for (int i = 0; i < entries; i++) {
+        msg[o++] = 10; /* key length 5 */
+        o += (size_t)sprintf((char *)msg + o, "k%04d", i);
+        msg[o++] = 0; /* value: 0 bytes */
+    }
+    msg[o++] = 0; /* end of the map */
+    memcpy(msg + o, body + 4 + 35, n - 35);
+    o += n - 35;
+    unsigned char *framed;
+    size_t flen;
+    ck_assert_int_eq(mc_ipc_frame(msg, o, &framed, &flen), MC_OK);
+    int calls = 0;
+    int code = mc_ipc_serve(ipc, framed, flen, count_calls, &calls, &resp, &rl);
+    ck_assert_int_eq(calls, 0);
+    ck_assert_int_eq(code, 200); /* an Avro error answer naming the limit */
+    mc_ipc_match m;
+    ck_assert_int_ne(mc_ipc_response_decode(ipc, resp, rl, &m), MC_OK);
+    ck_assert_msg(strstr(mc_error_last(), "6000 entries"), "%s", mc_error_last());
+    free(resp);
+    /* the same call without the extra entries is served */
+    code = mc_ipc_serve(ipc, body, len, count_calls, &calls, &resp, &rl);
+    ck_assert_int_eq(code, 200);
+    ck_assert_int_eq(calls, 1);
+    free(resp);
+    free(framed);
+    free(msg);
+    free(body);
+    mc_ipc_free(ipc);
+}
+END_TEST
+
 /* A loopback port nothing listens on (bound, then closed). */
 static int closed_port(void)
 {
@@ -836,6 +908,7 @@ static Suite *farm_suite(void)
     tcase_add_test(tc, tags_go_round_robin_and_all_parts_of_a_tag_to_one_replica);
     tcase_add_test(tc, weighted_replicas_get_their_share_interleaved);
     tcase_add_test(tc, addresses_parse_with_ipv6_and_print_back);
+    tcase_add_test(tc, a_call_with_too_many_metadata_entries_is_refused_not_leaked);
     tcase_add_test(tc, a_farm_written_and_read_back_is_the_same_farm);
     tcase_add_test(tc, an_unreachable_replica_is_down_for_a_while_and_tags_go_to_the_next);
     tcase_add_test(tc, the_merge_waits_for_every_part_of_a_tag_and_places_parts_by_index);

@@ -541,7 +541,9 @@ void mc_farm_task_canonical_name(const mc_farm_task *t, char name[MC_NAME_MAX])
         snprintf(buf, sizeof buf, "%s/%s%d", t->first_name, mc_split_name(t->method), t->parts);
     if (strlen(buf) >= MC_NAME_MAX) /* long layer names: layer indices instead, still unique */
         snprintf(buf, sizeof buf, "L%d..L%d/%s%d", t->first, t->last - 1, mc_split_name(t->method), t->parts);
-    snprintf(name, MC_NAME_MAX, "%s", buf);
+    size_t len = strnlen(buf, MC_NAME_MAX - 1); /* fits: checked above */
+    memcpy(name, buf, len);
+    name[len] = '\0';
 }
 
 /* ---- plans ---- */

@@ -659,7 +659,7 @@ static void consider_weights(mc_master *m, double now)
     int k = 0;
     for (int r = 0; r < mc_farm_replicas(&nf->tasks[changed]) && k < (int)sizeof w - 4; r++)
         k += snprintf(w + k, sizeof w - (size_t)k, "%s%d", r ? ":" : "", want[changed][r]);
-    char full[320];
+    char full[sizeof why + sizeof w + 8];
     snprintf(full, sizeof full, "%s -> %s", why, w);
     publish(m, nf, "rebalance", full, 0, now);
     mlog(m, "epoch %ld (rebalance: %s)", m->epoch, full);

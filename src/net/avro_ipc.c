@@ -109,47 +109,80 @@ mc_status mc_avro_md5(const void *p, size_t n, unsigned char out[16])
 /* Avro C trusts the lengths it reads: a wrong-schema or hostile message can
  * make it ask for a huge (even "negative") buffer, and on some of those
  * error paths it does not free what it allocated.  So while this thread
- * decodes a message, (1) each allocation through Avro C is capped at the
- * message's size plus slack, so a bogus length fails as an ordinary decode
- * error, and (2) allocations are tracked; when the exchange is over and all
- * our values are released, whatever Avro C left behind is freed.  Memory
- * stays bounded however many bad messages arrive. */
+ * decodes a message, (1) each allocation through Avro C is capped, so a
+ * bogus length fails as an ordinary decode error, and (2) allocations are
+ * tracked; when the exchange is over and all our values are released,
+ * whatever Avro C left behind is freed.  Memory stays bounded however many
+ * bad messages arrive.
+ * The cap is 64 x the message size (+64 KiB), not the message size: Avro C
+ * grows the arrays behind a map or an array as entries arrive and does not
+ * check those allocations (a map of thousands of distinct keys in a 40 KB
+ * message crashed it in avro_raw_map_get_or_create when the cap refused the
+ * growth); an entry takes at least one byte of the message and at most 64 of
+ * those arrays.  The tracker never refuses either: past its fixed table it
+ * records into a list that grows (freed at the end of the exchange), and our
+ * decoders refuse maps and arrays with more entries than they use. */
 #define TRACK_MAX 4096
 static _Thread_local size_t decode_cap; /* 0: no cap */
-static _Thread_local int tracking, n_live;
+static _Thread_local int tracking, n_live, n_more, cap_more;
 static _Thread_local void *live[TRACK_MAX];
+static _Thread_local void **more; /* past TRACK_MAX (plain malloc, not Avro's) */
 
-static int track_find(const void *p)
+static void **track_find(const void *p)
 {
-    if (!tracking || !p) return -1;
+    if (!tracking || !p) return NULL;
     for (int i = 0; i < n_live; i++)
-        if (live[i] == p) return i;
-    return -1;
+        if (live[i] == p) return &live[i];
+    for (int i = 0; i < n_more; i++)
+        if (more[i] == p) return &more[i];
+    return NULL;
+}
+
+static void track_forget(void **slot)
+{
+    if (slot >= live && slot < live + TRACK_MAX) *slot = live[--n_live];
+    else *slot = more[--n_more];
+    if (n_live < TRACK_MAX && n_more > 0) live[n_live++] = more[--n_more]; /* keep the table full first */
+}
+
+static void track_add(void *p)
+{
+    if (n_live < TRACK_MAX) {
+        live[n_live++] = p;
+        return;
+    }
+    if (n_more == cap_more) {
+        int cap = cap_more ? 2 * cap_more : 1024;
+        void **m = realloc(more, (size_t)cap * sizeof *m);
+        if (!m) return; /* cannot happen in practice; the block is then freed by Avro or leaks once */
+        more = m;
+        cap_more = cap;
+    }
+    more[n_more++] = p;
 }
 
 static void *capped_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 {
     (void)ud;
     (void)osize;
-    int slot = track_find(ptr);
+    void **slot = track_find(ptr);
     if (nsize == 0) {
-        if (slot >= 0) live[slot] = live[--n_live];
+        if (slot) track_forget(slot);
         free(ptr);
         return NULL;
     }
     if (decode_cap && nsize > decode_cap) return NULL;
-    int fresh = ptr == NULL;
     void *p = realloc(ptr, nsize);
-    if (p && slot >= 0) live[slot] = p;
-    else if (p && fresh && tracking && n_live < TRACK_MAX) live[n_live++] = p;
+    if (p && slot) *slot = p;
+    else if (p && !ptr && tracking) track_add(p);
     return p;
 }
 
 void mc_avro_decode_begin(size_t n)
 {
-    decode_cap = n + 4096;
+    decode_cap = 64 * n + 65536;
     tracking = 1;
-    n_live = 0;
+    n_live = n_more = 0;
 }
 
 void mc_avro_decode_uncap(void) { decode_cap = 0; }
@@ -158,7 +191,10 @@ void mc_avro_decode_uncap(void) { decode_cap = 0; }
 void mc_avro_decode_end(void)
 {
     for (int i = 0; i < n_live; i++) free(live[i]);
-    n_live = 0;
+    for (int i = 0; i < n_more; i++) free(more[i]);
+    free(more);
+    more = NULL;
+    n_live = n_more = cap_more = 0;
     tracking = 0;
     decode_cap = 0;
 }
@@ -708,6 +744,12 @@ int mc_ipc_serve(mc_ipc *ipc, const unsigned char *body, size_t len, mc_ipc_hand
         avro_generic_value_new(ipc->a.cls_string, &nv) || !(have_n = 1) || avro_value_read(r, &nv) ||
         avro_value_get_string(&nv, &name, &nl)) {
         snprintf(err, sizeof err, "malformed call request (metadata, message name): %s", avro_strerror());
+        errp = err;
+        goto respond;
+    }
+    size_t entries = 0;
+    if (!avro_value_get_size(&mv, &entries) && entries > MC_IPC_META_LIMIT) {
+        snprintf(err, sizeof err, "call metadata has %zu entries (at most %d)", entries, MC_IPC_META_LIMIT);
         errp = err;
         goto respond;
     }

@@ -28,6 +28,7 @@
 #include "../core/status.h"
 
 #define MC_IPC_META_MAX 16
+#define MC_IPC_META_LIMIT 64 /* a call with more metadata entries is refused as malformed */
 #define MC_IPC_KEY_MAX 64
 #define MC_IPC_VAL_MAX 256
 #define MC_IPC_TAG_MAX 64

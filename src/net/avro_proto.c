@@ -409,6 +409,12 @@ int mc_proto_serve(mc_proto *p, const unsigned char *body, size_t len, mc_proto_
         errp = err;
         goto respond;
     }
+    size_t entries = 0;
+    if (!avro_value_get_size(&v[1], &entries) && entries > MC_IPC_META_LIMIT) {
+        snprintf(err, sizeof err, "call metadata has %zu entries (at most %d)", entries, MC_IPC_META_LIMIT);
+        errp = err;
+        goto respond;
+    }
     if (nl <= 1) goto respond; /* an empty message name: a ping */
     if ((msg = mc_proto_message(p, name)) < 0) {
         snprintf(err, sizeof err, "unknown message '%.100s' in protocol %s", name, p->name);

@@ -99,6 +99,7 @@ static mc_status get_figures(avro_value_t *rec, mc_ctl_figures *f)
         mc_proto_get_double(&v, "link_s", &f->link_s) || mc_proto_get_long(&v, "rss_bytes", &f->rss_bytes) ||
         avro_value_get_by_name(&v, "unreachable", &arr, NULL) || avro_value_get_size(&arr, &n))
         return bad("read figures");
+    if (n > 64) return mc_error_set(MC_ERR_FORMAT, "control: figures list %zu unreachable peers (at most 64)", n);
     for (size_t i = 0; i < n && f->n_unreachable < MC_CTL_UNREACH_MAX; i++) {
         avro_value_t item;
         const char *s = NULL;
