@@ -70,6 +70,16 @@ if(MC_TESTS)
       set_tests_properties(farm_sanitized_${_t} PROPERTIES LABELS "sanitize;farm" TIMEOUT 900)
     endforeach()
   endif()
+  # ThreadSanitizer (the build-tsan build): the farm runtime's threads in
+  # node, sender, HTTP, membership, master and initial, in multi-process
+  # scenarios; any race a process reports fails the test.
+  if(MC_TSAN)
+    foreach(_t alexnet5 failover kill)
+      add_test(NAME farm_tsan_${_t} COMMAND ${MC_PYTHON} ${CMAKE_SOURCE_DIR}/tests/farm/sanitized_test.py ${_t}
+               --sanitizer tsan --mchair $<TARGET_FILE:mchair>)
+      set_tests_properties(farm_tsan_${_t} PROPERTIES LABELS "tsan;farm" TIMEOUT 900)
+    endforeach()
+  endif()
   foreach(_d 9 11)
     add_test(NAME farm_memory_vgg16_${_d} COMMAND ${MC_PYTHON} ${_mem_test} bound vgg16 ${_d} --repeat 4
              --mchair $<TARGET_FILE:mchair>)

@@ -11,6 +11,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "../core/flag.h"
 #include "../farm/farmfile.h"
 #include "../farm/initial.h"
 #include "../farm/master.h"
@@ -19,7 +20,7 @@
 
 #define MAX_INPUTS 256
 
-static volatile sig_atomic_t init_stop;
+static mc_flag init_stop;
 static void on_signal(int sig)
 {
     (void)sig;

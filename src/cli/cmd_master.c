@@ -11,12 +11,13 @@
 
 #include <cjson/cJSON.h>
 
+#include "../core/flag.h"
 #include "../farm/master.h"
 #include "../net/control.h"
 #include "../net/http.h"
 #include "cli.h"
 
-static volatile sig_atomic_t master_stop;
+static mc_flag master_stop;
 static void on_signal(int sig)
 {
     (void)sig;

@@ -5,10 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../core/flag.h"
 #include "../farm/node.h"
 #include "cli.h"
 
-static volatile sig_atomic_t node_stop, node_slow;
+static mc_flag node_stop, node_slow;
 
 static void on_signal(int sig)
 {

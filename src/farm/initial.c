@@ -45,8 +45,8 @@ typedef struct src {
     mc_master_event pending_ev[16]; /* the events that led to it */
     int n_pending_ev;
     long pending_epoch;
-    volatile sig_atomic_t abort_send; /* a new table: a send in progress gives up */
-    volatile sig_atomic_t quit;
+    mc_flag abort_send; /* a new table: a send in progress gives up */
+    mc_flag quit;
 
     /* per tag */
     double *t_first, *t_send, *retry_at;
@@ -510,7 +510,7 @@ static mc_status send_frame(src *s, long i, mc_rpc *rpc, float *in, uint8_t *u8,
     return st;
 }
 
-mc_status mc_initial_run(const mc_initial_opts *o, volatile sig_atomic_t *stop, mc_initial_report *r)
+mc_status mc_initial_run(const mc_initial_opts *o, mc_flag *stop, mc_initial_report *r)
 {
     memset(r, 0, sizeof *r);
     src *s = calloc(1, sizeof *s);
@@ -710,7 +710,8 @@ mc_status mc_initial_run(const mc_initial_opts *o, volatile sig_atomic_t *stop, 
                 if (now - s->t_send[k] > overdue) s->retry_at[k] = now;
             }
         }
-        /* print in tag order */
+        /* print in tag order (flushed: progress is watched through pipes and files) */
+        const long printed_from = lowest;
         while (lowest < next && r->state[lowest] >= MC_TAG_DONE) {
             if (!o->quiet) {
                 if (r->state[lowest] == MC_TAG_DONE)
@@ -721,6 +722,7 @@ mc_status mc_initial_run(const mc_initial_opts *o, volatile sig_atomic_t *stop, 
             }
             lowest++;
         }
+        if (lowest > printed_from && !o->quiet) fflush(stdout);
     }
     if (*stop) {
         r->interrupted = 1;

@@ -27,6 +27,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "../core/flag.h"
 #include "../net/auth.h"
 #include "master.h"
 
@@ -90,7 +91,7 @@ typedef struct mc_initial_report {
 } mc_initial_report;
 
 /* Runs the stream to its end (every tag accounted for) or until *stop. */
-mc_status mc_initial_run(const mc_initial_opts *o, volatile sig_atomic_t *stop, mc_initial_report *r);
+mc_status mc_initial_run(const mc_initial_opts *o, mc_flag *stop, mc_initial_report *r);
 void mc_initial_report_free(mc_initial_report *r);
 /* The JSON report (docs/farm.md). */
 cJSON *mc_initial_report_json(const mc_initial_report *r);

@@ -87,7 +87,7 @@ struct mc_master {
     char stalled[256];
     pthread_t th_mon, th_push;
     int running;
-    volatile sig_atomic_t quit;
+    mc_flag quit;
     mc_ctl *ctl;
 };
 

@@ -300,14 +300,19 @@ void node_offer_table(node *n, long epoch, const char *json)
      * that moves us to another task waits for the compute thread, between
      * frames. */
     if (epoch <= atomic_load(&n->epoch)) return;
-    if (n->shapes_open && keeps_work(n, json)) {
-        pthread_mutex_lock(&n->apply_m);
-        char origin[64];
-        snprintf(origin, sizeof origin, "table of epoch %ld", epoch);
-        if (epoch > atomic_load(&n->epoch) && node_apply_table(n, json, origin))
-            node_log(n, "refused a table: %s", mc_error_last());
+    /* (a table being applied, e.g. a task loading, holds apply_m: then this
+     * one waits for the compute thread like any other) */
+    if (!pthread_mutex_trylock(&n->apply_m)) {
+        int applied = 0;
+        if (n->shapes_open && keeps_work(n, json)) {
+            char origin[64];
+            snprintf(origin, sizeof origin, "table of epoch %ld", epoch);
+            if (epoch > atomic_load(&n->epoch) && node_apply_table(n, json, origin))
+                node_log(n, "refused a table: %s", mc_error_last());
+            applied = 1;
+        }
         pthread_mutex_unlock(&n->apply_m);
-        return;
+        if (applied) return;
     }
     pthread_mutex_lock(&n->pend_m);
     if (epoch > n->pending_epoch && epoch > atomic_load(&n->epoch)) {
@@ -401,7 +406,7 @@ out:;
         return st;
     }
     /* queue outside the lock: a full buffer may wait, a task switch must not */
-    size_t bytes = fr->n * sizeof(float), queued = 0, cap = n->inbox.max_bytes;
+    size_t bytes = fr->n * sizeof(float), queued = 0, cap = mc_queue_max_bytes(&n->inbox);
     int full = mc_queue_push_sized(&n->inbox, fr, bytes, NODE_PUSH_WAIT_S, &queued) != 0;
     if (full) {
         mc_frame_free(fr);
@@ -441,7 +446,7 @@ static int on_body(void *ctx, const unsigned char *body, size_t len, unsigned ch
 
 /* ---- setup and teardown ---- */
 
-mc_status mc_node_run(const mc_node_opts *o, volatile sig_atomic_t *stop)
+mc_status mc_node_run(const mc_node_opts *o, mc_flag *stop)
 {
     /* Tensors in flight are large, short-lived mallocs: keep them on mmap so
      * they go back to the system when freed (glibc would otherwise raise the

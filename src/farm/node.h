@@ -48,6 +48,7 @@
 #include <signal.h>
 #include <stdint.h>
 
+#include "../core/flag.h"
 #include "../models/model.h"
 #include "../net/auth.h"
 #include "farm.h"
@@ -70,7 +71,7 @@ typedef struct mc_node_opts {
     mc_auth *auth;      /* the farm key (NULL: an open farm); not owned */
     /* Tests: while *slow is set (SIGUSR1 in `mchair node`), every frame's
      * compute takes slow_ms longer: a device that got slower. */
-    volatile sig_atomic_t *slow;
+    mc_flag *slow;
     double slow_ms;
 } mc_node_opts;
 
@@ -82,6 +83,6 @@ typedef struct mc_node_opts {
 mc_status mc_node_split_layer(mc_model *m, const mc_farm_task *t, int k, uint64_t seed, const char *weights);
 
 /* Runs until *stop; returns MC_OK on a clean stop. */
-mc_status mc_node_run(const mc_node_opts *o, volatile sig_atomic_t *stop);
+mc_status mc_node_run(const mc_node_opts *o, mc_flag *stop);
 
 #endif

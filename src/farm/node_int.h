@@ -99,9 +99,9 @@ typedef struct node {
     mc_ipc *ipc;
     mc_ctl *ctl;
     mc_http_server *srv;
-    volatile sig_atomic_t *stop;
-    volatile sig_atomic_t quit;       /* threads end */
-    volatile sig_atomic_t send_abort; /* a new table: the sender re-routes what it is sending */
+    mc_flag *stop;
+    mc_flag quit;       /* threads end */
+    mc_flag send_abort; /* a new table: the sender re-routes what it is sending */
     int quiet, dynamic;
     pthread_mutex_t log_lock;
     char log_task[MC_NAME_MAX]; /* the task's name in log lines (under log_lock) */

@@ -31,7 +31,7 @@ static void figures(node *n, mc_ctl_figures *f)
     f->frames = n->n_computed;
     f->compute_s = (double)n->t_frame_us * 1e-6;
     f->queue_bytes = (long)mc_queue_bytes(&n->inbox);
-    f->queue_cap_bytes = (long)n->inbox.max_bytes;
+    f->queue_cap_bytes = (long)mc_queue_max_bytes(&n->inbox);
     f->dropped = n->n_dropped;
     f->link_s = (double)n->t_send_us * 1e-6;
     f->rss_bytes = rss_now();

@@ -128,6 +128,14 @@ size_t mc_queue_bytes(mc_queue *q)
     return n;
 }
 
+size_t mc_queue_max_bytes(mc_queue *q)
+{
+    pthread_mutex_lock(&q->m);
+    size_t n = q->max_bytes;
+    pthread_mutex_unlock(&q->m);
+    return n;
+}
+
 void mc_queue_set_max_bytes(mc_queue *q, size_t max_bytes)
 {
     pthread_mutex_lock(&q->m);

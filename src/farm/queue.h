@@ -40,6 +40,7 @@ void *mc_queue_pop(mc_queue *q, double timeout_s);
 void mc_queue_close(mc_queue *q);
 /* A new byte budget (a node that switched task takes inputs of another size). */
 void mc_queue_set_max_bytes(mc_queue *q, size_t max_bytes);
+size_t mc_queue_max_bytes(mc_queue *q);
 int mc_queue_count(mc_queue *q);
 size_t mc_queue_bytes(mc_queue *q);
 

@@ -90,7 +90,7 @@ typedef struct plain_ctx {
     const mc_ipc_forward *f;
     const unsigned char *body; /* encoded call, or NULL: encode f */
     size_t len;
-    volatile sig_atomic_t *stop;
+    mc_flag *stop;
 } plain_ctx;
 
 /* The same call to every part holder. */
@@ -108,7 +108,7 @@ typedef struct cut_ctx {
     const mc_farm_cut *cut;
     const float *data;
     float *piece;
-    volatile sig_atomic_t *stop;
+    mc_flag *stop;
 } cut_ctx;
 
 /* Part holder k gets the piece of the whole input its part reads. */
@@ -127,7 +127,7 @@ static mc_status send_cut(void *ctx, mc_rpc *r, int k, const mc_addr *a, mc_rpc_
 
 mc_status mc_farm_send(mc_rpc *r, const mc_farm *farm, int to, const mc_farm_cut *cut, const char *tag,
                        const float *data, size_t n, const mc_ipc_meta *meta, mc_rpc_policy pol,
-                       volatile sig_atomic_t *stop, mc_farm_delivery *d)
+                       mc_flag *stop, mc_farm_delivery *d)
 {
     mc_farm_delivery local = MC_FARM_DELIVERY_INIT;
     if (!d) d = &local;
@@ -161,7 +161,7 @@ mc_status mc_farm_send(mc_rpc *r, const mc_farm *farm, int to, const mc_farm_cut
 }
 
 mc_status mc_farm_send_u8(mc_rpc *r, const mc_farm *farm, const char *tag, const uint8_t *frame, size_t n,
-                          const mc_ipc_meta *meta, mc_rpc_policy pol, volatile sig_atomic_t *stop,
+                          const mc_ipc_meta *meta, mc_rpc_policy pol, mc_flag *stop,
                           mc_farm_delivery *d)
 {
     const mc_farm_task *t = &farm->tasks[0];
@@ -183,7 +183,7 @@ mc_status mc_farm_send_u8(mc_rpc *r, const mc_farm *farm, const char *tag, const
 
 /* An empty call to initial whose metadata `key` says what became of `tag`. */
 static mc_status report_to_initial(mc_rpc *r, const mc_farm *farm, const char *tag, const char *key,
-                                   const char *why, volatile sig_atomic_t *stop)
+                                   const char *why, mc_flag *stop)
 {
     mc_ipc_forward f;
     memset(&f, 0, sizeof f);
@@ -196,7 +196,7 @@ static mc_status report_to_initial(mc_rpc *r, const mc_farm *farm, const char *t
 }
 
 mc_status mc_farm_report_lost(mc_rpc *r, const mc_farm *farm, const char *tag, const char *why,
-                              volatile sig_atomic_t *stop)
+                              mc_flag *stop)
 {
     return report_to_initial(r, farm, tag, "mc.error", why, stop);
 }
@@ -215,7 +215,7 @@ double mc_farm_hold_s(mc_rpc *r, const mc_farm *farm, int to, const char *tag)
 }
 
 mc_status mc_farm_report_dropped(mc_rpc *r, const mc_farm *farm, const char *tag, const char *why,
-                                 volatile sig_atomic_t *stop)
+                                 mc_flag *stop)
 {
     return report_to_initial(r, farm, tag, "mc.dropped", why, stop);
 }
@@ -234,7 +234,7 @@ mc_status mc_farm_encode(mc_ipc *ipc, const mc_farm *farm, int to, const char *t
 }
 
 mc_status mc_farm_send_encoded(mc_rpc *r, const mc_farm *farm, int to, const char *tag, const unsigned char *body,
-                               size_t len, mc_rpc_policy pol, volatile sig_atomic_t *stop, mc_farm_delivery *d)
+                               size_t len, mc_rpc_policy pol, mc_flag *stop, mc_farm_delivery *d)
 {
     if (to >= farm->n_tasks) {
         if (d->sent & 1) return MC_OK;

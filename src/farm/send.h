@@ -23,6 +23,7 @@
 
 #include <stdint.h>
 
+#include "../core/flag.h"
 #include "../net/rpc.h"
 #include "farm.h"
 
@@ -50,19 +51,19 @@ typedef struct mc_farm_cut {
  * NULL (send the tensor as is); `d` may be NULL (one call, no record). */
 mc_status mc_farm_send(mc_rpc *r, const mc_farm *farm, int to, const mc_farm_cut *cut, const char *tag,
                        const float *data, size_t n, const mc_ipc_meta *meta, mc_rpc_policy pol,
-                       volatile sig_atomic_t *stop, mc_farm_delivery *d);
+                       mc_flag *stop, mc_farm_delivery *d);
 
 /* Sends the artifact's raw uint8 frame (n bytes, one per input element) to
  * the first task, which must not be split; its node scales it to [0, 1].
  * A quarter of the float32 frame's bytes on the first, often slowest, hop.
  * `meta` may be NULL (e.g. mc.droppable at a sampling rate). */
 mc_status mc_farm_send_u8(mc_rpc *r, const mc_farm *farm, const char *tag, const uint8_t *frame, size_t n,
-                          const mc_ipc_meta *meta, mc_rpc_policy pol, volatile sig_atomic_t *stop,
+                          const mc_ipc_meta *meta, mc_rpc_policy pol, mc_flag *stop,
                           mc_farm_delivery *d);
 
 /* Tells the initial node that `tag` was lost and why (mc.error metadata, empty input). */
 mc_status mc_farm_report_lost(mc_rpc *r, const mc_farm *farm, const char *tag, const char *why,
-                              volatile sig_atomic_t *stop);
+                              mc_flag *stop);
 
 /* The forward call of mc_farm_send, encoded once (without our protocol
  * text; rpc redoes the handshake when a peer needs it), so the sender can
@@ -73,7 +74,7 @@ mc_status mc_farm_encode(mc_ipc *ipc, const mc_farm *farm, int to, const char *t
  * marked in d->sent and marks those that took it, so a retry after a
  * refusal sends no part twice (and goes to the same replica). */
 mc_status mc_farm_send_encoded(mc_rpc *r, const mc_farm *farm, int to, const char *tag, const unsigned char *body,
-                               size_t len, mc_rpc_policy pol, volatile sig_atomic_t *stop, mc_farm_delivery *d);
+                               size_t len, mc_rpc_policy pol, mc_flag *stop, mc_farm_delivery *d);
 
 /* Backpressure: seconds that some receiver of `tag` at task `to` (every part
  * holder of the replica mc_farm_pick_replica chooses; the initial node when to == n_tasks) still asked us
@@ -83,6 +84,6 @@ double mc_farm_hold_s(mc_rpc *r, const mc_farm *farm, int to, const char *tag);
 /* Tells the initial node that `tag` was dropped on purpose (backpressure):
  * metadata mc.dropped says where and why; initial counts it apart from lost tags. */
 mc_status mc_farm_report_dropped(mc_rpc *r, const mc_farm *farm, const char *tag, const char *why,
-                                 volatile sig_atomic_t *stop);
+                                 mc_flag *stop);
 
 #endif

@@ -30,6 +30,7 @@
 #include <signal.h>
 #include <stddef.h>
 
+#include "../core/flag.h"
 #include "../core/status.h"
 #include "auth.h"
 
@@ -84,7 +85,7 @@ void mc_http_client_set_auth(mc_http_client *c, mc_auth *auth);
 /* While *flag is set, a transfer in progress (or starting) is given up
  * with an error: a sender whose table changed stops waiting for a peer that
  * may be gone.  NULL: never. */
-void mc_http_client_set_abort(mc_http_client *c, volatile sig_atomic_t *flag);
+void mc_http_client_set_abort(mc_http_client *c, mc_flag *flag);
 /* Limit on a whole exchange in ms (control messages: short), 0 for the
  * defaults (10 s without a byte, as for tensors).  Before the first post. */
 void mc_http_client_set_timeout(mc_http_client *c, long ms);

@@ -27,7 +27,7 @@ struct mc_http_client {
     peer peers[CLIENT_PEERS];
     int n, next;
     struct curl_slist *hdr;
-    volatile sig_atomic_t *abort; /* set: a transfer in progress gives up */
+    mc_flag *abort; /* set: a transfer in progress gives up */
     long timeout_ms;              /* whole exchange (0: the defaults below) */
     mc_auth *auth;
 };
@@ -42,7 +42,7 @@ static int on_progress(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut, cu
     return c->abort && *c->abort ? 1 : 0;
 }
 
-void mc_http_client_set_abort(mc_http_client *c, volatile sig_atomic_t *flag) { c->abort = flag; }
+void mc_http_client_set_abort(mc_http_client *c, mc_flag *flag) { c->abort = flag; }
 
 void mc_http_client_set_timeout(mc_http_client *c, long ms) { c->timeout_ms = ms; }
 

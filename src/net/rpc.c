@@ -50,7 +50,7 @@ mc_status mc_rpc_new(mc_ipc *ipc, mc_rpc **out)
     return MC_OK;
 }
 
-void mc_rpc_set_abort(mc_rpc *r, volatile sig_atomic_t *flag) { mc_http_client_set_abort(r->http, flag); }
+void mc_rpc_set_abort(mc_rpc *r, mc_flag *flag) { mc_http_client_set_abort(r->http, flag); }
 
 void mc_rpc_set_auth(mc_rpc *r, mc_auth *auth) { mc_http_client_set_auth(r->http, auth); }
 
@@ -134,7 +134,7 @@ static void note_reached(rpc_peer *p, int reached)
     p->down_until = mc_now() + d;
 }
 
-static void sleep_s(double s, volatile sig_atomic_t *stop)
+static void sleep_s(double s, mc_flag *stop)
 {
     while (s > 0 && !(stop && *stop)) {
         double d = s > 0.05 ? 0.05 : s;
@@ -193,23 +193,23 @@ static int exchange(mc_rpc *r, rpc_peer *p, const mc_ipc_forward *f, const unsig
 }
 
 static mc_status forward_any(mc_rpc *r, const char *host, int port, const mc_ipc_forward *f,
-                             const unsigned char *pre, size_t pre_len, mc_rpc_policy pol, volatile sig_atomic_t *stop,
+                             const unsigned char *pre, size_t pre_len, mc_rpc_policy pol, mc_flag *stop,
                              int *attempts_used);
 
 mc_status mc_rpc_forward(mc_rpc *r, const char *host, int port, const mc_ipc_forward *f, mc_rpc_policy pol,
-                         volatile sig_atomic_t *stop, int *attempts_used)
+                         mc_flag *stop, int *attempts_used)
 {
     return forward_any(r, host, port, f, NULL, 0, pol, stop, attempts_used);
 }
 
 mc_status mc_rpc_forward_encoded(mc_rpc *r, const char *host, int port, const unsigned char *body, size_t len,
-                                 mc_rpc_policy pol, volatile sig_atomic_t *stop, int *attempts_used)
+                                 mc_rpc_policy pol, mc_flag *stop, int *attempts_used)
 {
     return forward_any(r, host, port, NULL, body, len, pol, stop, attempts_used);
 }
 
 static mc_status forward_any(mc_rpc *r, const char *host, int port, const mc_ipc_forward *f,
-                             const unsigned char *pre, size_t pre_len, mc_rpc_policy pol, volatile sig_atomic_t *stop,
+                             const unsigned char *pre, size_t pre_len, mc_rpc_policy pol, mc_flag *stop,
                              int *attempts_used)
 {
     rpc_peer *p = find_peer(r, host, port);

@@ -18,6 +18,7 @@
 
 #include <signal.h>
 
+#include "../core/flag.h"
 #include "avro_ipc.h"
 #include "http.h"
 
@@ -40,14 +41,14 @@ mc_status mc_rpc_new(mc_ipc *ipc, mc_rpc **out);
 void mc_rpc_free(mc_rpc *r);
 /* While *flag is set, calls in progress give up with MC_ERR_ABORTED (which
  * says nothing about the peer's health) and retries stop. */
-void mc_rpc_set_abort(mc_rpc *r, volatile sig_atomic_t *flag);
+void mc_rpc_set_abort(mc_rpc *r, mc_flag *flag);
 /* Seals every call with the farm key (NULL: none; not owned). */
 void mc_rpc_set_auth(mc_rpc *r, mc_auth *auth);
 /* As mc_rpc_forward, for a call already encoded with mc_ipc_request_encode
  * (send_protocol 0): the caller may free the tensor once it is encoded, and
  * the handshake is redone on the body when the peer needs our protocol. */
 mc_status mc_rpc_forward_encoded(mc_rpc *r, const char *host, int port, const unsigned char *body, size_t len,
-                                 mc_rpc_policy pol, volatile sig_atomic_t *stop, int *attempts_used);
+                                 mc_rpc_policy pol, mc_flag *stop, int *attempts_used);
 /* Seconds host:port still asked us to hold off (0 when it did not). */
 double mc_rpc_hold_s(mc_rpc *r, const char *host, int port);
 /* Peer health, for failing over to another replica: a call that got no
@@ -60,6 +61,6 @@ int mc_rpc_failures(mc_rpc *r, const char *host, int port);
 /* Sends one forward call; *attempts_used (may be NULL) says how many tries.
  * `stop` (may be NULL) cuts the retry waits short. */
 mc_status mc_rpc_forward(mc_rpc *r, const char *host, int port, const mc_ipc_forward *f, mc_rpc_policy pol,
-                         volatile sig_atomic_t *stop, int *attempts_used);
+                         mc_flag *stop, int *attempts_used);
 
 #endif

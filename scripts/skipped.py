@@ -1,0 +1,51 @@
+#!/usr/bin/env python3
+"""skipped.py BUILD... - the tests ctest skipped in these builds' last runs, and why.
+
+For each build folder it reads ctest's console log (BUILD/ctest-console.log,
+as scripts/test.sh tees it: "The following tests did not run: ... (Skipped)")
+and the output of each skipped test in BUILD/Testing/Temporary/LastTest.log
+(a test that cannot run prints "skipped: <why>" and exits with its
+SKIP_RETURN_CODE).  It prints every skipped test with its reason and exits 1
+if one was skipped that this machine can run: only tests that need hardware
+the CI machines lack may skip (MAY_SKIP: a GPU).  A skip is never a pass.
+"""
+import os
+import re
+import sys
+
+MAY_SKIP = (r"^check_gpu$", r"^gpu")  # no GPU on the CI machines
+
+
+def reason(lasttest, name):
+    """The "skipped: ..." line of test `name`'s output in LastTest.log."""
+    m = re.search(r"^\d+/\d+ Test: %s\n(.*?)<end of output>" % re.escape(name), lasttest, re.M | re.S)
+    why = re.search(r"^skipped: (.*)$", m.group(1), re.M) if m else None
+    return why.group(1) if why else "(no reason printed)"
+
+
+def main(builds):
+    skipped = []
+    for b in builds:
+        console = os.path.join(b, "ctest-console.log")
+        if not os.path.exists(console):
+            continue
+        text = open(console, errors="replace").read()
+        block = text.split("The following tests did not run:")[-1] if "did not run:" in text else ""
+        lt_path = os.path.join(b, "Testing", "Temporary", "LastTest.log")
+        lasttest = open(lt_path, errors="replace").read() if os.path.exists(lt_path) else ""
+        for m in re.finditer(r"^\s*\d+ - (\S+) \(Skipped\)", block, re.M):
+            skipped.append((b, m.group(1), reason(lasttest, m.group(1))))
+    if not skipped:
+        print("== skipped tests: none")
+        return 0
+    print("== skipped tests:")
+    bad = 0
+    for b, name, why in skipped:
+        allowed = any(re.search(p, name) for p in MAY_SKIP)
+        bad += not allowed
+        print("  %-12s %-34s %s%s" % (b, name, why, "" if allowed else "   <- this machine can run it: FAIL"))
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
