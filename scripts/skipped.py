@@ -6,14 +6,38 @@ as scripts/test.sh tees it: "The following tests did not run: ... (Skipped)")
 and the output of each skipped test in BUILD/Testing/Temporary/LastTest.log
 (a test that cannot run prints "skipped: <why>" and exits with its
 SKIP_RETURN_CODE).  It prints every skipped test with its reason and exits 1
-if one was skipped that this machine can run: only tests that need hardware
-the CI machines lack may skip (MAY_SKIP: a GPU).  A skip is never a pass.
+if one was skipped that this machine can run: a skip is accepted only when
+its reason names something this machine really lacks (CAPABILITIES: checked
+here, not taken on the test's word), e.g. a GPU, root, cgroup v1, the arm64
+cross tools.  A skip is never a pass.
 """
 import os
 import re
+import shutil
+import subprocess
 import sys
 
-MAY_SKIP = (r"^check_gpu$", r"^gpu")  # no GPU on the CI machines
+
+def _has_gpu():
+    try:
+        return subprocess.run(["nvidia-smi", "-L"], capture_output=True, timeout=20).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+# (words in the skip reason, does this machine have it?)
+CAPABILITIES = (
+    (r"GPU|CUDA|cuDNN", _has_gpu),
+    (r"\broot\b", lambda: os.geteuid() == 0),
+    (r"cgroup v1", lambda: os.path.exists("/sys/fs/cgroup/cpu/cpu.cfs_quota_us")),
+    (r"aarch64-linux-gnu-gcc|qemu-aarch64|arm64 librar", lambda: bool(shutil.which("aarch64-linux-gnu-gcc")
+                                                                       and shutil.which("qemu-aarch64"))),
+)
+
+
+def machine_lacks(why):
+    """True when the reason names a capability this machine does not have."""
+    return any(re.search(p, why) and not has() for p, has in CAPABILITIES)
 
 
 def reason(lasttest, name):
@@ -41,7 +65,7 @@ def main(builds):
     print("== skipped tests:")
     bad = 0
     for b, name, why in skipped:
-        allowed = any(re.search(p, name) for p in MAY_SKIP)
+        allowed = machine_lacks(why)
         bad += not allowed
         print("  %-12s %-34s %s%s" % (b, name, why, "" if allowed else "   <- this machine can run it: FAIL"))
     return 1 if bad else 0

@@ -6,7 +6,8 @@
 # LeakSanitizer on: a leak fails the run; then with ThreadSanitizer the suites
 # and farm scenarios whose threads are ours (tests labelled tsan).  At the end
 # it lists every test that was skipped and why, and fails if one was skipped
-# that this machine can run (only the GPU tests may skip: no GPU here).
+# that this machine can run (scripts/skipped.py checks the reason against the
+# machine: no GPU, not root, no cgroup v1, no arm64 cross tools).
 # Exits non-zero if anything fails.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
