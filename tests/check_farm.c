@@ -438,6 +438,7 @@ END_TEST
 typedef struct fc_split {
     mc_model m;
     mc_split_part p[8];
+    mc_split_io io;
 } fc_split;
 
 static void fc_split_make(fc_split *s, int parts, size_t total)
@@ -447,6 +448,7 @@ static void fc_split_make(fc_split *s, int parts, size_t total)
     ck_assert_int_eq(mc_model_parse(text, "test", &s->m), MC_OK);
     for (int k = 0; k < parts; k++)
         ck_assert_int_eq(mc_split_make_part(&s->m.layers[0], MC_SPLIT_FC_OUTPUT, parts, 0, 0, k, &s->p[k]), MC_OK);
+    ck_assert_int_eq(mc_split_io_init(&s->io, &s->m, s->p, parts), MC_OK);
 }
 
 static mc_frame *part_frame(const char *tag, int k, int parts, size_t total, float base)
@@ -469,7 +471,7 @@ START_TEST(the_merge_waits_for_every_part_of_a_tag_and_places_parts_by_index)
     int err;
     fc_split fs;
     fc_split_make(&fs, 3, 10);
-    ck_assert_int_eq(mc_merge_init(&m, fs.p, 3, &fs.m.layers[0], 4, 30), MC_OK);
+    ck_assert_int_eq(mc_merge_init(&m, &fs.io, 4, 30), MC_OK);
     /* parts of two tags, interleaved and out of order */
     ck_assert_ptr_null(mc_merge_add(&m, part_frame("7", 2, 3, 10, 700), 0, lost, &err));
     ck_assert_ptr_null(mc_merge_add(&m, part_frame("8", 0, 3, 10, 800), 0, lost, &err));
@@ -501,7 +503,7 @@ START_TEST(the_merge_table_is_bounded_and_reports_dropped_tags)
     int err;
     fc_split fs;
     fc_split_make(&fs, 2, 4);
-    ck_assert_int_eq(mc_merge_init(&m, fs.p, 2, &fs.m.layers[0], 2, 5.0), MC_OK);
+    ck_assert_int_eq(mc_merge_init(&m, &fs.io, 2, 5.0), MC_OK);
     ck_assert_ptr_null(mc_merge_add(&m, part_frame("1", 0, 2, 4, 0), 1.0, lost, &err));
     ck_assert_ptr_null(mc_merge_add(&m, part_frame("2", 0, 2, 4, 0), 2.0, lost, &err));
     ck_assert_str_eq(lost, "");

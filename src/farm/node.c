@@ -161,15 +161,13 @@ static mc_status view_fill(node *n, node_view *v)
         if (p->last != t->first || p->method == MC_SPLIT_DATA) continue;
         v->prev_split = 1;
         v->prev_parts = p->parts;
-        v->prev_full = n->shapes.layers[p->first];
-        mc_status st = mc_farm_task_parts(&n->shapes, p, &v->prev_sp);
+        mc_status st = mc_farm_task_io(&n->shapes, p, &v->prev_sp, &v->prev_io);
         if (st) return st;
     }
     if (v->next_ti >= 0 && v->next_ti < f->n_tasks && f->tasks[v->next_ti].method != MC_SPLIT_DATA) {
         const mc_farm_task *nt = &f->tasks[v->next_ti];
         v->next_split = 1;
-        v->next_full = n->shapes.layers[nt->first];
-        return mc_farm_task_parts(&n->shapes, nt, &v->next_sp);
+        return mc_farm_task_io(&n->shapes, nt, &v->next_sp, &v->next_io);
     }
     return MC_OK;
 }
@@ -357,7 +355,7 @@ static mc_status on_forward(void *ctx, mc_ipc_forward *f)
                               k->def.name, v->prev_parts, v->prev_parts, p ? p : "absent");
             goto out;
         }
-        want = mc_split_out_count(&v->prev_sp[pk]);
+        want = mc_split_io_out_count(&v->prev_io, pk);
         part = pk;
     } else if (slice) { /* the sender cut our slice */
         int sk, P;
