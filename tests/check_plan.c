@@ -535,7 +535,9 @@ START_TEST(profiling_a_small_model_measures_every_layer_and_split)
     snprintf(prof, sizeof prof, "%s/tiny.json", dir);
     FILE *f = fopen(model, "w");
     ck_assert_ptr_nonnull(f);
+    /* a graph: a residual add (timed through forward_n), a folded batchnorm and a flatten (views, 0 s) */
     fputs("model tiny\ninput 16 16 4\nconv2d c1 filters=8 kernel=3 padding=same act=relu\n"
+          "conv2d c2 filters=8 kernel=3 padding=same\nbatchnorm b2 act=relu\nadd a in=c1,b2\n"
           "maxpool2d p1 pool=2 stride=2\nflatten flat\ndense fc units=12 act=softmax\n", f);
     fclose(f);
     snprintf(args, sizeof args, "profile --model %s --repeat 1 --splits 2,4 --threads 1 --out %s", model, prof);
@@ -548,19 +550,33 @@ START_TEST(profiling_a_small_model_measures_every_layer_and_split)
     ck_assert_msg(rc == 0, "mchair profile failed: %s", out);
     ck_assert_msg(st == MC_OK, "%s", mc_error_last());
     ck_assert_str_eq(p.model, "tiny");
-    ck_assert_int_eq(p.n_layers, 4);
+    ck_assert_int_eq(p.n_layers, 7);
     /* conv: channel, filter, spatial x {2, 4}; dense: output, input x {2, 4}. */
     ck_assert_int_eq(p.layers[0].n_splits, 6);
-    ck_assert_int_eq(p.layers[1].n_splits, 0);
-    ck_assert_int_eq(p.layers[3].n_splits, 4);
+    ck_assert_int_eq(p.layers[1].n_splits, 6);
+    ck_assert_int_eq(p.layers[3].n_splits, 0);
+    ck_assert_int_eq(p.layers[4].n_splits, 0);
+    ck_assert_int_eq(p.layers[6].n_splits, 4);
     ck_assert_double_eq(p.layers[0].cost.weight_bytes, (3 * 3 * 4 * 8 + 8) * 4);
     ck_assert_double_eq(p.layers[0].cost.in_bytes, 16 * 16 * 4 * 4);
-    ck_assert_double_eq(p.layers[3].cost.weight_bytes, (8 * 8 * 8 * 12 + 12) * 4);
-    for (int i = 0; i < 4; i++) {
-        ck_assert(p.layers[i].cost.latency > 0);
+    ck_assert_double_eq(p.layers[6].cost.weight_bytes, (8 * 8 * 8 * 12 + 12) * 4);
+    for (int i = 0; i < 7; i++) {
+        const int view = i == 2 || i == 5;
+        ck_assert_msg(view ? p.layers[i].cost.latency == 0 : p.layers[i].cost.latency > 0, "layer %d: %g s", i,
+                      p.layers[i].cost.latency);
         ck_assert(p.layers[i].cost.mem_bytes >= p.layers[i].cost.weight_bytes + p.layers[i].cost.in_bytes);
     }
-    const mc_prof_split *s = &p.layers[3].splits[0]; /* fc_output into 2: half the rows */
+    /* what crosses each cut: c1's output waits for the add beside c2's and b2's */
+    const double t = 16 * 16 * 8 * 4;
+    ck_assert(p.has_cuts);
+    ck_assert_double_eq(p.layers[0].cut_bytes, 16 * 16 * 4 * 4);
+    ck_assert_double_eq(p.layers[1].cut_bytes, t);
+    ck_assert_double_eq(p.layers[2].cut_bytes, 2 * t);
+    ck_assert_double_eq(p.layers[3].cut_bytes, 2 * t);
+    ck_assert_double_eq(p.layers[4].cut_bytes, t);
+    ck_assert_double_eq(p.layers[6].cut_bytes, 8 * 8 * 8 * 4);
+    ck_assert_double_eq(mc_profile_cut_bytes(&p, 7), 12 * 4);
+    const mc_prof_split *s = &p.layers[6].splits[0]; /* fc_output into 2: half the rows */
     ck_assert_int_eq(s->method, MC_SPLIT_FC_OUTPUT);
     ck_assert_int_eq(s->parts, 2);
     ck_assert_double_eq(s->cost.weight_bytes, (8 * 8 * 8 * 6 + 6) * 4);
@@ -579,7 +595,9 @@ START_TEST(profiling_a_small_model_measures_every_layer_and_split)
     mc_profile q;
     ck_assert_int_eq(mc_profile_from_json(j, "roundtrip", &q), MC_OK);
     ck_assert_int_eq(q.layers[0].n_splits, 6);
-    ck_assert_double_eq(q.layers[3].splits[0].cost.latency, s->cost.latency);
+    ck_assert(q.has_cuts);
+    ck_assert_double_eq(q.layers[2].cut_bytes, 2 * t);
+    ck_assert_double_eq(q.layers[6].splits[0].cost.latency, s->cost.latency);
     cJSON_Delete(j);
     mc_profile_free(&q);
     mc_profile_free(&p);

@@ -7,8 +7,10 @@
  * Without "tasks" the built-in preset for (model, number of devices) is
  * used.  A dynamic farm's table (master.h) is an mc_farm with an epoch.
  *
- * A split task (method other than data) is exactly one conv/dense layer:
- * its part holders run only that layer's part (split.h); the receiver of
+ * A split task (method other than data) is exactly one conv/dense layer
+ * (with the batchnorm folded into it, when that follows it: it runs
+ * nothing, its output is the convolution's): its part holders run only
+ * that layer's part (split.h); the receiver of
  * the parts (the next task or initial) merges them before its own layers.
  * Parameter-free layers after a split layer therefore belong to the next
  * task (as the planner writes them).

@@ -42,6 +42,11 @@ mc_status mc_node_split_layer(mc_model *m, const mc_farm_task *t, int k, uint64_
         return st;
     }
     *l = p.layer; /* the model now owns the part's weights */
+    if (bn && t->last == bn + 1) { /* the task holds the folded batchnorm: a view of the part's output */
+        mc_layer *b = &m->layers[bn];
+        b->in = b->ins[0] = l->out;
+        if ((st = mc_layer_infer(b))) return st;
+    }
     return MC_OK;
 }
 

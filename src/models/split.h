@@ -182,7 +182,8 @@ size_t mc_split_param_count(const mc_split_part *p);
 /* ---- a split layer inside a graph: the messages of a split task ---------
  *
  * A split task runs layer l alone, i.e. the piece of the graph between cuts
- * l and l+1 (model.h).  Besides l's input x, cut l may carry tensors that
+ * l and l+1 (model.h), or l and l+2 when the batchnorm folded into l is layer
+ * l+1 (it runs nothing: its output is l's; "l+1" below means the task's end).  Besides l's input x, cut l may carry tensors that
  * cross cut l+1 as well (a residual block's input while its branch is
  * split; x itself when a later layer reads it too): they pass through, and
  * they travel with part 0 only, so the other parts' messages stay as small
@@ -206,7 +207,10 @@ typedef struct mc_split_io {
     size_t th_off[MC_SPLIT_MAX_THROUGH], th_n[MC_SPLIT_MAX_THROUGH]; /* in cut l's concatenation */
 } mc_split_io;
 
-/* The messages of split task [l, l+1) of model m, l = parts[0].full_index;
+/* Where a split task of layer l ends: l + 1, or l + 2 when layer l + 1 is
+ * the batchnorm folded into l (the task holds it: nothing to run). */
+int mc_split_task_end(const mc_model *m, int l);
+/* The messages of split task [l, mc_split_task_end) of model m, l = parts[0].full_index;
  * `parts` (n of them) and the model must outlive io. */
 mc_status mc_split_io_init(mc_split_io *io, const mc_model *m, const mc_split_part *parts, int n);
 /* Floats of part k's input and output messages. */

@@ -15,11 +15,11 @@ mc_status mc_split_io_init(mc_split_io *io, const mc_model *m, const mc_split_pa
     memset(io, 0, sizeof *io);
     if (n < 1 || parts[0].full_index < 0 || parts[0].full_index >= m->n_layers)
         return mc_error_set(MC_ERR_INVALID_ARG, "split task: %d parts of layer %d", n, n > 0 ? parts[0].full_index : -1);
-    const int l = parts[0].full_index;
+    const int l = parts[0].full_index, last = mc_split_task_end(m, l);
     const mc_layer *full = &m->layers[l];
     mc_cut_tensor in[MC_SPLIT_MAX_THROUGH + 1], out[MC_SPLIT_MAX_THROUGH + 1];
     const int ni = mc_model_cut(m, l, in, MC_SPLIT_MAX_THROUGH + 1);
-    const int no = mc_model_cut(m, l + 1, out, MC_SPLIT_MAX_THROUGH + 1);
+    const int no = mc_model_cut(m, last, out, MC_SPLIT_MAX_THROUGH + 1);
     if (ni > MC_SPLIT_MAX_THROUGH + 1 || no > MC_SPLIT_MAX_THROUGH + 1)
         return mc_error_set(MC_ERR_UNSUPPORTED, "layer %s: more than %d tensors cross the cuts around it; it cannot "
                             "be a split task", full->name, MC_SPLIT_MAX_THROUGH + 1);
@@ -27,17 +27,17 @@ mc_status mc_split_io_init(mc_split_io *io, const mc_model *m, const mc_split_pa
     io->n = n;
     io->full = full;
     io->in_total = mc_model_cut_floats(m, l);
-    io->out_total = mc_model_cut_floats(m, l + 1);
+    io->out_total = mc_model_cut_floats(m, last);
     int have_x = 0;
     for (int i = 0; i < ni; i++)
         if (in[i].producer == full->inputs[0]) {
             io->x_off = in[i].offset;
             have_x = in[i].floats == mc_shape_count(&full->in);
         }
-    if (!have_x || no < 1 || out[no - 1].producer != l)
+    if (!have_x || no < 1 || out[no - 1].producer < l)
         return mc_error_set(MC_ERR_SHAPE, "layer %s: its input and output are not where the cuts around it put them",
                             full->name);
-    for (int j = 0; j + 1 < no; j++) { /* every other tensor of cut l+1 crosses cut l too */
+    for (int j = 0; j + 1 < no; j++) { /* every other tensor of the cut after crosses cut l too */
         int found = 0;
         for (int i = 0; i < ni && !found; i++)
             if (in[i].producer == out[j].producer) {
@@ -55,6 +55,11 @@ mc_status mc_split_io_init(mc_split_io *io, const mc_model *m, const mc_split_pa
         return mc_error_set(MC_ERR_SHAPE, "layer %s: the cut after it holds %zu values, not %zu passing through + %zu",
                             full->name, io->out_total, io->through, mc_shape_count(&full->out));
     return MC_OK;
+}
+
+int mc_split_task_end(const mc_model *m, int l)
+{
+    return l + 1 < m->n_layers && m->layers[l].fold_bn == l + 1 ? l + 2 : l + 1;
 }
 
 size_t mc_split_io_in_count(const mc_split_io *io, int k)

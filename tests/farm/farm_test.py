@@ -28,6 +28,10 @@
                           the calibration is measured / profiled per task, the
                           deployed plan then predicts what was measured, and the
                           convolutions get more devices
+  graph MODEL             resnet50, xception or c3d on a farm from `mchair plan`
+                          (profile -> plan --out -> farm-N.json, N >= 4 devices,
+                          split tasks inside residual blocks, Xception's block C
+                          by channels, C3D's conv2 and fc6): results equal predict
   failover                a device drops out of a replicated task: frames go to
                           the other replicas (also for a split task whose second
                           part holder is gone), every result still equals
@@ -626,7 +630,9 @@ METHOD_FARMS = [
                  ("fc1", "fc1", "fc_input", 2, 1), ("fc2", "fc3", "data", 1, 1)]),
 ]
 
-INPUT_SHAPES = {"small": (12, 12, 3), "small2": (11, 9, 4), "small3": (24, 24, 8), "alexnet": (224, 224, 3), "vgg16": (224, 224, 3)}
+INPUT_SHAPES = {"small": (12, 12, 3), "small2": (11, 9, 4), "small3": (24, 24, 8), "alexnet": (224, 224, 3),
+                "vgg16": (224, 224, 3), "resnet50": (224, 224, 3), "xception": (299, 299, 3),
+                "c3d": (16, 112, 112, 3)}
 
 
 def write_task_farm(path, model, tasks, initial_port):
@@ -792,9 +798,75 @@ def test_plan(a, work):
         print("methods in the %s plans run: %s" % (model, sorted(methods)))
 
 
+# ---------------------------------------------------------------- graph
+
+# The journal's graph models on farms from `mchair plan`.  A plan splits a
+# layer when it does not fit the memory budget; the profile is this machine's
+# with the weights of the layers named in "over" raised above the budget (a
+# device with less memory, as a profile of another device may say) and only
+# the split methods named there kept for them, so that the plan splits the
+# layers the journal splits: a ResNet block's 3x3 convolution (spatial) and
+# its last 1x1 (filter), both inside the block where its input passes them by;
+# an Xception middle-flow separable convolution by channels (block C); C3D's
+# heaviest 3-D convolution (conv2, filter splitting), and fc6, which is over
+# 128 MiB by itself.
+GRAPH_CASES = {
+    # model: (--mem MiB, --devices, --splits, {layer: methods kept}, layers the plan must split);
+    # the farm that runs is the plan for the fewest devices that has one
+    "resnet50": (48, 12, "2,4", {"conv3_block2_2_conv": ["conv_spatial"], "conv4_block3_3_conv": ["conv_filter"]},
+                 ["conv3_block2_2_conv", "conv4_block3_3_conv"]),
+    "xception": (48, 12, "2", {"block7_sepconv2": ["conv_channel"]}, ["block7_sepconv2"]),
+    "c3d": (128, 10, "2", {"conv2": ["conv_filter"]}, ["conv2", "fc6"]),
+}
+
+
+def test_graph(a, work):
+    seed = 4
+    model = a.model
+    mem, devices, splits, over, want = GRAPH_CASES[model]
+    prof = os.path.join(work, "profile.json")
+    r = farmlib.subprocess.run([a.mchair, "profile", "--model", model, "--out", prof, "--threads", "1", "--repeat", "1",
+                                "--splits", splits], capture_output=True, text=True, timeout=600)
+    check(r.returncode == 0, "%s: mchair profile exits 0 %s" % (model, r.stderr[-500:]))
+    js = json.load(open(prof))
+    for layer in js["layers"]:
+        if layer["name"] in over:
+            layer["weight_bytes"] = layer["memory_bytes"] = 2 * mem * (1 << 20)
+            layer["splits"] = [x for x in layer["splits"] if x["method"] in over[layer["name"]]]
+    json.dump(js, open(prof, "w"))
+    out = os.path.join(work, "plan")
+    ports = farmlib.free_ports(2)
+    base = 20000 + (ports[0] % 20000)
+    r = farmlib.subprocess.run([a.mchair, "plan", "--model", model, "--devices", str(devices), "--mem", str(mem),
+                                "--profile", prof, "--out", out, "--port", str(base), "--initial-port", str(ports[1]),
+                                "--link", "0.00001,0.0002"], capture_output=True, text=True, timeout=120)
+    print(r.stderr)
+    check(r.returncode == 0, "%s: mchair plan --out exits 0 %s" % (model, r.stderr[-500:]))
+    sizes = [n for n in range(1, devices + 1) if os.path.exists(os.path.join(out, "farm-%d.json" % n))]
+    if not sizes:
+        check(False, "%s: the planner wrote a farm file for up to %d devices" % (model, devices))
+        return
+    devices = sizes[0]
+    farm = os.path.join(out, "farm-%d.json" % devices)
+    js = json.load(open(farm))
+    split = {t["layers"][0]: t["method"] for t in js["tasks"] if t.get("method", "data") != "data"}
+    n_dev = sum(len(v) for k, v in js["node"].items() if k != "initial")
+    check(n_dev >= 4 and all(w in split for w in want),
+          "%s: the plan for %d devices (%d used) splits %s (it splits %s)" % (model, devices, n_dev, want, split))
+    layout = {t: [int(x.rsplit(":", 1)[1]) for x in addrs] for t, addrs in js["node"].items() if t != "initial"}
+    desc = " | ".join("%s..%s %s%s x%d" % (t["layers"][0], t["layers"][1], t.get("method", "data"),
+                                           "/%d" % t["parts"] if "parts" in t else "",
+                                           len(js["node"][t["name"]]) // t.get("parts", 1)) for t in js["tasks"])
+    ins = make_inputs(work, model, 1, 19)
+    refs = [predict_ref(a.mchair, model, seed, p, p + ".ref") for p in ins]
+    run_farm_vs_predict(a, work, farm, layout, model, ins, refs, "%s plan farm-%d (mem %d MiB) [%s]" %
+                        (model, devices, mem, desc), seed, a.repeat)
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("what", choices=["correct", "interop", "faults", "unreachable", "methods", "plan", "failover", "tune"])
+    ap.add_argument("what", choices=["correct", "interop", "faults", "unreachable", "methods", "plan", "failover", "tune",
+                                     "graph"])
     ap.add_argument("model", nargs="?", default="alexnet")
     ap.add_argument("devices", nargs="?", type=int, default=5)
     ap.add_argument("--mchair", required=True)
@@ -806,7 +878,7 @@ def main():
     try:
         {"correct": test_correct, "interop": test_interop, "faults": test_faults,
          "unreachable": test_unreachable, "methods": test_methods, "plan": test_plan,
-         "failover": test_failover, "tune": test_tune}[a.what](a, work)
+         "failover": test_failover, "tune": test_tune, "graph": test_graph}[a.what](a, work)
     except Exception as e:  # noqa: BLE001
         import traceback
         traceback.print_exc()
