@@ -55,6 +55,14 @@ if(MC_TESTS)
     add_test(NAME ${_n} COMMAND ${MC_PYTHON} ${_mem_test} ${_t} --mchair $<TARGET_FILE:mchair>)
     set_tests_properties(${_n} PROPERTIES LABELS "farm" TIMEOUT 300)
   endforeach()
+  # The graph models on the farms of farm_graph_* (split tasks inside residual
+  # blocks), a few frames.  C3D is not here: nodes holding its 51 MB conv1 and
+  # 26 MB conv2 outputs pass weights + 64 MiB (docs/farm.md, "Farms of graphs").
+  foreach(_m resnet50 xception)
+    add_test(NAME farm_memory_graph_${_m} COMMAND ${MC_PYTHON} ${_mem_test} graph ${_m} --repeat 3
+             --mchair $<TARGET_FILE:mchair>)
+    set_tests_properties(farm_memory_graph_${_m} PROPERTIES LABELS "farm" TIMEOUT 600)
+  endforeach()
   foreach(_d 9 11)
     add_test(NAME farm_memory_vgg16_${_d} COMMAND ${MC_PYTHON} ${_mem_test} bound vgg16 ${_d} --repeat 4
              --mchair $<TARGET_FILE:mchair>)

@@ -800,67 +800,24 @@ def test_plan(a, work):
 
 # ---------------------------------------------------------------- graph
 
-# The journal's graph models on farms from `mchair plan`.  A plan splits a
-# layer when it does not fit the memory budget; the profile is this machine's
-# with the weights of the layers named in "over" raised above the budget (a
-# device with less memory, as a profile of another device may say) and only
-# the split methods named there kept for them, so that the plan splits the
-# layers the journal splits: a ResNet block's 3x3 convolution (spatial) and
-# its last 1x1 (filter), both inside the block where its input passes them by;
-# an Xception middle-flow separable convolution by channels (block C); C3D's
-# heaviest 3-D convolution (conv2, filter splitting), and fc6, which is over
-# 128 MiB by itself.
-GRAPH_CASES = {
-    # model: (--mem MiB, --devices, --splits, {layer: methods kept}, layers the plan must split);
-    # the farm that runs is the plan for the fewest devices that has one
-    "resnet50": (48, 12, "2,4", {"conv3_block2_2_conv": ["conv_spatial"], "conv4_block3_3_conv": ["conv_filter"]},
-                 ["conv3_block2_2_conv", "conv4_block3_3_conv"]),
-    "xception": (48, 12, "2", {"block7_sepconv2": ["conv_channel"]}, ["block7_sepconv2"]),
-    "c3d": (128, 10, "2", {"conv2": ["conv_filter"]}, ["conv2", "fc6"]),
-}
-
-
 def test_graph(a, work):
+    """farmlib.GRAPH_CASES: a plan with split tasks inside the graph, run."""
     seed = 4
     model = a.model
-    mem, devices, splits, over, want = GRAPH_CASES[model]
-    prof = os.path.join(work, "profile.json")
-    r = farmlib.subprocess.run([a.mchair, "profile", "--model", model, "--out", prof, "--threads", "1", "--repeat", "1",
-                                "--splits", splits], capture_output=True, text=True, timeout=600)
-    check(r.returncode == 0, "%s: mchair profile exits 0 %s" % (model, r.stderr[-500:]))
-    js = json.load(open(prof))
-    for layer in js["layers"]:
-        if layer["name"] in over:
-            layer["weight_bytes"] = layer["memory_bytes"] = 2 * mem * (1 << 20)
-            layer["splits"] = [x for x in layer["splits"] if x["method"] in over[layer["name"]]]
-    json.dump(js, open(prof, "w"))
-    out = os.path.join(work, "plan")
-    ports = farmlib.free_ports(2)
-    base = 20000 + (ports[0] % 20000)
-    r = farmlib.subprocess.run([a.mchair, "plan", "--model", model, "--devices", str(devices), "--mem", str(mem),
-                                "--profile", prof, "--out", out, "--port", str(base), "--initial-port", str(ports[1]),
-                                "--link", "0.00001,0.0002"], capture_output=True, text=True, timeout=120)
-    print(r.stderr)
-    check(r.returncode == 0, "%s: mchair plan --out exits 0 %s" % (model, r.stderr[-500:]))
-    sizes = [n for n in range(1, devices + 1) if os.path.exists(os.path.join(out, "farm-%d.json" % n))]
-    if not sizes:
-        check(False, "%s: the planner wrote a farm file for up to %d devices" % (model, devices))
+    want = farmlib.GRAPH_CASES[model][4]
+    farm, js, log = farmlib.plan_graph_farm(a.mchair, model, work)
+    print(log)
+    check(farm is not None, "%s: profile and plan write a farm file" % model)
+    if not farm:
         return
-    devices = sizes[0]
-    farm = os.path.join(out, "farm-%d.json" % devices)
-    js = json.load(open(farm))
     split = {t["layers"][0]: t["method"] for t in js["tasks"] if t.get("method", "data") != "data"}
     n_dev = sum(len(v) for k, v in js["node"].items() if k != "initial")
     check(n_dev >= 4 and all(w in split for w in want),
-          "%s: the plan for %d devices (%d used) splits %s (it splits %s)" % (model, devices, n_dev, want, split))
-    layout = {t: [int(x.rsplit(":", 1)[1]) for x in addrs] for t, addrs in js["node"].items() if t != "initial"}
-    desc = " | ".join("%s..%s %s%s x%d" % (t["layers"][0], t["layers"][1], t.get("method", "data"),
-                                           "/%d" % t["parts"] if "parts" in t else "",
-                                           len(js["node"][t["name"]]) // t.get("parts", 1)) for t in js["tasks"])
+          "%s: the plan for %d devices splits %s (it splits %s)" % (model, n_dev, want, split))
     ins = make_inputs(work, model, 1, 19)
     refs = [predict_ref(a.mchair, model, seed, p, p + ".ref") for p in ins]
-    run_farm_vs_predict(a, work, farm, layout, model, ins, refs, "%s plan farm-%d (mem %d MiB) [%s]" %
-                        (model, devices, mem, desc), seed, a.repeat)
+    run_farm_vs_predict(a, work, farm, farmlib.farm_layout(js), model, ins, refs, "%s plan farm-%d [%s]" %
+                        (model, n_dev, farmlib.farm_desc(js)), seed, a.repeat)
 
 
 def main():
