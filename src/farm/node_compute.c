@@ -74,9 +74,9 @@ static void sync_merge(node *n, const node_view *v)
 {
     const mc_split_io *want = v && v->prev_split ? &v->prev_io : NULL;
     if (n->have_merge && want && n->merge.parts == want->n && n->merge.total == want->out_total &&
-        n->merge_layer == want->parts[0].full_index && n->merge_method == (int)want->parts[0].method) {
-        n->merge_io = want; /* the same split (in a new table): keep what waits */
-        n->merge.io = want;
+        n->merge_layer == want->parts[0].full_index && n->merge_method == (int)want->parts[0].method &&
+        n->merge_grid_h == want->parts[0].grid_h) {
+        n->merge.io = want; /* the same split (in a new table): keep what waits */
         return;
     }
     if (n->have_merge) {
@@ -84,7 +84,6 @@ static void sync_merge(node *n, const node_view *v)
             if (n->merge.e[i].used) node_queue_lost(n, n->merge.e[i].tag, "the split before this task changed");
         mc_merge_free(&n->merge);
         n->have_merge = 0;
-        n->merge_io = NULL;
     }
     if (!want) return;
     double in_bytes = 4.0 * (double)want->out_total;
@@ -95,9 +94,9 @@ static void sync_merge(node *n, const node_view *v)
         return;
     }
     n->have_merge = 1;
-    n->merge_io = want;
     n->merge_layer = want->parts[0].full_index;
     n->merge_method = (int)want->parts[0].method;
+    n->merge_grid_h = want->parts[0].grid_h;
 }
 
 static void stamp_epoch(mc_ipc_meta *m, long epoch)

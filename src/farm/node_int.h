@@ -67,6 +67,8 @@ typedef struct node_task {
     int wino_layers, wino_can;
     double load_s;         /* seconds it took to load */
     int prev_split;        /* the task before it is split (its merge buffers count) */
+    mc_split_part *prev_sp; /* that task's parts and their messages in the table this task was made from */
+    mc_split_io prev_io;
     int ready;             /* weights loaded, net made: frames can be computed */
     char in_shape[64];
 } node_task;
@@ -95,8 +97,7 @@ typedef struct node {
     mc_queue inbox, outbox;
     mc_merge merge;        /* the compute thread's: parts of a split predecessor */
     int have_merge, merge_cap;
-    const mc_split_io *merge_io; /* the view's split it merges (identity only) */
-    int merge_layer, merge_method; /* and what that split is */
+    int merge_layer, merge_method, merge_grid_h; /* the split it merges (kept across tables while the same) */
     mc_ipc *ipc;
     mc_ctl *ctl;
     mc_http_server *srv;

@@ -119,10 +119,13 @@ mc_status node_task_prepare(node *n, const mc_farm *farm, int ti, int addr_index
     k->def = *t;
     k->part = addr_index % t->parts;
     k->prev_split = 0;
-    for (int i = 0; i < farm->n_tasks; i++)
-        if (farm->tasks[i].last == t->first && farm->tasks[i].method != MC_SPLIT_DATA) k->prev_split = 1;
-    mc_status st = mc_model_open(farm->model, &k->model);
-    if (st) goto fail;
+    mc_status st = MC_OK;
+    for (int i = 0; i < farm->n_tasks && !st; i++)
+        if (farm->tasks[i].last == t->first && farm->tasks[i].method != MC_SPLIT_DATA) {
+            k->prev_split = 1;
+            st = mc_farm_task_io(&n->shapes, &farm->tasks[i], &k->prev_sp, &k->prev_io);
+        }
+    if (st || (st = mc_model_open(farm->model, &k->model))) goto fail;
     k->model_open = 1;
     k->own_split = t->method != MC_SPLIT_DATA;
     if (k->own_split) { /* the messages of our part: split.h's mc_split_io over the node's shapes */
@@ -202,6 +205,7 @@ void node_task_close(node_task *k)
     if (k->net_ready) mc_net_free(&k->net);
     if (k->model_open) mc_model_free(&k->model);
     free(k->own_sp);
+    free(k->prev_sp);
     free(k);
 }
 
