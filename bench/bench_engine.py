@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Batch-1 latency of mchair's CPU engine vs ONNX Runtime, OpenVINO and PyTorch.
 
-For each model (AlexNet, VGG16) and each thread count (default: this
+For each model (AlexNet, VGG16 and the journal's graph models ResNet50,
+Xception and C3D) and each thread count (default: this
 machine's cores, then 1), every engine runs the same network with identical
 weights (mchair's seeded random weights, dumped with --save-weights) on the
 same input, in turns (3 rounds; in each, every engine runs a warm-up and a
@@ -10,7 +11,8 @@ block of timed runs), so that load from other processes hits all alike:
               with the OpenBLAS core mchair selects (see "BLAS core" below);
               `mchair predict --json` runs once as well for its peak RSS
   ORT         onnxruntime (this interpreter), graph from tests/reference/onnx_model.py
-  torch-deb   Debian's python3-torch (this interpreter), torch.nn modules, NCHW
+  torch-deb   Debian's python3-torch (this interpreter), bench/torch_graph.py's
+              modules (NCHW, NCDHW for clips)
   torch-pypi  a current PyTorch from PyPI      } in the peer interpreter
   OpenVINO    PyPI openvino, f32, latency hint } (--peer-python, below)
 Peers run in their own processes (bench/peer_worker.py), driven over a pipe.
@@ -338,7 +340,7 @@ def bench_model(exe, name, threads, repeat, peer_python, tmp, notes):
 def main():
     ap = argparse.ArgumentParser(description="batch-1 latency: mchair vs ONNX Runtime, OpenVINO and PyTorch")
     ap.add_argument("--mchair", default=os.path.join(ROOT, "build", "mchair"))
-    ap.add_argument("--models", default="alexnet,vgg16")
+    ap.add_argument("--models", default="alexnet,vgg16,resnet50,xception,c3d")
     ap.add_argument("--repeat", type=int, default=10, help="timed runs per engine (median reported)")
     ncores = len(os.sched_getaffinity(0))
     ap.add_argument("--threads", default="%d,1" % ncores if ncores > 1 else "1",

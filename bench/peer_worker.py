@@ -23,58 +23,13 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests", "reference"))
+sys.path.insert(0, HERE)
+from torch_graph import torch_model  # noqa: E402  (graphs and chains, bench/torch_graph.py)
 
 
 def reply(obj):
     sys.stdout.write(json.dumps(obj) + "\n")
     sys.stdout.flush()
-
-
-def torch_model(layers, weights):
-    """torch.nn modules (NCHW) computing the model text's layers."""
-    import numpy as np
-    import torch
-    from torch import nn
-
-    class NHWCFlatten(nn.Module):  # Keras/mchair flatten order
-        def forward(self, x):
-            return x.permute(0, 2, 3, 1).reshape(x.shape[0], -1)
-
-    mods = []
-    for L in layers:
-        op, nm = L["op"], L["name"]
-        if op == "conv2d":
-            pt, pb, pl, pr = L["pads"]
-            if (pt, pl) == (pb, pr):
-                pad = (pt, pl)
-            else:
-                mods.append(nn.ZeroPad2d((pl, pr, pt, pb)))
-                pad = 0
-            c = nn.Conv2d(L["in"][2], L["units"], (L["kh"], L["kw"]), stride=(L["sh"], L["sw"]), padding=pad)
-            c.weight.data = torch.from_numpy(np.ascontiguousarray(weights[nm + ".weight"].transpose(3, 2, 0, 1)))
-            c.bias.data = torch.from_numpy(weights[nm + ".bias"].copy())
-            mods.append(c)
-        elif op == "maxpool2d":
-            pt, pb, pl, pr = L["pads"]
-            if (pt, pb, pl, pr) != (0, 0, 0, 0):
-                mods.append(nn.ConstantPad2d((pl, pr, pt, pb), float("-inf")))
-            mods.append(nn.MaxPool2d((L["kh"], L["kw"]), stride=(L["sh"], L["sw"])))
-        elif op == "flatten":
-            mods.append(NHWCFlatten())
-        elif op == "dense":
-            d = nn.Linear(L["in"][0], L["units"])
-            d.weight.data = torch.from_numpy(weights[nm + ".weight"].copy())  # [out][in], as ours
-            d.bias.data = torch.from_numpy(weights[nm + ".bias"].copy())
-            mods.append(d)
-        elif op == "relu":
-            mods.append(nn.ReLU())
-        elif op == "softmax":
-            mods.append(nn.Softmax(dim=-1))
-        if L["act"] == "relu":
-            mods.append(nn.ReLU(inplace=True))
-        elif L["act"] == "softmax":
-            mods.append(nn.Softmax(dim=-1))
-    return nn.Sequential(*mods).eval()
 
 
 def make_engine(engine, name, weights_file, input_file, threads):
@@ -94,7 +49,7 @@ def make_engine(engine, name, weights_file, input_file, threads):
         import torch
         torch.set_num_threads(threads)
         tm = torch_model(layers, weights)
-        xt = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
+        xt = torch.from_numpy(np.ascontiguousarray(x.transpose(0, x.ndim - 1, *range(1, x.ndim - 1))))
 
         def run():
             with torch.inference_mode():

@@ -19,6 +19,13 @@ if(MC_TESTS)
     add_test(NAME farm_${_t} COMMAND ${MC_PYTHON} ${_farm_test} ${_t} --mchair $<TARGET_FILE:mchair>)
     set_tests_properties(farm_${_t} PROPERTIES LABELS "farm" TIMEOUT 300)
   endforeach()
+  # The journal's graph models on farms from `mchair plan` (profile, plan with
+  # split tasks inside residual blocks, run): every result equals predict.
+  foreach(_m resnet50 xception c3d)
+    add_test(NAME farm_graph_${_m} COMMAND ${MC_PYTHON} ${_farm_test} graph ${_m} --repeat 2
+             --mchair $<TARGET_FILE:mchair>)
+    set_tests_properties(farm_graph_${_m} PROPERTIES LABELS "farm" TIMEOUT 600)
+  endforeach()
   # The dynamic farm (tests/farm/dynamic_test.py): a master, nodes that join,
   # leave, come back, slow down or flap, while a stream runs.
   set(_dyn_test ${CMAKE_SOURCE_DIR}/tests/farm/dynamic_test.py)
@@ -80,6 +87,14 @@ if(MC_TESTS)
       set_tests_properties(farm_tsan_${_t} PROPERTIES LABELS "tsan;farm" TIMEOUT 900)
     endforeach()
   endif()
+  # The graph models on the farms of farm_graph_* (split tasks inside residual
+  # blocks), a few frames.  C3D is not here: nodes holding its 51 MB conv1 and
+  # 26 MB conv2 outputs pass weights + 64 MiB (docs/farm.md, "Farms of graphs").
+  foreach(_m resnet50 xception)
+    add_test(NAME farm_memory_graph_${_m} COMMAND ${MC_PYTHON} ${_mem_test} graph ${_m} --repeat 3
+             --mchair $<TARGET_FILE:mchair>)
+    set_tests_properties(farm_memory_graph_${_m} PROPERTIES LABELS "farm" TIMEOUT 600)
+  endforeach()
   foreach(_d 9 11)
     add_test(NAME farm_memory_vgg16_${_d} COMMAND ${MC_PYTHON} ${_mem_test} bound vgg16 ${_d} --repeat 4
              --mchair $<TARGET_FILE:mchair>)

@@ -539,6 +539,7 @@ END_TEST
 typedef struct fc_split {
     mc_model m;
     mc_split_part p[8];
+    mc_split_io io;
 } fc_split;
 
 static void fc_split_make(fc_split *s, int parts, size_t total)
@@ -548,6 +549,7 @@ static void fc_split_make(fc_split *s, int parts, size_t total)
     ck_assert_int_eq(mc_model_parse(text, "test", &s->m), MC_OK);
     for (int k = 0; k < parts; k++)
         ck_assert_int_eq(mc_split_make_part(&s->m.layers[0], MC_SPLIT_FC_OUTPUT, parts, 0, 0, k, &s->p[k]), MC_OK);
+    ck_assert_int_eq(mc_split_io_init(&s->io, &s->m, s->p, parts), MC_OK);
 }
 
 static mc_frame *part_frame(const char *tag, int k, int parts, size_t total, float base)
@@ -570,7 +572,7 @@ START_TEST(the_merge_waits_for_every_part_of_a_tag_and_places_parts_by_index)
     int err;
     fc_split fs;
     fc_split_make(&fs, 3, 10);
-    ck_assert_int_eq(mc_merge_init(&m, fs.p, 3, &fs.m.layers[0], 4, 30), MC_OK);
+    ck_assert_int_eq(mc_merge_init(&m, &fs.io, 4, 30), MC_OK);
     /* parts of two tags, interleaved and out of order */
     ck_assert_ptr_null(mc_merge_add(&m, part_frame("7", 2, 3, 10, 700), 0, lost, &err));
     ck_assert_ptr_null(mc_merge_add(&m, part_frame("8", 0, 3, 10, 800), 0, lost, &err));
@@ -602,7 +604,7 @@ START_TEST(the_merge_table_is_bounded_and_reports_dropped_tags)
     int err;
     fc_split fs;
     fc_split_make(&fs, 2, 4);
-    ck_assert_int_eq(mc_merge_init(&m, fs.p, 2, &fs.m.layers[0], 2, 5.0), MC_OK);
+    ck_assert_int_eq(mc_merge_init(&m, &fs.io, 2, 5.0), MC_OK);
     ck_assert_ptr_null(mc_merge_add(&m, part_frame("1", 0, 2, 4, 0), 1.0, lost, &err));
     ck_assert_ptr_null(mc_merge_add(&m, part_frame("2", 0, 2, 4, 0), 2.0, lost, &err));
     ck_assert_str_eq(lost, "");
@@ -677,6 +679,102 @@ START_TEST(an_fc_output_part_holds_exactly_its_rows_of_the_single_device_layer)
     free(yp);
     mc_net_free(&nf);
     mc_backend_destroy(be);
+    mc_model_free(&full);
+}
+END_TEST
+
+/* A node's part of a convolution with a folded batchnorm, inside a residual
+ * block: from the seed and from a weight file, every part (run as a node
+ * runs it: its net of the split task alone, part 0 passing the block's input
+ * by), merged, equals the single device's piece of the graph. */
+typedef struct bn_split_case {
+    mc_split_method method;
+    int parts, gh, gw;
+    int from_file;
+} bn_split_case;
+
+static const bn_split_case bn_splits[] = {
+    {MC_SPLIT_CONV_CHANNEL, 2, 0, 0, 0},
+    {MC_SPLIT_CONV_FILTER, 3, 0, 0, 0},
+    {MC_SPLIT_CONV_SPATIAL, 4, 2, 2, 1},
+    {MC_SPLIT_CONV_FILTER, 2, 0, 0, 1},
+};
+
+START_TEST(a_part_of_a_convolution_with_a_folded_batchnorm_equals_its_share_of_the_folded_layer)
+{
+    const bn_split_case *c = &bn_splits[_i];
+    static const char *text = "model blk\ninput 9 8 6\n"
+                              "conv2d a filters=6 kernel=3 padding=same act=relu\n"
+                              "conv2d b filters=8 kernel=3 padding=same bias=no\n"
+                              "batchnorm bb act=relu\n"
+                              "conv2d e in=a filters=8 kernel=1\n"
+                              "add f in=bb,e\n";
+    char wpath[] = "/tmp/mc_check_farm_w_XXXXXX";
+    const char *weights = NULL;
+    mc_model full;
+    ck_assert_int_eq(mc_model_parse(text, "blk", &full), MC_OK);
+    ck_assert_int_eq(mc_weights_random(&full, 0, full.n_layers, 9), MC_OK);
+    if (c->from_file) {
+        int fd = mkstemp(wpath);
+        ck_assert_int_ge(fd, 0);
+        close(fd);
+        ck_assert_int_eq(mc_weights_save(&full, wpath), MC_OK);
+        weights = wpath;
+    }
+    mc_backend *be;
+    ck_assert_int_eq(mc_backend_create(MC_BACKEND_CPU, 1, &be), MC_OK);
+    /* the split task [b, bb]: cut 1 = {a}, cut 3 = {a (passing by), b} */
+    mc_farm_task t = {.first = 1, .last = 3, .method = c->method, .parts = c->parts, .grid = {c->gh, c->gw}};
+    mc_net n0, n1;
+    ck_assert_int_eq(mc_net_init(&n0, &full, 0, 1, be), MC_OK);
+    ck_assert_int_eq(mc_net_init(&n1, &full, 1, 3, be), MC_OK);
+    const size_t ni = mc_net_in_count(&n0), n_cut1 = mc_net_out_count(&n0), n_cut3 = mc_net_out_count(&n1);
+    float *x = malloc(ni * 4), *cut1 = malloc(n_cut1 * 4), *ref = malloc(n_cut3 * 4), *merged = malloc(n_cut3 * 4);
+    mc_input_random(x, ni, 2, 0);
+    ck_assert_int_eq(mc_net_forward(&n0, x, cut1), MC_OK);
+    ck_assert_int_eq(mc_net_forward(&n1, cut1, ref), MC_OK);
+    mc_model shapes;
+    ck_assert_int_eq(mc_model_parse(text, "blk", &shapes), MC_OK);
+    mc_split_part *sp;
+    mc_split_io io;
+    ck_assert_msg(mc_farm_task_io(&shapes, &t, &sp, &io) == MC_OK, "%s", mc_error_last());
+    ck_assert_uint_eq(io.in_total, n_cut1);
+    ck_assert_uint_eq(io.out_total, n_cut3);
+    mc_split_io_merge_begin(&io, merged);
+    for (int k = 0; k < c->parts; k++) {
+        mc_model part;
+        ck_assert_int_eq(mc_model_parse(text, "blk", &part), MC_OK);
+        ck_assert_msg(mc_node_split_layer(&part, &t, k, 9, weights) == MC_OK, "%s", mc_error_last());
+        ck_assert(part.layers[1].bn_folded);
+        mc_net np;
+        ck_assert_msg(mc_net_init_ex(&np, &part, 1, 3, be, MC_NET_OWN_TENSORS) == MC_OK, "%s", mc_error_last());
+        const size_t th = k == 0 ? io.through : 0;
+        ck_assert_uint_eq(mc_net_in_count(&np) + th, mc_split_io_in_count(&io, k));
+        ck_assert_uint_eq(mc_net_out_count(&np) + th, mc_split_io_out_count(&io, k));
+        float *in = malloc(mc_split_io_in_count(&io, k) * 4), *out = malloc(mc_split_io_out_count(&io, k) * 4);
+        mc_split_io_slice(&io, k, cut1, in);
+        memcpy(out, in, th * 4);
+        ck_assert_int_eq(mc_net_forward(&np, in + th, out + th), MC_OK);
+        mc_split_io_merge_add(&io, k, out, merged);
+        free(in);
+        free(out);
+        mc_net_free(&np);
+        mc_model_free(&part);
+    }
+    mc_split_io_merge_end(&io, merged);
+    double e = mc_test_max_rel_err(merged, ref, n_cut3, 1e-3);
+    ck_assert_msg(e <= 1e-5, "%s/%d%s: merged parts differ from the folded layer by %g", mc_split_name(c->method),
+                  c->parts, c->from_file ? " (weight file)" : "", e);
+    if (weights) unlink(wpath);
+    free(sp);
+    free(x);
+    free(cut1);
+    free(ref);
+    free(merged);
+    mc_net_free(&n0);
+    mc_net_free(&n1);
+    mc_backend_destroy(be);
+    mc_model_free(&shapes);
     mc_model_free(&full);
 }
 END_TEST
@@ -915,6 +1013,8 @@ static Suite *farm_suite(void)
     tcase_add_test(tc, the_merge_table_is_bounded_and_reports_dropped_tags);
     tcase_add_test(tc, a_full_queue_refuses_after_its_timeout_instead_of_growing);
     tcase_add_test(tc, an_fc_output_part_holds_exactly_its_rows_of_the_single_device_layer);
+    tcase_add_loop_test(tc, a_part_of_a_convolution_with_a_folded_batchnorm_equals_its_share_of_the_folded_layer, 0,
+                        (int)(sizeof bn_splits / sizeof bn_splits[0]));
     tcase_add_test(tc, a_forward_call_round_trips_through_the_avro_codec);
     tcase_add_test(tc, a_handler_error_comes_back_to_the_client_as_an_avro_error);
     tcase_add_test(tc, malformed_bodies_get_http_400_and_never_reach_the_handler);

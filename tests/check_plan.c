@@ -258,6 +258,77 @@ START_TEST(the_prediction_follows_the_cost_model)
 }
 END_TEST
 
+/* A graph: three residual blocks x -> c1 -> c2 -> add(x, c2).  Between
+ * blocks one 100 kB tensor crosses a cut, inside a block two tensors of
+ * 200 kB.  Latencies 5 ms per conv: balanced halves (15 | 15 ms) cut block 2
+ * in its middle, which a chain profile (every cut = the layer's input) would
+ * choose; with the graph's cut sizes the planner cuts between blocks. */
+static const syn_layer blocks3[] = {
+    {"b1c1", C, 5, 1, 100, 100, 0}, {"b1c2", C, 5, 1, 100, 100, 0}, {"b1add", MC_OP_ADD, 0, 0, 100, 100, 0},
+    {"b2c1", C, 5, 1, 100, 100, 0}, {"b2c2", C, 5, 1, 100, 100, 1}, {"b2add", MC_OP_ADD, 0, 0, 100, 100, 0},
+    {"b3c1", C, 5, 1, 100, 100, 0}, {"b3c2", C, 5, 1, 100, 100, 0}, {"b3add", MC_OP_ADD, 0, 0, 100, 100, 0},
+};
+
+static void make_graph_profile(mc_profile *p)
+{
+    make_profile("blocks", blocks3, 9, p);
+    for (int i = 0; i < 9; i++) p->layers[i].cut_bytes = (i % 3 ? 400 : 100) * 1024.0; /* x + branch inside */
+    p->has_cuts = 1;
+}
+
+START_TEST(a_graph_is_cut_where_few_bytes_cross)
+{
+    mc_profile p;
+    make_graph_profile(&p);
+    mc_plan_opts o = {2, 4.5 * MIB, 2.5e-8, 0}; /* the whole model (6 MB of weights) needs two devices */
+    mc_plan *plans = plan_ok(&p, &o);
+    const mc_plan *pl = &plans[1];
+    check_plan_shape(&p, &o, pl);
+    ck_assert_int_eq(pl->n_tasks, 2);
+    const int cut = pl->tasks[1].first;
+    ck_assert_msg(cut == 3 || cut == 6, "the boundary lies inside a block, before %s", p.layers[cut].name);
+    free(plans);
+    p.has_cuts = 0; /* the same layers read as a chain: the balanced middle of block 2 */
+    plans = plan_ok(&p, &o);
+    ck_assert_int_eq(plans[1].n_tasks, 2);
+    ck_assert_int_eq(plans[1].tasks[1].first, 4);
+    free(plans);
+    mc_profile_free(&p);
+}
+END_TEST
+
+START_TEST(a_split_inside_a_block_carries_the_block_input_with_part_0)
+{
+    /* b2c2 split in 2 (conv_channel): part 0's messages carry x (the 100 kB
+     * waiting for b2add) beside its half input and half output */
+    mc_profile p;
+    make_graph_profile(&p);
+    const double a = 1e-8, b = 0.001;
+    mc_plan_opts o = {4, 1024 * MIB, a, b};
+    mc_plan pl;
+    memset(&pl, 0, sizeof pl);
+    pl.n = pl.used = 4;
+    pl.n_tasks = 3;
+    pl.tasks[0] = (mc_plan_task){.first = 0, .last = 4, .variant = -1, .parts = 1, .replicas = 1};
+    pl.tasks[1] = (mc_plan_task){.first = 4, .last = 5, .method = MC_SPLIT_CONV_CHANNEL, .variant = 0, .parts = 2,
+                                 .replicas = 1};
+    pl.tasks[2] = (mc_plan_task){.first = 5, .last = 9, .variant = -1, .parts = 1, .replicas = 1};
+    mc_plan_evaluate(&p, &o, &pl);
+    const mc_prof_split *s = &p.layers[4].splits[0];
+    ck_assert_int_eq(s->parts, 2);
+    const double th = 400 * 1024 - 100 * 1024; /* through: cut 5 minus b2c2's output */
+    const double m_in = a * (s->cost.in_bytes + th) + b, m_out = a * (s->cost.out_bytes + th) + b;
+    ck_assert_double_eq_tol(pl.tasks[1].service_s, m_in + s->cost.latency + m_out, 1e-12);
+    /* the task before it sends one message per part, the task after receives one per part */
+    const double to_split = 2 * m_in, from_split = 2 * m_out;
+    ck_assert_double_eq_tol(pl.tasks[0].service_s,
+                            a * 100 * 1024 / 4 + b + 3 * 0.005 + to_split, 1e-12);
+    ck_assert_double_eq_tol(pl.tasks[2].service_s, from_split + 2 * 0.005 + a * 100 * 1024 + b, 1e-12);
+    ck_assert_double_eq_tol(pl.tasks[1].mem_bytes, s->cost.mem_bytes + 2 * th, 1);
+    mc_profile_free(&p);
+}
+END_TEST
+
 /* Procedure 1, step 3: what a deployed plan measured scales its tasks'
  * layers (and their splits) in the profile, and planning again gives the
  * task that ran slower than profiled more devices. */
@@ -535,7 +606,9 @@ START_TEST(profiling_a_small_model_measures_every_layer_and_split)
     snprintf(prof, sizeof prof, "%s/tiny.json", dir);
     FILE *f = fopen(model, "w");
     ck_assert_ptr_nonnull(f);
+    /* a graph: a residual add (timed through forward_n), a folded batchnorm and a flatten (views, 0 s) */
     fputs("model tiny\ninput 16 16 4\nconv2d c1 filters=8 kernel=3 padding=same act=relu\n"
+          "conv2d c2 filters=8 kernel=3 padding=same\nbatchnorm b2 act=relu\nadd a in=c1,b2\n"
           "maxpool2d p1 pool=2 stride=2\nflatten flat\ndense fc units=12 act=softmax\n", f);
     fclose(f);
     snprintf(args, sizeof args, "profile --model %s --repeat 1 --splits 2,4 --threads 1 --out %s", model, prof);
@@ -548,19 +621,33 @@ START_TEST(profiling_a_small_model_measures_every_layer_and_split)
     ck_assert_msg(rc == 0, "mchair profile failed: %s", out);
     ck_assert_msg(st == MC_OK, "%s", mc_error_last());
     ck_assert_str_eq(p.model, "tiny");
-    ck_assert_int_eq(p.n_layers, 4);
+    ck_assert_int_eq(p.n_layers, 7);
     /* conv: channel, filter, spatial x {2, 4}; dense: output, input x {2, 4}. */
     ck_assert_int_eq(p.layers[0].n_splits, 6);
-    ck_assert_int_eq(p.layers[1].n_splits, 0);
-    ck_assert_int_eq(p.layers[3].n_splits, 4);
+    ck_assert_int_eq(p.layers[1].n_splits, 6);
+    ck_assert_int_eq(p.layers[3].n_splits, 0);
+    ck_assert_int_eq(p.layers[4].n_splits, 0);
+    ck_assert_int_eq(p.layers[6].n_splits, 4);
     ck_assert_double_eq(p.layers[0].cost.weight_bytes, (3 * 3 * 4 * 8 + 8) * 4);
     ck_assert_double_eq(p.layers[0].cost.in_bytes, 16 * 16 * 4 * 4);
-    ck_assert_double_eq(p.layers[3].cost.weight_bytes, (8 * 8 * 8 * 12 + 12) * 4);
-    for (int i = 0; i < 4; i++) {
-        ck_assert(p.layers[i].cost.latency > 0);
+    ck_assert_double_eq(p.layers[6].cost.weight_bytes, (8 * 8 * 8 * 12 + 12) * 4);
+    for (int i = 0; i < 7; i++) {
+        const int view = i == 2 || i == 5;
+        ck_assert_msg(view ? p.layers[i].cost.latency == 0 : p.layers[i].cost.latency > 0, "layer %d: %g s", i,
+                      p.layers[i].cost.latency);
         ck_assert(p.layers[i].cost.mem_bytes >= p.layers[i].cost.weight_bytes + p.layers[i].cost.in_bytes);
     }
-    const mc_prof_split *s = &p.layers[3].splits[0]; /* fc_output into 2: half the rows */
+    /* what crosses each cut: c1's output waits for the add beside c2's and b2's */
+    const double t = 16 * 16 * 8 * 4;
+    ck_assert(p.has_cuts);
+    ck_assert_double_eq(p.layers[0].cut_bytes, 16 * 16 * 4 * 4);
+    ck_assert_double_eq(p.layers[1].cut_bytes, t);
+    ck_assert_double_eq(p.layers[2].cut_bytes, 2 * t);
+    ck_assert_double_eq(p.layers[3].cut_bytes, 2 * t);
+    ck_assert_double_eq(p.layers[4].cut_bytes, t);
+    ck_assert_double_eq(p.layers[6].cut_bytes, 8 * 8 * 8 * 4);
+    ck_assert_double_eq(mc_profile_cut_bytes(&p, 7), 12 * 4);
+    const mc_prof_split *s = &p.layers[6].splits[0]; /* fc_output into 2: half the rows */
     ck_assert_int_eq(s->method, MC_SPLIT_FC_OUTPUT);
     ck_assert_int_eq(s->parts, 2);
     ck_assert_double_eq(s->cost.weight_bytes, (8 * 8 * 8 * 6 + 6) * 4);
@@ -579,7 +666,9 @@ START_TEST(profiling_a_small_model_measures_every_layer_and_split)
     mc_profile q;
     ck_assert_int_eq(mc_profile_from_json(j, "roundtrip", &q), MC_OK);
     ck_assert_int_eq(q.layers[0].n_splits, 6);
-    ck_assert_double_eq(q.layers[3].splits[0].cost.latency, s->cost.latency);
+    ck_assert(q.has_cuts);
+    ck_assert_double_eq(q.layers[2].cut_bytes, 2 * t);
+    ck_assert_double_eq(q.layers[6].splits[0].cost.latency, s->cost.latency);
     cJSON_Delete(j);
     mc_profile_free(&q);
     mc_profile_free(&p);
@@ -708,6 +797,8 @@ int main(void)
     tcase_add_test(tp, a_layer_over_the_budget_is_split_into_the_fewest_parts_that_fit);
     tcase_add_test(tp, more_devices_never_lower_the_predicted_ips);
     tcase_add_test(tp, the_prediction_follows_the_cost_model);
+    tcase_add_test(tp, a_graph_is_cut_where_few_bytes_cross);
+    tcase_add_test(tp, a_split_inside_a_block_carries_the_block_input_with_part_0);
     tcase_add_test(tp, measured_task_times_recalibrate_the_profile_and_move_devices);
     tcase_add_test(tp, planning_sixteen_devices_takes_under_a_second);
     tcase_add_loop_test(tp, impossible_requests_are_refused_naming_the_constraint, 0,

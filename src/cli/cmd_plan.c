@@ -313,6 +313,7 @@ int mc_cmd_plan(int argc, char **argv)
         fprintf(stderr, "mchair: %s\n", mc_error_last());
         goto done;
     }
+    mc_profile_fill_cuts(&p, &m); /* what every task boundary sends, from the model's graph */
     mc_plan_opts o = {(int)n_max, mem_mb * 1024 * 1024, MC_WIFI_A, MC_WIFI_B};
     const char *link_src = "Musical Chair WiFi fit";
     if (p.has_link) {

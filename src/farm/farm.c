@@ -36,6 +36,18 @@ mc_status mc_farm_task_parts(const mc_model *m, const mc_farm_task *t, mc_split_
     return MC_OK;
 }
 
+mc_status mc_farm_task_io(const mc_model *m, const mc_farm_task *t, mc_split_part **parts, mc_split_io *io)
+{
+    memset(io, 0, sizeof *io);
+    mc_status st = mc_farm_task_parts(m, t, parts);
+    if (st || !*parts) return st;
+    if ((st = mc_split_io_init(io, m, *parts, t->parts))) {
+        free(*parts);
+        *parts = NULL;
+    }
+    return st;
+}
+
 uint64_t mc_tag_number(const char *tag)
 {
     char *end;

@@ -7,11 +7,19 @@
  * Without "tasks" the built-in preset for (model, number of devices) is
  * used.  A dynamic farm's table (master.h) is an mc_farm with an epoch.
  *
- * A split task (method other than data) is exactly one conv/dense layer:
- * its part holders run only that layer's part (split.h); the receiver of
+ * A split task (method other than data) is exactly one conv/dense layer
+ * (with the batchnorm folded into it, when that follows it: it runs
+ * nothing, its output is the convolution's): its part holders run only
+ * that layer's part (split.h); the receiver of
  * the parts (the next task or initial) merges them before its own layers.
  * Parameter-free layers after a split layer therefore belong to the next
  * task (as the planner writes them).
+ *
+ * In a graph a task is the piece between two cuts (model.h): its input is
+ * every tensor crossing the cut before it, concatenated in producer order,
+ * and so is its output; the first task still takes the model's input as a
+ * uint8 frame.  A split task's part 0 also carries the tensors that pass
+ * its layer by (split.h, mc_split_io).
  *
  * Addresses: task i's list has parts*R entries; entry k holds part (k % P)
  * of replica (k / P).  A frame with tag t goes to replica (t mod R) of a
@@ -107,6 +115,10 @@ static inline int mc_farm_route_replica(const mc_farm_task *t, const char *tag) 
 mc_status mc_farm_task_part(const mc_model *m, const mc_farm_task *t, int k, mc_split_part *p);
 /* All t->parts parts into a new array (free with free()); NULL for a data task. */
 mc_status mc_farm_task_parts(const mc_model *m, const mc_farm_task *t, mc_split_part **parts);
+/* The parts of split task t and its messages in the graph (split.h,
+ * mc_split_io: part 0 also carries the tensors passing the layer by); io
+ * refers to *parts (free with free()) and to m. */
+mc_status mc_farm_task_io(const mc_model *m, const mc_farm_task *t, mc_split_part **parts, mc_split_io *io);
 
 /* Number of devices (initial included), as the artifact counts farm-N. */
 int mc_farm_devices(const mc_farm *f);

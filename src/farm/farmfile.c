@@ -22,6 +22,13 @@ static const char *lv_name(const layer_view *v, int i)
     return v->model ? v->model->layers[i].name : v->prof->layers[i].name;
 }
 
+/* Where a split task of layer l ends: after l, or after the batchnorm folded into it right behind it. */
+static int lv_split_end(const layer_view *v, int l)
+{
+    if (v->model) return mc_split_task_end(v->model, l);
+    return mc_profile_split_end(v->prof, l);
+}
+
 static int lv_find(const layer_view *v, const char *name)
 {
     for (int i = 0; i < v->n_layers; i++)
@@ -193,13 +200,15 @@ static mc_status parse_tasks(const cJSON *arr, const char *origin, const layer_v
             t->parts = parts->valueint;
         }
         if (t->method != MC_SPLIT_DATA) {
-            /* A split task is its split layer only (farm.h); split.h checks the rest
+            /* A split task is its split layer only, with the batchnorm folded
+             * into it if that follows it (farm.h); split.h checks the rest
              * (layer kind, part counts, grid) for every part. */
-            if (t->last != t->first + 1)
+            if (t->last != lv_split_end(m, t->first))
                 return mc_error_set(MC_ERR_UNSUPPORTED,
-                                    "%s: task '%s': a %s task is exactly one layer, the one it splits (got %s..%s); "
-                                    "put the layers after it in the next task", origin, t->name,
-                                    mc_split_name(t->method), t->first_name, t->last_name);
+                                    "%s: task '%s': a %s task is exactly one layer, the one it splits, and the "
+                                    "batchnorm folded into it if that follows it (got %s..%s); put the layers after "
+                                    "it in the next task", origin, t->name, mc_split_name(t->method), t->first_name,
+                                    t->last_name);
             for (int k = 0; k < t->parts && m->model; k++) {
                 mc_split_part p;
                 mc_status ps = mc_farm_task_part(m->model, t, k, &p);

@@ -27,17 +27,15 @@ void mc_frame_free(void *p)
     free(f);
 }
 
-mc_status mc_merge_init(mc_merge *m, const mc_split_part *parts, int n, const mc_layer *full, int cap,
-                        double timeout_s)
+mc_status mc_merge_init(mc_merge *m, const mc_split_io *io, int cap, double timeout_s)
 {
     memset(m, 0, sizeof *m);
-    if (n < 1 || n > 64) return mc_error_set(MC_ERR_INVALID_ARG, "merge: %d parts (1 to 64)", n);
+    if (io->n < 1 || io->n > 64) return mc_error_set(MC_ERR_INVALID_ARG, "merge: %d parts (1 to 64)", io->n);
     m->e = calloc((size_t)cap, sizeof *m->e);
     if (!m->e) return mc_error_set(MC_ERR_NOMEM, "merge: out of memory");
-    m->parts = n;
-    m->part = parts;
-    m->full = full;
-    m->total = mc_shape_count(&full->out);
+    m->parts = io->n;
+    m->io = io;
+    m->total = io->out_total;
     m->cap = cap;
     m->timeout_s = timeout_s;
     return MC_OK;
@@ -82,8 +80,7 @@ mc_frame *mc_merge_add(mc_merge *m, mc_frame *part, double now, char lost[MC_IPC
         mc_frame_free(part);
         return NULL;
     }
-    const mc_split_part *sp = &m->part[part->part];
-    size_t want = mc_split_out_count(sp);
+    size_t want = mc_split_io_out_count(m->io, part->part);
     if (part->n != want) {
         mc_error_set(MC_ERR_SHAPE, "tag %s: part %d has %zu values, expected %zu", part->tag, part->part, part->n,
                      want);
@@ -115,7 +112,7 @@ mc_frame *mc_merge_add(mc_merge *m, mc_frame *part, double now, char lost[MC_IPC
             mc_frame_free(part);
             return NULL;
         }
-        mc_split_merge_begin(m->full, sp->method, e->data);
+        mc_split_io_merge_begin(m->io, e->data);
         e->used = 1;
         e->t0 = now;
         snprintf(e->tag, sizeof e->tag, "%s", part->tag);
@@ -124,14 +121,14 @@ mc_frame *mc_merge_add(mc_merge *m, mc_frame *part, double now, char lost[MC_IPC
         mc_meta_merge_times(&e->meta, &part->meta);
     }
     if (!e->have[part->part]) { /* a duplicate is ignored (it would add twice in a sum merge) */
-        mc_split_merge_add(sp, m->full, part->data, e->data);
+        mc_split_io_merge_add(m->io, part->part, part->data, e->data);
         e->have[part->part] = 1;
         e->got++;
     }
     double t_recv = part->t_recv;
     mc_frame_free(part);
     if (e->got < m->parts) return NULL;
-    mc_split_merge_end(m->full, sp->method, e->data);
+    mc_split_io_merge_end(m->io, e->data);
     mc_frame *whole = calloc(1, sizeof *whole);
     if (!whole) {
         mc_error_set(MC_ERR_NOMEM, "merge: out of memory");

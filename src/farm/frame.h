@@ -6,7 +6,9 @@
  * when every part has arrived.  Parts are placed by their index, never by
  * arrival order, with split.h's merge (concat, sum then activation, or
  * spatial tiles; each part is merged as it arrives, so an entry holds one
- * tensor, not P).  It is bounded: at most `cap` tags wait at once; a tag that
+ * tensor, not P).  The merged tensor is the cut after the split layer: in a
+ * graph, the tensors that passed the layer by (with part 0) and then the
+ * layer's output (split.h, mc_split_io).  It is bounded: at most `cap` tags wait at once; a tag that
  * waits longer than the timeout, or is pushed out by a full table, is
  * reported as lost.
  */
@@ -43,16 +45,14 @@ typedef struct mc_merge_entry {
 
 typedef struct mc_merge {
     int parts, cap;
-    size_t total;               /* floats of the merged tensor (the full layer's output) */
-    const mc_split_part *part;  /* the P parts (shapes only; not owned) */
-    const mc_layer *full;       /* the split layer (shapes, activation; not owned) */
+    size_t total;               /* floats of the merged tensor (the cut after the split layer) */
+    const mc_split_io *io;      /* the split task's parts in its graph (not owned) */
     double timeout_s;
     mc_merge_entry *e;
 } mc_merge;
 
-/* `parts` (n of them, part k at index k) and `full` must outlive the table. */
-mc_status mc_merge_init(mc_merge *m, const mc_split_part *parts, int n, const mc_layer *full, int cap,
-                        double timeout_s);
+/* `io` (with its parts and layer) must outlive the table. */
+mc_status mc_merge_init(mc_merge *m, const mc_split_io *io, int cap, double timeout_s);
 void mc_merge_free(mc_merge *m);
 /* Adds a part (takes ownership of `part`).  Returns the whole frame when
  * this was the last missing part, else NULL.  A part the tag already has is

@@ -40,6 +40,7 @@ typedef struct src {
     pthread_mutex_t tm;
     mc_farm *farm;              /* main loop's current table */
     mc_split_part *last_sp;     /* parts of its split last task (NULL if not split) */
+    mc_split_io last_io;        /* their messages (refers to last_sp and m) */
     int last_parts;
     mc_farm *pending;
     mc_master_event pending_ev[16]; /* the events that led to it */
@@ -56,7 +57,6 @@ typedef struct src {
     double t_stream;            /* the first send (0 before) */
     mc_merge merge;
     int have_merge;
-    const mc_split_part *merge_sp;
     pthread_t th_member;
     int have_member;
     mc_http_client *report_http; /* the main loop's, for reports to a remote master */
@@ -150,7 +150,7 @@ static mc_status on_result(void *ctx, mc_ipc_forward *f)
                 pthread_mutex_unlock(&s->tm);
                 return mc_error_set(MC_ERR_FORMAT, "result parts need metadata mc.part=k/%d", P);
             }
-            want = mc_split_out_count(&sp[k]);
+            want = mc_split_io_out_count(&s->last_io, k);
             part = k;
         }
         pthread_mutex_unlock(&s->tm);
@@ -275,11 +275,13 @@ static int take_table(src *s, double t_first)
     const int same_last = olast && olast->first == last->first && olast->method == last->method &&
                           olast->parts == last->parts && olast->grid[0] == last->grid[0] && olast->grid[1] == last->grid[1];
     mc_split_part *sp = NULL, *old_sp = NULL;
-    if (!same_last && mc_farm_task_parts(&s->m, last, &sp)) fprintf(stderr, "initial: %s\n", mc_error_last());
+    mc_split_io io;
+    if (!same_last && mc_farm_task_io(&s->m, last, &sp, &io)) fprintf(stderr, "initial: %s\n", mc_error_last());
     s->farm = nf;
     if (!same_last) { /* the sink's merge follows a new split of the last task */
         old_sp = s->last_sp;
         s->last_sp = sp;
+        s->last_io = io;
         s->last_parts = last->parts;
     }
     pthread_mutex_unlock(&s->tm);
@@ -290,8 +292,7 @@ static int take_table(src *s, double t_first)
             s->have_merge = 0;
         }
         free(old_sp);
-        if (sp && !mc_merge_init(&s->merge, sp, last->parts, &s->m.layers[last->first], 64, s->o->timeout_s))
-            s->have_merge = 1;
+        if (sp && !mc_merge_init(&s->merge, &s->last_io, 64, s->o->timeout_s)) s->have_merge = 1;
     }
     mc_initial_report *r = s->r;
     for (int k = 0; k < n_ev && (s->o->master || s->o->master_addr); k++) {
@@ -477,9 +478,9 @@ static mc_status send_frame(src *s, long i, mc_rpc *rpc, float *in, uint8_t *u8,
         mc_ipc_meta_set(&meta, "mc.ep", v);
     }
     mc_split_part *first_sp = NULL;
+    mc_split_io cut;
     mc_status st = MC_OK;
-    if (first->method != MC_SPLIT_DATA && (st = mc_farm_task_parts(&s->m, first, &first_sp))) return st;
-    mc_farm_cut cut = {first_sp, &s->m.layers[first->first]};
+    if (first->method != MC_SPLIT_DATA && (st = mc_farm_task_io(&s->m, first, &first_sp, &cut))) return st;
     mc_farm_delivery d = MC_FARM_DELIVERY_INIT;
     mc_rpc_policy pol = MC_RPC_POLICY_DEFAULT;
     pthread_mutex_lock(&s->tm);

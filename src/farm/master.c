@@ -933,6 +933,7 @@ mc_status mc_master_new(const mc_master_opts *o, mc_master **out)
     if (o->profile) {
         if ((st = mc_profile_load(o->profile, &m->base)) || (st = mc_profile_check_model(&m->base, &m->model, o->profile)))
             goto fail;
+        mc_profile_fill_cuts(&m->base, &m->model);
         src = o->profile;
     } else if (!o->plans_dir) { /* a quick profile of this device */
         mc_profile_opts po = {.threads = o->threads, .repeat = 1, .n_parts = 3, .parts = {2, 3, 4}, .seed = 1};

@@ -161,15 +161,13 @@ static mc_status view_fill(node *n, node_view *v)
         if (p->last != t->first || p->method == MC_SPLIT_DATA) continue;
         v->prev_split = 1;
         v->prev_parts = p->parts;
-        v->prev_full = n->shapes.layers[p->first];
-        mc_status st = mc_farm_task_parts(&n->shapes, p, &v->prev_sp);
+        mc_status st = mc_farm_task_io(&n->shapes, p, &v->prev_sp, &v->prev_io);
         if (st) return st;
     }
     if (v->next_ti >= 0 && v->next_ti < f->n_tasks && f->tasks[v->next_ti].method != MC_SPLIT_DATA) {
         const mc_farm_task *nt = &f->tasks[v->next_ti];
         v->next_split = 1;
-        v->next_full = n->shapes.layers[nt->first];
-        return mc_farm_task_parts(&n->shapes, nt, &v->next_sp);
+        return mc_farm_task_io(&n->shapes, nt, &v->next_sp, &v->next_io);
     }
     return MC_OK;
 }
@@ -353,16 +351,23 @@ static mc_status on_forward(void *ctx, mc_ipc_forward *f)
     int part = 0;
     size_t want = k->in_n;
     const char *slice = mc_ipc_meta_get(&f->meta, "mc.slice");
-    if (v->prev_split) {
+    /* Whether parts of a split predecessor come here: the view's word, unless
+     * the view is older than our task (a new task takes its frames while its
+     * weights load, and its view is published once it is loaded); then the
+     * table the task was made from.  (A view of the previous task would let
+     * an fc_input part, as large as the merged input, in as a whole input.) */
+    const int view_ours = v->ti >= 0 && node_task_same(k, &v->farm.tasks[v->ti], v->part);
+    const mc_split_io *prev = view_ours ? (v->prev_split ? &v->prev_io : NULL) : (k->prev_split ? &k->prev_io : NULL);
+    if (prev) {
         const char *p = mc_ipc_meta_get(&f->meta, "mc.part");
         int pk, P;
-        if (!p || sscanf(p, "%d/%d", &pk, &P) != 2 || P != v->prev_parts || pk < 0 || pk >= P) {
+        if (!p || sscanf(p, "%d/%d", &pk, &P) != 2 || P != prev->n || pk < 0 || pk >= P) {
             st = mc_error_set(MC_ERR_FORMAT,
                               "task %s takes the %d parts of a split task: metadata mc.part=k/%d is missing or wrong (%s)",
-                              k->def.name, v->prev_parts, v->prev_parts, p ? p : "absent");
+                              k->def.name, prev->n, prev->n, p ? p : "absent");
             goto out;
         }
-        want = mc_split_out_count(&v->prev_sp[pk]);
+        want = mc_split_io_out_count(prev, pk);
         part = pk;
     } else if (slice) { /* the sender cut our slice */
         int sk, P;
@@ -376,7 +381,7 @@ static mc_status on_forward(void *ctx, mc_ipc_forward *f)
     int as_u8 = 0;
     const int first_task = k->def.first == 0;
     if (f->input_len != want * sizeof(float)) {
-        if (first_task && !v->prev_split && !slice && f->input_len == want) {
+        if (first_task && !prev && !slice && f->input_len == want) {
             as_u8 = 1; /* the artifact's raw uint8 frame */
         } else {
             st = mc_error_set(MC_ERR_SHAPE, "task %s: input of %zu bytes; expected %zu float32 values (%zu bytes%s%s)",

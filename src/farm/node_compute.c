@@ -72,14 +72,11 @@ static void apply_pending(node *n)
  * for parts are lost, initial sends them again) when its split changes. */
 static void sync_merge(node *n, const node_view *v)
 {
-    const mc_split_part *want = v && v->prev_split ? v->prev_sp : NULL;
-    if (n->have_merge && n->merge_sp == want) return;
-    if (n->have_merge && want && n->merge.parts == v->prev_parts && n->merge.total == mc_shape_count(&v->prev_full.out) &&
-        n->merge_method == want[0].method) {
-        n->merge_sp = want; /* same split in a new table: keep what waits (a sum of fc_input parts and a
-                               concatenation of fc_output parts must not meet in one tag) */
-        n->merge.part = want;
-        n->merge.full = &v->prev_full;
+    const mc_split_io *want = v && v->prev_split ? &v->prev_io : NULL;
+    if (n->have_merge && want && n->merge.parts == want->n && n->merge.total == want->out_total &&
+        n->merge_layer == want->parts[0].full_index && n->merge_method == (int)want->parts[0].method &&
+        n->merge_grid_h == want->parts[0].grid_h) {
+        n->merge.io = want; /* the same split (in a new table): keep what waits */
         return;
     }
     if (n->have_merge) {
@@ -87,19 +84,19 @@ static void sync_merge(node *n, const node_view *v)
             if (n->merge.e[i].used) node_queue_lost(n, n->merge.e[i].tag, "the split before this task changed");
         mc_merge_free(&n->merge);
         n->have_merge = 0;
-        n->merge_sp = NULL;
     }
     if (!want) return;
-    double in_bytes = 4.0 * (double)mc_shape_count(&v->prev_full.out);
+    double in_bytes = 4.0 * (double)want->out_total;
     double cap = in_bytes > 0 ? NODE_MERGE_BYTES / in_bytes : NODE_MERGE_TAGS;
     n->merge_cap = cap < 2 ? 2 : cap > NODE_MERGE_TAGS ? NODE_MERGE_TAGS : (int)cap;
-    if (mc_merge_init(&n->merge, v->prev_sp, v->prev_parts, &v->prev_full, n->merge_cap, NODE_MERGE_TIMEOUT_S)) {
+    if (mc_merge_init(&n->merge, want, n->merge_cap, NODE_MERGE_TIMEOUT_S)) {
         node_log(n, "cannot make the merge table: %s", mc_error_last());
         return;
     }
     n->have_merge = 1;
-    n->merge_sp = want;
-    n->merge_method = want[0].method;
+    n->merge_layer = want->parts[0].full_index;
+    n->merge_method = (int)want->parts[0].method;
+    n->merge_grid_h = want->parts[0].grid_h;
 }
 
 static void stamp_epoch(mc_ipc_meta *m, long epoch)
@@ -124,7 +121,7 @@ static void compute_frame(node *n, node_task *k, long epoch, mc_frame *fr)
             mc_frame_free(fr);
             return;
         }
-        mc_split_slice_input(&k->own_sp[k->part], &k->own_full, fr->data, sl->data);
+        mc_split_io_slice(&k->own_io, k->part, fr->data, sl->data);
         sl->meta = fr->meta;
         sl->t_recv = fr->t_recv;
         mc_frame_free(fr);
@@ -142,7 +139,10 @@ static void compute_frame(node *n, node_task *k, long epoch, mc_frame *fr)
         return;
     }
     double t0 = mc_now();
-    mc_status st = mc_net_forward(&k->net, fr->data, out->data);
+    /* a split part 0 carries the tensors passing its layer by: first in its
+     * input and in its output (split.h); the net runs the layer alone */
+    if (k->through) memcpy(out->data, fr->data, k->through * sizeof(float));
+    mc_status st = mc_net_forward(&k->net, fr->data + k->through, out->data + k->through);
     if (n->o->slow && *n->o->slow && n->o->slow_ms > 0) { /* tests: a device that got slower */
         double s = n->o->slow_ms * 1e-3;
         struct timespec ts = {(time_t)s, (long)((s - (time_t)s) * 1e9)};

@@ -37,11 +37,11 @@ typedef struct node_view {
     int addr_index, part;  /* our entry in its address list, our part */
     int next_ti;           /* the task that takes our output (n_tasks: initial; -1: none) */
     int prev_split, prev_parts; /* the task before us is split (its parts meet here) */
-    mc_layer prev_full;
     mc_split_part *prev_sp;
+    mc_split_io prev_io;   /* its parts' messages (refers to prev_sp and node.shapes) */
     int next_split;        /* the task after us is split */
-    mc_layer next_full;
     mc_split_part *next_sp;
+    mc_split_io next_io;
 } node_view;
 
 /* What our task holds (node_task.c): its own copy of the model with the
@@ -55,17 +55,20 @@ typedef struct node_task {
     mc_net net;
     int net_ready;
     int own_split;
-    mc_layer own_full;
     mc_split_part *own_sp;
-    size_t in_n;           /* floats of a whole input of our first layer */
-    size_t part_in_n;      /* floats our net takes (our slice when split) */
-    size_t out_n;          /* floats out (our part) */
+    mc_split_io own_io;    /* our split's messages (refers to own_sp and node.shapes) */
+    size_t in_n;           /* floats of a whole input: every tensor crossing the cut before our layers */
+    size_t part_in_n;      /* floats of our input message (our slice when split; part 0 with the through tensors) */
+    size_t out_n;          /* floats out (the cut after our layers, or our part's message) */
+    size_t through;        /* split part 0: floats passing our layer by (first in and out) */
     size_t in_bytes;
     char tkey[MC_IPC_KEY_MAX]; /* "mc.t.<task>" */
     double limit_bytes, wbytes, wino_used, wino_all;
     int wino_layers, wino_can;
     double load_s;         /* seconds it took to load */
     int prev_split;        /* the task before it is split (its merge buffers count) */
+    mc_split_part *prev_sp; /* that task's parts and their messages in the table this task was made from */
+    mc_split_io prev_io;
     atomic_int ready;      /* weights loaded, net made: frames can be computed */
     char in_shape[64];
 } node_task;
@@ -94,8 +97,7 @@ typedef struct node {
     mc_queue inbox, outbox;
     mc_merge merge;        /* the compute thread's: parts of a split predecessor */
     int have_merge, merge_cap;
-    const mc_split_part *merge_sp;
-    mc_split_method merge_method; /* the split the merge table was made for */
+    int merge_layer, merge_method, merge_grid_h; /* the split it merges (kept across tables while the same) */
     mc_ipc *ipc;
     mc_ctl *ctl;
     mc_http_server *srv;

@@ -97,11 +97,10 @@ static mc_status send_once(node *n, mc_rpc *r, mc_frame *fr, const node_view *v,
          * compute thread waits for the next output until all are sent); after
          * the hold-off it is sent, never dropped (a tag's parts go all or none). */
         mc_split_part *sp = v->next_sp;
-        mc_layer full = v->next_full;
+        mc_split_io io = v->next_io;
         int own_sp = 0;
         if (to != v->next_ti || !sp) { /* computed for another table: this one's parts */
-            mc_farm_task_parts(&n->shapes, &farm->tasks[to], &sp);
-            full = n->shapes.layers[farm->tasks[to].first];
+            if (mc_farm_task_io(&n->shapes, &farm->tasks[to], &sp, &io)) sp = NULL;
             own_sp = 1;
         }
         double hold = mc_farm_hold_s(r, farm, to, fr->tag), waited = 0;
@@ -110,10 +109,10 @@ static mc_status send_once(node *n, mc_rpc *r, mc_frame *fr, const node_view *v,
             waited += hold < 0.01 ? 0.01 : hold > 0.1 ? 0.1 : hold;
             hold = mc_farm_hold_s(r, farm, to, fr->tag);
         }
-        mc_farm_cut cut = {sp, &full};
-        st = sp ? mc_farm_send(r, farm, to, &cut, fr->tag, fr->data, fr->n, &fr->meta, pol,
-                               &n->send_abort, &d)
-                : mc_error_set(MC_ERR_NOMEM, "out of memory for the parts of %s", farm->tasks[to].name);
+        char msg[600];
+        snprintf(msg, sizeof msg, "%s", sp ? "" : mc_error_last());
+        st = sp ? mc_farm_send(r, farm, to, &io, fr->tag, fr->data, fr->n, &fr->meta, pol, &n->send_abort, &d)
+                : mc_error_set(MC_ERR_NOMEM, "cannot cut for the parts of %s: %s", farm->tasks[to].name, msg);
         if (own_sp) free(sp);
         note_delivery(n, farm, to, fr->tag, &d, st);
         if (st == MC_ERR_ABORTED && !n->quit) {

@@ -22,20 +22,31 @@
 mc_status mc_node_split_layer(mc_model *m, const mc_farm_task *t, int k, uint64_t seed, const char *weights)
 {
     mc_layer *l = &m->layers[t->first];
+    const int bn = l->fold_bn; /* a folded batchnorm: the part holds its share of it (split.h) */
     mc_split_part p;
     mc_status st = mc_farm_task_part(m, t, k, &p);
     if (st) return st;
-    if (weights) { /* read the whole layer, keep our slice */
+    if (weights) { /* read the whole layer (and its batchnorm), keep our slice */
         if (!(st = mc_weights_load(m, t->first, t->first + 1, weights))) st = mc_split_part_load_from(&p, l);
+        if (!st && bn) st = mc_split_part_fold_bn(&p, &m->layers[bn]);
         mc_weights_release(m, t->first, t->first + 1);
     } else {
         st = mc_split_part_load_random(&p, l, seed);
+        if (!st && bn && !(st = mc_weights_random(m, bn, bn + 1, seed))) {
+            st = mc_split_part_fold_bn(&p, &m->layers[bn]);
+            mc_weights_release(m, bn, bn + 1);
+        }
     }
     if (st) {
         mc_split_part_free(&p);
         return st;
     }
     *l = p.layer; /* the model now owns the part's weights */
+    if (bn && t->last == bn + 1) { /* the task holds the folded batchnorm: a view of the part's output */
+        mc_layer *b = &m->layers[bn];
+        b->in = b->ins[0] = l->out;
+        if ((st = mc_layer_infer(b))) return st;
+    }
     return MC_OK;
 }
 
@@ -80,11 +91,18 @@ static void bound_memory(node *n, node_task *k, int prev_split)
         double w = (double)n->be->workspace_bytes(n->be, l);
         ws = w > ws ? w : ws;
     }
+    /* tensors that wait inside the range beside the running layer (a
+     * residual block's input): what a cut carries beyond the next layer's input */
+    double live = 0;
+    for (int i = t->first + 1; i < t->last; i++) {
+        double x = 4.0 * ((double)mc_model_cut_floats(&k->model, i) - (double)mc_shape_count(&k->model.layers[i].in));
+        live = x > live ? x : live;
+    }
     /* a part holder may receive the whole input and cut its slice */
-    double in_b = 4.0 * (double)mc_shape_count(k->own_split ? &k->own_full.in : &k->model.layers[t->first].in);
-    double out_b = 4.0 * (double)mc_shape_count(&k->model.layers[t->last - 1].out);
+    double in_b = 4.0 * (double)k->in_n;
+    double out_b = 4.0 * (double)k->out_n;
     long threads = o->threads > 0 ? o->threads : sysconf(_SC_NPROCESSORS_ONLN);
-    double fixed = k->wbytes + 2 * act + ws + (NODE_INBOX + 2) * in_b + 3 * out_b + NODE_BASE_BYTES +
+    double fixed = k->wbytes + 2 * act + live + ws + (NODE_INBOX + 2) * in_b + 3 * out_b + NODE_BASE_BYTES +
                    (double)(threads > 1 ? threads - 1 : 0) * NODE_THREAD_BYTES +
                    (prev_split ? merge_cap(in_b) * in_b : 0);
     /* on our backend, before mc_net_init prepares the layers */
@@ -93,7 +111,6 @@ static void bound_memory(node *n, node_task *k, int prev_split)
 
 mc_status node_task_prepare(node *n, const mc_farm *farm, int ti, int addr_index, node_task **out)
 {
-    (void)n;
     static atomic_long next_id = 1;
     const mc_farm_task *t = &farm->tasks[ti];
     node_task *k = calloc(1, sizeof *k);
@@ -102,21 +119,24 @@ mc_status node_task_prepare(node *n, const mc_farm *farm, int ti, int addr_index
     k->def = *t;
     k->part = addr_index % t->parts;
     k->prev_split = 0;
-    for (int i = 0; i < farm->n_tasks; i++)
-        if (farm->tasks[i].last == t->first && farm->tasks[i].method != MC_SPLIT_DATA) k->prev_split = 1;
-    mc_status st = mc_model_open(farm->model, &k->model);
-    if (st) goto fail;
+    mc_status st = MC_OK;
+    for (int i = 0; i < farm->n_tasks && !st; i++)
+        if (farm->tasks[i].last == t->first && farm->tasks[i].method != MC_SPLIT_DATA) {
+            k->prev_split = 1;
+            st = mc_farm_task_io(&n->shapes, &farm->tasks[i], &k->prev_sp, &k->prev_io);
+        }
+    if (st || (st = mc_model_open(farm->model, &k->model))) goto fail;
     k->model_open = 1;
     k->own_split = t->method != MC_SPLIT_DATA;
-    if (k->own_split) {
-        k->own_full = k->model.layers[t->first];
-        if ((st = mc_farm_task_parts(&k->model, t, &k->own_sp))) goto fail;
-        k->part_in_n = mc_split_in_count(&k->own_sp[k->part]);
-        k->out_n = mc_split_out_count(&k->own_sp[k->part]);
-        k->in_n = mc_shape_count(&k->own_full.in);
-    } else {
-        k->in_n = k->part_in_n = mc_shape_count(&k->model.layers[t->first].in);
-        k->out_n = mc_shape_count(&k->model.layers[t->last - 1].out);
+    if (k->own_split) { /* the messages of our part: split.h's mc_split_io over the node's shapes */
+        if ((st = mc_farm_task_io(&n->shapes, t, &k->own_sp, &k->own_io))) goto fail;
+        k->part_in_n = mc_split_io_in_count(&k->own_io, k->part);
+        k->out_n = mc_split_io_out_count(&k->own_io, k->part);
+        k->in_n = k->own_io.in_total;
+        k->through = k->part == 0 ? k->own_io.through : 0;
+    } else { /* every tensor crossing the cuts before and after our layers */
+        k->in_n = k->part_in_n = mc_model_cut_floats(&k->model, t->first);
+        k->out_n = mc_model_cut_floats(&k->model, t->last);
     }
     mc_shape si = mc_model_range_in(&k->model, t->first);
     mc_shape_str(&si, k->in_shape, sizeof k->in_shape);
@@ -141,7 +161,9 @@ mc_status node_task_load(node *n, node_task *k)
     else st = mc_weights_random(&k->model, t->first, t->last, n->o->seed);
     if (st) goto fail;
     bound_memory(n, k, k->prev_split);
-    if ((st = mc_net_init(&k->net, &k->model, t->first, t->last, n->be))) goto fail;
+    /* a split part runs its layer alone (tensors passing it by are copied beside the net) */
+    if ((st = mc_net_init_ex(&k->net, &k->model, t->first, t->last, n->be, k->own_split ? MC_NET_OWN_TENSORS : 0)))
+        goto fail;
     k->net_ready = 1;
     for (int i = t->first; i < t->last; i++) {
         k->wino_can += mc_winograd_applies(&k->model.layers[i]);
@@ -150,9 +172,10 @@ mc_status node_task_load(node *n, node_task *k)
             k->wino_layers++;
         }
     }
-    if (mc_net_in_count(&k->net) != k->part_in_n || mc_net_out_count(&k->net) != k->out_n) {
-        st = mc_error_set(MC_ERR_SHAPE, "task %s: the net takes %zu -> %zu values, the task %zu -> %zu", t->name,
-                          mc_net_in_count(&k->net), mc_net_out_count(&k->net), k->part_in_n, k->out_n);
+    if (mc_net_in_count(&k->net) + k->through != k->part_in_n || mc_net_out_count(&k->net) + k->through != k->out_n) {
+        st = mc_error_set(MC_ERR_SHAPE, "task %s: the net takes %zu -> %zu values (%zu more pass by), the task %zu -> %zu",
+                          t->name, mc_net_in_count(&k->net), mc_net_out_count(&k->net), k->through, k->part_in_n,
+                          k->out_n);
         goto fail;
     }
     k->load_s = mc_now() - t0;
@@ -182,6 +205,7 @@ void node_task_close(node_task *k)
     if (k->net_ready) mc_net_free(&k->net);
     if (k->model_open) mc_model_free(&k->model);
     free(k->own_sp);
+    free(k->prev_sp);
     free(k);
 }
 

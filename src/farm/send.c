@@ -105,7 +105,7 @@ static mc_status send_plain(void *ctx, mc_rpc *r, int k, const mc_addr *a, mc_rp
 typedef struct cut_ctx {
     mc_ipc_forward f;
     const mc_farm_task *t;
-    const mc_farm_cut *cut;
+    const mc_split_io *cut;
     const float *data;
     float *piece;
     mc_flag *stop;
@@ -115,17 +115,16 @@ typedef struct cut_ctx {
 static mc_status send_cut(void *ctx, mc_rpc *r, int k, const mc_addr *a, mc_rpc_policy pol)
 {
     cut_ctx *c = ctx;
-    const mc_split_part *p = &c->cut->parts[k];
-    mc_split_slice_input(p, c->cut->full, c->data, c->piece);
+    mc_split_io_slice(c->cut, k, c->data, c->piece);
     c->f.input = (const unsigned char *)c->piece;
-    c->f.input_len = mc_split_in_count(p) * sizeof(float);
+    c->f.input_len = mc_split_io_in_count(c->cut, k) * sizeof(float);
     char v[32];
     snprintf(v, sizeof v, "%d/%d", k, c->t->parts);
     mc_ipc_meta_set(&c->f.meta, "mc.slice", v);
     return mc_rpc_forward(r, a->host, a->port, &c->f, pol, c->stop, NULL);
 }
 
-mc_status mc_farm_send(mc_rpc *r, const mc_farm *farm, int to, const mc_farm_cut *cut, const char *tag,
+mc_status mc_farm_send(mc_rpc *r, const mc_farm *farm, int to, const mc_split_io *cut, const char *tag,
                        const float *data, size_t n, const mc_ipc_meta *meta, mc_rpc_policy pol,
                        mc_flag *stop, mc_farm_delivery *d)
 {
@@ -147,12 +146,12 @@ mc_status mc_farm_send(mc_rpc *r, const mc_farm *farm, int to, const mc_farm_cut
         plain_ctx c = {&f, NULL, 0, stop};
         return deliver(r, t, tag, d, pol, send_plain, &c);
     }
-    if (n != mc_shape_count(&cut->full->in))
-        return mc_error_set(MC_ERR_SHAPE, "task %s: cannot cut %zu values for layer %s (it takes %zu)", t->name, n,
-                            cut->full->name, mc_shape_count(&cut->full->in));
+    if (n != cut->in_total || cut->n != t->parts)
+        return mc_error_set(MC_ERR_SHAPE, "task %s: cannot cut %zu values for its %d parts of layer %s (it takes %zu "
+                            "in %d parts)", t->name, n, t->parts, cut->full->name, cut->in_total, cut->n);
     size_t most = 0;
     for (int k = 0; k < t->parts; k++)
-        if (mc_split_in_count(&cut->parts[k]) > most) most = mc_split_in_count(&cut->parts[k]);
+        if (mc_split_io_in_count(cut, k) > most) most = mc_split_io_in_count(cut, k);
     cut_ctx c = {f, t, cut, data, malloc(most * sizeof(float)), stop};
     if (!c.piece) return mc_error_set(MC_ERR_NOMEM, "task %s: out of memory for an input slice", t->name);
     mc_status st = deliver(r, t, tag, d, pol, send_cut, &c);

@@ -3,10 +3,12 @@
  * The receiver is task `to` (or the initial node when to == n_tasks).  Its
  * replica is chosen from the tag (farm.h).  When the task is split, every
  * part holder of that replica gets a message: with `cut` (the receiving
- * task's split, the sender holding the whole input) each gets only the piece
- * its part reads (split.h: the whole input, an element range, channels or a
- * tile with halo), marked with metadata mc.slice = k/P; without `cut` (the
- * sender holds a part of a split task's output) each gets the same tensor.
+ * task's split, the sender holding the whole input: every tensor crossing
+ * the cut before it) each gets only the piece its part reads (split.h: the
+ * whole input, an element range, channels or a tile with halo; part 0 also
+ * the tensors that pass the split layer by, mc_split_io), marked with
+ * metadata mc.slice = k/P; without `cut` (the sender holds a part of a
+ * split task's output) each gets the same tensor.
  * Each call is retried with backoff (rpc.h); the error names the address
  * that failed.
  *
@@ -41,15 +43,9 @@ typedef struct mc_farm_delivery {
  * none of whose part holders is down (the routed one if all are down). */
 int mc_farm_pick_replica(mc_rpc *r, const mc_farm_task *t, const char *tag);
 
-/* How to cut a whole tensor for a split receiver: its parts and split layer. */
-typedef struct mc_farm_cut {
-    const mc_split_part *parts; /* the receiving task's parts (part k at k) */
-    const mc_layer *full;       /* its split layer (shapes) */
-} mc_farm_cut;
-
 /* `next` names the receiving task ("initial" for the sink).  `cut` may be
  * NULL (send the tensor as is); `d` may be NULL (one call, no record). */
-mc_status mc_farm_send(mc_rpc *r, const mc_farm *farm, int to, const mc_farm_cut *cut, const char *tag,
+mc_status mc_farm_send(mc_rpc *r, const mc_farm *farm, int to, const mc_split_io *cut, const char *tag,
                        const float *data, size_t n, const mc_ipc_meta *meta, mc_rpc_policy pol,
                        mc_flag *stop, mc_farm_delivery *d);
 

@@ -169,7 +169,30 @@ static void release(mc_net *n, int prepared_last)
     memset(n, 0, sizeof *n);
 }
 
+/* MC_NET_OWN_TENSORS: drops the tensors that only pass through [first, last). */
+static void own_tensors(mc_net *n)
+{
+    const mc_model *m = n->model;
+    int k = 0;
+    for (int j = 0; j < n->n_in; j++) {
+        int read = 0;
+        for (int i = n->first; i < n->last && !read; i++)
+            for (int q = 0; q < m->layers[i].n_in; q++) read |= m->layers[i].inputs[q] == n->in_t[j].producer;
+        if (read) n->in_t[k++] = n->in_t[j];
+    }
+    n->n_in = k;
+    k = 0;
+    for (int j = 0; j < n->n_out; j++)
+        if (n->out_t[j].producer >= n->first) n->out_t[k++] = n->out_t[j];
+    n->n_out = k;
+}
+
 mc_status mc_net_init(mc_net *n, mc_model *m, int first, int last, mc_backend *be)
+{
+    return mc_net_init_ex(n, m, first, last, be, 0);
+}
+
+mc_status mc_net_init_ex(mc_net *n, mc_model *m, int first, int last, mc_backend *be, unsigned flags)
 {
     memset(n, 0, sizeof *n);
     mc_status st = mc_model_check_range(m, first, last);
@@ -192,6 +215,7 @@ mc_status mc_net_init(mc_net *n, mc_model *m, int first, int last, mc_backend *b
     }
     mc_model_cut(m, first, n->in_t, n->n_in);
     mc_model_cut(m, last, n->out_t, n->n_out);
+    if (flags & MC_NET_OWN_TENSORS) own_tensors(n);
     cut_shapes(n);
     /* Fold batchnorms first: the backend prepares the folded weights. */
     for (int i = first; i < last; i++)

@@ -47,6 +47,15 @@ typedef struct mc_net {
  * batchnorms folded into convolutions of the range); folds those
  * batchnorms, plans the buffers and prepares each layer on the backend. */
 mc_status mc_net_init(mc_net *n, mc_model *m, int first, int last, mc_backend *be);
+/* Flags of mc_net_init_ex. */
+enum {
+    /* Only the tensors the range's layers read (inputs) and make (outputs):
+     * tensors that merely pass through the range (cross both cuts) are left
+     * out.  A farm's split part runs its layer so; part 0 carries the
+     * through tensors beside the net (models/split.h, mc_split_io). */
+    MC_NET_OWN_TENSORS = 1
+};
+mc_status mc_net_init_ex(mc_net *n, mc_model *m, int first, int last, mc_backend *be, unsigned flags);
 /* in: the floats of the range's inputs, out: of its outputs (host memory),
  * each the concatenation of the cut's tensors in producer order (model.h);
  * in a chain simply the input and output of the range. */

@@ -18,6 +18,24 @@
  *   conv_spatial  output tile [y0,y1)x[x0,x1) of a     input tile + halo      spatial concat
  *                 grid gh x gw; all filters, act
  *
+ * The conv methods apply to every convolution kind (op.h):
+ *   conv2d, conv3d   as above; conv3d's tiles cut H x W and keep all frames
+ *   sepconv2d        channel: the whole depthwise step, pointwise filters
+ *                    [o0,o1); filter: depthwise on channels [i0,i1) and the
+ *                    pointwise rows they feed, partial sums; spatial: tiles
+ *   dwconv2d         channel: input channels [i0,i1) and their outputs
+ *                    [i0*M, i1*M) (each output reads one input channel, so
+ *                    the input is sliced and the merge is a depth concat);
+ *                    spatial: tiles (no filter splitting: nothing to sum)
+ *
+ * A convolution with a batchnorm folded into it (op.h, models/fold.h) is
+ * split as the folded layer: mc_split_part_fold_bn scales every part's
+ * weights by the batchnorm's per-channel scale (a channel part by its slice
+ * of it) and adds the shift to the bias a part holds: all of a channel or
+ * spatial part's, only part 0's for the sum merges (conv_filter), whose
+ * other parts carry no bias.  So every part, merged, equals the folded
+ * layer, and whoever merges still needs no parameters.
+ *
  * Sum merges: part 0 holds the full bias and the other parts none, so the
  * receiver of the parts holds no parameters: it sums and applies the
  * activation.
@@ -49,6 +67,7 @@
 #include <stdint.h>
 
 #include "../ops/op.h"
+#include "model.h"
 
 typedef enum mc_split_method {
     MC_SPLIT_DATA,         /* replicas; not a layer split (for farm files and the planner) */
@@ -93,6 +112,7 @@ typedef struct mc_split_part {
     mc_split_input_kind in_kind;
     int in_lo, in_hi;              /* RANGE: flat elements; CHANNELS: channels */
     int in_y0, in_y1, in_x0, in_x1; /* TILE, in full-input coordinates */
+    int in_t0, in_t1;              /* TILE: frames (all of them, with the T padding; 0, 1 for images) */
 
     mc_split_merge_kind merge_kind;
     int out_lo, out_hi;              /* CONCAT: channels of the full output */
@@ -117,9 +137,13 @@ size_t mc_split_out_count(const mc_split_part *p);
 typedef struct mc_split_run {
     size_t dst, src, len;
 } mc_split_run;
-/* Calls fn for each run of the part's weight (bias = 0) or bias (bias = 1);
- * a part whose bias is zero (fc_input, conv_filter) has no bias runs. */
-void mc_split_weight_runs(const mc_split_part *p, int bias,
+/* Parameter tensors of a part, as mc_split_weight_runs numbers them. */
+enum { MC_SPLIT_WEIGHT = 0, MC_SPLIT_BIAS = 1, MC_SPLIT_AUX0 = 2 };
+/* Calls fn for each run of the part's parameter tensor `which` (weight,
+ * bias or aux k as MC_SPLIT_AUX0 + k: sepconv2d's pointwise kernel); a part
+ * whose bias is zero (fc_input, conv_filter parts other than 0, layers
+ * with bias=no) has no bias runs. */
+void mc_split_weight_runs(const mc_split_part *p, int which,
                           void (*fn)(const mc_split_run *r, void *ctx), void *ctx);
 
 /* Allocates the part's weights and copies them from the full layer's (loaded) weights. */
@@ -128,6 +152,11 @@ mc_status mc_split_part_load_from(mc_split_part *p, const mc_layer *full);
  * the full layer (same numbers), without the full tensor.  `full` gives the
  * scale and the layer index. */
 mc_status mc_split_part_load_random(mc_split_part *p, const mc_layer *full, uint64_t seed);
+
+/* Folds batchnorm `bn` (its parameters loaded) into a part of the
+ * convolution it follows, whose weights are loaded and not yet folded (see
+ * the top of this file); marks the part's layer bn_folded. */
+mc_status mc_split_part_fold_bn(mc_split_part *p, const mc_layer *bn);
 
 /* Writes the part's input (mc_split_in_count floats) from the full layer's input. */
 void mc_split_slice_input(const mc_split_part *p, const mc_layer *full, const float *in, float *out);
@@ -147,7 +176,52 @@ void mc_split_merge_end(const mc_layer *full, mc_split_method method, float *out
 void mc_split_merge(const mc_split_part *parts, int n, const mc_layer *full,
                     const float *const *outs, float *out);
 
-/* Weight floats part k holds (weight + bias), without making it (for the planner). */
+/* Weight floats part k holds (weight, bias, aux), without making it (for the planner). */
 size_t mc_split_param_count(const mc_split_part *p);
+
+/* ---- a split layer inside a graph: the messages of a split task ---------
+ *
+ * A split task runs layer l alone, i.e. the piece of the graph between cuts
+ * l and l+1 (model.h), or l and l+2 when the batchnorm folded into l is layer
+ * l+1 (it runs nothing: its output is l's; "l+1" below means the task's end).  Besides l's input x, cut l may carry tensors that
+ * cross cut l+1 as well (a residual block's input while its branch is
+ * split; x itself when a later layer reads it too): they pass through, and
+ * they travel with part 0 only, so the other parts' messages stay as small
+ * as the method makes them:
+ *     part k's input  = [k == 0: the through tensors] ++ its piece of x
+ *     part k's output = [k == 0: the through tensors] ++ its part of l's output
+ * (the through tensors in producer order, each whole).  Merging gives cut
+ * l+1's concatenation: the through tensors, then l's merged output, which
+ * is the last tensor of cut l+1 (every other one was made before l).  In a
+ * chain nothing passes through and these are the layer's piece and part. */
+#define MC_SPLIT_MAX_THROUGH 16
+
+typedef struct mc_split_io {
+    const mc_split_part *parts; /* the n parts (not owned) */
+    int n;
+    const mc_layer *full;       /* the split layer (shapes, activation; not owned) */
+    size_t in_total, out_total; /* floats of cut l's / cut l+1's concatenation */
+    size_t x_off;               /* where x lies in cut l's concatenation */
+    int n_through;
+    size_t through;             /* floats passing through, all together */
+    size_t th_off[MC_SPLIT_MAX_THROUGH], th_n[MC_SPLIT_MAX_THROUGH]; /* in cut l's concatenation */
+} mc_split_io;
+
+/* Where a split task of layer l ends: l + 1, or l + 2 when layer l + 1 is
+ * the batchnorm folded into l (the task holds it: nothing to run). */
+int mc_split_task_end(const mc_model *m, int l);
+/* The messages of split task [l, mc_split_task_end) of model m, l = parts[0].full_index;
+ * `parts` (n of them) and the model must outlive io. */
+mc_status mc_split_io_init(mc_split_io *io, const mc_model *m, const mc_split_part *parts, int n);
+/* Floats of part k's input and output messages. */
+size_t mc_split_io_in_count(const mc_split_io *io, int k);
+size_t mc_split_io_out_count(const mc_split_io *io, int k);
+/* Part k's input message from cut l's concatenation `whole`. */
+void mc_split_io_slice(const mc_split_io *io, int k, const float *whole, float *out);
+/* Merging the parts' output messages into cut l+1's concatenation `out`
+ * (io->out_total floats), in any order, as mc_split_merge_* do. */
+void mc_split_io_merge_begin(const mc_split_io *io, float *out);
+void mc_split_io_merge_add(const mc_split_io *io, int k, const float *part_out, float *out);
+void mc_split_io_merge_end(const mc_split_io *io, float *out);
 
 #endif

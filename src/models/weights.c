@@ -45,22 +45,44 @@ float mc_weights_random_scale(const mc_layer *l)
     return (float)sqrt(6.0 / (fan_in > 0 ? fan_in : 1));
 }
 
+void mc_weights_random_rule(const mc_layer *l, int which, uint64_t *stream, float *offset, float *scale)
+{
+    const uint64_t i = (uint64_t)l->index;
+    *offset = 0.0f;
+    if (which == 0) {
+        *stream = 2 * i;
+        *offset = l->op == MC_OP_BATCHNORM ? 1.0f : 0.0f;
+        *scale = mc_weights_random_scale(l);
+    } else if (which == 1) {
+        *stream = 2 * i + 1;
+        *scale = 0.01f;
+    } else {
+        const int k = which - 2;
+        *stream = AUX_STREAM(i, k);
+        *scale = 0.1f; /* batchnorm mean */
+        if (l->op == MC_OP_BATCHNORM && k == 1) *offset = 1.0f, *scale = 0.5f; /* variance in [0.5, 1.5) */
+        if (l->op == MC_OP_SEPCONV2D) *scale = (float)sqrt(6.0 / (l->in.ne[0] * (double)l->mult)); /* pointwise */
+    }
+}
+
 /* Fills r[] with layer l's parameters; returns how many. */
 static int layer_params(mc_layer *l, param_ref r[2 + MC_MAX_AUX])
 {
     if (!l->has_params) return 0;
-    const int i = l->index;
     int n = 0;
-    r[n++] = (param_ref){&l->weight, l->wshape, "weight", 2 * (uint64_t)i, l->op == MC_OP_BATCHNORM ? 1.0f : 0.0f,
-                         mc_weights_random_scale(l)};
-    if (!l->no_bias) r[n++] = (param_ref){&l->bias, l->bshape, "bias", 2 * (uint64_t)i + 1, 0.0f, 0.01f};
+    r[n] = (param_ref){&l->weight, l->wshape, "weight", 0, 0, 0};
+    mc_weights_random_rule(l, 0, &r[n].stream, &r[n].offset, &r[n].scale);
+    n++;
+    if (!l->no_bias) {
+        r[n] = (param_ref){&l->bias, l->bshape, "bias", 0, 0, 0};
+        mc_weights_random_rule(l, 1, &r[n].stream, &r[n].offset, &r[n].scale);
+        n++;
+    }
     for (int k = 0; k < MC_MAX_AUX; k++) {
         if (!mc_shape_count(&l->auxshape[k])) continue;
-        float off = 0.0f, scale = 0.1f; /* batchnorm mean */
-        if (l->op == MC_OP_BATCHNORM && k == 1) off = 1.0f, scale = 0.5f; /* variance in [0.5, 1.5) */
-        if (l->op == MC_OP_SEPCONV2D) scale = (float)sqrt(6.0 / (l->in.ne[0] * (double)l->mult)); /* pointwise */
-        r[n++] = (param_ref){&l->aux[k], l->auxshape[k], mc_op_get(l->op)->aux_names[k], AUX_STREAM(i, k), off,
-                             scale};
+        r[n] = (param_ref){&l->aux[k], l->auxshape[k], mc_op_get(l->op)->aux_names[k], 0, 0, 0};
+        mc_weights_random_rule(l, 2 + k, &r[n].stream, &r[n].offset, &r[n].scale);
+        n++;
     }
     return n;
 }

@@ -40,6 +40,10 @@ mc_status mc_weights_save(const mc_model *m, const char *path);
 void mc_weights_release(mc_model *m, int first, int last);
 /* Scale used for a layer's random weights (for the Python reference). */
 float mc_weights_random_scale(const mc_layer *l);
+/* How mc_weights_random draws parameter tensor `which` of layer l (0: the
+ * weight, 1: the bias, 2 + k: aux k): element e is offset + scale *
+ * uniform(seed, stream, e).  Split parts (split.h) draw their slices so. */
+void mc_weights_random_rule(const mc_layer *l, int which, uint64_t *stream, float *offset, float *scale);
 
 /* Random frames are uint8 images, as the artifact's initial.py sends them:
  * byte k of frame f is the top 8 bits of mc_rng_u64(seed, 2^32 + f, k).

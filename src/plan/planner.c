@@ -1,22 +1,31 @@
 /* planner.c - Algorithm 1 / Procedure 1 over a profile (see planner.h).
  *
- * The model is cut into units: a conv or dense layer plus the light layers
- * (pool, activation, flatten) after it, so light layers stay with their
- * parent.  Task boundaries fall between units, except after a split task:
- * a split task runs only its layer, and the light layers after it open the
- * next task (whose node merges the parts first).
- *
- * For every device count d the dynamic program
- *     best[j][d][s] = max over the last task [i, j) and its configuration of
- *                     min(best[i][d - devices][s'], throughput of the task)
- * (s: whether the task ending at unit j is split) finds the pipeline of
- * highest IPS, where a configuration is r replicas of the whole range, or,
- * for a one-unit task, r replicas of a profiled split variant.  Inside the
- * DP a task's messages are priced as one message in and one out; the exact
- * cost model (mc_plan_evaluate) prices the fan-out to and from split tasks
- * and the initial node, and is what plans are compared and reported with.
- * The DP costs O(units^2 * D^2 * variants), a few milliseconds for VGG16
- * and D = 64.
+ * Models are graphs, so a task boundary is a cut (model.h) and what it costs
+ * on the wire is every tensor crossing it (the profile's cut_bytes): inside
+ * a residual block that is the block's input and the branch, between blocks
+ * only the block's output.  Boundaries are searched at a few candidate cuts
+ * per heavy layer (conv2d, sepconv2d, dwconv2d, conv3d, dense), so that
+ * light layers (pools, activations, adds, batchnorms, padding) stay with
+ * their parent as Algorithm 1 groups them:
+ *   - the cheapest cut between a heavy layer and the next one (ties: the
+ *     latest, i.e. just before the next heavy layer; in a chain the pools
+ *     shrink the tensor, so that is where the boundaries have always been);
+ *   - the cut right before a heavy layer and the one right after it, which
+ *     only a split task uses: a split task runs its layer alone, the light
+ *     layers before it close the previous task and those after it open the
+ *     next one (whose node merges the parts first).
+ * A position is reached in one of three states: at a cheap cut (0), just
+ * after a split task (1), or just before a heavy layer that must then be
+ * split (2).  For every device count d the dynamic program
+ *     best[pos][s][d] = max over the last task ending at pos and its
+ *                       configuration of min(best[start][s'][d - devices],
+ *                       throughput of the task)
+ * finds the pipeline of highest IPS, where a configuration is r replicas of
+ * the whole range, or, for a split task, r replicas of a profiled split
+ * variant.  Inside the DP a task's messages are priced as one message in and
+ * one out; the exact cost model (mc_plan_evaluate) prices the fan-out to and
+ * from split tasks and the initial node, and is what plans are compared and
+ * reported with.
  */
 #include "planner.h"
 
@@ -28,22 +37,33 @@
 
 #define MAXD MC_PLAN_MAX_DEVICES
 #define MB (1024.0 * 1024.0)
+#define NS 3 /* position states */
+
+enum { AT_CUT = 0, AFTER_SPLIT = 1, BEFORE_SPLIT = 2 };
+enum { POS_CHEAP = 1, POS_BEFORE_HEAVY = 2, POS_AFTER_HEAVY = 4 };
 
 typedef struct choice {
-    short i, s_prev, variant, reps; /* variant -1: data */
+    short i, s_prev, variant, reps; /* i: position index the task starts at; variant -1: data */
 } choice;
 
 typedef struct planner {
     const mc_profile *p;
     const mc_plan_opts *o;
-    int U;
-    int *ustart, *uheavy; /* U+1 / U entries */
-    double *lat_pre;      /* prefix sums of layer latency */
-    double *best;         /* [(U+1) * (MAXD+1) * 2] */
+    int n;           /* layers */
+    int npos;
+    int *pos;        /* candidate boundaries (layer indices, increasing; 0 and n included) */
+    int *kind;       /* POS_* flags per position */
+    int *pos_of;     /* [n + 1]: index in pos of a layer boundary, or -1 */
+    double *lat_pre; /* prefix sums of layer latency */
+    double *best;    /* [npos * NS * (MAXD + 1)] */
     choice *ch;
 } planner;
 
-static int is_heavy(mc_op_type op) { return op == MC_OP_CONV2D || op == MC_OP_DENSE; }
+static int is_heavy(mc_op_type op)
+{
+    return op == MC_OP_CONV2D || op == MC_OP_DENSE || op == MC_OP_SEPCONV2D || op == MC_OP_DWCONV2D ||
+           op == MC_OP_CONV3D;
+}
 
 static double msg(const planner *P, double bytes) { return P->o->link_a * bytes + P->o->link_b; }
 
@@ -52,95 +72,121 @@ static double range_latency(const planner *P, int first, int last)
     return P->lat_pre[last] - P->lat_pre[first];
 }
 
+/* Bytes of tensors waiting beside layer k (crossing the cut before it besides its input). */
+static double waiting(const mc_profile *p, int k)
+{
+    const double x = mc_profile_cut_bytes(p, k) - p->layers[k].cost.in_bytes;
+    return x > 0 ? x : 0;
+}
+
+/* Weights + two activation buffers (ping-pong) + workspace + tensors
+ * waiting beside them; a view (flatten, a folded batchnorm) allocates
+ * nothing, so a range of views only holds its input. */
 static double range_mem(const mc_profile *p, int first, int last)
 {
-    double w = 0, act = 0, ws = 0;
+    double w = 0, act = 0, ws = 0, live = 0, held = 0;
     for (int l = first; l < last; l++) {
         const mc_prof_cost *c = &p->layers[l].cost;
         w += c->weight_bytes;
-        if (c->in_bytes > act) act = c->in_bytes;
-        if (c->out_bytes > act) act = c->out_bytes;
+        if (p->layers[l].view) {
+            if (c->in_bytes > held) held = c->in_bytes;
+        } else {
+            if (c->in_bytes > act) act = c->in_bytes;
+            if (c->out_bytes > act) act = c->out_bytes;
+        }
         if (c->ws_bytes > ws) ws = c->ws_bytes;
+        if (l > first && waiting(p, l) > live) live = waiting(p, l);
     }
-    return w + 2 * act + ws;
+    return w + (2 * act > held ? 2 * act : held) + ws + live;
 }
 
-static size_t idx(int j, int d, int s) { return ((size_t)j * (MAXD + 1) + (size_t)d) * 2 + (size_t)s; }
-
-/* First layer of a task starting at unit i after a task with split flag s. */
-static int task_first(const planner *P, int i, int s) { return s ? P->uheavy[i - 1] + 1 : P->ustart[i]; }
-
-/* Whether unit u's layer may be a split task after a task with flag s. */
-static int split_allowed(const planner *P, int u, int s)
+/* Bytes passing split layer h by (part 0 carries them in and out, split.h). */
+static double through_bytes(const mc_profile *p, int h)
 {
-    if (P->uheavy[u] < 0 || P->ustart[u] != P->uheavy[u]) return 0; /* light layers before it */
-    if (s && P->uheavy[u - 1] + 1 != P->ustart[u]) return 0;         /* previous split's lights */
-    if (u == P->U - 1 && P->uheavy[u] + 1 != P->p->n_layers) return 0; /* lights after the last */
-    return 1;
+    const double x = mc_profile_cut_bytes(p, mc_profile_split_end(p, h)) - p->layers[h].cost.out_bytes;
+    return x > 0 ? x : 0;
 }
+
+static double split_mem(const mc_profile *p, int h, int v)
+{
+    return p->layers[h].splits[v].cost.mem_bytes + 2 * through_bytes(p, h);
+}
+
+static size_t idx(int pi, int s, int d) { return ((size_t)pi * NS + (size_t)s) * (MAXD + 1) + (size_t)d; }
 
 /* Bytes a data task's input costs on the wire: the model's input travels as
  * the artifact's uint8 frame (one byte per value, mc_farm_send_u8), every
- * other tensor as float32.  (A split first task gets float32 slices; its
+ * other cut as float32.  (A split first task gets float32 slices; its
  * split cost already says so.) */
-static double data_in_bytes(const mc_profile *p, int layer)
+static double data_in_bytes(const mc_profile *p, int first)
 {
-    const double b = p->layers[layer].cost.in_bytes;
-    return layer == 0 ? b / sizeof(float) : b;
+    const double b = mc_profile_cut_bytes(p, first);
+    return first == 0 ? b / sizeof(float) : b;
+}
+
+static double data_svc(const planner *P, int first, int last)
+{
+    return msg(P, data_in_bytes(P->p, first)) + range_latency(P, first, last) +
+           msg(P, mc_profile_cut_bytes(P->p, last));
+}
+
+static double split_svc(const planner *P, int h, int v)
+{
+    const mc_prof_split *S = &P->p->layers[h].splits[v];
+    const double th = through_bytes(P->p, h);
+    return msg(P, S->cost.in_bytes + th) + S->cost.latency + msg(P, S->cost.out_bytes + th);
+}
+
+/* Relaxes best[pj][sj][d0 + r*per] from best[pi][si][d0] with a task of throughput r / svc. */
+static void relax(planner *P, int pi, int si, int pj, int sj, double svc, int per, short variant)
+{
+    for (int d0 = 0; d0 < MAXD; d0++) {
+        const double prev = P->best[idx(pi, si, d0)];
+        if (prev < 0) continue;
+        for (int r = 1; d0 + r * per <= MAXD; r++) {
+            double v = r / svc;
+            if (prev < v) v = prev;
+            const size_t k = idx(pj, sj, d0 + r * per);
+            if (v > P->best[k]) {
+                P->best[k] = v;
+                P->ch[k] = (choice){(short)pi, (short)si, variant, (short)r};
+            }
+        }
+    }
 }
 
 static void run_dp(planner *P)
 {
-    const size_t n = idx(P->U, MAXD, 1) + 1;
+    const size_t n = idx(P->npos - 1, NS - 1, MAXD) + 1;
     for (size_t k = 0; k < n; k++) P->best[k] = -1;
-    P->best[idx(0, 0, 0)] = DBL_MAX;
+    P->best[idx(0, AT_CUT, 0)] = DBL_MAX;
     const double budget = P->o->mem_bytes;
-    for (int j = 1; j <= P->U; j++) {
-        /* Data tasks [i, j). */
-        for (int sp = 0; sp < 2; sp++)
-            for (int i = j - 1; i >= 0; i--) {
-                if (sp && i == 0) continue;
-                const int first = task_first(P, i, sp), last = P->ustart[j];
-                if (range_mem(P->p, first, last) > budget) break; /* grows as i falls */
-                const double svc = msg(P, data_in_bytes(P->p, first)) + range_latency(P, first, last) +
-                                   msg(P, P->p->layers[last - 1].cost.out_bytes);
-                for (int d0 = 0; d0 < MAXD; d0++) {
-                    const double prev = P->best[idx(i, d0, sp)];
-                    if (prev < 0) continue;
-                    for (int r = 1; d0 + r <= MAXD; r++) {
-                        double v = r / svc;
-                        if (prev < v) v = prev;
-                        double *b = &P->best[idx(j, d0 + r, 0)];
-                        if (v > *b) {
-                            *b = v;
-                            P->ch[idx(j, d0 + r, 0)] = (choice){(short)i, (short)sp, -1, (short)r};
-                        }
-                    }
-                }
+    for (int pj = 1; pj < P->npos; pj++) {
+        const int last = P->pos[pj];
+        /* A split task [h, h+1) (or with its folded batchnorm [h, h+2)) ending here:
+         * from the cut before h, in any state. */
+        for (int h = last - 2; h < last && (P->kind[pj] & POS_AFTER_HEAVY); h++) {
+            if (h < 0 || !is_heavy(P->p->layers[h].op) || mc_profile_split_end(P->p, h) != last) continue;
+            const int pi = P->pos_of[h];
+            const mc_prof_layer *L = &P->p->layers[h];
+            for (int si = 0; si < NS && pi >= 0; si++) {
+                if (si == AT_CUT && !(P->kind[pi] & POS_BEFORE_HEAVY)) continue;
+                for (int v = 0; v < L->n_splits; v++)
+                    if (split_mem(P->p, h, v) <= budget)
+                        relax(P, pi, si, pj, AFTER_SPLIT, split_svc(P, h, v), L->splits[v].parts, (short)v);
             }
-        /* Split task: unit j-1 alone. */
-        const int u = j - 1, h = P->uheavy[u];
-        if (h < 0) continue;
-        const mc_prof_layer *L = &P->p->layers[h];
-        for (int sp = 0; sp < 2; sp++) {
-            if ((sp && u == 0) || !split_allowed(P, u, sp)) continue;
-            for (int v = 0; v < L->n_splits; v++) {
-                const mc_prof_split *S = &L->splits[v];
-                if (S->cost.mem_bytes > budget) continue;
-                const double svc = msg(P, S->cost.in_bytes) + S->cost.latency + msg(P, S->cost.out_bytes);
-                for (int d0 = 0; d0 < MAXD; d0++) {
-                    const double prev = P->best[idx(u, d0, sp)];
-                    if (prev < 0) continue;
-                    for (int r = 1; d0 + r * S->parts <= MAXD; r++) {
-                        double val = r / svc;
-                        if (prev < val) val = prev;
-                        const size_t k = idx(j, d0 + r * S->parts, 1);
-                        if (val > P->best[k]) {
-                            P->best[k] = val;
-                            P->ch[k] = (choice){(short)u, (short)sp, (short)v, (short)r};
-                        }
-                    }
-                }
+        }
+        /* Data tasks [first, last) ending at a cheap cut, or before a heavy layer to be split. */
+        for (int sj = 0; sj < NS; sj++) {
+            if (sj == AFTER_SPLIT) continue;
+            if (sj == AT_CUT && !(P->kind[pj] & POS_CHEAP)) continue;
+            if (sj == BEFORE_SPLIT && (!(P->kind[pj] & POS_BEFORE_HEAVY) || (P->kind[pj] & POS_CHEAP))) continue;
+            for (int pi = pj - 1; pi >= 0; pi--) {
+                const int first = P->pos[pi];
+                if (range_mem(P->p, first, last) > budget) break; /* grows as first falls */
+                const double svc = data_svc(P, first, last);
+                if (P->kind[pi] & POS_CHEAP) relax(P, pi, AT_CUT, pj, sj, svc, 1, -1);
+                if (P->kind[pi] & POS_AFTER_HEAVY) relax(P, pi, AFTER_SPLIT, pj, sj, svc, 1, -1);
             }
         }
     }
@@ -162,7 +208,7 @@ static void set_split_task_ext(const mc_profile *p, mc_plan_task *t, int layer, 
     const mc_prof_split *S = &p->layers[layer].splits[variant];
     memset(t, 0, sizeof *t);
     t->first = layer;
-    t->last = layer + 1;
+    t->last = mc_profile_split_end(p, layer);
     t->method = S->method;
     t->variant = variant;
     t->parts = S->parts;
@@ -182,23 +228,25 @@ static int dp_plan(const planner *P, int n, mc_plan *pl)
 {
     memset(pl, 0, sizeof *pl);
     pl->n = n;
-    int s = P->best[idx(P->U, n, 1)] > P->best[idx(P->U, n, 0)] ? 1 : 0;
-    if (P->best[idx(P->U, n, s)] < 0) return 0;
+    const int end = P->npos - 1;
+    int s = P->best[idx(end, AFTER_SPLIT, n)] > P->best[idx(end, AT_CUT, n)] ? AFTER_SPLIT : AT_CUT;
+    if (P->best[idx(end, s, n)] < 0) return 0;
     mc_plan_task tmp[MC_PLAN_MAX_TASKS];
-    int nt = 0, j = P->U, d = n;
-    while (j > 0) {
-        const choice c = P->ch[idx(j, d, s)];
+    int nt = 0, j = end, d = n;
+    while (j > 0 && nt < MC_PLAN_MAX_TASKS) {
+        const choice c = P->ch[idx(j, s, d)];
         if (c.variant < 0) {
-            set_data_task(&tmp[nt], task_first(P, c.i, c.s_prev), P->ustart[j], c.reps);
+            set_data_task(&tmp[nt], P->pos[c.i], P->pos[j], c.reps);
             d -= c.reps;
         } else {
-            set_split_task(P, &tmp[nt], P->uheavy[c.i], c.variant, c.reps);
+            set_split_task(P, &tmp[nt], P->pos[c.i], c.variant, c.reps);
             d -= c.reps * tmp[nt].parts;
         }
         nt++;
         j = c.i;
         s = c.s_prev;
     }
+    if (j > 0) return 0; /* more tasks than a plan holds */
     for (int k = 0; k < nt; k++) pl->tasks[k] = tmp[nt - 1 - k];
     pl->n_tasks = nt;
     pl->feasible = 1;
@@ -221,12 +269,13 @@ void mc_plan_evaluate(const mc_profile *p, const mc_plan_opts *o, mc_plan *pl)
         const mc_plan_task *snd = h > 0 ? &pl->tasks[h - 1] : NULL, *rcv = h < T ? &pl->tasks[h] : NULL;
         const int ps = snd ? snd->parts : 1, pr = rcv ? rcv->parts : 1;
         double bytes;
+        /* a split task's part 0 also carries the tensors passing its layer by */
         if (snd && snd->variant >= 0)
-            bytes = split_cost(p, snd)->out_bytes;
+            bytes = split_cost(p, snd)->out_bytes + through_bytes(p, snd->first);
         else if (rcv && rcv->variant >= 0)
-            bytes = split_cost(p, rcv)->in_bytes;
+            bytes = split_cost(p, rcv)->in_bytes + through_bytes(p, rcv->first);
         else if (snd)
-            bytes = p->layers[snd->last - 1].cost.out_bytes;
+            bytes = mc_profile_cut_bytes(p, snd->last);
         else
             bytes = data_in_bytes(p, rcv->first);
         const double c = o->link_a * bytes + o->link_b;
@@ -244,7 +293,7 @@ void mc_plan_evaluate(const mc_profile *p, const mc_plan_opts *o, mc_plan *pl)
         const mc_prof_cost *sc = split_cost(p, k);
         if (sc) {
             k->compute_s = sc->latency;
-            k->mem_bytes = sc->mem_bytes;
+            k->mem_bytes = split_mem(p, k->first, k->variant);
         } else {
             k->compute_s = 0;
             for (int l = k->first; l < k->last; l++) k->compute_s += p->layers[l].cost.latency;
@@ -274,9 +323,10 @@ static void polish(const planner *P, mc_plan *pl)
             mc_plan_task *a = &pl->tasks[t], *b = &pl->tasks[t + 1];
             if (a->variant >= 0 || b->variant >= 0) continue;
             for (int dir = -1; dir <= 1; dir += 2) {
-                int nb = -1; /* the next unit start before / after the boundary */
-                for (int u = 0; u <= P->U; u++) {
-                    const int x = P->ustart[u];
+                int nb = -1; /* the next cheap cut before / after the boundary */
+                for (int q = 0; q < P->npos; q++) {
+                    const int x = P->pos[q];
+                    if (!(P->kind[q] & POS_CHEAP)) continue;
                     if (dir < 0 && x > a->first && x < b->first) nb = x;
                     if (dir > 0 && x > b->first && x < b->last && nb < 0) nb = x;
                 }
@@ -362,13 +412,7 @@ static void assign_devices(const mc_plan *prev, mc_plan *pl)
 
 static double local_ips(const planner *P, const mc_plan_task *t, int variant, int reps)
 {
-    if (variant < 0) {
-        const double svc = msg(P, data_in_bytes(P->p, t->first)) + range_latency(P, t->first, t->last) +
-                           msg(P, P->p->layers[t->last - 1].cost.out_bytes);
-        return reps / svc;
-    }
-    const mc_prof_cost *c = &P->p->layers[t->first].splits[variant].cost;
-    return reps / (msg(P, c->in_bytes) + c->latency + msg(P, c->out_bytes));
+    return reps / (variant < 0 ? data_svc(P, t->first, t->last) : split_svc(P, t->first, variant));
 }
 
 static void task_why(const planner *P, const mc_plan *pl, int ti)
@@ -384,7 +428,7 @@ static void task_why(const planner *P, const mc_plan *pl, int ti)
     /* Best alternative over the same devices. */
     double alt = -1;
     int alt_v = -2, alt_r = 0;
-    const int single = t->last - t->first == 1 && is_heavy(p->layers[t->first].op);
+    const int single = is_heavy(p->layers[t->first].op) && t->last == mc_profile_split_end(p, t->first);
     if (t->variant >= 0 || t->replicas > 1 || D > 1) {
         if (range_mem(p, t->first, t->last) <= P->o->mem_bytes) {
             alt = local_ips(P, t, -1, D);
@@ -394,7 +438,7 @@ static void task_why(const planner *P, const mc_plan *pl, int ti)
         if (single)
             for (int v = 0; v < p->layers[t->first].n_splits; v++) {
                 const mc_prof_split *S = &p->layers[t->first].splits[v];
-                if (v == t->variant || S->cost.mem_bytes > P->o->mem_bytes || D % S->parts) continue;
+                if (v == t->variant || split_mem(p, t->first, v) > P->o->mem_bytes || D % S->parts) continue;
                 const double x = local_ips(P, t, v, D / S->parts);
                 if (x > alt) {
                     alt = x;
@@ -437,18 +481,10 @@ static int mem_ok(const planner *P, const mc_plan *pl)
 {
     for (int t = 0; t < pl->n_tasks; t++) {
         const mc_plan_task *k = &pl->tasks[t];
-        const double m = k->variant >= 0 ? P->p->layers[k->first].splits[k->variant].cost.mem_bytes
-                                         : range_mem(P->p, k->first, k->last);
+        const double m = k->variant >= 0 ? split_mem(P->p, k->first, k->variant) : range_mem(P->p, k->first, k->last);
         if (m > P->o->mem_bytes || k->first >= k->last) return 0;
     }
     return 1;
-}
-
-static int unit_of_heavy(const planner *P, int layer)
-{
-    for (int u = 0; u < P->U; u++)
-        if (P->uheavy[u] == layer) return u;
-    return -1;
 }
 
 /* Tries candidate c (plan n-1 changed by one device); keeps it in best if better. */
@@ -484,32 +520,35 @@ static void chain_plan(const planner *P, const mc_plan *prev, mc_plan *best)
             snprintf(what, sizeof what, "plan n-1 plus a replica of %s..%s (data parallelism)", fn, ln);
             consider(P, &c, best, what);
         }
-        if (k->replicas == 1) { /* one more part */
-            const int u = unit_of_heavy(P, k->first);
-            const int one_unit = u >= 0 && k->last == P->ustart[u + 1];
-            const int prev_split = t > 0 && prev->tasks[t - 1].variant >= 0;
-            const int lights = k->last != k->first + 1; /* light layers that would move on */
-            const int next_split = t + 1 < prev->n_tasks && prev->tasks[t + 1].variant >= 0;
-            if (u >= 0 && (k->variant >= 0 || (one_unit && split_allowed(P, u, prev_split) &&
-                                               (!lights || (t + 1 < prev->n_tasks && !next_split))))) {
-                const mc_prof_layer *L = &P->p->layers[k->first];
-                for (int v = 0; v < L->n_splits; v++) {
-                    if (L->splits[v].parts != k->parts + 1) continue;
-                    c = *prev;
-                    c.n = prev->n + 1;
-                    c.used = prev->used + 1;
-                    set_split_task(P, &c.tasks[t], k->first, v, 1);
-                    if (t + 1 < c.n_tasks) c.tasks[t + 1].first = k->first + 1; /* lights move on */
-                    snprintf(what, sizeof what, "plan n-1 with %s split %s into %d parts (model parallelism)", fn,
-                             mc_split_method_name(L->splits[v].method), L->splits[v].parts);
-                    consider(P, &c, best, what);
-                }
+        if (k->replicas == 1) { /* one more part: of a split task, or a task of one heavy layer split */
+            int h = k->first, ok = k->variant >= 0, before = 0, after = 0;
+            if (!ok) {
+                int heavy = 0;
+                for (int l = k->first; l < k->last; l++)
+                    if (is_heavy(P->p->layers[l].op)) heavy++, h = l;
+                before = h > k->first; /* light layers before it close the previous task */
+                after = k->last > mc_profile_split_end(P->p, h); /* those after it open the next one */
+                ok = heavy == 1 && (!before || (t > 0 && prev->tasks[t - 1].variant < 0)) &&
+                     (!after || (t + 1 < prev->n_tasks && prev->tasks[t + 1].variant < 0));
+            }
+            const mc_prof_layer *L = &P->p->layers[h];
+            for (int v = 0; ok && v < L->n_splits; v++) {
+                if (L->splits[v].parts != k->parts + 1) continue;
+                c = *prev;
+                c.n = prev->n + 1;
+                c.used = prev->used + 1;
+                set_split_task(P, &c.tasks[t], h, v, 1);
+                if (before) c.tasks[t - 1].last = h;
+                if (after) c.tasks[t + 1].first = mc_profile_split_end(P->p, h);
+                snprintf(what, sizeof what, "plan n-1 with %s split %s into %d parts (model parallelism)",
+                         P->p->layers[h].name, mc_split_method_name(L->splits[v].method), L->splits[v].parts);
+                consider(P, &c, best, what);
             }
         }
         if (k->replicas == 1 && k->variant < 0 && prev->n_tasks < MC_PLAN_MAX_TASKS) { /* cut in two */
-            for (int u = 0; u < P->U; u++) {
-                const int b = P->ustart[u];
-                if (b <= k->first || b >= k->last) continue;
+            for (int q = 0; q < P->npos; q++) {
+                const int b = P->pos[q];
+                if (!(P->kind[q] & POS_CHEAP) || b <= k->first || b >= k->last) continue;
                 c = *prev;
                 c.n = prev->n + 1;
                 c.used = prev->used + 1;
@@ -541,67 +580,86 @@ mc_status mc_plan_all(const mc_profile *p, const mc_plan_opts *o, mc_plan *plans
         return mc_error_set(MC_ERR_INVALID_ARG, "plan: link model a=%g b=%g must be >= 0", o->link_a, o->link_b);
     if (p->n_layers < 1) return mc_error_set(MC_ERR_INVALID_ARG, "plan: the profile has no layers");
 
-    planner P = {p, o, 0, NULL, NULL, NULL, NULL, NULL};
+    planner P = {p, o, p->n_layers, 0, NULL, NULL, NULL, NULL, NULL, NULL};
     mc_status st = MC_OK;
-    P.ustart = calloc((size_t)p->n_layers + 2, sizeof(int));
-    P.uheavy = calloc((size_t)p->n_layers + 1, sizeof(int));
-    P.lat_pre = calloc((size_t)p->n_layers + 1, sizeof(double));
-    if (!P.ustart || !P.uheavy || !P.lat_pre) {
+    const int nl = p->n_layers;
+    P.pos = calloc((size_t)nl + 1, sizeof(int));
+    P.kind = calloc((size_t)nl + 1, sizeof(int));
+    P.pos_of = calloc((size_t)nl + 1, sizeof(int));
+    P.lat_pre = calloc((size_t)nl + 1, sizeof(double));
+    if (!P.pos || !P.kind || !P.pos_of || !P.lat_pre) {
         st = mc_error_set(MC_ERR_NOMEM, "plan: no memory");
         goto done;
     }
-    for (int l = 0; l < p->n_layers; l++) {
-        P.lat_pre[l + 1] = P.lat_pre[l] + p->layers[l].cost.latency;
-        if (is_heavy(p->layers[l].op)) {
-            if (P.U == 0) {
-                P.ustart[0] = 0;
-                P.uheavy[0] = l;
-                P.U = 1;
-            } else {
-                P.ustart[P.U] = l;
-                P.uheavy[P.U] = l;
-                P.U++;
-            }
+    /* Candidate boundaries: in every gap between heavy layers the cheapest
+     * cut (ties: the latest), and around every heavy layer the cuts a split
+     * task needs.  P.pos_of first holds the flags per layer boundary. */
+    int *flag = P.pos_of;
+    flag[0] = flag[nl] = POS_CHEAP;
+    for (int l = 0, prev = -1; l <= nl; l++) {
+        if (l < nl && !is_heavy(p->layers[l].op)) continue;
+        int cheap = prev + 1;
+        for (int k = prev + 1; k <= l; k++)
+            if (mc_profile_cut_bytes(p, k) <= mc_profile_cut_bytes(p, cheap)) cheap = k;
+        flag[cheap] |= POS_CHEAP;
+        if (l < nl) {
+            flag[l] |= POS_BEFORE_HEAVY;
+            flag[mc_profile_split_end(p, l)] |= POS_AFTER_HEAVY;
         }
+        prev = l;
     }
-    if (P.U == 0) {
-        P.U = 1;
-        P.uheavy[0] = -1;
+    for (int k = 0; k <= nl; k++) {
+        P.kind[P.npos] = flag[k];
+        if (flag[k]) P.pos[P.npos++] = k;
     }
-    P.ustart[P.U] = p->n_layers;
+    for (int k = 0; k <= nl; k++) P.pos_of[k] = -1;
+    for (int q = 0; q < P.npos; q++) P.pos_of[P.pos[q]] = q;
+    for (int l = 0; l < nl; l++) P.lat_pre[l + 1] = P.lat_pre[l] + p->layers[l].cost.latency;
 
-    /* Step 1: every unit must fit, whole or split. */
-    for (int u = 0; u < P.U; u++) {
-        const int h = P.uheavy[u];
-        const double whole = range_mem(p, P.ustart[u], P.ustart[u + 1]);
+    /* Step 1: every layer must fit: a heavy one whole or split, a light one
+     * in the smallest range of candidate cuts around it. */
+    for (int l = 0; l < nl; l++) {
+        const mc_prof_layer *L = &p->layers[l];
+        const int heavy = is_heavy(L->op);
+        int c1 = l, c2 = heavy ? mc_profile_split_end(p, l) : l + 1;
+        if (!heavy) {
+            if (L->fold_of) continue; /* part of its convolution's range */
+            while (P.pos_of[c1] < 0) c1--;
+            while (P.pos_of[c2] < 0) c2++;
+        }
+        const double whole = range_mem(p, c1, c2);
         if (whole <= o->mem_bytes) continue;
-        const mc_prof_layer *L = h >= 0 ? &p->layers[h] : NULL;
         double least = DBL_MAX;
         int lv = -1;
-        for (int v = 0; L && v < L->n_splits; v++)
-            if (L->splits[v].cost.mem_bytes < least) {
-                least = L->splits[v].cost.mem_bytes;
+        for (int v = 0; heavy && v < L->n_splits; v++)
+            if (split_mem(p, l, v) < least) {
+                least = split_mem(p, l, v);
                 lv = v;
             }
         if (lv >= 0 && least <= o->mem_bytes) continue;
-        const char *nm = h >= 0 ? p->layers[h].name : p->layers[P.ustart[u]].name;
         if (lv >= 0)
             st = mc_error_set(MC_ERR_INVALID_ARG,
                               "plan: memory budget %.1f MB per device is too small: layer %s needs %.1f MB, and "
                               "%.1f MB per part even split %s into %d parts (the most the profile has; profile "
                               "more parts with --splits or raise --mem)",
-                              o->mem_bytes / MB, nm, whole / MB, least / MB,
+                              o->mem_bytes / MB, L->name, whole / MB, least / MB,
                               mc_split_method_name(L->splits[lv].method), L->splits[lv].parts);
-        else
+        else if (heavy)
             st = mc_error_set(MC_ERR_INVALID_ARG,
                               "plan: memory budget %.1f MB per device is too small: layer %s needs %.1f MB and "
                               "the profile has no split of it that fits",
-                              o->mem_bytes / MB, nm, whole / MB);
+                              o->mem_bytes / MB, L->name, whole / MB);
+        else
+            st = mc_error_set(MC_ERR_INVALID_ARG,
+                              "plan: memory budget %.1f MB per device is too small: layer %s (%s..%s, the least a "
+                              "task holding it runs) needs %.1f MB",
+                              o->mem_bytes / MB, L->name, p->layers[c1].name, p->layers[c2 - 1].name, whole / MB);
         goto done;
     }
 
-    P.best = malloc(sizeof(double) * (idx(P.U, MAXD, 1) + 1));
-    P.ch = calloc(idx(P.U, MAXD, 1) + 1, sizeof(choice));
+    const size_t cells = idx(P.npos - 1, NS - 1, MAXD) + 1;
+    P.best = malloc(sizeof(double) * cells);
+    P.ch = calloc(cells, sizeof(choice));
     if (!P.best || !P.ch) {
         st = mc_error_set(MC_ERR_NOMEM, "plan: no memory for the search");
         goto done;
@@ -609,7 +667,7 @@ mc_status mc_plan_all(const mc_profile *p, const mc_plan_opts *o, mc_plan *plans
     run_dp(&P);
     int min_n = -1;
     for (int d = 1; d <= MAXD && min_n < 0; d++)
-        if (P.best[idx(P.U, d, 0)] >= 0 || P.best[idx(P.U, d, 1)] >= 0) min_n = d;
+        if (P.best[idx(P.npos - 1, AT_CUT, d)] >= 0 || P.best[idx(P.npos - 1, AFTER_SPLIT, d)] >= 0) min_n = d;
     if (min_n < 0) {
         st = mc_error_set(MC_ERR_INVALID_ARG,
                           "plan: no assignment of %s fits %.1f MB per device with up to %d devices", p->model,
@@ -664,8 +722,9 @@ mc_status mc_plan_all(const mc_profile *p, const mc_plan_opts *o, mc_plan *plans
         for (int t = 0; t < pl->n_tasks; t++) task_why(&P, pl, t);
     }
 done:
-    free(P.ustart);
-    free(P.uheavy);
+    free(P.pos);
+    free(P.kind);
+    free(P.pos_of);
     free(P.lat_pre);
     free(P.best);
     free(P.ch);

@@ -32,47 +32,91 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* Times layer l (weights loaded) on be; fills c. */
+/* Times layer l (weights loaded) on be; fills c.  A layer reading several
+ * inputs gets one random buffer per input (forward_n); a view runs nothing. */
 static mc_status time_layer(mc_backend *be, mc_layer *l, int repeat, unsigned long long seed,
                             mc_prof_cost *c)
 {
+    const int n_in = l->n_in > 1 ? l->n_in : 1;
     const size_t ni = mc_shape_count(&l->in), no = mc_shape_count(&l->out);
+    c->weight_bytes = l->has_params && !l->alias
+                          ? (double)(mc_shape_count(&l->wshape) + mc_shape_count(&l->bshape)) * 4 : 0;
+    for (int k = 0; k < MC_MAX_AUX && l->has_params && !l->alias; k++)
+        c->weight_bytes += 4.0 * (double)mc_shape_count(&l->auxshape[k]);
+    c->in_bytes = (double)ni * 4;
+    c->out_bytes = (double)no * 4;
+    if (l->alias) { /* flatten, a folded batchnorm: the same floats, nothing runs */
+        c->latency = c->ws_bytes = 0;
+        c->mem_bytes = mc_prof_mem(0, c->in_bytes, c->out_bytes, 0);
+        return MC_OK;
+    }
     const size_t ws = be->workspace_bytes(be, l);
-    void *bi = NULL, *bo = NULL, *bw = NULL;
+    void *bi[MC_MAX_INPUTS] = {0}, *bo = NULL, *bw = NULL;
+    const void *argv[MC_MAX_INPUTS];
     float *x = NULL;
     double t[64];
     if (repeat > 64) repeat = 64;
     mc_status st = be->prepare_layer(be, l);
     if (st) return st;
-    if ((st = be->buffer_alloc(be, ni * sizeof(float), &bi)) ||
-        (st = be->buffer_alloc(be, no * sizeof(float), &bo)) ||
-        (ws && (st = be->buffer_alloc(be, ws, &bw))))
-        goto done;
-    if (!(x = malloc(ni * sizeof(float)))) {
+    size_t most = 0;
+    for (int k = 0; k < n_in; k++) most = mc_shape_count(&l->ins[k]) > most ? mc_shape_count(&l->ins[k]) : most;
+    if (!(x = malloc(most * sizeof(float)))) {
         st = mc_error_set(MC_ERR_NOMEM, "layer %s: no memory for a profiling input", l->name);
         goto done;
     }
-    mc_input_random(x, ni, seed, 0);
-    if ((st = be->upload(be, bi, x, ni))) goto done;
+    for (int k = 0; k < n_in; k++) {
+        const size_t nk = mc_shape_count(&l->ins[k]);
+        if ((st = be->buffer_alloc(be, nk * sizeof(float), &bi[k]))) goto done;
+        mc_input_random(x, nk, seed, (uint64_t)k);
+        if ((st = be->upload(be, bi[k], x, nk))) goto done;
+        argv[k] = bi[k];
+    }
+    if ((st = be->buffer_alloc(be, no * sizeof(float), &bo)) || (ws && (st = be->buffer_alloc(be, ws, &bw))))
+        goto done;
+    if (n_in > 1 && !be->forward_n) {
+        st = mc_error_set(MC_ERR_UNSUPPORTED, "backend %s cannot run layer %s (%d inputs)", be->name, l->name, n_in);
+        goto done;
+    }
     for (int r = -1; r < repeat; r++) {
         double t0 = mc_now();
-        if ((st = be->forward(be, l, bi, bo, bw)) || (st = be->synchronize(be))) goto done;
+        st = n_in > 1 ? be->forward_n(be, l, argv, bo, bw) : be->forward(be, l, bi[0], bo, bw);
+        if (st || (st = be->synchronize(be))) goto done;
         if (r >= 0) t[r] = mc_now() - t0;
     }
     qsort(t, (size_t)repeat, sizeof t[0], cmp_double);
     c->latency = repeat % 2 ? t[repeat / 2] : 0.5 * (t[repeat / 2 - 1] + t[repeat / 2]);
-    c->weight_bytes = l->has_params ? (double)(mc_shape_count(&l->wshape) + mc_shape_count(&l->bshape)) * 4 : 0;
-    c->in_bytes = (double)ni * 4;
-    c->out_bytes = (double)no * 4;
     c->ws_bytes = (double)ws;
     c->mem_bytes = mc_prof_mem(c->weight_bytes, c->in_bytes, c->out_bytes, c->ws_bytes);
 done:
     free(x);
     if (bw) be->buffer_free(be, bw);
     if (bo) be->buffer_free(be, bo);
-    if (bi) be->buffer_free(be, bi);
+    for (int k = 0; k < n_in; k++)
+        if (bi[k]) be->buffer_free(be, bi[k]);
     be->release_layer(be, l);
     return st;
+}
+
+void mc_profile_fill_cuts(mc_profile *p, const mc_model *m)
+{
+    for (int i = 0; i < p->n_layers && i < m->n_layers; i++) {
+        const mc_layer *l = &m->layers[i];
+        p->layers[i].cut_bytes = 4.0 * (double)mc_model_cut_floats(m, i);
+        p->layers[i].view = l->alias;
+        p->layers[i].fold_of = l->alias && l->op == MC_OP_BATCHNORM && l->inputs[0] >= 0 ? 1 + l->inputs[0] : 0;
+    }
+    p->has_cuts = 1;
+}
+
+int mc_profile_split_end(const mc_profile *p, int l)
+{
+    return l + 1 < p->n_layers && p->layers[l + 1].fold_of == l + 1 ? l + 2 : l + 1;
+}
+
+double mc_profile_cut_bytes(const mc_profile *p, int k)
+{
+    if (k >= p->n_layers) return p->layers[p->n_layers - 1].cost.out_bytes;
+    return p->has_cuts ? p->layers[k].cut_bytes : p->layers[k].cost.in_bytes;
 }
 
 /* Times the largest part of one split variant; 1 if measured, 0 if the split does not exist. */
@@ -119,6 +163,7 @@ mc_status mc_profile_measure(mc_model *m, const mc_profile_opts *o, mc_profile *
         mc_backend_destroy(be);
         return mc_error_set(MC_ERR_NOMEM, "profile: no memory for %d layers", m->n_layers);
     }
+    mc_profile_fill_cuts(out, m);
     for (int i = 0; i < m->n_layers && !st; i++) {
         mc_layer *l = &m->layers[i];
         mc_prof_layer *pl = &out->layers[i];
@@ -168,6 +213,9 @@ cJSON *mc_profile_to_json(const mc_profile *p)
         cJSON_AddStringToObject(o, "name", l->name);
         cJSON_AddStringToObject(o, "op", mc_op_get(l->op)->name);
         cost_to_json(o, &l->cost);
+        if (p->has_cuts) cJSON_AddNumberToObject(o, "cut_bytes", l->cut_bytes);
+        if (l->view) cJSON_AddTrueToObject(o, "view");
+        if (l->fold_of) cJSON_AddNumberToObject(o, "folds_into", l->fold_of - 1);
         cJSON *ss = cJSON_AddArrayToObject(o, "splits");
         for (int s = 0; s < l->n_splits; s++) {
             const mc_prof_split *sp = &l->splits[s];
@@ -229,7 +277,7 @@ mc_status mc_profile_from_json(const cJSON *j, const char *origin, mc_profile *o
     out->layers = calloc((size_t)out->n_layers, sizeof *out->layers);
     if (!out->layers) return mc_error_set(MC_ERR_NOMEM, "%s: no memory", origin);
     mc_status st = MC_OK;
-    int i = 0;
+    int i = 0, cuts = 0;
     const cJSON *o;
     cJSON_ArrayForEach(o, ls)
     {
@@ -245,6 +293,14 @@ mc_status mc_profile_from_json(const cJSON *j, const char *origin, mc_profile *o
         snprintf(l->name, sizeof l->name, "%s", nm->valuestring);
         snprintf(where, sizeof where, "layer %s", l->name);
         if ((st = cost_from_json(o, origin, where, &l->cost))) break;
+        const cJSON *fo = cJSON_GetObjectItemCaseSensitive(o, "folds_into");
+        l->view = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "view"));
+        l->fold_of = cJSON_IsNumber(fo) && fo->valueint >= 0 && fo->valueint < i ? fo->valueint + 1 : 0;
+        const cJSON *cb = cJSON_GetObjectItemCaseSensitive(o, "cut_bytes");
+        if (cJSON_IsNumber(cb) && cb->valuedouble >= 0) {
+            l->cut_bytes = cb->valuedouble;
+            cuts++;
+        }
         const cJSON *ss = cJSON_GetObjectItemCaseSensitive(o, "splits"), *so;
         cJSON_ArrayForEach(so, ss)
         {
@@ -274,6 +330,7 @@ mc_status mc_profile_from_json(const cJSON *j, const char *origin, mc_profile *o
         if (st) break;
         i++;
     }
+    out->has_cuts = !st && cuts == out->n_layers; /* all or nothing: else a chain */
     const cJSON *lk = cJSON_GetObjectItemCaseSensitive(j, "link");
     if (!st && lk) {
         if ((st = num_field(lk, "a_s_per_byte", origin, "link", &out->link_a)) ||

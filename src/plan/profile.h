@@ -7,9 +7,16 @@
  * the same numbers for the largest part.  The link model is the Musical
  * Chair one: sending a message of d bytes costs t = a*d + b seconds.
  *
+ * Models are graphs: per layer the profile also holds the bytes crossing the
+ * cut before it (model.h: every tensor made before it and read at or after
+ * it), which is what a task boundary there sends; in a chain that is the
+ * layer's input.  Views (flatten, a batchnorm folded into its convolution)
+ * run nothing and are profiled as 0 s; layers reading several inputs (add,
+ * concat) are timed through the backend's forward_n.
+ *
  * JSON (docs/planner.md):
  *   {"model": "alexnet", "device": "cpu", "threads": 2, "repeat": 3,
- *    "layers": [{"name": "conv1", "op": "conv2d", "latency_s": 0.01,
+ *    "layers": [{"name": "conv1", "op": "conv2d", "latency_s": 0.01, "cut_bytes": ..,
  *                "weight_bytes": .., "in_bytes": .., "out_bytes": .., "workspace_bytes": ..,
  *                "memory_bytes": ..,
  *                "splits": [{"method": "conv_channel", "parts": 2, "grid": [1, 1],
@@ -47,6 +54,9 @@ typedef struct mc_prof_layer {
     char name[MC_NAME_MAX];
     mc_op_type op;
     mc_prof_cost cost;
+    double cut_bytes; /* bytes crossing the cut before this layer (when the profile has_cuts) */
+    int view;         /* runs nothing (flatten, a folded batchnorm): its output is its input's buffer */
+    int fold_of;      /* a batchnorm folded into a convolution: 1 + that layer's index; 0: none */
     int n_splits;
     mc_prof_split splits[MC_PROFILE_MAX_SPLITS];
 } mc_prof_layer;
@@ -57,6 +67,7 @@ typedef struct mc_profile {
     mc_prof_layer *layers;
     int has_link;
     double link_a, link_b; /* seconds per byte, seconds per message */
+    int has_cuts;          /* layers' cut_bytes are set (else a chain: cut k = layer k's input) */
 } mc_profile;
 
 typedef struct mc_profile_opts {
@@ -71,6 +82,14 @@ typedef struct mc_profile_opts {
 /* Measures every layer of `m` and its split variants on the backend o->device. */
 mc_status mc_profile_measure(mc_model *m, const mc_profile_opts *o, mc_profile *out);
 void mc_profile_free(mc_profile *p);
+
+/* Sets every layer's cut_bytes, view and fold_of from model m (the profile's model). */
+void mc_profile_fill_cuts(mc_profile *p, const mc_model *m);
+/* The end of a split task of layer l: l + 1, or l + 2 when the batchnorm
+ * folded into l follows it (the task then holds both, farm.h). */
+int mc_profile_split_end(const mc_profile *p, int l);
+/* Bytes crossing cut k of the profiled model (k = n_layers: the model's output). */
+double mc_profile_cut_bytes(const mc_profile *p, int k);
 
 /* Memory a node needs for a layer (or part) as net.c allocates it. */
 double mc_prof_mem(double weight_bytes, double in_bytes, double out_bytes, double ws_bytes);

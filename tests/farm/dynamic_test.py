@@ -3,7 +3,9 @@
 
 Every scenario runs `mchair initial --dynamic` (the master inside initial, or
 `mchair master` on its own) with AlexNet planned for devices of 80 MiB (so
-the plans split fc1 and give single devices to tasks), nodes that join with
+the plans split fc1 and give single devices to tasks; --model and --mem run
+a scenario with another model, e.g. `kill --model resnet50 --mem 40 --frames
+200 --rate 4`: a graph model whose tasks are pieces between cuts), nodes that join with
 only `--master`, and a stream at a fixed rate of frames cycling through a few
 input files, then checks what the issue asks:
 
@@ -43,7 +45,10 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import farmlib  # noqa: E402
 
 TOL = 1e-5
+MODEL = "alexnet"
 MEM = "80"
+SHAPES = {"alexnet": (224, 224, 3), "vgg16": (224, 224, 3), "resnet50": (224, 224, 3), "xception": (299, 299, 3),
+          "c3d": (16, 112, 112, 3)}
 LINK = "0.000002,0.0003"  # loopback: the planner gives every device a task
 failures = []
 
@@ -90,11 +95,11 @@ class Farm:
             self.start_node()
         if nodes_first:
             time.sleep(1.5)  # they try to join and fail: nothing listens yet
-        common = ["--model", "alexnet", "--listen", "127.0.0.1:%d" % self.init_port, "--repeat", str(repeat),
+        common = ["--model", MODEL, "--listen", "127.0.0.1:%d" % self.init_port, "--repeat", str(repeat),
                   "--rate", str(rate), "--input", ",".join(self.inputs), "--outputs", self.outs, "--json",
                   self.report, "--timeout", "120", "--wait", "120"] + list(extra)
         if standalone:
-            self.master = farmlib.start([a.mchair, "master", "--model", "alexnet", "--listen",
+            self.master = farmlib.start([a.mchair, "master", "--model", MODEL, "--listen",
                                          "127.0.0.1:%d" % self.master_port, "--json", self.master_json] + plan,
                                         os.path.join(work, "master.log"))
             farmlib.wait_port(self.master_port, self.master)
@@ -183,9 +188,9 @@ def events_logged(log):
 
 
 def profile(a, work):
-    p = os.path.join(work, "alexnet.prof.json")
+    p = os.path.join(work, "%s.prof.json" % MODEL)
     if not os.path.exists(p):
-        subprocess.run([a.mchair, "profile", "--model", "alexnet", "--out", p, "--repeat", "1", "--threads", "1"],
+        subprocess.run([a.mchair, "profile", "--model", MODEL, "--out", p, "--repeat", "1", "--threads", "1"],
                        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                        env=dict(os.environ, OMP_NUM_THREADS="1"))
     return p
@@ -193,7 +198,7 @@ def profile(a, work):
 
 def plan_folder(a, work, n):
     d = os.path.join(work, "plans")
-    subprocess.run([a.mchair, "plan", "--model", "alexnet", "--devices", str(n), "--mem", MEM, "--profile",
+    subprocess.run([a.mchair, "plan", "--model", MODEL, "--devices", str(n), "--mem", MEM, "--profile",
                     profile(a, work), "--link", LINK, "--out", d], check=True, stdout=subprocess.DEVNULL,
                    stderr=subprocess.DEVNULL)
     return d
@@ -205,7 +210,7 @@ def make_inputs(work, n):
     for i in range(n):
         p = os.path.join(work, "in%d.u8" % i)
         if not os.path.exists(p):
-            rng.integers(0, 256, (224, 224, 3), dtype=np.uint8).tofile(p)
+            rng.integers(0, 256, SHAPES[MODEL], dtype=np.uint8).tofile(p)
         paths.append(p)
     return paths
 
@@ -214,7 +219,7 @@ def predict_refs(a, farm):
     refs = []
     for i, p in enumerate(farm.inputs):
         out = os.path.join(farm.work, "ref%d.f32" % i)
-        subprocess.run([a.mchair, "predict", "--model", "alexnet", "--seed", "1", "--input", p, "--repeat", "1",
+        subprocess.run([a.mchair, "predict", "--model", MODEL, "--seed", "1", "--input", p, "--repeat", "1",
                         "--warmup", "0", "--quiet", "--output", out], check=True, stdout=subprocess.DEVNULL)
         refs.append(np.fromfile(out, dtype=np.float32))
     return refs
@@ -258,10 +263,10 @@ def tables(rep):
 # ---------------------------------------------------------------- scenarios
 
 def test_kill(a, work):
-    farm = Farm(a, work, 1000, 30, 5)
+    farm = Farm(a, work, a.frames or 1000, a.rate or 30, 5)
     for _ in range(5):
         farm.start_node()
-    check(farm.wait_results(farm.repeat // 5), "kill: the stream runs (%d results)" % (farm.repeat // 5))
+    check(farm.wait_results(farm.repeat // 5, timeout=300), "kill: the stream runs (%d results)" % (farm.repeat // 5))
     by_task = {}
     for p in farm.node_ports:
         by_task.setdefault(farm.task_of(p), []).append(p)
@@ -403,7 +408,13 @@ def main():
     ap.add_argument("--mchair", required=True)
     ap.add_argument("--keep", action="store_true", help="keep the work folder")
     ap.add_argument("--scale", type=float, default=1.0, help="frames and rate x this (slow sanitizer builds)")
+    ap.add_argument("--model", default="alexnet", help="the model (kill only; default alexnet)")
+    ap.add_argument("--mem", default="80", help="MiB per device for the plans (default 80)")
+    ap.add_argument("--frames", type=int, default=0, help="kill: frames of the stream (default 1000)")
+    ap.add_argument("--rate", type=float, default=0, help="kill: frames per second (default 30)")
     a = ap.parse_args()
+    global MODEL, MEM
+    MODEL, MEM = a.model, a.mem
     work = tempfile.mkdtemp(prefix="mchair-dyn-")
     try:
         {"kill": test_kill, "two": test_two, "rejoin": test_rejoin, "join": test_join, "slow": test_slow,

@@ -8,6 +8,12 @@
   soak                  a tiny model (file) on a farm with an fc_output split:
                         10,000 frames; every node's VmRSS after 10,000 frames is
                         within 1 MiB of its VmRSS after 2,000 frames
+  graph MODEL           resnet50, xception or c3d on the farm `mchair plan` writes
+                        for farm_test.py graph (farmlib.GRAPH_CASES: split tasks
+                        inside residual blocks), a few frames: every node's peak
+                        RSS is at most its weights (every parameter of its layer
+                        range and of the batchnorms folded into them, or its
+                        part's share of a split layer) + 64 MiB
   backpressure          a slow last task fed at a high --rate: initial finishes,
                         every frame is done or dropped (none lost), frames were
                         dropped, and no node passes its memory bound
@@ -33,8 +39,12 @@ import sys
 import tempfile
 import time
 
+import numpy as np
+
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "reference"))
 import farmlib  # noqa: E402
+import onnx_model  # noqa: E402  (the independent parser of the model text)
 
 MIB = 1 << 20
 SLACK = 64 * MIB
@@ -312,9 +322,95 @@ def test_overload(a, work):
     check_bounds(nodes, "after the overload")
 
 
+# ---------------------------------------------------------------- graph
+
+def _n(shape):
+    return int(np.prod(shape)) if shape else 0
+
+
+def layer_params(L):
+    """Parameters of a layer as a node allocates them (weight, bias even
+    with bias=no (zero in memory), aux)."""
+    ps = onnx_model.param_shapes(L)
+    if not ps:
+        return 0
+    return _n(ps[0]) + L["out"][-1] * (L["op"] != "batchnorm") + (L["in"][-1] if L["op"] == "batchnorm" else 0) + \
+        sum(_n(sh) for _, sh in onnx_model.aux_shapes(L))
+
+
+def part_params(L, method, parts, k):
+    """Parameters part k of a split of layer L holds (split.h)."""
+    def cut(i, n, total):
+        return i * total // n
+    op, cin = L["op"], L["in"][-1]
+    cout = L["out"][-1]
+    taps = L["kh"] * L["kw"] * (L["kt"] if op == "conv3d" else 1)
+    if method == "conv_spatial":
+        return layer_params(L)
+    if op == "dense":
+        n_in = _n(L["in"])
+        if method == "fc_output":
+            r = cut(k + 1, parts, cout) - cut(k, parts, cout)
+            return r * n_in + r
+        c = cut(k + 1, parts, n_in) - cut(k, parts, n_in)
+        return cout * c + cout
+    if method == "conv_channel":
+        if op == "dwconv2d":
+            c = cut(k + 1, parts, cin) - cut(k, parts, cin)
+            return taps * c * L["mult"] * 2
+        f = cut(k + 1, parts, cout) - cut(k, parts, cout)
+        if op == "sepconv2d":
+            return taps * cin * L["mult"] + cin * L["mult"] * f + f
+        return taps * cin * f + f
+    c = cut(k + 1, parts, cin) - cut(k, parts, cin)  # conv_filter: every part allocates a bias (zero but part 0's)
+    if op == "sepconv2d":
+        return taps * c * L["mult"] + c * L["mult"] * cout + cout
+    return taps * c * cout + cout
+
+
+def graph_node_weights(layers, task, part):
+    """Bytes of weights a node of farm-file task `task` holds after loading."""
+    names = [L["name"] for L in layers]
+    i0, i1 = names.index(task["layers"][0]), names.index(task["layers"][1])
+    method = task.get("method", "data")
+    if method != "data":  # the folded batchnorm's parameters are folded in, then freed
+        parts = task["parts"] if "grid" not in task else task["grid"][0] * task["grid"][1]
+        return 4 * part_params(layers[i0], method, parts, part)
+    n = sum(layer_params(L) for L in layers[i0:i1 + 1])
+    for L in layers[i0:i1 + 1]:  # batchnorms folded into the range's convolutions, wherever they lie
+        bn = L.get("folded")
+        if bn and names.index(bn) > i1:
+            n += layer_params(layers[names.index(bn)])
+    return 4 * n
+
+
+def test_graph(a, work):
+    farm, js, log = farmlib.plan_graph_farm(a.mchair, a.model, work)
+    print(log)
+    check(farm is not None, "%s: profile and plan write a farm file" % a.model)
+    if not farm:
+        return
+    layout = farmlib.farm_layout(js)
+    procs = farmlib.start_farm(a.mchair, farm, layout, work)
+    _, _, layers = onnx_model.builtin_model(a.model)
+    tasks = {t["name"]: t for t in js["tasks"]}
+    nodes, k = [], 0
+    for name, ports in layout.items():
+        t = tasks[name]
+        P = t.get("parts", 1)
+        for i, _ in enumerate(ports):
+            nodes.append(("%s#%d" % (name, i), procs[k], graph_node_weights(layers, t, i % P)))
+            k += 1
+    init_port = int(js["node"]["initial"][0].rsplit(":", 1)[1])
+    rc, rep, dt = run_initial(a, farm, init_port, a.repeat, ["--timeout", "600"], timeout=1200)
+    check(rc == 0 and rep and rep["done"] == a.repeat, "%s plan farm [%s]: initial gets all %d frames back (%.1f s)" %
+          (a.model, farmlib.farm_desc(js), a.repeat, dt))
+    check_bounds(nodes, "%s plan farm" % a.model)
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("what", choices=["bound", "soak", "backpressure", "overload"])
+    ap.add_argument("what", choices=["bound", "soak", "backpressure", "overload", "graph"])
     ap.add_argument("model", nargs="?", default="alexnet")
     ap.add_argument("devices", nargs="?", type=int, default=5)
     ap.add_argument("--mchair", required=True)
@@ -328,7 +424,7 @@ def main():
     work = tempfile.mkdtemp(prefix="mchair-farmmem-")
     try:
         {"bound": test_bound, "soak": test_soak, "backpressure": test_backpressure,
-         "overload": test_overload}[a.what](a, work)
+         "overload": test_overload, "graph": test_graph}[a.what](a, work)
     except Exception as e:  # noqa: BLE001
         import traceback
         traceback.print_exc()

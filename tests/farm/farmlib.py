@@ -7,6 +7,7 @@ to anything but 127.0.0.1.
 """
 import atexit
 import ctypes
+import json
 import os
 import shutil
 import signal
@@ -175,6 +176,75 @@ def start_farm(mchair, farm, layout, workdir, seed=1, skip=(), extra=()):
     for p, proc in procs:
         wait_port(p, proc)
     return [proc for _, proc in procs]
+
+
+# ---------------------------------------------------------------- farms of the graph models
+
+# The journal's graph models on farms from `mchair plan`.  A plan splits a
+# layer when it does not fit the memory budget; the profile is this machine's
+# with the weights of the layers named in "over" raised above the budget (a
+# device with less memory, as a profile of another device may say) and only
+# the split methods named there kept for them, so that the plan splits the
+# layers the journal splits: a ResNet block's 3x3 convolution (spatial) and
+# its last 1x1 (filter), both inside the block where its input passes them by;
+# an Xception middle-flow separable convolution by channels (block C); C3D's
+# heaviest 3-D convolution (conv2, filter splitting), and fc6, which is over
+# 128 MiB by itself.
+GRAPH_CASES = {
+    # model: (--mem MiB, --devices, --splits, {layer: methods kept}, layers the plan must split);
+    # the farm is the plan for the fewest devices that has one
+    "resnet50": (48, 12, "2,4", {"conv3_block2_2_conv": ["conv_spatial"], "conv4_block3_3_conv": ["conv_filter"]},
+                 ["conv3_block2_2_conv", "conv4_block3_3_conv"]),
+    "xception": (48, 12, "2", {"block7_sepconv2": ["conv_channel"]}, ["block7_sepconv2"]),
+    "c3d": (128, 10, "2", {"conv2": ["conv_filter"]}, ["conv2", "fc6"]),
+}
+
+
+def plan_graph_farm(mchair, model, work):
+    """Profiles `model` here, raises the layers of GRAPH_CASES over the budget,
+    plans and returns (farm file path, its JSON, what the planner printed);
+    (None, None, message) when no plan was written."""
+    mem, devices, splits, over, _ = GRAPH_CASES[model]
+    prof = os.path.join(work, "profile.json")
+    r = subprocess.run([mchair, "profile", "--model", model, "--out", prof, "--threads", "1", "--repeat", "1",
+                        "--splits", splits], capture_output=True, text=True, timeout=600)
+    if r.returncode:
+        return None, None, "mchair profile: " + r.stderr[-800:]
+    js = json.load(open(prof))
+    for layer in js["layers"]:
+        if layer["name"] in over:
+            layer["weight_bytes"] = layer["memory_bytes"] = 2 * mem * (1 << 20)
+            layer["splits"] = [x for x in layer["splits"] if x["method"] in over[layer["name"]]]
+    json.dump(js, open(prof, "w"))
+    out = os.path.join(work, "plan")
+    ports = free_ports(2)
+    r = subprocess.run([mchair, "plan", "--model", model, "--devices", str(devices), "--mem", str(mem),
+                        "--profile", prof, "--out", out, "--port", str(20000 + ports[0] % 20000),
+                        "--initial-port", str(ports[1]), "--link", "0.00001,0.0002"],
+                       capture_output=True, text=True, timeout=120)
+    sizes = [n for n in range(1, devices + 1) if os.path.exists(os.path.join(out, "farm-%d.json" % n))]
+    if r.returncode or not sizes:
+        return None, None, "mchair plan (rc %d): %s" % (r.returncode, r.stderr[-800:])
+    farm = os.path.join(out, "farm-%d.json" % sizes[0])
+    js = json.load(open(farm))
+    # every address on a port free now (the planner numbered them from a base
+    # that another process on a shared machine may hold)
+    n = sum(len(v) for v in js["node"].values())
+    fresh = iter(free_ports(n))
+    js["node"] = {t: ["127.0.0.1:%d" % next(fresh) for _ in v] for t, v in js["node"].items()}
+    json.dump(js, open(farm, "w"), indent=1)
+    return farm, js, r.stderr
+
+
+def farm_layout(js):
+    """{task: [ports]} of a farm file's JSON."""
+    return {t: [int(x.rsplit(":", 1)[1]) for x in addrs] for t, addrs in js["node"].items() if t != "initial"}
+
+
+def farm_desc(js):
+    return " | ".join("%s..%s %s%s x%d" % (t["layers"][0], t["layers"][1], t.get("method", "data"),
+                                           "/%d" % t["parts"] if "parts" in t else "",
+                                           len(js["node"][t["name"]]) // t.get("parts", 1)) for t in js["tasks"])
 
 
 def protocol_text():
