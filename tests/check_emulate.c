@@ -12,7 +12,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "farm/emulate.h"
+#include "emu/emulate.h"
 #include "testutil.h"
 
 typedef struct rate_case {

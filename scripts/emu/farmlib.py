@@ -1,7 +1,7 @@
 """farmlib.py - drive an emulated farm (`mchair farm ...`) from Python.
 
 Used by tests/emu/test_emu.py and scripts/emu/experiment.py.  Everything
-goes through the `mchair farm` command line (src/farm/emulate.c); this
+goes through the `mchair farm` command line (src/emu/emulate.c); this
 module only starts processes inside devices, keeps track of them, and
 builds farm files (docs/emulated-farm.md, /work/briefs/farm-contract.md)
 from the farm's addresses.

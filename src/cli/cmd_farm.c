@@ -1,6 +1,6 @@
 /* cmd_farm.c - `mchair farm up|down|status|exec|attach`: the emulated farm.
  *
- * The work is in src/farm/emulate.c; this file parses options, runs the
+ * The work is in src/emu/emulate.c; this file parses options, runs the
  * rpi3 calibration (a measurement with `mchair predict`, see
  * docs/emulated-farm.md) and prints what was made. */
 #include <errno.h>
@@ -13,7 +13,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "../farm/emulate.h"
+#include "../emu/emulate.h"
 #include "cli.h"
 
 static void farm_usage(FILE *f)

@@ -19,8 +19,8 @@
  * idempotent.  Farm names are 1-12 characters [a-z0-9], so one farm's
  * prefix never matches another's objects.
  */
-#ifndef MC_FARM_EMULATE_H
-#define MC_FARM_EMULATE_H
+#ifndef MC_EMU_EMULATE_H
+#define MC_EMU_EMULATE_H
 
 #include <stddef.h>
 #include <sys/types.h>
