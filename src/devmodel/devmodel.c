@@ -376,6 +376,14 @@ double mc_devmodel_pad(double t_start, double modeled_s)
     return slept;
 }
 
+double mc_devmodel_pad_range(const mc_devmodel *dm, const mc_model *m, int first, int last, double t_start)
+{
+    mc_devmodel_cost c;
+    if (mc_devmodel_range(dm, m, first, last, &c, NULL)) return 0;
+    mc_devmodel_pad(t_start, c.total_s);
+    return c.total_s;
+}
+
 cJSON *mc_devmodel_to_json(const mc_devmodel *dm)
 {
     cJSON *j = cJSON_CreateObject();

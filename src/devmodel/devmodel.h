@@ -99,6 +99,10 @@ double mc_devmodel_budget_mb(const mc_devmodel *dm);
  * model).  Returns the seconds slept. */
 double mc_devmodel_pad(double t_start, double modeled_s);
 
+/* Pads layers [first, last) of m, begun at t_start (mc_now()), to their
+ * modeled time; returns the modeled seconds (0 for a bad range). */
+double mc_devmodel_pad_range(const mc_devmodel *dm, const mc_model *m, int first, int last, double t_start);
+
 /* The preset as JSON (the numbers in use; for reports and state files). */
 cJSON *mc_devmodel_to_json(const mc_devmodel *dm);
 
