@@ -71,6 +71,11 @@ typedef struct mc_profile_opts {
 /* Measures every layer of `m` and its split variants on the backend o->device. */
 mc_status mc_profile_measure(mc_model *m, const mc_profile_opts *o, mc_profile *out);
 void mc_profile_free(mc_profile *p);
+/* The same profile from a device model instead of a measurement
+ * (profile_devmodel.c): latencies and memory of the emulated device. */
+struct mc_devmodel;
+mc_status mc_profile_model(const mc_model *m, const struct mc_devmodel *dm, const int *parts, int n_parts,
+                           mc_profile *out);
 
 /* Memory a node needs for a layer (or part) as net.c allocates it. */
 double mc_prof_mem(double weight_bytes, double in_bytes, double out_bytes, double ws_bytes);
