@@ -586,6 +586,11 @@ mc_status mc_farm_state_write(const mc_farm_config *c, const char *path)
         cJSON_AddNumberToObject(cal, "target_s", MC_FARM_RPI3_ALEXNET_S);
         cJSON_AddNumberToObject(cal, "verified_s", c->calib_verified_s);
     }
+    if (c->device_model) { /* nodes and predict in the devices pad to it (docs/emulated-farm.md) */
+        cJSON *dm = cJSON_AddObjectToObject(r, "device_model");
+        cJSON_AddStringToObject(dm, "source", c->device_model);
+        cJSON_AddStringToObject(dm, "name", c->device_model_name ? c->device_model_name : c->device_model);
+    }
     cJSON *devs = cJSON_AddArrayToObject(r, "device");
     cJSON *addrs = cJSON_AddArrayToObject(r, "addresses");
     cJSON *node = cJSON_AddObjectToObject(r, "node");

@@ -44,6 +44,8 @@ typedef struct mc_farm_config {
     const char *preset;              /* "rpi3" or NULL: recorded in the state file */
     double calib_unlimited_s;        /* rpi3 calibration: measured single-thread latency */
     double calib_verified_s;         /* rpi3 calibration: measured on a limited device */
+    const char *device_model;        /* the devices' model (devmodel.h) as given, or NULL: recorded */
+    const char *device_model_name;   /* ... and its name */
 } mc_farm_config;
 
 /* The cfs period and quota (microseconds) for a CPU fraction: the
