@@ -46,8 +46,11 @@ class Farm:
             cmd += ["--state", self.state_path]
         return cmd
 
-    def up(self, devices, link=None, cpu=None, preset=None, mem=None, calib_repeat=None, timeout=300):
+    def up(self, devices, link=None, cpu=None, preset=None, mem=None, calib_repeat=None, timeout=300,
+           device_model=None):
         cmd = self._cmd("up", "--devices", str(devices))
+        if device_model:
+            cmd += ["--device-model", device_model]
         if link:
             cmd += ["--link", link]
         if cpu:
