@@ -95,7 +95,10 @@ static mc_status send_once(node *n, mc_rpc *r, mc_frame *fr, const node_view *v,
         /* A whole tensor for a split receiver is cut: a different slice to
          * each part holder, encoded one by one while the tensor lives (so the
          * compute thread waits for the next output until all are sent); after
-         * the hold-off it is sent, never dropped (a tag's parts go all or none). */
+         * the hold-off it is sent, never dropped (a tag's parts go all or none);
+         * a part holder that answers busy gets it again until NODE_WAIT_S has
+         * passed, as whole tensors do below (seven replicas finishing at once
+         * in front of a split fc1 lost frames without it). */
         mc_split_part *sp = v->next_sp;
         mc_layer full = v->next_full;
         int own_sp = 0;
@@ -111,9 +114,16 @@ static mc_status send_once(node *n, mc_rpc *r, mc_frame *fr, const node_view *v,
             hold = mc_farm_hold_s(r, farm, to, fr->tag);
         }
         mc_farm_cut cut = {sp, &full};
-        st = sp ? mc_farm_send(r, farm, to, &cut, fr->tag, fr->data, fr->n, &fr->meta, pol,
-                               &n->send_abort, &d)
-                : mc_error_set(MC_ERR_NOMEM, "out of memory for the parts of %s", farm->tasks[to].name);
+        for (;;) { /* a refusal (busy) is sent again, to the part holders that did not take it (d) */
+            st = sp ? mc_farm_send(r, farm, to, &cut, fr->tag, fr->data, fr->n, &fr->meta, pol,
+                                   &n->send_abort, &d)
+                    : mc_error_set(MC_ERR_NOMEM, "out of memory for the parts of %s", farm->tasks[to].name);
+            if (st != MC_ERR_FULL || waited >= NODE_WAIT_S || n->send_abort) break;
+            hold = mc_farm_hold_s(r, farm, to, fr->tag);
+            if (hold < 0.01) hold = 0.01;
+            sleep_hold(hold);
+            waited += hold > 0.1 ? 0.1 : hold;
+        }
         if (own_sp) free(sp);
         note_delivery(n, farm, to, fr->tag, &d, st);
         if (st == MC_ERR_ABORTED && !n->quit) {
