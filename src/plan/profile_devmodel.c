@@ -7,9 +7,10 @@
  * profile's structures and nothing else.  Per layer and per split part (the
  * largest of each variant, as profile.c times it) the latency is the
  * model's time for that layer run alone on one device, swap included, and
- * the memory is what the model says the device holds for it (every weight
- * copy the device's framework keeps, plus two activations), so that the
- * planner's --mem is the device's room for them: mc_devmodel_budget_mb().
+ * the memory is what the model says the device holds for it: weight_bytes
+ * counts every copy of the parameters the device's framework keeps, and
+ * memory_bytes adds two activations, so that the planner's --mem is the
+ * device's room for them: mc_devmodel_budget_mb().
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,11 +28,13 @@ static void model_cost(const mc_devmodel *dm, const mc_layer *l, mc_prof_cost *c
     one.layers = &copy;
     mc_devmodel_cost t;
     c->latency = mc_devmodel_range(dm, &one, 0, 1, &t, NULL) ? 0 : t.total_s;
-    c->weight_bytes = t.weight_bytes;
+    /* what the device holds for the parameters: every copy its framework keeps (the planner sums
+     * weight_bytes over a task's layers) */
+    c->weight_bytes = dm->weight_copies * t.weight_bytes;
     c->in_bytes = 4.0 * (double)mc_shape_count(&l->in);
     c->out_bytes = 4.0 * (double)mc_shape_count(&l->out);
     c->ws_bytes = 0;
-    c->mem_bytes = dm->weight_copies * c->weight_bytes + 2 * (c->in_bytes > c->out_bytes ? c->in_bytes : c->out_bytes);
+    c->mem_bytes = c->weight_bytes + 2 * (c->in_bytes > c->out_bytes ? c->in_bytes : c->out_bytes);
 }
 
 mc_status mc_profile_model(const mc_model *m, const mc_devmodel *dm, const int *parts, int n_parts, mc_profile *out)
