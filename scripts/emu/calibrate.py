@@ -278,11 +278,29 @@ def markdown(preset_path, preset, fitted, fit_rows, check_rows, layout_rows, per
             r["model"], r["devices"], tasks, r["period_s"], "%.3f" % rq if rq else "n/a",
             "%.2f" % (r["period_s"] / rq) if rq else "", "%.3f" % fg if fg else "n/a",
             "%.2f" % (r["period_s"] / fg) if fg else ""))
+    xq = [q for name, q in per_layer if name == "xception"]
+    if xq:
+        blocks = {}
+        for l in xq[0]["layers"]:
+            b = l["name"].split("_")[0] if l["name"].startswith("block") else l["name"]
+            blocks[b] = blocks.get(b, 0) + l["total_s"]
+        order = sorted(blocks, key=lambda b: int(b[5:]) if b[5:].isdigit() else 99)
+        mid = sum(blocks.get("block%d" % k, 0) for k in range(5, 13))
+        L += ["", "## Xception by block (journal Fig. 21)", "",
+              "The journal measured Xception's latency per block on a Pi and says 'block C has the longest latency';",
+              "its block letters are defined in its Fig. 6, which is not in the text.  The model per Keras block",
+              "(entry flow 1-4, middle flow 5-12, exit flow 13-14), whole model %.2f s on one Pi:" %
+              xq[0]["total"]["total_s"], "",
+              "| block | model s |", "| --- | --- |"]
+        L += ["| %s | %.3f |" % (b, blocks[b]) for b in order]
+        L += ["| middle flow (blocks 5-12 together) | %.3f |" % mid]
     L += ["", "## Per layer", "",
           "The model's time of every layer of AlexNet, VGG16 and C3D run as the whole model on one Pi (swap of that",
           "process spread over the layers by weight).  The papers' per-layer figures (journal Figs. 13, 17, 18(a), 20)",
           "are bar charts whose values are not in the text; where the text gives a number it is in the table above.", ""]
     for model, q in per_layer:
+        if model == "xception":
+            continue  # by block above
         L += ["### %s (%.3f s per inference, footprint %.0f MiB, %.0f MB paged per inference)" % (
             model, q["total"]["total_s"], q["footprint_mb"], q["paged_mb_per_inference"]), "",
               "| layer | op | GFLOP | MB moved | compute s | memory s | swap s | total s |",
@@ -324,7 +342,7 @@ def main():
         off = {k: 0.0 for k in fitted}
     check_rows = checks(m, preset)
     layout_rows = layouts(m, preset, paper)
-    per_layer = [(name, m.query(name)) for name in ("alexnet", "vgg16", "c3d")]
+    per_layer = [(name, m.query(name)) for name in ("alexnet", "vgg16", "c3d", "xception")]
     os.makedirs(args.out, exist_ok=True)
     md = markdown(args.preset, preset, fitted, fit_rows, check_rows, layout_rows, per_layer)
     with open(os.path.join(args.out, "calibration.md"), "w") as f:
