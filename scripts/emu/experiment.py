@@ -278,6 +278,9 @@ def summarize(results, reference):
             if run is not None:
                 t = run["execution_time"]
                 row["ours"] = {"execution_time": t, "ips": 1.0 / t, **energy(power, n, t)}
+                st = (run.get("steady") or {}).get("execution_time")
+                if isinstance(st, (int, float)) and st > 0:
+                    row["ours"]["steady_s"] = st
                 if run.get("farm"):
                     row["tasks"] = tasks_desc(run["farm"])
                     plan = run["farm"].get("plan")
@@ -459,11 +462,23 @@ def plot(results, reference, outdir):
         ours = [r["ours"]["ips"] if "ours" in r and r["system"] != "planner" else 0 for r in rs]
         plans = [r["ours"]["ips"] if "ours" in r and r["system"] == "planner" else 0 for r in rs]
         ref = [r["request"]["ips"] if "request" in r else 0 for r in rs]
-        ax.bar([i - w / 2 for i in x], ours, w, label="emulated farm (ours), artifact layout", color="#3a7dc9")
+        ax.bar([i - w / 2 for i in x], ours, w, label="emulated farm (ours, A.7: 10 frames at once), artifact layout",
+               color="#3a7dc9")
         if any(r["system"] == "planner" for r in rs):
             ax.bar([i - w / 2 for i in x], plans, w, label="emulated farm (ours), planner's plan", color="#e0892c")
         ax.bar([i + w / 2 for i in x], ref, w, label="ReQuEST record", color="#bbbbbb", edgecolor="#555555",
                hatch="//")
+        # the artifact paper's figure bars (scripts/emu/paper.json), and our steady stream, as markers
+        figx = [(i + w / 2, 1.0 / PAPER_FIGURES["layouts"]["%s-%d" % (model, r["devices"])]["figure"]) for i, r in
+                enumerate(rs) if r["system"] == "rpi" and
+                (PAPER_FIGURES["layouts"].get("%s-%d" % (model, r["devices"])) or {}).get("figure")]
+        if figx:
+            ax.plot([a for a, _ in figx], [b for _, b in figx], "D", color="#333333", markersize=6,
+                    label="artifact paper's figure (Fig. 5a/6a)")
+        steady = [(i - w / 2, 1.0 / r["ours"]["steady_s"]) for i, r in enumerate(rs) if r.get("ours", {}).get("steady_s")]
+        if steady:
+            ax.plot([a for a, _ in steady], [b for _, b in steady], "o", color="#111111", markersize=5, mfc="white",
+                    label="ours, steady stream")
         mark_missing(ax, rs, -w / 2)
         ax.set_xticks(list(x))
         ax.set_xticklabels([r["label"] for r in rs], fontsize=8)
