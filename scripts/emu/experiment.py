@@ -939,6 +939,8 @@ class CKRecorder:
                            "started": results.get("started", ""), "frames": frames,
                            "warmup": MODES.get(results.get("mode"), {}).get("warmup", 0)},
         })
+        if run.get("load_before"):  # the host's load when the run started, not when it is recorded
+            meta["host_load_average"] = [round(x, 2) for x in run["load_before"]]
         features["emulation"] = {k: v for k, v in emulation.items() if k not in ("calibration", "plan")}
         features["emulation"]["host"] = host
         rep = run.get("report")
