@@ -17,11 +17,13 @@
 #include "../emu/emulate.h"
 #include "cli.h"
 
+#define FARM_MODEL_SHARES 8192L /* devices of a device model: 8 times a nice-0 task's weight */
+
 static void farm_usage(FILE *f)
 {
     fprintf(f,
             "usage: mchair farm up --devices N [--link RATE] [--cpu FRACTION | --preset rpi3 | --device-model P]\n"
-            "                      [--mem MB] [--name NAME] [--state FILE] [--calib-repeat N]\n"
+            "                      [--mem MB] [--cpu-shares N] [--name NAME] [--state FILE] [--calib-repeat N]\n"
             "       mchair farm down [--name NAME] [--state FILE]\n"
             "       mchair farm status [--name NAME] [--state FILE]\n"
             "       mchair farm exec [--name NAME] [--unlimited] DEVICE -- COMMAND [ARGS...]\n"
@@ -41,18 +43,21 @@ static void farm_usage(FILE *f)
             "                    no CPU quota unless --cpu: processes started with --device-model P pad\n"
             "                    their compute to the model's time (docs/emulated-farm.md)\n"
             "  --mem MB          memory limit per device (default unlimited)\n"
+            "  --cpu-shares N    cgroup cpu.shares of each device (2..262144; default 1024, with --device-model\n"
+            "                    %ld: a device's compute runs before the host's other work, so that it\n"
+            "                    stays below the model's time on a loaded host)\n"
             "  --name NAME       farm name, 1-12 characters [a-z0-9] (default farm)\n"
             "  --state FILE      state file (default $MCHAIR_FARM_DIR or /run/mchair, farm-NAME.json)\n"
             "  --calib-repeat N  inferences per calibration measurement (default 10)\n"
             "  --unlimited       exec: enter the namespace only, not the cgroups (e.g. to load weights\n"
             "                    fast, then `farm attach`)\n"
             "  DEVICE            K, dK or hub\n",
-            MC_FARM_HUB_HOST, MC_FARM_MAX_DEVICES, MC_FARM_RPI3_ALEXNET_S);
+            MC_FARM_HUB_HOST, MC_FARM_MAX_DEVICES, MC_FARM_RPI3_ALEXNET_S, FARM_MODEL_SHARES);
 }
 
 typedef struct farm_opts {
     const char *name, *state, *preset, *link, *device_model;
-    long devices, mem_mb, calib_repeat;
+    long devices, mem_mb, calib_repeat, cpu_shares;
     double cpu;
     int unlimited;
 } farm_opts;
@@ -76,7 +81,8 @@ static int parse_farm(int argc, char **argv, farm_opts *o)
     static const struct option lo[] = {
         {"devices", 1, 0, 'n'}, {"link", 1, 0, 'l'},  {"cpu", 1, 0, 'c'},       {"preset", 1, 0, 'p'},
         {"mem", 1, 0, 'm'},     {"name", 1, 0, 'N'},  {"state", 1, 0, 's'},     {"unlimited", 0, 0, 'u'},
-        {"calib-repeat", 1, 0, 'r'}, {"device-model", 1, 0, 'D'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+        {"calib-repeat", 1, 0, 'r'}, {"device-model", 1, 0, 'D'}, {"cpu-shares", 1, 0, 'S'}, {"help", 0, 0, 'h'},
+        {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     o->name = "farm";
     o->calib_repeat = 10;
@@ -89,6 +95,13 @@ static int parse_farm(int argc, char **argv, farm_opts *o)
         case 'c': if (parse_cpu(optarg, &o->cpu)) return 2; break;
         case 'p': o->preset = optarg; break;
         case 'D': o->device_model = optarg; break;
+        case 'S':
+            if (mc_parse_pos_int("--cpu-shares", optarg, 262144, &o->cpu_shares)) return 2;
+            if (o->cpu_shares < 2) {
+                fprintf(stderr, "mchair farm: --cpu-shares needs 2..262144, got '%s'\n", optarg);
+                return 2;
+            }
+            break;
         case 'm': if (mc_parse_pos_int("--mem", optarg, 1L << 30, &o->mem_mb)) return 2; break;
         case 'N': o->name = optarg; break;
         case 's': o->state = optarg; break;
@@ -205,7 +218,9 @@ static int farm_up(int argc, char **argv)
         c.preset = dm.name;
         if (dm.link_mbit_s > 0) c.link_bps = dm.link_mbit_s * 1e6;
         if (!c.mem_mb) c.mem_mb = (long)dm.device_mb;
+        c.cpu_shares = FARM_MODEL_SHARES;
     }
+    if (o.cpu_shares) c.cpu_shares = o.cpu_shares;
     if (o.link && mc_farm_rate_parse(o.link, &c.link_bps)) return fail("up");
     const char *state = o.state;
     char def[256];
@@ -266,8 +281,8 @@ static int farm_up(int argc, char **argv)
     printf("farm %s up: %d devices, link %s each way, cpu %s, memory %s; hub %s." "%d in mc-%s-hub\n", c.name,
            c.devices, link, quota, mem, MC_FARM_SUBNET, MC_FARM_HUB_HOST, c.name);
     if (c.device_model)
-        printf("device model %s (%s): start processes with --device-model %s to pad them to it\n", dm.name,
-               c.device_model, c.device_model);
+        printf("device model %s (%s): start processes with --device-model %s to pad them to it; cpu.shares %ld\n",
+               dm.name, c.device_model, c.device_model, c.cpu_shares);
     for (int k = 0; k < c.devices; k++) {
         char ns[64], addr[32];
         mc_farm_netns_name(c.name, k, ns, sizeof ns);

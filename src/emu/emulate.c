@@ -447,13 +447,17 @@ static mc_status cpu_set(const char *name, int k, double cpu)
     return write_file(file, "%ld", quota);
 }
 
-static mc_status cgroup_make(const char *name, int k, double cpu, long mem_mb)
+static mc_status cgroup_make(const char *name, int k, double cpu, long mem_mb, long shares)
 {
     char dir[160], file[400];
     mc_farm_cgroup_path(name, k, "cpu", dir, sizeof dir);
     if (mkdir(dir, 0755) && errno != EEXIST) return mc_error_set(MC_ERR_IO, "%s: mkdir: %s", dir, strerror(errno));
     mc_status st = cpu_set(name, k, cpu);
     if (st) return st;
+    if (shares > 0) { /* a device's weight against the host's other work (devices of a device model) */
+        snprintf(file, sizeof file, "%s/cpu.shares", dir);
+        if ((st = write_file(file, "%ld", shares))) return st;
+    }
     mc_farm_cgroup_path(name, k, "memory", dir, sizeof dir);
     if (mkdir(dir, 0755) && errno != EEXIST) return mc_error_set(MC_ERR_IO, "%s: mkdir: %s", dir, strerror(errno));
     snprintf(file, sizeof file, "%s/memory.limit_in_bytes", dir);
@@ -502,7 +506,7 @@ static mc_status device_make(const mc_farm_config *c, int k, const char *hub)
         if ((st = tbf_add(ns, "eth0", c->link_bps))) return st;   /* what the device sends */
         if ((st = tbf_add(hub, port, c->link_bps))) return st;    /* what it receives */
     }
-    return cgroup_make(c->name, k, c->cpu, c->mem_mb);
+    return cgroup_make(c->name, k, c->cpu, c->mem_mb, c->cpu_shares);
 }
 
 mc_status mc_farm_up(const mc_farm_config *c, const char *state_path)
@@ -512,6 +516,9 @@ mc_status mc_farm_up(const mc_farm_config *c, const char *state_path)
     if (c->devices < 1 || c->devices > MC_FARM_MAX_DEVICES)
         return mc_error_set(MC_ERR_INVALID_ARG, "farm %s: --devices must be 1..%d, got %d", c->name,
                             MC_FARM_MAX_DEVICES, c->devices);
+    if (c->cpu_shares && (c->cpu_shares < 2 || c->cpu_shares > 262144))
+        return mc_error_set(MC_ERR_INVALID_ARG, "farm %s: cpu shares must be 2..262144, got %ld", c->name,
+                            c->cpu_shares);
     if (c->cpu < 0 || c->mem_mb < 0 || c->link_bps < 0)
         return mc_error_set(MC_ERR_INVALID_ARG, "farm %s: negative cpu, memory or link rate", c->name);
     if ((st = mc_farm_check_support())) return st;
@@ -578,6 +585,7 @@ mc_status mc_farm_state_write(const mc_farm_config *c, const char *path)
     mc_farm_cpu_quota(c->cpu, &period, &quota);
     cJSON_AddNumberToObject(cpu, "cfs_period_us", (double)period);
     cJSON_AddNumberToObject(cpu, "cfs_quota_us", (double)quota);
+    cJSON_AddNumberToObject(cpu, "shares", (double)(c->cpu_shares > 0 ? c->cpu_shares : 1024));
     cJSON_AddNumberToObject(r, "mem_mb", (double)c->mem_mb);
     if (c->calib_unlimited_s > 0) {
         cJSON *cal = cJSON_AddObjectToObject(r, "calibration");

@@ -41,6 +41,7 @@ typedef struct mc_farm_config {
     double link_bps;                 /* tbf rate per device and direction; 0 = unlimited */
     double cpu;                      /* CPU quota as a fraction of one CPU; 0 = unlimited */
     long mem_mb;                     /* memory limit per device; 0 = unlimited */
+    long cpu_shares;                 /* cpu.shares of each device's group; 0 = the kernel's (1024) */
     const char *preset;              /* "rpi3" or NULL: recorded in the state file */
     double calib_unlimited_s;        /* rpi3 calibration: measured single-thread latency */
     double calib_verified_s;         /* rpi3 calibration: measured on a limited device */
