@@ -137,6 +137,24 @@ static void down(fixture *f)
     mc_ipc_free(f->sc.ipc);
 }
 
+/* A second process on a node's port must fail to start, not share the port
+ * (SO_REUSEPORT let two nodes bind one port and the master saw one device
+ * "restart" instead of two devices). */
+START_TEST(a_port_in_use_is_refused_with_its_address)
+{
+    fixture f;
+    up(&f);
+    mc_http_server *second = NULL;
+    mc_status st = mc_http_server_start("127.0.0.1", f.port, 1 << 20, NULL, on_body, &f.sc, &second);
+    ck_assert_int_eq(st, MC_ERR_NETWORK);
+    ck_assert_ptr_null(second);
+    char want[32];
+    snprintf(want, sizeof want, "127.0.0.1:%d", f.port);
+    ck_assert_msg(strstr(mc_error_last(), want), "message names the address: %s", mc_error_last());
+    down(&f);
+}
+END_TEST
+
 START_TEST(every_control_message_round_trips_beside_image_avpr)
 {
     fixture f;
@@ -278,6 +296,7 @@ int main(void)
     TCase *tc = tcase_create("control");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, every_control_message_round_trips_beside_image_avpr);
+    tcase_add_test(tc, a_port_in_use_is_refused_with_its_address);
     tcase_add_test(tc, the_protocol_file_is_the_one_compiled_in);
     tcase_add_test(tc, corrupted_control_requests_are_answered_and_never_reach_a_handler_wrongly);
     suite_add_tcase(s, tc);

@@ -12,7 +12,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "farm/emulate.h"
+#include "emu/emulate.h"
 #include "testutil.h"
 
 typedef struct rate_case {
@@ -170,6 +170,7 @@ START_TEST(test_a_two_device_farm_comes_up_runs_a_command_and_goes_away)
     c.link_bps = 10e6;
     c.cpu = 0.5;
     c.mem_mb = 256;
+    c.cpu_shares = 4096;
     char state[] = "/tmp/check-emulate-XXXXXX";
     int fd = mkstemp(state);
     ck_assert_int_ge(fd, 0);
@@ -185,6 +186,7 @@ START_TEST(test_a_two_device_farm_comes_up_runs_a_command_and_goes_away)
     ck_assert_str_eq(cJSON_GetArrayItem(addrs, 1)->valuestring, "10.77.0.2");
     ck_assert_int_eq(cJSON_GetObjectItem(cJSON_GetObjectItem(s, "cpu"), "cfs_quota_us")->valueint, 5000);
     ck_assert_int_eq(cJSON_GetObjectItem(cJSON_GetObjectItem(s, "cpu"), "cfs_period_us")->valueint, 10000);
+    ck_assert_int_eq(cJSON_GetObjectItem(cJSON_GetObjectItem(s, "cpu"), "shares")->valueint, 4096);
     cJSON_Delete(s);
 
     char quota[256], path[300];
@@ -195,6 +197,13 @@ START_TEST(test_a_two_device_farm_comes_up_runs_a_command_and_goes_away)
     ck_assert_ptr_nonnull(fgets(quota, sizeof quota, f));
     fclose(f);
     ck_assert_int_eq(atol(quota), 5000);
+    mc_farm_cgroup_path(c.name, 1, "cpu", path, sizeof path);
+    strcat(path, "/cpu.shares"); /* the device's weight against the host's other work */
+    f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_ptr_nonnull(fgets(quota, sizeof quota, f));
+    fclose(f);
+    ck_assert_int_eq(atol(quota), 4096);
 
     /* The command runs inside device 1: its own address is there, and it
      * is in the device's cgroups; its exit code comes back. */

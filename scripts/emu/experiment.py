@@ -5,16 +5,21 @@
     experiment.py record --results DIR/results.json [--ck-repo UOA] [--out DIR]
     experiment.py plot   --results DIR/results.json [--figures DIR]
 
-`run` (root) brings up an 11-device emulated farm with the rpi3 preset (CPU
-quota calibrated here so that single-thread AlexNet takes 0.525 s on one
-device, 62 Mbit/s links, 1 GB per device), then runs AlexNet on 1 device
+`run` (root) brings up an 11-device emulated farm of Raspberry Pi 3s: by
+default (--emulation model) devices of the device model rpi3
+(src/devmodel/rpi3.json: every process pads its compute to the model's time
+for its layers, 62 Mbit/s links, 1 GB per device, no CPU quota); with
+--emulation quota the older rpi3 preset instead (a CPU quota calibrated here
+so that single-thread AlexNet takes 0.525 s on one device).  It runs AlexNet on 1 device
 (`mchair predict` in device 0) and on the artifact's 4-, 5- and 6-device
 layouts, and VGG16 on the artifact's 8-, 9- and 11-device layouts
 (scripts/emu/farmlib.py LAYOUTS; `mchair node` in devices 1.., `mchair
 initial` in device 0), and the planner's plans for AlexNet on 4, 5, 6 and
-VGG16 on 10, 11 devices (n - 1 task devices: `mchair profile --threads 1` on
-the host, every latency scaled by the calibration's slowdown, `mchair plan
---mem 1024 --link 8*1024/62e6,0.001`, addresses moved onto the devices),
+VGG16 on 10, 11 devices (n - 1 task devices; model: `mchair profile
+--device-model rpi3`, `mchair plan --mem <the model's budget>`; quota:
+`mchair profile --threads 1` on the host, every latency scaled by the
+calibration's slowdown, `mchair plan --mem 1024 --link 8*1024/62e6,0.001`;
+addresses moved onto the devices),
 writes DIR/results.json, records each successful run as a CK experiment entry
 (mchair-emu-MODEL-single-device-cpu / mchair-emu-MODEL-farm-N-nodes /
 mchair-emu-MODEL-planner-farm-N-nodes, replaced when run again) in
@@ -22,7 +27,12 @@ CK_REPOS's repository --ck-repo (default local), or, when
 CK_REPOS is not set, in DIR/ck-repos (made here, with ck-env registered), and
 then plots.  `record` does the CK part alone for an existing results file.
 quick mode: few frames, no run starts after 140 s and every run ends by
-170 s (<= 3 min in all); full mode: more frames, 18/19 min.
+170 s (<= 3 min in all); full mode: more frames, 18/19 min.  A farm run's
+time per inference is the artifact's: (last result - first result) /
+(results - 1) at the initial node (ck_run.timer_keys); each run also records
+the device model's prediction for its tasks and the host's load average
+before and after it (the machine is shared: --wait-load waits for a quiet
+moment before each run).
 
 `plot` needs only a results file: it draws IPS per system and energy per
 inference (static + dynamic) with the original ReQuEST records as reference
@@ -38,6 +48,7 @@ power x latency, dynamic = total - static, for every device of the farm
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -73,14 +84,17 @@ RUN_ORDER = [("alexnet", 1, "single"), ("alexnet", 5, "artifact"), ("alexnet", 5
 # per message) and the device memory (MiB).
 PLAN_LINK = (8 * 1024 / 62e6, 0.001)
 PLAN_MEM_MB = 1024
-MODES = {  # frames measured (after warm-up frames); no run starts after budget_s, every run ends by deadline_s
-    "quick": {"frames": {"alexnet": 5, "vgg16": 3}, "warmup": 0, "single_repeat": 3, "budget_s": 140,
-              "deadline_s": 170,
-              "calib_repeat": 4, "profile_repeat": 1},
-    "full": {"frames": {"alexnet": 40, "vgg16": 24}, "warmup": 2, "single_repeat": 10, "budget_s": 1080,
-             "deadline_s": 1140,
-             "calib_repeat": 10, "profile_repeat": 3},
+# Per farm run: warm-up frames, then (full) a steady stream of steady_frames, then A.7's protocol:
+# stat_repeat frames sent at once (the ReQuEST records' STAT_REPEAT was 10) timed as initial.py timed
+# them.  No run starts after budget_s, every run ends by deadline_s.
+MODES = {
+    "quick": {"stat_repeat": {"alexnet": 5, "vgg16": 3}, "steady_frames": None, "warmup": 0, "single_repeat": 3,
+              "budget_s": 140, "deadline_s": 170, "calib_repeat": 4, "profile_repeat": 1},
+    "full": {"stat_repeat": {"alexnet": 10, "vgg16": 10}, "steady_frames": {"alexnet": 40, "vgg16": 24}, "warmup": 2,
+             "single_repeat": 10, "budget_s": 1080, "deadline_s": 1140, "calib_repeat": 10, "profile_repeat": 3},
 }
+with open(os.path.join(HERE, "paper.json")) as _f:
+    PAPER_FIGURES = json.load(_f)  # the artifact paper's figure values and what the records are
 REQUEST_PREFIX = "ck-request-asplos18-iot-farm-benchmark-"
 REQUEST_REPORT = os.path.join(REPO, "script", "request-report")  # records.py reads ReQuEST records
 
@@ -147,6 +161,61 @@ def run_system(run):
     return run.get("system") or ("single" if run["devices"] == 1 else "artifact")
 
 
+def devmodel_args(args):
+    """--device-model P for every process in a device, when the devices are a device model's."""
+    return ["--device-model", args.device_model] if getattr(args, "emulation", "quota") == "model" else []
+
+
+def loadavg():
+    try:
+        return list(os.getloadavg())
+    except OSError:
+        return None
+
+
+def wait_for_load(limit, most_s):
+    """Waits (at most most_s) until the 1-minute load average is below limit; returns the load then."""
+    t0 = time.time()
+    while True:
+        la = loadavg()
+        if not la or la[0] < limit or time.time() - t0 >= most_s:
+            return la, time.time() - t0
+        time.sleep(5)
+
+
+def modeled(args, model, ff, n):
+    """The device model's prediction for a run: each task's time on one device (its layers as one
+    process; a split task: the part a device holds), per replica, and the pipeline's period."""
+    import calibrate  # noqa: E402  (scripts/emu; `mchair devmodel` does the arithmetic)
+    m = calibrate.Modeler(args.mchair, args.device_model)
+    if n == 1:
+        t = m.seconds(model)
+        return {"tasks": [{"task": "whole model", "seconds": t, "replicas": 1}], "period_s": t}
+    link = m.query(model, None, None)["device_model"]["link"]["mbit_s"] * 1e6
+    period = 224 * 224 * 3 * 8 / link if link > 0 else 0  # the initial's frame on its link
+    tasks = []
+    for t in ff.get("tasks", []):
+        first, last = t["layers"]
+        parts = int(t.get("parts", 1))
+        split = "%s/%d" % (t["method"], parts) if t.get("method") and t["method"] != "data" else None
+        reps = max(1, len(ff["node"].get(t["name"], [])) // max(1, parts))
+        sec = m.seconds(model, first, last, split)
+        tasks.append({"task": t["name"], "seconds": sec, "replicas": reps})
+        period = max(period, sec / reps)
+    return {"tasks": tasks, "period_s": period}
+
+
+def task_over_model(run):
+    """Per task: the compute time per frame the initial's report measured (host compute + padding) over
+    the model's; above 1 where the host was slower than the modeled device (the floor did not hold)."""
+    mod = {t["task"]: t["seconds"] for t in (run.get("modeled") or {}).get("tasks", [])}
+    if run.get("devices") == 1:
+        dm = (run.get("report") or {}).get("device_model") or {}
+        return {"whole model": run["execution_time"] / dm["modeled_s"]} if dm.get("modeled_s") else {}
+    means = (run.get("report") or {}).get("task_mean_s") or {}
+    return {k: v / mod[k] for k, v in means.items() if k in mod and mod[k] > 0 and isinstance(v, (int, float))}
+
+
 def run_name(run):
     """alexnet-5 (artifact layout or single device), alexnet-planner-5 (the planner's plan)."""
     if run_system(run) == "planner":
@@ -209,6 +278,9 @@ def summarize(results, reference):
             if run is not None:
                 t = run["execution_time"]
                 row["ours"] = {"execution_time": t, "ips": 1.0 / t, **energy(power, n, t)}
+                st = (run.get("steady") or {}).get("execution_time")
+                if isinstance(st, (int, float)) and st > 0:
+                    row["ours"]["steady_s"] = st
                 if run.get("farm"):
                     row["tasks"] = tasks_desc(run["farm"])
                     plan = run["farm"].get("plan")
@@ -280,6 +352,83 @@ def ratio_table(rows):
     return "\n".join(lines) + "\n", out
 
 
+TARGET = 0.25  # the issue's: every artifact layout and speedup within 25% of the paper's
+
+
+def paper_table(results, reference):
+    """Markdown and data: every run against the papers, scripts/emu/paper.json: ours by A.7's protocol
+    (STAT_REPEAT frames at once, initial.py's timer) against the ReQuEST record, our steady stream
+    against the artifact paper's figure bar; the device model's prediction; the host's load."""
+    ours = {(r["model"], r["devices"], run_system(r)): r for r in results.get("runs", []) if r.get("ok")}
+    figs = PAPER_FIGURES["layouts"]
+
+    def rec(model, n):
+        for v in reference.values():
+            if v["model"] == model and v["system"] == "rpi" and v["devices"] == n:
+                return v["execution_time"]
+        return (figs.get("%s-%d" % (model, n)) or {}).get("request")
+
+    def fig(model, n):
+        return (figs.get("%s-%d" % (model, n)) or {}).get("figure")
+
+    def f3(x):
+        return "%.3f" % x if isinstance(x, (int, float)) else "n/a"
+
+    def ratio(a, b):
+        return a / b if isinstance(a, (int, float)) and isinstance(b, (int, float)) and b else None
+
+    def steady(r):
+        if not r:
+            return None
+        st = r.get("steady") or {}
+        return st.get("execution_time", r["execution_time"] if r["devices"] == 1 else None)
+
+    def verdict(x):
+        return "" if x is None else "%.2f%s" % (x, "" if abs(x - 1) <= TARGET else " **(outside 25%)**")
+
+    lines = ["| system | ours, A.7 protocol | ours, steady stream | device model | ReQuEST record | A.7 / record | "
+             "artifact paper's figure | steady / figure | host load before, after |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    data = []
+    for (model, n, system) in CONFIGS:
+        r = ours.get((model, n, system))
+        if r is None:
+            continue
+        pr = (r.get("modeled") or {}).get("period_s")
+        sd = steady(r)
+        rq, fg = (rec(model, n), fig(model, n)) if system != "planner" else (None, None)
+        a, b = ratio(r["execution_time"], rq), ratio(sd, fg)
+        la = ", ".join("%.1f" % x[0] for x in (r.get("load_before"), r.get("load_after")) if x)
+        label = ("%s %d device%s" % (model, n, "s" if n > 1 else "")) + (" (planner: %s)" % tasks_desc(r["farm"])
+                                                                          if system == "planner" else "")
+        lines.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            label, f3(r["execution_time"]), f3(sd), f3(pr), f3(rq), verdict(a), f3(fg), verdict(b), la or "n/a"))
+        data.append({"model": model, "devices": n, "system": system, "ours": r["execution_time"], "steady": sd,
+                     "modeled": pr, "request": rq, "figure": fg, "ours_over_request": a, "steady_over_figure": b,
+                     "load_before": r.get("load_before"), "load_after": r.get("load_after")})
+    lines += ["", "| speedup | ours, A.7 protocol | ours, steady | device model | ReQuEST records | A.7 / records | "
+              "artifact paper | steady / paper |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for model, a, b, text in (("alexnet", 1, 5, None), ("alexnet", 1, 6, None), ("alexnet", 1, 4, None),
+                              ("vgg16", 9, 11, 2.3), ("vgg16", 8, 11, None)):
+        ra, rb = ours.get((model, a, "single" if a == 1 else "artifact")), ours.get((model, b, "artifact"))
+        so = ratio(ra["execution_time"], rb["execution_time"]) if ra and rb else None
+        ss = ratio(steady(ra), steady(rb))
+        sm = ratio(((ra or {}).get("modeled") or {}).get("period_s"), ((rb or {}).get("modeled") or {}).get("period_s"))
+        sr = ratio(rec(model, a), rec(model, b))
+        sp = text or ratio(rec(model, a) if a == 1 else fig(model, a), fig(model, b))
+        x, y = ratio(so, sr), ratio(ss, sp)
+
+        def fx(v):
+            return "%.2fx" % v if v else "n/a"
+        lines.append("| %s %d over %d devices | %s | %s | %s | %s | %s | %s | %s |" % (
+            model, b, a, fx(so), fx(ss), fx(sm), fx(sr), verdict(x),
+            "%.2fx%s" % (sp, " (text)" if text else " (record / figure)" if a == 1 else " (figure)") if sp else "n/a",
+            verdict(y)))
+        data.append({"speedup": "%s %d over %d" % (model, b, a), "ours": so, "steady": ss, "modeled": sm,
+                     "request": sr, "paper": sp, "ours_over_request": x, "steady_over_paper": y})
+    return "\n".join(lines) + "\n", data
+
+
 def mark_missing(ax, rows, offset):
     """Writes "not run" where a configured run of ours has no result."""
     for i, r in enumerate(rows):
@@ -296,7 +445,10 @@ def plot(results, reference, outdir):
     rows = summarize(results, reference)
     farm = results.get("farm") or {}
     note = "emulated farm, %s mode" % results.get("mode", "?")
-    if farm.get("cpu") and farm.get("link"):
+    if farm.get("device_model") and farm.get("link"):
+        note += ": device model %s (compute padded to it), %.0f Mbit/s links" % (
+            farm["device_model"].get("name"), farm["link"]["rate_bps"] / 1e6)
+    elif farm.get("cpu") and farm.get("link"):
         note += ": %.4f CPU per device (rpi3 calibration), %.0f Mbit/s links" % (
             farm["cpu"]["fraction"], farm["link"]["rate_bps"] / 1e6)
     models = [m for m in ("alexnet", "vgg16") if any(r["model"] == m for r in rows)]
@@ -310,11 +462,23 @@ def plot(results, reference, outdir):
         ours = [r["ours"]["ips"] if "ours" in r and r["system"] != "planner" else 0 for r in rs]
         plans = [r["ours"]["ips"] if "ours" in r and r["system"] == "planner" else 0 for r in rs]
         ref = [r["request"]["ips"] if "request" in r else 0 for r in rs]
-        ax.bar([i - w / 2 for i in x], ours, w, label="emulated farm (ours), artifact layout", color="#3a7dc9")
+        ax.bar([i - w / 2 for i in x], ours, w, label="emulated farm (ours, A.7: 10 frames at once), artifact layout",
+               color="#3a7dc9")
         if any(r["system"] == "planner" for r in rs):
             ax.bar([i - w / 2 for i in x], plans, w, label="emulated farm (ours), planner's plan", color="#e0892c")
         ax.bar([i + w / 2 for i in x], ref, w, label="ReQuEST record", color="#bbbbbb", edgecolor="#555555",
                hatch="//")
+        # the artifact paper's figure bars (scripts/emu/paper.json), and our steady stream, as markers
+        figx = [(i + w / 2, 1.0 / PAPER_FIGURES["layouts"]["%s-%d" % (model, r["devices"])]["figure"]) for i, r in
+                enumerate(rs) if r["system"] == "rpi" and
+                (PAPER_FIGURES["layouts"].get("%s-%d" % (model, r["devices"])) or {}).get("figure")]
+        if figx:
+            ax.plot([a for a, _ in figx], [b for _, b in figx], "D", color="#333333", markersize=6,
+                    label="artifact paper's figure (Fig. 5a/6a)")
+        steady = [(i - w / 2, 1.0 / r["ours"]["steady_s"]) for i, r in enumerate(rs) if r.get("ours", {}).get("steady_s")]
+        if steady:
+            ax.plot([a for a, _ in steady], [b for _, b in steady], "o", color="#111111", markersize=5, mfc="white",
+                    label="ours, steady stream")
         mark_missing(ax, rs, -w / 2)
         ax.set_xticks(list(x))
         ax.set_xticklabels([r["label"] for r in rs], fontsize=8)
@@ -360,9 +524,14 @@ def plot(results, reference, outdir):
         files.append(p)
     plt.close(fig)
     table, ratios = ratio_table(rows)
+    ptable, pdata = paper_table(results, reference)
     with open(os.path.join(outdir, "table.md"), "w") as f:
         f.write(table)
-    summary = {"systems": rows, "ratios": ratios, "power_w": POWER_W, "figures": [os.path.basename(p) for p in files]}
+        f.write("\nAgainst the papers (ours: the artifact's timer; the ReQuEST record and the artifact paper's "
+                "figure, scripts/emu/paper.json):\n\n" + ptable)
+    table += "\n" + ptable
+    summary = {"systems": rows, "ratios": ratios, "papers": pdata, "power_w": POWER_W,
+               "figures": [os.path.basename(p) for p in files]}
     with open(os.path.join(outdir, "summary.json"), "w") as f:
         json.dump(summary, f, indent=1)
     return summary, table
@@ -396,14 +565,15 @@ def netns_pids(ns):
 def run_single(farm, args, mode, outdir, deadline):
     rep = os.path.join(outdir, "alexnet-1.predict.json")
     r = farm.run(0, [args.mchair, "predict", "--model", "alexnet", "--threads", "1", "--repeat",
-                     str(mode["single_repeat"]), "--warmup", "1", "--quiet", "--json", rep],
+                     str(mode["single_repeat"]), "--warmup", "1", "--quiet", "--json", rep] + devmodel_args(args),
                  timeout=max(5, deadline - time.time()), env=DEVICE_ENV)
     if r.returncode != 0:
         return {"ok": False, "error": "predict exited %d: %s" % (r.returncode, r.stderr.strip()[-500:])}
     with open(rep) as f:
         p = json.load(f)
     return {"ok": True, "execution_time": p["mean_s"], "median_s": p["median_s"], "frames": p["repeat"],
-            "command": "mchair predict --model alexnet --threads 1 --repeat %d --warmup 1 (device 0)" % p["repeat"],
+            "command": "mchair predict --model alexnet --threads 1 --repeat %d --warmup 1%s (device 0)" % (
+                p["repeat"], "".join(" " + a for a in devmodel_args(args))),
             "report": p}
 
 
@@ -441,6 +611,35 @@ def run_farm(farm, args, mode, outdir, model, n, deadline, ff=None, tag=None):
         farm.kill_in_devices(list(range(n)) + ["hub"])
 
 
+def initial_run(farm, base, extra, outdir, tag, timeout):
+    """One `mchair initial` run in device 0; its time per inference by the artifact's timer (last result -
+    first result) / (results - 1), as the ReQuEST records measured it (ck_run.timer_keys)."""
+    rep = os.path.join(outdir, "%s.initial.json" % tag)
+    timer = os.path.join(outdir, "%s.tmp-ck-timer.json" % tag)
+    t0 = time.time()
+    r = farm.run(0, base + extra + ["--json", rep, "--timer", timer], timeout=timeout, env=DEVICE_ENV)
+    wall = time.time() - t0
+    if r.returncode != 0 or not os.path.exists(timer):
+        return {"ok": False, "error": "initial exited %d: %s" % (r.returncode, r.stderr.strip()[-500:])}
+    with open(timer) as f:
+        t = json.load(f)
+    report = None
+    if os.path.exists(rep):
+        with open(rep) as f:
+            report = json.load(f)
+    per, per_note = t["execution_time"], "the mchair timer: 1 / throughput"
+    if report:
+        sys.path.insert(0, os.path.join(REPO, "program", "request-iot-benchmark"))
+        import ck_run  # noqa: E402
+        try:
+            per = ck_run.timer_keys(report, "farm", rep)["execution_time"]
+            per_note = "the artifact's timer: (last result - first result) / (results - 1)"
+        except ck_run.Fail as e:
+            per_note = "the mchair timer (artifact timer failed: %s)" % e
+    return {"ok": True, "execution_time": per, "execution_time_is": per_note, "throughput_s": t["execution_time"],
+            "wall_s": wall, "timer": t, "report": report, "stdout_tail": r.stdout[-2000:]}
+
+
 def run_farm_timed(farm, args, mode, outdir, model, n, deadline, ff, tag):
     def left(cap):
         return max(5, min(cap, deadline - time.time()))
@@ -458,8 +657,8 @@ def run_farm_timed(farm, args, mode, outdir, model, n, deadline, ff, tag):
         for k in nodes:
             log = open(os.path.join(outdir, "logs", "%s-node%d.log" % (tag, k)), "w")
             logs.append(log)
-            farm.popen(k, [args.mchair, "node", "--farm", path, "--listen", "%s:12345" % addrs[k], "--threads", "1"],
-                       unlimited=True, stdout=log, stderr=subprocess.STDOUT, env=DEVICE_ENV)
+            farm.popen(k, [args.mchair, "node", "--farm", path, "--listen", "%s:12345" % addrs[k], "--threads", "1"] +
+                       devmodel_args(args), unlimited=True, stdout=log, stderr=subprocess.STDOUT, env=DEVICE_ENV)
         r = farm.run("hub", [sys.executable, "-c", WAIT_PY, "120"] + ["%s:12345" % addrs[k] for k in nodes],
                      timeout=left(150))
         if r.returncode != 0:
@@ -474,28 +673,29 @@ def run_farm_timed(farm, args, mode, outdir, model, n, deadline, ff, tag):
             if r.returncode != 0:
                 return {"ok": False, "error": "warm-up initial exited %d: %s" % (r.returncode, r.stderr.strip()[-500:]),
                         "farm_file": path}
-        rep = os.path.join(outdir, "%s.initial.json" % tag)
-        timer = os.path.join(outdir, "%s.tmp-ck-timer.json" % tag)
-        frames = mode["frames"][model]
-        t0 = time.time()
-        r = farm.run(0, base + ["--repeat", str(frames), "--json", rep, "--timer", timer], timeout=left(900),
-                     env=DEVICE_ENV)
-        wall = time.time() - t0
-        if r.returncode != 0 or not os.path.exists(timer):
-            return {"ok": False, "error": "initial exited %d: %s" % (r.returncode, r.stderr.strip()[-500:]),
-                    "farm_file": path}
-        with open(timer) as f:
-            t = json.load(f)
-        report = None
-        if os.path.exists(rep):
-            with open(rep) as f:
-                report = json.load(f)
-        return {"ok": True, "execution_time": t["execution_time"], "frames": frames, "wall_s": wall,
-                "timer": t, "report": report, "farm_file": path, "layout": ff["tasks"], "farm": ff,
-                "commands": ["mchair node --farm %s --listen ADDR:12345 --threads 1 (devices %s)" % (
-                    os.path.basename(path), ",".join(str(k) for k in nodes)), " ".join(["mchair"] + base[1:] + ["--repeat", str(frames)])
-                    + " (device 0)"],
-                "stdout_tail": r.stdout[-2000:]}
+        commands = ["mchair node --farm %s --listen ADDR:12345 --threads 1%s (devices %s)" % (
+            os.path.basename(path), "".join(" " + a for a in devmodel_args(args)), ",".join(str(k) for k in nodes))]
+        steady = None
+        if mode.get("steady_frames"):  # the steady stream: what the farm sustains
+            frames = mode["steady_frames"][model]
+            got = initial_run(farm, base, ["--repeat", str(frames)], outdir, tag + ".steady", left(900))
+            if not got.get("ok"):
+                return dict(got, farm_file=path)
+            steady = got
+            commands.append(" ".join(["mchair"] + base[1:] + ["--repeat", str(frames)]) + " (device 0)")
+        # A.7's protocol: STAT_REPEAT frames sent at once, the artifact's timer (the ReQuEST records' number)
+        frames = mode["stat_repeat"][model]
+        extra = ["--repeat", str(frames), "--window", str(frames)]
+        got = initial_run(farm, base, extra, outdir, tag, left(900))
+        if not got.get("ok"):
+            return dict(got, farm_file=path)
+        commands.append(" ".join(["mchair"] + base[1:] + extra) + " (device 0)")
+        got.update(frames=frames, farm_file=path, layout=ff["tasks"], farm=ff, commands=commands,
+                   protocol="A.7: %d frames sent at once (--window %d), no warm-up between" % (frames, frames))
+        if steady:
+            got["steady"] = {k: steady[k] for k in ("execution_time", "execution_time_is", "throughput_s", "frames",
+                                                    "wall_s", "report") if k in steady}
+        return got
     finally:
         farm.stop_all()
         for log in logs:
@@ -526,6 +726,8 @@ def scale_profile(profile, factor):
 def make_plans(args, mode, outdir, model, task_devices, state, deadline):
     """Profiles `model` on the host (single thread, unlimited), scales the profile to the emulated
     device, and plans 1..task_devices task devices; returns what was done and the plan folder."""
+    if getattr(args, "emulation", "quota") == "model":
+        return make_plans_model(args, outdir, model, task_devices, deadline)
     factor, cal = slowdown(state)
     pdir = os.path.join(outdir, "plans", model)
     os.makedirs(pdir, exist_ok=True)
@@ -555,6 +757,36 @@ def make_plans(args, mode, outdir, model, task_devices, state, deadline):
             "commands": [" ".join(["mchair"] + cmd[1:]) + " (host, unlimited)",
                          "every latency_s x %.2f -> %s" % (factor, os.path.basename(scaled)),
                          " ".join(["mchair"] + pcmd[1:])],
+            "table": r.stderr.strip()}
+
+
+def make_plans_model(args, outdir, model, task_devices, deadline):
+    """The planner's inputs from the device model: `mchair profile --device-model` (the emulated
+    device's latencies, memory and link), `mchair plan --mem` the model's budget per device."""
+    pdir = os.path.join(outdir, "plans", model)
+    os.makedirs(pdir, exist_ok=True)
+    prof_path = os.path.join(pdir, "profile-%s.json" % os.path.basename(args.device_model).replace(".json", ""))
+    t0 = time.time()
+    cmd = [args.mchair, "profile", "--model", model, "--device-model", args.device_model, "--out", prof_path]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=max(5, deadline - time.time()))
+    if r.returncode != 0:
+        raise RuntimeError("mchair profile exited %d: %s" % (r.returncode, r.stderr.strip()[-500:]))
+    profile_s = time.time() - t0
+    with open(prof_path) as f:
+        prof = json.load(f)
+    mem = int(prof["plan_mem_mb"])
+    pcmd = [args.mchair, "plan", "--model", model, "--devices", str(task_devices), "--mem", str(mem),
+            "--profile", prof_path, "--out", pdir]
+    r = subprocess.run(pcmd, capture_output=True, text=True, timeout=120)
+    if r.returncode != 0:
+        raise RuntimeError("mchair plan exited %d: %s" % (r.returncode, r.stderr.strip()[-500:]))
+    total = sum(l["latency_s"] for l in prof.get("layers", []))
+    link = prof.get("link") or {}
+    return {"dir": pdir, "device_model": args.device_model, "slowdown": None, "profile_s": profile_s,
+            "profile_sum_s": total, "scaled_sum_s": total,
+            "link": "%.6g s/byte, %.6g s per message (the profile's)" % (link.get("a_s_per_byte", 0), link.get("b_s", 0)),
+            "mem_mb": mem,
+            "commands": [" ".join(["mchair"] + cmd[1:]), " ".join(["mchair"] + pcmd[1:])],
             "table": r.stderr.strip()}
 
 
@@ -673,6 +905,15 @@ class CKRecorder:
                      "link_burst_bytes": link.get("burst_bytes", 0), "link_latency": link.get("latency", ""),
                      "mem_mb": state.get("mem_mb", 0), "calibration": state.get("calibration") or {},
                      "threads_per_device": 1}
+        dmod = state.get("device_model") or {}
+        if dmod:  # devices of a device model: compute padded to its time (src/devmodel)
+            emulation["device_model"] = dmod.get("name", "")
+            emulation["device_model_source"] = dmod.get("source", "")
+            if isinstance(run.get("modeled"), dict) and "period_s" in run["modeled"]:
+                emulation["modeled_s_per_inference"] = run["modeled"]["period_s"]
+        for k in ("load_before", "load_after"):
+            if run.get(k):
+                emulation["host_" + k] = run[k]
         if system == "planner":
             emulation["plan"] = {k: v for k, v in (ff.get("plan") or {}).items() if k in (
                 "n_devices", "devices_used", "predicted_ips", "latency_s", "bottleneck", "max_memory_bytes")}
@@ -681,11 +922,13 @@ class CKRecorder:
         host = meta["plat_name"]
         meta.update({
             "model": model,
-            "farm": ("emulated farm: %d device%s (%s), %.4f CPU and %.0f Mbit/s per device%s" % (
-                n, "s" if n > 1 else "", "rpi3 preset" if state.get("preset") == "rpi3" else "mchair farm",
-                emulation["cpu_fraction"], emulation["link_rate_bps"] / 1e6,
-                "; Avro over HTTP, mchair" if n > 1 else "")),
-            "plat_name": "emulated Raspberry Pi 3 (mchair farm --preset rpi3) on %s" % host,
+            "farm": ("emulated farm: %d device%s (%s), %s and %.0f Mbit/s per device%s" % (
+                n, "s" if n > 1 else "", "device model %s" % dmod.get("name") if dmod else
+                "rpi3 preset" if state.get("preset") == "rpi3" else "mchair farm",
+                "compute padded to the device model" if dmod else "%.4f CPU" % emulation["cpu_fraction"],
+                emulation["link_rate_bps"] / 1e6, "; Avro over HTTP, mchair" if n > 1 else "")),
+            "plat_name": "emulated Raspberry Pi 3 (mchair farm %s) on %s" % (
+                "--device-model %s" % dmod.get("source") if dmod else "--preset rpi3", host),
             "platform_species": "embedded",
             "farm_layout": layout,
             "farm_system": {"single": "single device (mchair predict)", "artifact": "the artifact's layout",
@@ -696,6 +939,8 @@ class CKRecorder:
                            "started": results.get("started", ""), "frames": frames,
                            "warmup": MODES.get(results.get("mode"), {}).get("warmup", 0)},
         })
+        if run.get("load_before"):  # the host's load when the run started, not when it is recorded
+            meta["host_load_average"] = [round(x, 2) for x in run["load_before"]]
         features["emulation"] = {k: v for k, v in emulation.items() if k not in ("calibration", "plan")}
         features["emulation"]["host"] = host
         rep = run.get("report")
@@ -774,22 +1019,36 @@ def cmd_run(args):
     os.makedirs(os.path.join(out, "logs"), exist_ok=True)
     t_start = time.time()
     farm = farmlib.Farm(args.mchair, args.name)
-    results = {"mode": args.mode, "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "runs": []}
+    results = {"mode": args.mode, "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "runs": [],
+               "emulation": {"mode": args.emulation,
+                             "device_model": args.device_model if args.emulation == "model" else None},
+               "host": {"cpus": os.cpu_count(), "load_at_start": loadavg()}}
     recorder = CKRecorder(out, args.ck_repo)  # before the farm: a CK problem stops us here
     ck_info = {"repos": recorder.repos, "repo_uoa": recorder.repo_uoa, "own_repos": recorder.own,
                "entries": {}, "errors": {}}
     results["ck"] = ck_info
     have_runtime = farmlib.mchair_has(args.mchair, "node") and farmlib.mchair_has(args.mchair, "initial")
     try:
-        farm.up(max(n for _, n, _ in CONFIGS), preset="rpi3", calib_repeat=mode["calib_repeat"])
+        if args.emulation == "model":
+            farm.up(max(n for _, n, _ in CONFIGS), device_model=args.device_model)
+        else:
+            farm.up(max(n for _, n, _ in CONFIGS), preset="rpi3", calib_repeat=mode["calib_repeat"])
         print(farm.output, end="", flush=True)
         results["farm"] = farm.state
         plans = results["plans"] = {}
+        waited_total = 0.0
         for model, n, system in RUN_ORDER:
             run = {"model": model, "devices": n, "system": system}
+            if args.wait_load:
+                la, waited = wait_for_load(args.wait_load, args.wait_load_s)
+                waited_total += waited  # waiting for a quiet machine does not count against the budget
+                if waited >= 1:
+                    print("waited %.0f s for the load average to fall below %g: %s" % (waited, args.wait_load, la),
+                          flush=True)
+            run["load_before"] = loadavg()
             elapsed = time.time() - t_start
-            deadline = t_start + mode["deadline_s"]
-            if elapsed > mode["budget_s"]:
+            deadline = t_start + waited_total + mode["deadline_s"]
+            if elapsed - waited_total > mode["budget_s"]:
                 run.update(ok=False, error="not started: %s mode budget of %d s used (%.0f s)" % (
                     args.mode, mode["budget_s"], elapsed))
             elif system == "single":
@@ -801,11 +1060,16 @@ def cmd_run(args):
                     most = max(k for m, k, s in CONFIGS if m == model and s == "planner") - 1
                     try:
                         plans[model] = make_plans(args, mode, out, model, most, farm.state, deadline)
-                        print("planner, %s: profile (host, 1 thread) %.1f s, sum of layers %.4f s x slowdown "
-                              "%.2f = %.3f s; link %s s/kB,s; %d MiB\n%s" % (
-                                  model, plans[model]["profile_s"], plans[model]["profile_sum_s"],
-                                  plans[model]["slowdown"], plans[model]["scaled_sum_s"], plans[model]["link"],
-                                  PLAN_MEM_MB, plans[model]["table"]), flush=True)
+                        pl = plans[model]
+                        if pl.get("slowdown"):
+                            print("planner, %s: profile (host, 1 thread) %.1f s, sum of layers %.4f s x slowdown "
+                                  "%.2f = %.3f s; link %s s/kB,s; %d MiB\n%s" % (
+                                      model, pl["profile_s"], pl["profile_sum_s"], pl["slowdown"],
+                                      pl["scaled_sum_s"], pl["link"], PLAN_MEM_MB, pl["table"]), flush=True)
+                        else:
+                            print("planner, %s: modeled profile (%s), sum of layers %.3f s; link %s; %d MiB per "
+                                  "device\n%s" % (model, pl["device_model"], pl["profile_sum_s"], pl["link"],
+                                                  pl["mem_mb"], pl["table"]), flush=True)
                     except (RuntimeError, ValueError, OSError, subprocess.TimeoutExpired) as e:
                         plans[model] = {"error": str(e)}
                 run.update(run_planner(farm, args, mode, out, model, n, deadline, plans))
@@ -813,6 +1077,13 @@ def cmd_run(args):
                 run.update(run_farm(farm, args, mode, out, model, n, deadline))
             run["elapsed_s"] = time.time() - t_start
             run["run_s"] = run["elapsed_s"] - elapsed
+            run["load_after"] = loadavg()
+            if args.emulation == "model" and (run.get("ok") or n == 1):
+                try:
+                    run["modeled"] = modeled(args, model, run.get("farm") or {}, n)
+                    run["task_over_model"] = task_over_model(run)
+                except (RuntimeError, ValueError, KeyError) as e:
+                    run["modeled"] = {"error": str(e)}
             results["runs"].append(run)
             print("%-8s %2d devices%s: %s%s" % (model, n, " (planner)" if system == "planner" else "",
                                                 "%.3f s per inference" % run["execution_time"]
@@ -820,6 +1091,10 @@ def cmd_run(args):
                   flush=True)
             if run.get("ok") and run.get("farm"):
                 print("  tasks: %s" % tasks_desc(run["farm"]), flush=True)
+            if run.get("task_over_model"):
+                print("  measured / modeled per task: %s; load %s -> %s" % (
+                    ", ".join("%s %.3f" % kv for kv in run["task_over_model"].items()),
+                    run.get("load_before"), run.get("load_after")), flush=True)
             if run.get("ok"):
                 name = run_name(run)
                 try:
@@ -834,6 +1109,7 @@ def cmd_run(args):
         farm.down()
     results["runs"].sort(key=lambda r: CONFIGS.index((r["model"], r["devices"], run_system(r))))
     results["total_s"] = time.time() - t_start
+    results["host"]["load_at_end"] = loadavg()
     with open(os.path.join(out, "results.json"), "w") as f:
         json.dump(results, f, indent=1)
     summary, table = plot(results, load_reference(find_reference_dir()), args.figures or out)
@@ -893,6 +1169,13 @@ def main():
     r.add_argument("--figures", help="where the figures go (default: --out)")
     r.add_argument("--name", default="exp", help="farm name (default exp)")
     r.add_argument("--ck-repo", default="local", help="CK repository of the experiment entries (default local)")
+    r.add_argument("--emulation", choices=("model", "quota"), default="model",
+                   help="model: devices of --device-model, compute padded to its time (default); quota: the rpi3 "
+                        "preset's calibrated CPU quota")
+    r.add_argument("--device-model", default="rpi3", help="device model (built-in name or preset file; default rpi3)")
+    r.add_argument("--wait-load", type=float, default=0,
+                   help="before each run wait until the 1-minute load average is below this (0: do not wait)")
+    r.add_argument("--wait-load-s", type=float, default=300, help="... for at most this long (default 300 s)")
     c = sub.add_parser("record", help="record the successful runs of a results file as CK experiment entries")
     c.add_argument("--results", required=True)
     c.add_argument("--ck-repo", default="local", help="CK repository of the entries (default local)")
@@ -902,6 +1185,8 @@ def main():
     p.add_argument("--figures")
     p.add_argument("--reference", help="ReQuEST records folder (default ../shared/request-results)")
     args = ap.parse_args()
+    # SIGTERM ends a run like ^C: the finally clauses stop the processes and bring the farm down
+    signal.signal(signal.SIGTERM, lambda sig, frame: sys.exit(128 + sig))
     if args.cmd == "run":
         args.mchair = os.path.abspath(args.mchair)
         return cmd_run(args)

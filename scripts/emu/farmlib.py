@@ -1,7 +1,7 @@
 """farmlib.py - drive an emulated farm (`mchair farm ...`) from Python.
 
 Used by tests/emu/test_emu.py and scripts/emu/experiment.py.  Everything
-goes through the `mchair farm` command line (src/farm/emulate.c); this
+goes through the `mchair farm` command line (src/emu/emulate.c); this
 module only starts processes inside devices, keeps track of them, and
 builds farm files (docs/emulated-farm.md, /work/briefs/farm-contract.md)
 from the farm's addresses.
@@ -46,8 +46,11 @@ class Farm:
             cmd += ["--state", self.state_path]
         return cmd
 
-    def up(self, devices, link=None, cpu=None, preset=None, mem=None, calib_repeat=None, timeout=300):
+    def up(self, devices, link=None, cpu=None, preset=None, mem=None, calib_repeat=None, timeout=300,
+           device_model=None):
         cmd = self._cmd("up", "--devices", str(devices))
+        if device_model:
+            cmd += ["--device-model", device_model]
         if link:
             cmd += ["--link", link]
         if cpu:

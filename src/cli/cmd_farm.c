@@ -1,6 +1,6 @@
 /* cmd_farm.c - `mchair farm up|down|status|exec|attach`: the emulated farm.
  *
- * The work is in src/farm/emulate.c; this file parses options, runs the
+ * The work is in src/emu/emulate.c; this file parses options, runs the
  * rpi3 calibration (a measurement with `mchair predict`, see
  * docs/emulated-farm.md) and prints what was made. */
 #include <errno.h>
@@ -13,14 +13,17 @@
 
 #include <cjson/cJSON.h>
 
-#include "../farm/emulate.h"
+#include "../devmodel/devmodel.h"
+#include "../emu/emulate.h"
 #include "cli.h"
+
+#define FARM_MODEL_SHARES 8192L /* devices of a device model: 8 times a nice-0 task's weight */
 
 static void farm_usage(FILE *f)
 {
     fprintf(f,
-            "usage: mchair farm up --devices N [--link RATE] [--cpu FRACTION | --preset rpi3] [--mem MB]\n"
-            "                      [--name NAME] [--state FILE] [--calib-repeat N]\n"
+            "usage: mchair farm up --devices N [--link RATE] [--cpu FRACTION | --preset rpi3 | --device-model P]\n"
+            "                      [--mem MB] [--cpu-shares N] [--name NAME] [--state FILE] [--calib-repeat N]\n"
             "       mchair farm down [--name NAME] [--state FILE]\n"
             "       mchair farm status [--name NAME] [--state FILE]\n"
             "       mchair farm exec [--name NAME] [--unlimited] DEVICE -- COMMAND [ARGS...]\n"
@@ -36,19 +39,25 @@ static void farm_usage(FILE *f)
             "  --cpu FRACTION    CPU quota per device as a fraction of one CPU (e.g. 0.05; default unlimited)\n"
             "  --preset rpi3     calibrate the CPU quota so that `mchair predict --model alexnet --threads 1`\n"
             "                    takes %.3f s on one device (measured here), link 62mbit, memory 1024 MB\n"
+            "  --device-model P  devices of the device model P (rpi3, or a preset file): its link and memory;\n"
+            "                    no CPU quota unless --cpu: processes started with --device-model P pad\n"
+            "                    their compute to the model's time (docs/emulated-farm.md)\n"
             "  --mem MB          memory limit per device (default unlimited)\n"
+            "  --cpu-shares N    cgroup cpu.shares of each device (2..262144; default 1024, with --device-model\n"
+            "                    %ld: a device's compute runs before the host's other work, so that it\n"
+            "                    stays below the model's time on a loaded host)\n"
             "  --name NAME       farm name, 1-12 characters [a-z0-9] (default farm)\n"
             "  --state FILE      state file (default $MCHAIR_FARM_DIR or /run/mchair, farm-NAME.json)\n"
             "  --calib-repeat N  inferences per calibration measurement (default 10)\n"
             "  --unlimited       exec: enter the namespace only, not the cgroups (e.g. to load weights\n"
             "                    fast, then `farm attach`)\n"
             "  DEVICE            K, dK or hub\n",
-            MC_FARM_HUB_HOST, MC_FARM_MAX_DEVICES, MC_FARM_RPI3_ALEXNET_S);
+            MC_FARM_HUB_HOST, MC_FARM_MAX_DEVICES, MC_FARM_RPI3_ALEXNET_S, FARM_MODEL_SHARES);
 }
 
 typedef struct farm_opts {
-    const char *name, *state, *preset, *link;
-    long devices, mem_mb, calib_repeat;
+    const char *name, *state, *preset, *link, *device_model;
+    long devices, mem_mb, calib_repeat, cpu_shares;
     double cpu;
     int unlimited;
 } farm_opts;
@@ -72,7 +81,8 @@ static int parse_farm(int argc, char **argv, farm_opts *o)
     static const struct option lo[] = {
         {"devices", 1, 0, 'n'}, {"link", 1, 0, 'l'},  {"cpu", 1, 0, 'c'},       {"preset", 1, 0, 'p'},
         {"mem", 1, 0, 'm'},     {"name", 1, 0, 'N'},  {"state", 1, 0, 's'},     {"unlimited", 0, 0, 'u'},
-        {"calib-repeat", 1, 0, 'r'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+        {"calib-repeat", 1, 0, 'r'}, {"device-model", 1, 0, 'D'}, {"cpu-shares", 1, 0, 'S'}, {"help", 0, 0, 'h'},
+        {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     o->name = "farm";
     o->calib_repeat = 10;
@@ -84,6 +94,14 @@ static int parse_farm(int argc, char **argv, farm_opts *o)
         case 'l': o->link = optarg; break;
         case 'c': if (parse_cpu(optarg, &o->cpu)) return 2; break;
         case 'p': o->preset = optarg; break;
+        case 'D': o->device_model = optarg; break;
+        case 'S':
+            if (mc_parse_pos_int("--cpu-shares", optarg, 262144, &o->cpu_shares)) return 2;
+            if (o->cpu_shares < 2) {
+                fprintf(stderr, "mchair farm: --cpu-shares needs 2..262144, got '%s'\n", optarg);
+                return 2;
+            }
+            break;
         case 'm': if (mc_parse_pos_int("--mem", optarg, 1L << 30, &o->mem_mb)) return 2; break;
         case 'N': o->name = optarg; break;
         case 's': o->state = optarg; break;
@@ -187,6 +205,22 @@ static int farm_up(int argc, char **argv)
         c.link_bps = MC_FARM_RPI3_LINK_BPS;
         if (!c.mem_mb) c.mem_mb = MC_FARM_RPI3_MEM_MB;
     }
+    mc_devmodel dm;
+    if (o.device_model) {
+        if (rpi3) {
+            fprintf(stderr, "mchair farm up: --preset rpi3 calibrates a CPU quota, --device-model pads compute to a "
+                            "model: choose one\n");
+            return 2;
+        }
+        if (mc_devmodel_open(o.device_model, &dm)) return fail("up");
+        c.device_model = o.device_model;
+        c.device_model_name = dm.name;
+        c.preset = dm.name;
+        if (dm.link_mbit_s > 0) c.link_bps = dm.link_mbit_s * 1e6;
+        if (!c.mem_mb) c.mem_mb = (long)dm.device_mb;
+        c.cpu_shares = FARM_MODEL_SHARES;
+    }
+    if (o.cpu_shares) c.cpu_shares = o.cpu_shares;
     if (o.link && mc_farm_rate_parse(o.link, &c.link_bps)) return fail("up");
     const char *state = o.state;
     char def[256];
@@ -246,6 +280,9 @@ static int farm_up(int argc, char **argv)
     if (c.mem_mb > 0) snprintf(mem, sizeof mem, "%ld MB", c.mem_mb);
     printf("farm %s up: %d devices, link %s each way, cpu %s, memory %s; hub %s." "%d in mc-%s-hub\n", c.name,
            c.devices, link, quota, mem, MC_FARM_SUBNET, MC_FARM_HUB_HOST, c.name);
+    if (c.device_model)
+        printf("device model %s (%s): start processes with --device-model %s to pad them to it; cpu.shares %ld\n",
+               dm.name, c.device_model, c.device_model, c.cpu_shares);
     for (int k = 0; k < c.devices; k++) {
         char ns[64], addr[32];
         mc_farm_netns_name(c.name, k, ns, sizeof ns);
@@ -331,6 +368,10 @@ static int farm_status(int argc, char **argv)
            cJSON_GetArraySize(devs), cJSON_GetNumberValue(cJSON_GetObjectItem(link, "rate_bps")) / 1e6,
            cJSON_GetNumberValue(cJSON_GetObjectItem(cpu, "fraction")),
            cJSON_GetNumberValue(cJSON_GetObjectItem(r, "mem_mb")), state);
+    const cJSON *dmj = cJSON_GetObjectItemCaseSensitive(r, "device_model");
+    if (dmj)
+        printf("device model %s (%s)\n", cJSON_GetStringValue(cJSON_GetObjectItem(dmj, "name")),
+               cJSON_GetStringValue(cJSON_GetObjectItem(dmj, "source")));
     if (cal)
         printf("rpi3 calibration: unlimited %.4f s, limited %.3f s (target %.3f s)\n",
                cJSON_GetNumberValue(cJSON_GetObjectItem(cal, "unlimited_s")),

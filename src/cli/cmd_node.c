@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "../core/flag.h"
+#include "../devmodel/devmodel.h"
 #include "../farm/node.h"
 #include "cli.h"
 
@@ -49,6 +50,8 @@ static void node_usage(FILE *f)
             "  --weights FILE      weight file instead of random weights\n"
             "  --threads T         compute threads (default: all cores)\n"
             "  --device cpu|gpu    backend (default cpu)\n"
+            "  --device-model P    an emulated device: pad each frame's compute to the time the device\n"
+            "                      model P (rpi3, or a preset file) gives the task's layers\n"
             "  --mem-limit MB      memory bound in MiB (default: the task's weights + 64; 0: none);\n"
             "                      Winograd's transformed weights are built only as far as they fit\n"
             "  --quiet             no start-up line\n");
@@ -63,7 +66,9 @@ int mc_cmd_node(int argc, char **argv)
                                        {"mem-limit", 1, 0, 'M'}, {"master", 1, 0, 'a'},
                                        {"advertise", 1, 0, 'A'}, {"mem", 1, 0, 'e'},
                                        {"heartbeat", 1, 0, 'H'}, {"test-slow-ms", 1, 0, 'S'},
+                                       {"device-model", 1, 0, 'D'},
                                        {"help", 0, 0, 'h'},   MC_KEY_LONGOPTS,       {0, 0, 0, 0}};
+    static mc_devmodel dm; /* lives as long as the node */
     mc_node_opts o;
     memset(&o, 0, sizeof o);
     o.seed = 1;
@@ -93,6 +98,13 @@ int mc_cmd_node(int argc, char **argv)
             }
             break;
         }
+        case 'D':
+            if (mc_devmodel_open(optarg, &dm)) {
+                fprintf(stderr, "mchair node: --device-model: %s\n", mc_error_last());
+                return 2;
+            }
+            o.devmodel = &dm;
+            break;
         case 'a': o.master = optarg; break;
         case 'A': o.advertise = optarg; break;
         case 'e':

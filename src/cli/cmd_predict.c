@@ -17,11 +17,12 @@
 #include "../models/model.h"
 #include "../models/net.h"
 #include "../models/weights.h"
+#include "../devmodel/devmodel.h"
 #include "cli.h"
 
 typedef struct predict_opts {
     const char *model, *input, *weights, *save_weights, *save_input, *output, *json, *timer;
-    const char *from, *to, *device;
+    const char *from, *to, *device, *devmodel;
     long repeat, warmup, threads, seed, winograd_mb;
     int layers, quiet;
 } predict_opts;
@@ -48,6 +49,8 @@ static void predict_usage(FILE *f)
             "  --output FILE       write the (last) output as raw float32\n"
             "  --from L, --to L    run only layers L..L (names or indices, inclusive)\n"
             "  --layers            print a per-layer latency and memory table\n"
+            "  --device-model P    an emulated device: pad each inference to the time the device\n"
+            "                      model P (rpi3, or a preset file) gives the layers\n"
             "  --json FILE         write a JSON report\n"
             "  --timer FILE        write the CK timer file (e.g. tmp-ck-timer.json)\n"
             "  --quiet             print only the summary line\n"
@@ -81,7 +84,7 @@ static int parse_predict(int argc, char **argv, predict_opts *o)
         {"output", 1, 0, 'o'},      {"json", 1, 0, 'j'},        {"timer", 1, 0, 'T'},
         {"from", 1, 0, 'f'},        {"to", 1, 0, 'u'},          {"device", 1, 0, 'd'},
         {"layers", 0, 0, 'l'},      {"quiet", 0, 0, 'q'},       {"help", 0, 0, 'h'},
-        {"winograd-mb", 1, 0, 'G'},
+        {"winograd-mb", 1, 0, 'G'}, {"device-model", 1, 0, 'D'},
         {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     o->warmup = 1;
@@ -117,6 +120,7 @@ static int parse_predict(int argc, char **argv, predict_opts *o)
             break;
         case 'l': o->layers = 1; break;
         case 'q': o->quiet = 1; break;
+        case 'D': o->devmodel = optarg; break;
         case 'h': predict_usage(stdout); return 1;
         default: predict_usage(stderr); return 2;
         }
@@ -210,10 +214,11 @@ static void json_blas(cJSON *r, const mc_blas_info *bi)
 static mc_status write_json(const char *path, const predict_opts *o, const mc_model *m, const mc_net *n,
                             const double *lat, long repeat, double mean, double median, double total_sec,
                             const int *top, const float *out, const double *sum, int top_ok,
-                            const mc_blas_info *bi)
+                            const mc_blas_info *bi, cJSON *device_model)
 {
     cJSON *r = cJSON_CreateObject();
     if (!r) return mc_error_set(MC_ERR_NOMEM, "json: out of memory");
+    if (device_model) cJSON_AddItemToObject(r, "device_model", device_model); /* r owns it now */
     json_blas(r, bi);
     cJSON_AddStringToObject(r, "model", m->name);
     cJSON_AddStringToObject(r, "device", n->be->name);
@@ -341,13 +346,29 @@ int mc_cmd_predict(int argc, char **argv)
                m.name, m.layers[first].name, m.layers[last - 1].name, mc_shape_str(&si, sb, sizeof sb),
                mc_shape_str(&so, sb2, sizeof sb2), be->name, o.warmup, o.repeat);
     if (!o.quiet) print_blas(stdout, &bi);
-    for (long i = 0; i < o.warmup; i++)
+    /* an emulated device: every inference padded to the model's time */
+    mc_devmodel dm;
+    mc_devmodel_cost dmc = {0};
+    double host_sum = 0;
+    if (o.devmodel && ((st = mc_devmodel_open(o.devmodel, &dm)) || (st = mc_devmodel_range(&dm, &m, first, last, &dmc, NULL))))
+        goto fail;
+    if (o.devmodel && !o.quiet)
+        printf("device model %s: %.4f s per inference (compute %.4f, memory %.4f, swap %.4f); each inference is "
+               "padded to it\n", dm.name, dmc.total_s, dmc.compute_s, dmc.memory_s, dmc.swap_s);
+    for (long i = 0; i < o.warmup; i++) {
+        double t0 = mc_now();
         if ((st = mc_net_forward(&net, in, out))) goto fail;
+        if (o.devmodel) mc_devmodel_pad(t0, dmc.total_s);
+    }
     double t_start = mc_now();
     for (long i = 0; i < o.repeat; i++) {
         if (!o.input && i > 0) mc_input_random(in, nin, (uint64_t)o.seed, (uint64_t)i);
         double t0 = mc_now();
         if ((st = mc_net_forward(&net, in, out))) goto fail;
+        if (o.devmodel) {
+            host_sum += mc_now() - t0;
+            mc_devmodel_pad(t0, dmc.total_s);
+        }
         lat[i] = mc_now() - t0;
         for (int k = first; k < last; k++) sum[k - first] += net.layer_sec[k - first];
         if (!o.quiet) printf("inference %ld/%ld: %.4f s\n", i + 1, o.repeat, lat[i]);
@@ -373,11 +394,26 @@ int mc_cmd_predict(int argc, char **argv)
         for (int k = 0; k < 5; k++) printf(" %d (%.4f)", top[k], out[top[k]]);
         printf("\n");
     }
+    if (o.devmodel)
+        printf("device model %s: modeled %.4f s per inference, the host computed in %.4f s (mean) and waited the "
+               "rest%s\n", dm.name, dmc.total_s, host_sum / (double)o.repeat,
+               host_sum / (double)o.repeat > dmc.total_s ? " (the host was SLOWER than the model: not padded)" : "");
     if (o.layers) print_layers(&m, &net, sum, o.repeat, &bi);
     if (o.output && (st = mc_floats_write(o.output, out, nout))) goto fail;
     if (o.timer && (st = mc_timer_write(o.timer, total / o.repeat, mean))) goto fail;
-    if (o.json && (st = write_json(o.json, &o, &m, &net, lat, o.repeat, mean, median, total, top, out, sum, top_ok, &bi)))
+    cJSON *dmj = NULL; /* an emulated device: what the model said and what the host took */
+    if (o.devmodel && (dmj = cJSON_CreateObject())) {
+        cJSON_AddStringToObject(dmj, "name", dm.name);
+        cJSON_AddNumberToObject(dmj, "modeled_s", dmc.total_s);
+        cJSON_AddNumberToObject(dmj, "compute_s", dmc.compute_s);
+        cJSON_AddNumberToObject(dmj, "memory_s", dmc.memory_s);
+        cJSON_AddNumberToObject(dmj, "swap_s", dmc.swap_s);
+        cJSON_AddNumberToObject(dmj, "host_mean_s", host_sum / (double)o.repeat);
+    }
+    if (o.json && (st = write_json(o.json, &o, &m, &net, lat, o.repeat, mean, median, total, top, out, sum, top_ok, &bi,
+                                   dmj)))
         goto fail;
+    if (!o.json) cJSON_Delete(dmj);
     rc = 0;
     goto done;
 fail:

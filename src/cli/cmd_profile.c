@@ -10,6 +10,7 @@
 #include <curl/curl.h>
 
 #include "../backend/backend.h"
+#include "../devmodel/devmodel.h"
 #include "../models/model.h"
 #include "../models/net.h"
 #include "../plan/profile.h"
@@ -19,11 +20,15 @@ static void profile_usage(FILE *f)
 {
     fprintf(f,
             "usage: mchair profile --model M [--out FILE] [--threads T] [--repeat N] [--splits 2,3,4]\n"
+            "       mchair profile --model M --device-model P [--out FILE] [--splits 2,3,4]\n"
             "       mchair profile --link HOST:PORT [--out FILE] [--repeat N]\n"
             "\n"
             "--model: times every layer of M on this device, and the largest part of each\n"
             "split variant (fc_output, fc_input, conv_channel, conv_filter, conv_spatial for\n"
             "each part count of --splits), and their memory (weights + activations + workspace).\n"
+            "--device-model: the same profile from a device model (rpi3 or a preset file) instead of\n"
+            "a measurement: the emulated device's latencies and memory (every weight copy its\n"
+            "framework keeps), and its link; plan with --mem <the model's budget> (docs/emu/device-model.md).\n"
             "--link: POSTs payloads of 1 KB .. 1 MB to http://HOST:PORT/ (any HTTP server that\n"
             "answers POST, e.g. a node) and fits t = a*bytes + b by least squares.\n"
             "\n"
@@ -120,9 +125,9 @@ int mc_cmd_profile(int argc, char **argv)
     static const struct option lo[] = {
         {"model", 1, 0, 'm'}, {"out", 1, 0, 'o'},  {"threads", 1, 0, 't'}, {"repeat", 1, 0, 'r'},
         {"splits", 1, 0, 'S'}, {"link", 1, 0, 'l'}, {"seed", 1, 0, 's'},    {"help", 0, 0, 'h'},
-        {"device", 1, 0, 'd'},
+        {"device", 1, 0, 'd'}, {"device-model", 1, 0, 'D'},
         {0, 0, 0, 0}};
-    const char *model = NULL, *out = NULL, *link = NULL;
+    const char *model = NULL, *out = NULL, *link = NULL, *devmodel = NULL;
     mc_profile_opts o = {0, 5, 3, {2, 3, 4}, 1, MC_BACKEND_CPU};
     const char *device = "cpu";
     long v;
@@ -133,6 +138,7 @@ int mc_cmd_profile(int argc, char **argv)
         case 'm': model = optarg; break;
         case 'o': out = optarg; break;
         case 'l': link = optarg; break;
+        case 'D': devmodel = optarg; break;
         case 'd': {
             mc_backend_kind k;
             if (mc_backend_from_name(optarg, &k)) {
@@ -176,20 +182,36 @@ int mc_cmd_profile(int argc, char **argv)
     }
     mc_profile p;
     double t0 = mc_now();
-    mc_status st = mc_profile_measure(&m, &o, &p);
+    mc_devmodel dm;
+    mc_status st;
+    if (devmodel) { /* the emulated device's profile: modeled, nothing measured */
+        if (!(st = mc_devmodel_open(devmodel, &dm)) && !(st = mc_profile_model(&m, &dm, o.parts, o.n_parts, &p)) &&
+            dm.link_mbit_s > 0) {
+            p.has_link = 1;
+            p.link_a = 8.0 / (dm.link_mbit_s * 1e6);
+            p.link_b = dm.link_message_s;
+        }
+    } else {
+        st = mc_profile_measure(&m, &o, &p);
+    }
     if (st) {
         fprintf(stderr, "mchair: profile of %s: %s\n", model, mc_error_last());
         mc_model_free(&m);
         return 1;
     }
     cJSON *j = mc_profile_to_json(&p);
-    cJSON_AddStringToObject(j, "device", device);
+    cJSON_AddStringToObject(j, "device", devmodel ? dm.name : device);
+    if (devmodel) {
+        cJSON_AddItemToObject(j, "device_model", mc_devmodel_to_json(&dm));
+        cJSON_AddNumberToObject(j, "plan_mem_mb", mc_devmodel_budget_mb(&dm));
+    }
     cJSON_AddNumberToObject(j, "threads", o.threads);
     cJSON_AddNumberToObject(j, "repeat", o.repeat);
     double total = 0;
     for (int i = 0; i < p.n_layers; i++) total += p.layers[i].cost.latency;
-    fprintf(stderr, "mchair: profiled %s: %d layers, sum of layer latencies %.4f s, took %.1f s\n", m.name,
-            p.n_layers, total, mc_now() - t0);
+    fprintf(stderr, "mchair: %s %s: %d layers, sum of layer latencies %.4f s, took %.1f s%s\n",
+            devmodel ? "modeled" : "profiled", m.name, p.n_layers, total, mc_now() - t0,
+            devmodel ? " (plan with --mem as the profile's plan_mem_mb)" : "");
     int rc = write_json(j, out);
     cJSON_Delete(j);
     mc_profile_free(&p);

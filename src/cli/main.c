@@ -21,6 +21,7 @@ static const command commands[] = {
     {"profile", mc_cmd_profile, "measure layers, split parts and links for the planner"},
     {"plan", mc_cmd_plan, "plan task assignments for 1..N devices from a profile"},
     {"farm", mc_cmd_farm, "emulated farm on this machine: up, down, status, exec (namespaces, tc, cgroups)"},
+    {"devmodel", mc_cmd_devmodel, "a device model's time for each layer of a model (an emulated RPi 3)"},
 };
 
 static void usage(FILE *f)

@@ -73,6 +73,9 @@ typedef struct mc_node_opts {
      * compute takes slow_ms longer: a device that got slower. */
     mc_flag *slow;
     double slow_ms;
+    /* An emulated device (devmodel.h): every frame's compute is padded to
+     * the model's time for the task's layers (NULL: the host's speed). */
+    const struct mc_devmodel *devmodel;
 } mc_node_opts;
 
 /* Turns layer t->first of m into part k of split task t (split.h; method,

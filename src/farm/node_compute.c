@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "../devmodel/devmodel.h"
 #include "node_int.h"
 
 void node_out_acquire(node *n)
@@ -143,6 +144,7 @@ static void compute_frame(node *n, node_task *k, long epoch, mc_frame *fr)
      * input and in its output (split.h); the net runs the layer alone */
     if (k->through) memcpy(out->data, fr->data, k->through * sizeof(float));
     mc_status st = mc_net_forward(&k->net, fr->data + k->through, out->data + k->through);
+    if (n->o->devmodel) mc_devmodel_pad_range(n->o->devmodel, &k->model, k->def.first, k->def.last, t0);
     if (n->o->slow && *n->o->slow && n->o->slow_ms > 0) { /* tests: a device that got slower */
         double s = n->o->slow_ms * 1e-3;
         struct timespec ts = {(time_t)s, (long)((s - (time_t)s) * 1e9)};

@@ -95,7 +95,10 @@ static mc_status send_once(node *n, mc_rpc *r, mc_frame *fr, const node_view *v,
         /* A whole tensor for a split receiver is cut: a different slice to
          * each part holder, encoded one by one while the tensor lives (so the
          * compute thread waits for the next output until all are sent); after
-         * the hold-off it is sent, never dropped (a tag's parts go all or none). */
+         * the hold-off it is sent, never dropped (a tag's parts go all or none);
+         * a part holder that answers busy gets it again until NODE_WAIT_S has
+         * passed, as whole tensors do below (seven replicas finishing at once
+         * in front of a split fc1 lost frames without it). */
         mc_split_part *sp = v->next_sp;
         mc_split_io io = v->next_io;
         int own_sp = 0;
@@ -111,8 +114,15 @@ static mc_status send_once(node *n, mc_rpc *r, mc_frame *fr, const node_view *v,
         }
         char msg[600];
         snprintf(msg, sizeof msg, "%s", sp ? "" : mc_error_last());
-        st = sp ? mc_farm_send(r, farm, to, &io, fr->tag, fr->data, fr->n, &fr->meta, pol, &n->send_abort, &d)
-                : mc_error_set(MC_ERR_NOMEM, "cannot cut for the parts of %s: %s", farm->tasks[to].name, msg);
+        for (;;) { /* a refusal (busy) is sent again, to the part holders that did not take it (d) */
+            st = sp ? mc_farm_send(r, farm, to, &io, fr->tag, fr->data, fr->n, &fr->meta, pol, &n->send_abort, &d)
+                    : mc_error_set(MC_ERR_NOMEM, "cannot cut for the parts of %s: %s", farm->tasks[to].name, msg);
+            if (st != MC_ERR_FULL || waited >= NODE_WAIT_S || n->send_abort) break;
+            hold = mc_farm_hold_s(r, farm, to, fr->tag);
+            if (hold < 0.01) hold = 0.01;
+            sleep_hold(hold);
+            waited += hold > 0.1 ? 0.1 : hold;
+        }
         if (own_sp) free(sp);
         note_delivery(n, farm, to, fr->tag, &d, st);
         if (st == MC_ERR_ABORTED && !n->quit) {

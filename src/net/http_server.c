@@ -524,8 +524,7 @@ mc_status mc_http_server_start(const char *host, int port, size_t max_body, mc_a
                                 (unsigned int)MC_HTTP_IO_THREADS, MHD_OPTION_CONNECTION_LIMIT,
                                 (unsigned int)MC_HTTP_MAX_CONNECTIONS, MHD_OPTION_CONNECTION_TIMEOUT,
                                 (unsigned int)MC_HTTP_IDLE_S, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-                                MHD_OPTION_NOTIFY_CONNECTION, on_connection, s, MHD_OPTION_LISTENING_ADDRESS_REUSE,
-                                (unsigned int)1, MHD_OPTION_END);
+                                MHD_OPTION_NOTIFY_CONNECTION, on_connection, s, MHD_OPTION_END);
         if (!s->d) st = mc_error_set(MC_ERR_NETWORK, "%s:%d: cannot listen (address in use or not local?)", host, port);
         else s->port = mc_http_server_port(s); /* port 0: the one the system chose */
     }

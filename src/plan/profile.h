@@ -82,6 +82,11 @@ typedef struct mc_profile_opts {
 /* Measures every layer of `m` and its split variants on the backend o->device. */
 mc_status mc_profile_measure(mc_model *m, const mc_profile_opts *o, mc_profile *out);
 void mc_profile_free(mc_profile *p);
+/* The same profile from a device model instead of a measurement
+ * (profile_devmodel.c): latencies and memory of the emulated device. */
+struct mc_devmodel;
+mc_status mc_profile_model(const mc_model *m, const struct mc_devmodel *dm, const int *parts, int n_parts,
+                           mc_profile *out);
 
 /* Sets every layer's cut_bytes, view and fold_of from model m (the profile's model). */
 void mc_profile_fill_cuts(mc_profile *p, const mc_model *m);

@@ -10,6 +10,9 @@ if(MC_TESTS)
   add_test(NAME emu_small_farm COMMAND ${MC_PYTHON} ${_emu}/test_emu.py --mchair $<TARGET_FILE:mchair>
            --part small-farm)
   add_test(NAME emu_experiment_plot COMMAND ${MC_PYTHON} ${_emu}/test_experiment.py)
+  # A node and predict under a device model take its time (loopback; no root).
+  add_test(NAME emu_devmodel_node COMMAND ${MC_PYTHON} ${_emu}/test_devmodel.py --mchair $<TARGET_FILE:mchair>)
+  set_tests_properties(emu_devmodel_node PROPERTIES LABELS "emu" TIMEOUT 300)
   set_tests_properties(emu_farm emu_small_farm PROPERTIES LABELS "emu" RUN_SERIAL TRUE TIMEOUT 300)
   set_tests_properties(emu_experiment_plot PROPERTIES LABELS "emu" TIMEOUT 300)
 endif()

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""test_emu.py - the emulated farm (`mchair farm`, src/farm/emulate.c) on this machine.
+"""test_emu.py - the emulated farm (`mchair farm`, src/emu/emulate.c) on this machine.
 
     test_emu.py --mchair build/mchair [--part farm|small-farm|all]
 

@@ -92,14 +92,23 @@ signal.signal(signal.SIGTERM, _on_signal)
 signal.signal(signal.SIGINT, _on_signal)
 
 
+_handed = set()
+
+
 def free_ports(n):
+    """n loopback ports free now, never one this process handed out before
+    (a port handed to a node that has not bound it yet is free again for the
+    system: two nodes on one port made a farm of four out of five)."""
     socks, ports = [], []
-    for _ in range(n):
+    while len(ports) < n:
         s = socket.socket()
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         s.bind(("127.0.0.1", 0))
         socks.append(s)
-        ports.append(s.getsockname()[1])
+        p = s.getsockname()[1]
+        if p not in _handed:
+            _handed.add(p)
+            ports.append(p)
     for s in socks:
         s.close()
     return ports
