@@ -25,11 +25,20 @@ def _has_gpu():
         return False
 
 
+def _has_netns():
+    try:
+        return subprocess.run(["unshare", "--net", "true"], capture_output=True, timeout=10).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
 # (words in the skip reason, does this machine have it?)
 CAPABILITIES = (
     (r"GPU|CUDA|cuDNN", _has_gpu),
     (r"\broot\b", lambda: os.geteuid() == 0),
     (r"cgroup v1", lambda: os.path.exists("/sys/fs/cgroup/cpu/cpu.cfs_quota_us")),
+    (r"network namespaces", _has_netns),
+    (r"`ip` and `tc`", lambda: bool(shutil.which("ip") and shutil.which("tc"))),
     (r"aarch64-linux-gnu-gcc|qemu-aarch64|arm64 librar", lambda: bool(shutil.which("aarch64-linux-gnu-gcc")
                                                                        and shutil.which("qemu-aarch64"))),
 )

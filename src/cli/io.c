@@ -8,56 +8,28 @@
 #include <cjson/cJSON.h>
 
 #include "cli.h"
+#include "../models/image.h"
 
-static mc_status read_ppm(FILE *f, const char *path, mc_shape s, float *out)
-{
-    int w, h, maxv;
-    if (fscanf(f, "P6 %d %d %d", &w, &h, &maxv) != 3 || fgetc(f) == EOF)
-        return mc_error_set(MC_ERR_FORMAT, "%s: bad PPM header", path);
-    if (w != s.ne[1] || h != s.ne[2] || s.ne[0] != 3 || maxv != 255)
-        return mc_error_set(MC_ERR_SHAPE, "%s: PPM is %dx%d (max %d), the model needs %dx%dx%d with max 255",
-                            path, h, w, maxv, s.ne[2], s.ne[1], s.ne[0]);
-    size_t n = mc_shape_count(&s);
-    unsigned char *b = malloc(n);
-    if (!b) return mc_error_set(MC_ERR_NOMEM, "%s: out of memory", path);
-    size_t got = fread(b, 1, n, f);
-    for (size_t i = 0; i < got; i++) out[i] = b[i] / 255.0f;
-    free(b);
-    if (got != n) return mc_error_set(MC_ERR_FORMAT, "%s: PPM pixel data is truncated", path);
-    return MC_OK;
-}
-
+/* The whole file (at most a float32 tensor's size + 1 MiB of PPM header and
+ * comments), decoded by mc_image_decode. */
 mc_status mc_input_read(const char *path, mc_shape s, float *out)
 {
     FILE *f = fopen(path, "rb");
     if (!f) return mc_error_set(MC_ERR_IO, "%s: cannot open input: %s", path, strerror(errno));
-    size_t n = mc_shape_count(&s);
-    mc_status st = MC_OK;
-    char head[2] = {0};
+    size_t n = mc_shape_count(&s), cap = n * sizeof(float) + (1u << 20);
     long size = -1;
     if (fseek(f, 0, SEEK_END) == 0) size = ftell(f);
     rewind(f);
-    if (fread(head, 1, 2, f) == 2 && head[0] == 'P' && head[1] == '6') {
-        rewind(f);
-        st = read_ppm(f, path, s, out);
-    } else if (size == (long)(n * sizeof(float))) {
-        rewind(f);
-        if (fread(out, sizeof(float), n, f) != n) st = mc_error_set(MC_ERR_IO, "%s: short read", path);
-    } else if (size == (long)n) {
-        rewind(f);
-        unsigned char *b = malloc(n);
-        if (!b) st = mc_error_set(MC_ERR_NOMEM, "%s: out of memory", path);
-        else if (fread(b, 1, n, f) != n) st = mc_error_set(MC_ERR_IO, "%s: short read", path);
-        else
-            for (size_t i = 0; i < n; i++) out[i] = b[i] / 255.0f;
-        free(b);
-    } else {
-        char sb[64];
-        st = mc_error_set(MC_ERR_FORMAT,
-                          "%s: %ld bytes is neither a %s float32 tensor (%zu bytes), uint8 frame "
-                          "(%zu bytes) nor a P6 PPM image",
-                          path, size, mc_shape_str(&s, sb, sizeof sb), n * sizeof(float), n);
-    }
+    mc_status st = MC_OK;
+    unsigned char *b = NULL;
+    if (size < 0) st = mc_error_set(MC_ERR_IO, "%s: cannot tell its size: %s", path, strerror(errno));
+    else if ((size_t)size > cap)
+        st = mc_error_set(MC_ERR_FORMAT, "%s: %ld bytes, more than any input of this model's shape (%zu floats) can be",
+                          path, size, n);
+    else if (!(b = malloc((size_t)size + 1))) st = mc_error_set(MC_ERR_NOMEM, "%s: out of memory", path);
+    else if (fread(b, 1, (size_t)size, f) != (size_t)size) st = mc_error_set(MC_ERR_IO, "%s: short read", path);
+    else st = mc_image_decode(b, (size_t)size, path, s, out);
+    free(b);
     fclose(f);
     return st;
 }

@@ -5,9 +5,11 @@
 
 Part `farm` (needs nothing but this machine): a 3-device farm comes up (and
 again: `up` twice), each device's address answers a TCP echo from another
-device, a device's link holds its tbf rate within 20% (4 MB, device to
-device) and so does its receiving side (two senders into one device), a busy
-loop in a device gets about its CPU quota, a device's memory limit stops a
+device, a device's link holds a transfer to its tbf rate (no faster, +20%
+for the burst; the tbf held packets back) and so does its receiving side (two
+senders into one device), a device's cgroup has its CPU quota and a busy loop
+gets no more (rates and shares reached are printed, not asserted: they
+depend on the host's speed and load), a device's memory limit stops a
 process that goes over it, `farm exec` errors name what is wrong, `farm down`
 (twice) leaves no namespace, veth, bridge, qdisc or cgroup and the root
 namespace's links and qdiscs are as before.  Also: without root the command
@@ -17,10 +19,11 @@ remove what it made; a test that fails in the middle (a child run with
 
 Part `small-farm` runs AlexNet on the 3-device farm with `mchair node` and
 `mchair initial` (farm-contract.md): initial in device 0, conv1..flatten in
-device 1, fc1..fc3 in device 2, and checks that every frame came back.
+device 1, fc1..fc3 in device 2, and checks that all 5 frames came back, none
+lost or dropped, and CK's timer file was written.
 
 The only skip: a machine without root, network namespaces, cgroup v1 or
-iproute2 prints the reason and exits 0.  Every farm this test makes is named
+iproute2 prints the reason and exits 77 (ctest: skipped).  Every farm this test makes is named
 emt<pid>; farms of earlier runs of this test whose process is gone are
 removed first.  Traffic stays inside the farm's namespaces (10.77.0.0/24).
 """
@@ -145,6 +148,14 @@ def py():
     return sys.executable
 
 
+def tbf_overlimits(name, dev):
+    """Packets device dev's egress tbf held back so far (tc -s)."""
+    out = subprocess.run(["tc", "-s", "-n", "mc-%s-d%d" % (name, dev), "qdisc", "show", "dev", "eth0"],
+                         capture_output=True, text=True).stdout
+    m = re.search(r"overlimits (\d+)", out)
+    return int(m.group(1)) if m else -1
+
+
 def transfer(farm, scripts, receiver, senders, nbytes, port):
     """Bytes/s measured by the receiver for `senders` sending nbytes each at once."""
     rp = farm.popen(receiver, [py(), scripts["recv"], str(port), str(len(senders))], unlimited=True,
@@ -192,28 +203,37 @@ def part_farm(args, c, scripts, name):
                     (r.stdout + r.stderr).strip())
         farm.stop_all()
 
-        # link rate: one sender (device egress) and two senders into one device (ingress)
+        # link rate: what holds on any machine is the ceiling (the shaping
+        # itself) and that the tbf held packets back; how close a transfer
+        # comes to the rate depends on the host's speed and load, so it is
+        # printed, not asserted (the emulated experiment measures it).
+        over0 = tbf_overlimits(name, 0)
         bps, r = transfer(farm, scripts, 1, [0], 4 << 20, 5001)
-        c.check(abs(bps / (LINK_MBIT * 1e6) - 1) <= 0.20,
-                "4 MB from device 0 to device 1 goes at the %d Mbit/s link rate within 20%%" % LINK_MBIT,
-                "%.2f Mbit/s" % (bps / 1e6))
-        # Two Python senders and a receiver need more CPU than one pair: on a
-        # busy 2-core machine they may not fill the link, so the lower bound
-        # is looser; the upper bound is the shaping itself.
+        over1 = tbf_overlimits(name, 0)
+        print("one sender: %.2f Mbit/s on a %d Mbit/s link" % (bps / 1e6, LINK_MBIT), flush=True)
+        c.check(0 < bps <= 1.2 * LINK_MBIT * 1e6 and over1 > over0,
+                "4 MB from device 0 to device 1 go no faster than the %d Mbit/s link (+20%%: the burst) and "
+                "device 0's tbf held packets back" % LINK_MBIT,
+                "%.2f Mbit/s, tbf overlimits %d -> %d" % (bps / 1e6, over0, over1))
         bps, r = transfer(farm, scripts, 1, [0, 2], 3 << 20, 5002)
-        c.check(0.6 <= bps / (LINK_MBIT * 1e6) <= 1.2,
-                "two senders into device 1 together are held to its %d Mbit/s receive rate (<= +20%%, >= 60%%)"
-                % LINK_MBIT, "%.2f Mbit/s" % (bps / 1e6))
+        print("two senders into one device: %.2f Mbit/s" % (bps / 1e6), flush=True)
+        c.check(0 < bps <= 1.2 * LINK_MBIT * 1e6,
+                "two senders into device 1 together are held to its %d Mbit/s receive rate (<= +20%%)" % LINK_MBIT,
+                "%.2f Mbit/s" % (bps / 1e6))
 
-        # CPU quota
+        # CPU quota: the cgroup's quota is the configured fraction, and a busy
+        # loop never gets more than it (a loaded host may give it less)
+        quota = int(open(farm.cgroup(2, "cpu") + "/cpu.cfs_quota_us").read())
+        period = int(open(farm.cgroup(2, "cpu") + "/cpu.cfs_period_us").read())
         stat = farm.cgroup(2, "cpu") + "/cpu.stat"
         thr0 = int(re.search(r"nr_throttled (\d+)", open(stat).read()).group(1))
         r = farm.run(2, [py(), scripts["busy"]], timeout=60)
         share = json.loads(r.stdout)["share"] if r.returncode == 0 else -1
         thr1 = int(re.search(r"nr_throttled (\d+)", open(stat).read()).group(1))
-        c.check(0.5 * CPU <= share <= 1.2 * CPU and thr1 > thr0,
-                "a busy loop in device 2 gets about its %.2f CPU quota and is throttled" % CPU,
-                "share %.3f, throttled %d times" % (share, thr1 - thr0))
+        print("busy loop in device 2: %.3f CPU, throttled %d times" % (share, thr1 - thr0), flush=True)
+        c.check(abs(quota / period - CPU) < 1e-3 and 0 < share <= 1.2 * CPU,
+                "device 2's quota is %.2f CPU and a busy loop in it gets no more" % CPU,
+                "quota %d/%d us, share %.3f" % (quota, period, share))
 
         # memory limit
         r = farm.run(1, [py(), scripts["hog"]], timeout=60)
@@ -307,10 +327,13 @@ def part_small_farm(args, c, name, tmp):
         timer = os.path.join(tmp, "tmp-ck-timer.json")
         r = farm.run(0, [args.mchair, "initial", "--farm", path, "--repeat", "5", "--json", report,
                          "--timer", timer, "--listen", "%s:9999" % farm.addresses()[0]], timeout=300)
-        ok = r.returncode == 0 and os.path.exists(timer)
         et = json.load(open(timer)).get("execution_time", 0) if os.path.exists(timer) else 0
-        c.check(ok and et > 0, "AlexNet on a 3-device emulated farm (initial, conv1..flatten, fc1..fc3) "
-                "returns all 5 frames", "exit %d, execution_time %s; %s" % (r.returncode, et, r.stderr.strip()[-300:]))
+        rep = json.load(open(report)) if os.path.exists(report) else {}
+        c.check(r.returncode == 0 and rep.get("done") == 5 and not rep.get("lost") and not rep.get("dropped")
+                and et > 0, "AlexNet on a 3-device emulated farm (initial, conv1..flatten, fc1..fc3) "
+                "returns all 5 frames, none lost or dropped, and writes CK's timer",
+                "exit %d, done %s, lost %s, execution_time %s; %s" %
+                (r.returncode, rep.get("done"), rep.get("lost"), et, r.stderr.strip()[-300:]))
     finally:
         farm.down()
     c.check(farmlib.leftovers(name) == [], "farm down after the small farm leaves nothing",
@@ -336,8 +359,8 @@ def main():
         try:
             probe.up(1)
         except farmlib.FarmUnsupported as e:
-            print("SKIP: this machine cannot run an emulated farm: %s" % e)
-            return 0
+            print("skipped: this machine cannot run an emulated farm: %s" % e)
+            return 77  # SKIP_RETURN_CODE: ctest shows it skipped, scripts/skipped.py checks the reason
         finally:
             probe.down()
         c = Checks()
