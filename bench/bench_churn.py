@@ -1,17 +1,19 @@
 #!/usr/bin/env python3
 """bench_churn.py - the dynamic farm under churn on the emulated farm (not a test).
 
-On `mchair farm up --preset rpi3` (one network namespace per device, 62 Mbit/s
-links, a CPU quota that makes single-device AlexNet take the Raspberry Pi 3's
-0.525 s), for AlexNet on 6 task devices and VGG16 on 11:
+On `mchair farm up --device-model rpi3` (one network namespace per device,
+the device model's link and memory, every process's compute padded to the
+model's time: docs/emulated-farm.md; `--emulation quota` uses the older
+calibrated CPU quota instead), for AlexNet on 6 task devices and VGG16 on 11:
 
   dynamic: `mchair initial --dynamic` in device 0 (its master plans from the
-           host profile scaled to the emulated device, as scripts/emu does),
+           device model's profile, `mchair profile --device-model`),
            nodes joining with `--master` in devices 1..n, a stream at 85% of
            the plan's predicted rate; at 1/4 of the run the device of a task
            that has no other device is killed (-9), at 1/2 a new node starts in
-           the spare device n+1, at 3/4 one device gets half its CPU share
-           (its cgroup's cfs period doubled);
+           the spare device n+1, at 3/4 one device gets slower (device
+           model: `--test-slow-ms`, the plan's longest task time more per frame,
+           switched on by SIGUSR1; quota: half its CPU share);
   static:  the same plan as a farm file, nodes with `--farm`, the same stream,
            the same kill and the same slowdown (nothing can join a static farm).
 
@@ -29,6 +31,7 @@ import json
 import os
 import platform
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -50,6 +53,20 @@ def cpu_name():
     return platform.processor()
 
 
+def plans_for_model(mchair, model, n, dm, outdir):
+    """The device model's profile (latencies, memory, link) and the plans for 1..n+1 devices."""
+    pdir = os.path.join(outdir, "plans-" + model)
+    os.makedirs(pdir, exist_ok=True)
+    prof = os.path.join(pdir, "profile-%s.json" % dm)
+    subprocess.run([mchair, "profile", "--model", model, "--device-model", dm, "--out", prof], check=True,
+                   capture_output=True)
+    mem = int(json.load(open(prof))["plan_mem_mb"])
+    subprocess.run([mchair, "plan", "--model", model, "--devices", str(n + 1), "--mem", str(mem),
+                    "--profile", prof, "--out", pdir], check=True, capture_output=True)
+    plan = json.load(open(os.path.join(pdir, "farm-%d.json" % n)))
+    return prof, None, plan, mem
+
+
 def plans_for(mchair, model, n, state, outdir):
     """Host profile scaled to the emulated device, and the plans for 1..n+1 devices."""
     factor, _ = experiment.slowdown(state)
@@ -65,7 +82,7 @@ def plans_for(mchair, model, n, state, outdir):
     subprocess.run([mchair, "plan", "--model", model, "--devices", str(n + 1), "--mem", str(experiment.PLAN_MEM_MB),
                     "--profile", scaled, "--link", link, "--out", pdir], check=True, capture_output=True)
     plan = json.load(open(os.path.join(pdir, "farm-%d.json" % n)))
-    return scaled, link, plan
+    return scaled, link, plan, experiment.PLAN_MEM_MB
 
 
 def node_task(log):
@@ -95,7 +112,17 @@ def set_share(farm, device, fraction):
     return period, new
 
 
-def run(farm, args, model, n, mode, scaled, link, plan, outdir):
+def signal_nodes(farm, device, sig):
+    """Sends sig to the processes in a device's namespace (the node; `farm exec` execs it)."""
+    r = subprocess.run(["ip", "netns", "pids", "mc-%s-d%d" % (farm.name, device)], capture_output=True, text=True)
+    for pid in r.stdout.split():
+        try:
+            os.kill(int(pid), sig)
+        except (ProcessLookupError, ValueError):
+            pass
+
+
+def run(farm, args, model, n, mode, scaled, link, plan, mem, outdir):
     """One run (mode "dynamic" or "static"); returns its measurements."""
     addrs = farm.addresses()
     tag = "%s-%s" % (model, mode)
@@ -106,9 +133,11 @@ def run(farm, args, model, n, mode, scaled, link, plan, outdir):
     rep = os.path.join(outdir, tag + ".json")
     ini_addr = "%s:%d" % (addrs[0], INIT_PORT)
     node_logs = {}
+    # the slowed device takes the plan's longest task time more per frame (twice as slow there)
+    slow_ms = max(50, int(1000.0 * max(t.get("compute_s", 0) for t in plan["plan"]["tasks"])))
     if mode == "dynamic":
         cmd = [args.mchair, "initial", "--dynamic", "--model", model, "--listen", ini_addr, "--devices", str(n),
-               "--profile", scaled, "--link", link, "--mem", str(experiment.PLAN_MEM_MB)]
+               "--profile", scaled, "--mem", str(mem)] + (["--link", link] if link else [])
     else:
         ff = experiment.plan_farm_file(plan, addrs)
         path = os.path.join(outdir, tag + "-farm.json")
@@ -123,8 +152,9 @@ def run(farm, args, model, n, mode, scaled, link, plan, outdir):
         lp = os.path.join(logs, "%s-node%d.log" % (tag, k))
         node_logs[k] = lp
         argv = [args.mchair, "node", "--listen", "%s:%d" % (addrs[k], NODE_PORT), "--threads", "1"]
-        argv += (["--master", ini_addr, "--mem", str(experiment.PLAN_MEM_MB)] if mode == "dynamic"
-                 else ["--farm", path])
+        argv += (["--master", ini_addr, "--mem", str(mem)] if mode == "dynamic" else ["--farm", path])
+        if args.emulation == "model":
+            argv += ["--device-model", args.device_model, "--test-slow-ms", "%d" % slow_ms]
         return farm.popen(k, argv, stdout=open(lp, "w"), stderr=subprocess.STDOUT, env=experiment.DEVICE_ENV)
 
     used = range(1, n + 1)
@@ -158,15 +188,22 @@ def run(farm, args, model, n, mode, scaled, link, plan, outdir):
         time.sleep(0.1)
     alive = [k for k in procs if k != victim]
     slow = alive[0]
-    old, new = set_share(farm, slow, 0.5)
-    actions.append({"kind": "slow", "t_unix": time.time(), "device": slow, "period_us": [old, new]})
-    print("  %s: device %d gets half its CPU (cfs period %d -> %d us)" % (tag, slow, old, new), flush=True)
+    if args.emulation == "model":
+        signal_nodes(farm, slow, signal.SIGUSR1)
+        old = None
+        actions.append({"kind": "slow", "t_unix": time.time(), "device": slow, "slow_ms": slow_ms})
+        print("  %s: device %d takes %d ms more per frame" % (tag, slow, slow_ms), flush=True)
+    else:
+        old, new = set_share(farm, slow, 0.5)
+        actions.append({"kind": "slow", "t_unix": time.time(), "device": slow, "period_us": [old, new]})
+        print("  %s: device %d gets half its CPU (cfs period %d -> %d us)" % (tag, slow, old, new), flush=True)
     try:
         init.wait(timeout=args.seconds * 3 + 600)
     except subprocess.TimeoutExpired:
         init.terminate()
         init.wait()
-    open(os.path.join(farm.cgroup(slow, "cpu"), "cpu.cfs_period_us"), "w").write(str(old))  # back
+    if old is not None:
+        open(os.path.join(farm.cgroup(slow, "cpu"), "cpu.cfs_period_us"), "w").write(str(old))  # back
     farm.stop_all()
     farm.kill_in_devices(list(range(0, n + 2)) + ["hub"])
     ilog.close()
@@ -254,6 +291,9 @@ def main():
     ap.add_argument("--seconds", type=float, default=120, help="stream length per run (default 120)")
     ap.add_argument("--out", default=os.path.join(REPO, "bench", "results", "churn.json"))
     ap.add_argument("--name", default="churn")
+    ap.add_argument("--emulation", choices=["model", "quota"], default="model",
+                    help="devices of a device model (default) or the calibrated CPU quota")
+    ap.add_argument("--device-model", default="rpi3", help="device model (default rpi3)")
     a = ap.parse_args()
     a.mchair = os.path.abspath(a.mchair)
     outdir = os.path.splitext(os.path.abspath(a.out))[0]
@@ -265,16 +305,22 @@ def main():
     meta = {"cpu": cpu_name(), "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "load_before": open("/proc/loadavg").read().split()[:3]}
     try:
-        farm.up(most + 2, preset="rpi3", calib_repeat=4)
+        if a.emulation == "model":
+            farm.up(most + 2, device_model=a.device_model)
+        else:
+            farm.up(most + 2, preset="rpi3", calib_repeat=4)
         meta["farm"] = farm.state
         print(farm.output, end="", flush=True)
         for model in models:
             n = DEVICES[model]
-            scaled, link, plan = plans_for(a.mchair, model, n, farm.state, outdir)
+            if a.emulation == "model":
+                scaled, link, plan, mem = plans_for_model(a.mchair, model, n, a.device_model, outdir)
+            else:
+                scaled, link, plan, mem = plans_for(a.mchair, model, n, farm.state, outdir)
             print("%s: plan for %d devices predicts %.2f IPS (%s)" % (model, n, plan["plan"]["predicted_ips"],
                                                                       plan["plan"]["why"][:120]), flush=True)
             for mode in ("dynamic", "static"):
-                r = run(farm, a, model, n, mode, scaled, link, plan, outdir)
+                r = run(farm, a, model, n, mode, scaled, link, plan, mem, outdir)
                 results.append(r)
                 print("  %s: done %d dropped %d lost %d sent again %d" % (r["tag"], r["done"], r["dropped"],
                                                                           r["lost"], r["reissued"]), flush=True)
@@ -282,7 +328,10 @@ def main():
     finally:
         farm.down()
     t = table(results)
-    print("processor: %s; emulated devices: rpi3 preset" % meta["cpu"])
+    meta["emulation"] = a.emulation if a.emulation == "quota" else "device model " + a.device_model
+    meta["load_after"] = open("/proc/loadavg").read().split()[:3]
+    print("processor: %s; emulated devices: %s; load average before %s, after %s" %
+          (meta["cpu"], meta["emulation"], " ".join(meta["load_before"]), " ".join(meta["load_after"])))
     print(t)
     json.dump({"meta": meta, "runs": results, "table": t}, open(a.out, "w"), indent=1)
     plot(results, os.path.splitext(a.out)[0] + ".png")

@@ -13,6 +13,10 @@ if(MC_TESTS)
     add_test(NAME farm_${_n} COMMAND ${MC_PYTHON} ${_farm_test} ${_t} --mchair $<TARGET_FILE:mchair>)
     set_tests_properties(farm_${_n} PROPERTIES LABELS "farm" TIMEOUT 300)
   endforeach()
+  # AlexNet farm-5 with every address IPv6 ([::1]:port): skipped (77) without ::1
+  add_test(NAME farm_correct_alexnet_5_ipv6 COMMAND ${MC_PYTHON} ${_farm_test} correct alexnet 5 --ipv6
+           --mchair $<TARGET_FILE:mchair>)
+  set_tests_properties(farm_correct_alexnet_5_ipv6 PROPERTIES LABELS "farm" TIMEOUT 300 SKIP_RETURN_CODE 77)
   # Every split method through loopback farms (small model files and AlexNet
   # layers), and the planner round trip (profile -> plan --out -> farm-N).
   foreach(_t "methods" "plan" "failover" "tune")

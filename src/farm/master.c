@@ -548,11 +548,11 @@ mc_ctl_handlers mc_master_handlers(mc_master *m)
  * gone; a frozen one still has the kernel accept, and the deadline catches it). */
 static int refuses(const mc_addr *a)
 {
-    struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM}, *ai = NULL;
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *ai = NULL;
     char port[16];
     snprintf(port, sizeof port, "%d", a->port);
     if (getaddrinfo(a->host, port, &hints, &ai) || !ai) return 0;
-    int s = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0), gone = 0;
+    int s = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK, 0), gone = 0;
     if (s >= 0) {
         int rc = connect(s, ai->ai_addr, ai->ai_addrlen);
         if (rc && errno == EINPROGRESS) {

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "../net/ipaddr.h"
 #include "farmfile.h"
 #include "node_int.h"
 
@@ -66,16 +67,15 @@ static void view_publish(node *n, node_view *v)
 
 static int local_host(const char *host)
 {
-    if (!strcmp(host, "localhost") || !strncmp(host, "127.", 4)) return 1;
+    mc_ip want, have;
+    if (!strcmp(host, "localhost")) return 1;
+    if (!mc_ip_parse(host, &want)) return 0;
+    if (mc_ip_is_loopback(&want)) return 1;
     struct ifaddrs *ifa = NULL;
     int found = 0;
     if (getifaddrs(&ifa)) return 0;
-    for (struct ifaddrs *i = ifa; i && !found; i = i->ifa_next) {
-        if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET) continue;
-        char b[INET_ADDRSTRLEN];
-        inet_ntop(AF_INET, &((struct sockaddr_in *)i->ifa_addr)->sin_addr, b, sizeof b);
-        found = !strcmp(b, host);
-    }
+    for (struct ifaddrs *i = ifa; i && !found; i = i->ifa_next)
+        found = i->ifa_addr && mc_ip_from_sockaddr(i->ifa_addr, &have) && mc_ip_equal(&have, &want);
     freeifaddrs(ifa);
     return found;
 }

@@ -94,7 +94,7 @@ static int id_ok(const char *s)
     if (n == 0 || n >= MC_AUTH_ID_MAX) return 0;
     for (size_t i = 0; i < n; i++) {
         char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || strchr("._:@/#-", c)))
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || strchr("._:@/#-[]", c))) /* [] for IPv6 hosts */
             return 0;
     }
     return 1;

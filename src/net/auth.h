@@ -69,7 +69,7 @@ typedef struct mc_auth mc_auth; /* thread-safe */
  * read or write (else refused: the message says chmod 600), holding at least
  * MC_AUTH_KEY_MIN bytes (trailing white space is not part of the key).
  * `sender` names this process in its requests (characters
- * [A-Za-z0-9._:@/#-]; a random suffix is added).  `encrypt`: bodies this
+ * [A-Za-z0-9._:@/#-] and [] around an IPv6 host; a random suffix is added).  `encrypt`: bodies this
  * process sends are encrypted, and clear ones it receives are refused. */
 mc_status mc_auth_load(const char *path, const char *sender, int encrypt, mc_auth **out);
 /* The same from key bytes (tests). */

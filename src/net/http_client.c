@@ -14,6 +14,8 @@
 
 #include <curl/curl.h>
 
+#include "ipaddr.h"
+
 #define CLIENT_PEERS 64
 
 typedef struct peer {
@@ -114,20 +116,19 @@ static size_t on_header(char *p, size_t size, size_t nmemb, void *ud)
     return n;
 }
 
-/* The IPv4 address a name resolves to, as "a.b.c.d:port" (the recipient a
- * sealed request names; the server compares it with its own). */
+/* The address a name resolves to, as "a.b.c.d:port" or "[v6]:port" (the
+ * recipient a sealed request names; the server compares it with its own). */
 static void resolve_rcpt(const char *host, int port, char *out, size_t n)
 {
     struct addrinfo hints, *ai = NULL;
     memset(&hints, 0, sizeof hints);
-    hints.ai_family = AF_INET;
+    hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
-    char b[INET_ADDRSTRLEN];
-    if (!getaddrinfo(host, NULL, &hints, &ai) && ai &&
-        inet_ntop(AF_INET, &((struct sockaddr_in *)ai->ai_addr)->sin_addr, b, sizeof b))
-        snprintf(out, n, "%s:%d", b, port);
+    mc_ip ip;
+    if (!getaddrinfo(host, NULL, &hints, &ai) && ai && mc_ip_from_sockaddr(ai->ai_addr, &ip))
+        mc_ip_hostport(&ip, port, out, n);
     else
-        snprintf(out, n, "%s:%d", host, port);
+        snprintf(out, n, strchr(host, ':') ? "[%s]:%d" : "%s:%d", host, port);
     if (ai) freeaddrinfo(ai);
 }
 
@@ -149,7 +150,7 @@ static peer *peer_handle(mc_http_client *c, const char *host, int port)
     p->h = curl_easy_init();
     if (!p->h) return NULL;
     char url[128];
-    snprintf(url, sizeof url, "http://%s:%d/", host, port);
+    snprintf(url, sizeof url, strchr(host, ':') ? "http://[%s]:%d/" : "http://%s:%d/", host, port); /* IPv6: [] */
     curl_easy_setopt(p->h, CURLOPT_URL, url);
     curl_easy_setopt(p->h, CURLOPT_HTTPHEADER, c->hdr);
     curl_easy_setopt(p->h, CURLOPT_NOSIGNAL, 1L);

@@ -49,39 +49,39 @@ static void evict(mc_guard *g, mc_guard_conn *c)
     else g->n_unknown--;
 }
 
-/* Under g->m: the oldest unknown connection (of host ip, or any when ip is
- * 0) that may be closed, or NULL. */
-static mc_guard_conn *oldest_unknown(mc_guard *g, uint32_t ip, int any)
+/* Under g->m: the oldest unknown connection (of host ip, or of any host
+ * when `any`) that may be closed, or NULL. */
+static mc_guard_conn *oldest_unknown(mc_guard *g, const mc_ip *ip, int any)
 {
     for (mc_guard_conn *c = g->head; c; c = c->next)
-        if (!c->known && !c->evicted && !c->busy && (any || c->ip == ip)) return c;
+        if (!c->known && !c->evicted && !c->busy && (any || mc_ip_equal(&c->ip, ip))) return c;
     return NULL;
 }
 
-void mc_guard_admit(mc_guard *g, uint32_t ip)
+void mc_guard_admit(mc_guard *g, const mc_ip *ip)
 {
     pthread_mutex_lock(&g->m);
     int of_host = 0;
     for (mc_guard_conn *c = g->head; c; c = c->next)
-        if (!c->known && !c->evicted && c->ip == ip) of_host++;
+        if (!c->known && !c->evicted && mc_ip_equal(&c->ip, ip)) of_host++;
     mc_guard_conn *v;
     if (of_host >= MC_GUARD_UNKNOWN_PER_HOST && (v = oldest_unknown(g, ip, 0))) {
         evict(g, v);
         g->evicted++;
     }
-    if (g->n_unknown >= MC_GUARD_UNKNOWN_MAX && (v = oldest_unknown(g, 0, 1))) {
+    if (g->n_unknown >= MC_GUARD_UNKNOWN_MAX && (v = oldest_unknown(g, ip, 1))) {
         evict(g, v);
         g->evicted++;
     }
     pthread_mutex_unlock(&g->m);
 }
 
-mc_guard_conn *mc_guard_open(mc_guard *g, int fd, uint32_t ip)
+mc_guard_conn *mc_guard_open(mc_guard *g, int fd, const mc_ip *ip)
 {
     mc_guard_conn *c = calloc(1, sizeof *c);
     if (!c) return NULL;
     c->fd = fd;
-    c->ip = ip;
+    c->ip = *ip;
     c->t_open = c->t_used = mc_guard_now();
     pthread_mutex_lock(&g->m);
     c->prev = g->tail;

@@ -30,6 +30,7 @@
 #ifndef MC_HTTP_GUARD_H
 #define MC_HTTP_GUARD_H
 
+#include "ipaddr.h"
 #include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -43,7 +44,7 @@
 typedef struct mc_guard_conn {
     struct mc_guard_conn *prev, *next; /* open order: oldest first */
     int fd;
-    uint32_t ip;           /* IPv4, network order */
+    mc_ip ip;              /* the peer's host (IPv4 as IPv4-mapped) */
     double t_open, t_used; /* mc_guard_now() when it opened, when a request last started */
     int known, evicted, busy;
     size_t held;           /* body bytes of the current request counted against the unknown budget */
@@ -62,9 +63,9 @@ void mc_guard_init(mc_guard *g, size_t unknown_budget);
 void mc_guard_fini(mc_guard *g);
 void mc_guard_set_budget(mc_guard *g, size_t unknown_budget);
 /* Before accepting a connection from ip: makes room under the limits. */
-void mc_guard_admit(mc_guard *g, uint32_t ip);
+void mc_guard_admit(mc_guard *g, const mc_ip *ip);
 /* A new connection (NULL when out of memory: then it is not tracked). */
-mc_guard_conn *mc_guard_open(mc_guard *g, int fd, uint32_t ip);
+mc_guard_conn *mc_guard_open(mc_guard *g, int fd, const mc_ip *ip);
 void mc_guard_close(mc_guard *g, mc_guard_conn *c);
 /* The connection belongs to the farm (idempotent). */
 void mc_guard_promote(mc_guard *g, mc_guard_conn *c);

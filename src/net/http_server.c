@@ -69,9 +69,9 @@ struct mc_http_server {
     void *ctx;
     mc_auth *auth;
     char name[80];
-    uint32_t ip;             /* listen address (network order; 0: all) */
+    mc_ip ip;                /* listen address (any: all of this machine's) */
     int port;
-    uint32_t local[LOCAL_ADDRS];
+    mc_ip local[LOCAL_ADDRS];
     int n_local;
     mc_guard g;
 
@@ -134,11 +134,6 @@ static enum MHD_Result answer_text(mc_http_server *s, struct MHD_Connection *c, 
     return queue_answer(s, c, r, code, b, n, NULL, close);
 }
 
-static void ip_str(uint32_t ip, char *b, size_t n)
-{
-    struct in_addr a = {.s_addr = ip};
-    if (!inet_ntop(AF_INET, &a, b, (socklen_t)n)) snprintf(b, n, "?");
-}
 
 /* Counts a refusal and logs it (at most one line a second). */
 static long note_refusal(mc_http_server *s, const conn_req *r)
@@ -150,8 +145,8 @@ static long note_refusal(mc_http_server *s, const conn_req *r)
     pthread_mutex_lock(&s->logm);
     double now = mc_guard_now();
     if (now - s->log_t >= 1.0) {
-        char ip[INET_ADDRSTRLEN];
-        ip_str(r->gc ? r->gc->ip : 0, ip, sizeof ip);
+        char ip[INET6_ADDRSTRLEN] = "?";
+        if (r->gc) mc_ip_str(&r->gc->ip, ip, sizeof ip);
         fprintf(stderr, "mchair http %s: refused a request from %s%s%s: %s (%ld so far, %ld of this kind%s)\n",
                 s->name, ip, r->chk.sender[0] ? ", sender " : "", r->chk.sender, mc_auth_refusal_name(r->why), total,
                 k, s->log_skipped ? "; earlier ones not logged" : "");
@@ -185,18 +180,17 @@ static enum MHD_Result answer_refusal(mc_http_server *s, struct MHD_Connection *
 
 /* ---- who the request is for ---- */
 
+/* rcpt: "a.b.c.d:port" or "[v6]:port" (mc_ip_hostport), our port and our
+ * listen address, or any address of this machine when listening on all. */
 static int recipient_is_me(const mc_http_server *s, const char *rcpt)
 {
-    char host[64];
-    int port = 0, k = 0;
-    struct in_addr a;
-    if (sscanf(rcpt, "%63[0-9.]:%d%n", host, &port, &k) != 2 || rcpt[k] || port != s->port ||
-        inet_pton(AF_INET, host, &a) != 1)
-        return 0;
-    if (s->ip) return a.s_addr == s->ip;
+    mc_ip a;
+    int port = 0;
+    if (!mc_ip_parse_hostport(rcpt, &a, &port) || port != s->port) return 0;
+    if (!mc_ip_is_any(&s->ip)) return mc_ip_equal(&a, &s->ip);
     for (int i = 0; i < s->n_local; i++)
-        if (a.s_addr == s->local[i]) return 1;
-    return (ntohl(a.s_addr) >> 24) == 127;
+        if (mc_ip_equal(&a, &s->local[i])) return 1;
+    return mc_ip_is_loopback(&a);
 }
 
 /* ---- handler threads ---- */
@@ -424,10 +418,9 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
     if (code == MHD_CONNECTION_NOTIFY_STARTED) {
         const union MHD_ConnectionInfo *fd = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
         const union MHD_ConnectionInfo *ad = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-        uint32_t ip = 0;
-        if (ad && ad->client_addr && ad->client_addr->sa_family == AF_INET)
-            ip = ((const struct sockaddr_in *)ad->client_addr)->sin_addr.s_addr;
-        *socket_context = fd ? mc_guard_open(&s->g, fd->connect_fd, ip) : NULL;
+        mc_ip ip;
+        mc_ip_from_sockaddr(ad ? ad->client_addr : NULL, &ip);
+        *socket_context = fd ? mc_guard_open(&s->g, fd->connect_fd, &ip) : NULL;
     } else {
         mc_guard_close(&s->g, *socket_context);
         *socket_context = NULL;
@@ -437,10 +430,9 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
 static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen_t len)
 {
     mc_http_server *s = cls;
-    uint32_t ip = 0;
-    if (addr && len >= sizeof(struct sockaddr_in) && addr->sa_family == AF_INET)
-        ip = ((const struct sockaddr_in *)addr)->sin_addr.s_addr;
-    mc_guard_admit(&s->g, ip);
+    mc_ip ip;
+    mc_ip_from_sockaddr(addr && len >= sizeof(struct sockaddr_in) ? addr : NULL, &ip);
+    mc_guard_admit(&s->g, &ip);
     return MHD_YES;
 }
 
@@ -470,8 +462,7 @@ static void local_addresses(mc_http_server *s)
     struct ifaddrs *ifa = NULL;
     if (getifaddrs(&ifa)) return;
     for (struct ifaddrs *i = ifa; i && s->n_local < LOCAL_ADDRS; i = i->ifa_next)
-        if (i->ifa_addr && i->ifa_addr->sa_family == AF_INET)
-            s->local[s->n_local++] = ((struct sockaddr_in *)i->ifa_addr)->sin_addr.s_addr;
+        if (i->ifa_addr && mc_ip_from_sockaddr(i->ifa_addr, &s->local[s->n_local])) s->n_local++;
     freeifaddrs(ifa);
 }
 
@@ -482,7 +473,7 @@ mc_status mc_http_server_start(const char *host, int port, size_t max_body, mc_a
 {
     struct addrinfo hints, *ai = NULL;
     memset(&hints, 0, sizeof hints);
-    hints.ai_family = AF_INET;
+    hints.ai_family = AF_UNSPEC; /* IPv4 or IPv6, as the host is written */
     hints.ai_socktype = SOCK_STREAM;
     hints.ai_flags = AI_PASSIVE;
     char ps[16];
@@ -499,7 +490,7 @@ mc_status mc_http_server_start(const char *host, int port, size_t max_body, mc_a
     s->ctx = ctx;
     s->auth = auth;
     s->port = port;
-    s->ip = ((struct sockaddr_in *)ai->ai_addr)->sin_addr.s_addr;
+    mc_ip_from_sockaddr(ai->ai_addr, &s->ip);
     snprintf(s->name, sizeof s->name, "%s:%d", host, port);
     local_addresses(s);
     mc_guard_init(&s->g, unknown_budget(max_body));
@@ -519,7 +510,9 @@ mc_status mc_http_server_start(const char *host, int port, size_t max_body, mc_a
     else
         s->have_sweeper = 1;
     if (!st) {
-        s->d = MHD_start_daemon(MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME, (uint16_t)port, on_accept, s,
+        unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME |
+                         (ai->ai_family == AF_INET6 ? MHD_USE_IPv6 : 0);
+        s->d = MHD_start_daemon(flags, (uint16_t)port, on_accept, s,
                                 on_request, s, MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_THREAD_POOL_SIZE,
                                 (unsigned int)MC_HTTP_IO_THREADS, MHD_OPTION_CONNECTION_LIMIT,
                                 (unsigned int)MC_HTTP_MAX_CONNECTIONS, MHD_OPTION_CONNECTION_TIMEOUT,

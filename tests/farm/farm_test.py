@@ -110,7 +110,7 @@ def test_correct(a, work):
     t0 = time.time()
     r = farmlib.subprocess.run([a.mchair, "initial", "--farm", farm, "--model", a.model, "--repeat", str(a.repeat),
                                 "--input", ",".join(inputs), "--outputs", outs, "--json", rep, "--timeout", "600",
-                                "--listen", "127.0.0.1:%d" % init_port],
+                                "--listen", farmlib.hostport(init_port)],
                                capture_output=True, text=True, timeout=1200)
     print(r.stdout + r.stderr)
     check(r.returncode == 0, "initial exits 0 with every frame back (%.1f s)" % (time.time() - t0))
@@ -854,7 +854,13 @@ def main():
     ap.add_argument("--repeat", type=int, default=4)
     ap.add_argument("--inputs", type=int, default=2)
     ap.add_argument("--keep", action="store_true", help="keep the work folder")
+    ap.add_argument("--ipv6", action="store_true", help="correct: every process on [::1] (farm file, --listen)")
     a = ap.parse_args()
+    if a.ipv6:
+        if not farmlib.have_ipv6_loopback():
+            print("skipped: no IPv6 loopback (::1) on this machine")
+            return 77
+        farmlib.HOST = "::1"
     work = tempfile.mkdtemp(prefix="mchair-farm-")
     try:
         {"correct": test_correct, "interop": test_interop, "faults": test_faults,

@@ -94,6 +94,25 @@ signal.signal(signal.SIGINT, _on_signal)
 
 _handed = set()
 
+# The host the farm tests put their processes on: loopback IPv4, or "::1"
+# (farm_test.py --ipv6: farm files with [::1]:port addresses).
+HOST = "127.0.0.1"
+
+
+def hostport(port, host=None):
+    """"127.0.0.1:port" or "[::1]:port" (the farm-file and --listen form)."""
+    h = host or HOST
+    return ("[%s]:%d" if ":" in h else "%s:%d") % (h, port)
+
+
+def have_ipv6_loopback():
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
 
 def free_ports(n):
     """n loopback ports free now, never one this process handed out before
@@ -121,7 +140,7 @@ def wait_port(port, proc=None, timeout=120.0):
             log = open(proc.log_path, errors="replace").read() if proc.log_path else ""
             raise RuntimeError("process exited (rc %s) before listening on %d:\n%s" % (proc.returncode, port, log))
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            with socket.create_connection((HOST, port), timeout=0.5):
                 return
         except OSError:
             time.sleep(0.1)
@@ -148,9 +167,9 @@ def farm_file(path, model, devices, initial_port, skip_model=False):
     for name, n in tasks:
         layout[name] = ports[k:k + n]
         k += n
-    lines = ['{', '  "node": {', '    "initial": ["127.0.0.1:%d",],' % initial_port]
+    lines = ['{', '  "node": {', '    "initial": ["%s",],' % hostport(initial_port)]
     for name, ps in layout.items():
-        lines.append('    "%s": [%s],' % (name, ", ".join('"127.0.0.1:%d"' % p for p in ps) + ","))
+        lines.append('    "%s": [%s],' % (name, ", ".join('"%s"' % hostport(p) for p in ps) + ","))
     lines.append('  },')
     if not skip_model:
         lines.append('  "model": "%s",' % model)
@@ -161,8 +180,8 @@ def farm_file(path, model, devices, initial_port, skip_model=False):
 
 
 def start_node(mchair, farm, port, log_path, seed=1, threads=1, extra=(), wait=True):
-    """One `mchair node` of `farm` on 127.0.0.1:port; waits until it listens."""
-    cmd = [mchair, "node", "--farm", farm, "--listen", "127.0.0.1:%d" % port, "--seed", str(seed),
+    """One `mchair node` of `farm` on HOST:port; waits until it listens."""
+    cmd = [mchair, "node", "--farm", farm, "--listen", hostport(port), "--seed", str(seed),
            "--threads", str(threads)] + list(extra)
     p = start(cmd, log_path)
     if wait:
