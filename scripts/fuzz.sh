@@ -24,7 +24,8 @@ if [ ${#targets[@]} -eq 0 ]; then
     for f in tests/fuzz/fuzz_*.c; do targets+=("$(basename "$f" .c)"); done
 fi
 # the longest input each target is given (libFuzzer -max_len)
-declare -A maxlen=([fuzz_model]=8192 [fuzz_farm]=8192 [fuzz_avro]=4096 [fuzz_ctl]=4096 [fuzz_http]=8192)
+declare -A maxlen=([fuzz_model]=8192 [fuzz_farm]=8192 [fuzz_avro]=4096 [fuzz_ctl]=4096 [fuzz_http]=8192
+                   [fuzz_profile]=32768 [fuzz_weights]=8192 [fuzz_image]=4096)
 
 echo "== build (clang, libFuzzer, ASan/UBSan) into build-fuzz"
 cmake -S . -B build-fuzz -DMC_FUZZ=ON -DMC_SANITIZE=ON -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug \
