@@ -17,6 +17,9 @@ import shutil
 import subprocess
 import sys
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "farm"))
+import farmlib  # noqa: E402  (the farm tests' own check for ::1)
+
 
 def _has_gpu():
     try:
@@ -32,23 +35,13 @@ def _has_netns():
         return False
 
 
-def _has_ipv6_loopback():
-    import socket
-    try:
-        with socket.socket(socket.AF_INET6) as s:
-            s.bind(("::1", 0))
-        return True
-    except OSError:
-        return False
-
-
 # (words in the skip reason, does this machine have it?)
 CAPABILITIES = (
     (r"GPU|CUDA|cuDNN", _has_gpu),
     (r"\broot\b", lambda: os.geteuid() == 0),
     (r"cgroup v1", lambda: os.path.exists("/sys/fs/cgroup/cpu/cpu.cfs_quota_us")),
     (r"network namespaces", _has_netns),
-    (r"IPv6 loopback", _has_ipv6_loopback),
+    (r"IPv6 loopback", farmlib.have_ipv6_loopback),
     (r"`ip` and `tc`", lambda: bool(shutil.which("ip") and shutil.which("tc"))),
     (r"aarch64-linux-gnu-gcc|qemu-aarch64|arm64 librar", lambda: bool(shutil.which("aarch64-linux-gnu-gcc")
                                                                        and shutil.which("qemu-aarch64"))),

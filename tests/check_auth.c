@@ -250,13 +250,16 @@ static int echo_body(void *ctx, const unsigned char *body, size_t len, unsigned 
     return 200;
 }
 
-/* Sends raw bytes on a new connection and returns the status of the answer (0: none). */
-static int raw_exchange(int port, const char *head, const unsigned char *body, size_t len)
+/* Sends raw bytes on a new connection to the loopback address of `family`
+ * and returns the status of the answer (0: none). */
+static int raw_exchange_at(int family, int port, const char *head, const unsigned char *body, size_t len)
 {
-    int s = socket(AF_INET, SOCK_STREAM, 0);
+    int s = socket(family, SOCK_STREAM, 0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    ck_assert_int_eq(connect(s, (struct sockaddr *)&a, sizeof a), 0);
+    struct sockaddr_in6 a6 = {.sin6_family = AF_INET6, .sin6_port = htons((uint16_t)port), .sin6_addr = in6addr_loopback};
+    if (family == AF_INET6) ck_assert_int_eq(connect(s, (struct sockaddr *)&a6, sizeof a6), 0);
+    else ck_assert_int_eq(connect(s, (struct sockaddr *)&a, sizeof a), 0);
     ck_assert(write(s, head, strlen(head)) == (ssize_t)strlen(head));
     if (len) ck_assert(write(s, body, len) == (ssize_t)len);
     char buf[512] = "";
@@ -265,6 +268,11 @@ static int raw_exchange(int port, const char *head, const unsigned char *body, s
     if (poll(&p, 1, 10000) == 1 && read(s, buf, sizeof buf - 1) > 0) sscanf(buf, "HTTP/1.%*d %d", &code);
     close(s);
     return code;
+}
+
+static int raw_exchange(int port, const char *head, const unsigned char *body, size_t len)
+{
+    return raw_exchange_at(AF_INET, port, head, body, len);
 }
 
 static int raw_post(int port, const char *auth_header, const unsigned char *body, size_t len, size_t claimed)
@@ -584,18 +592,8 @@ START_TEST(a_keyed_server_on_ipv6_loopback_takes_requests_sealed_for_it)
     char head[1024];
     snprintf(head, sizeof head, "POST / HTTP/1.1\r\nHost: [::1]\r\nContent-Length: 5\r\n" MC_AUTH_HEADER ": %s\r\n\r\n",
              t.header);
-    int s = socket(AF_INET6, SOCK_STREAM, 0);
-    struct sockaddr_in6 a = {.sin6_family = AF_INET6, .sin6_port = htons((uint16_t)port), .sin6_addr = in6addr_loopback};
-    ck_assert_int_eq(connect(s, (struct sockaddr *)&a, sizeof a), 0);
-    ck_assert(write(s, head, strlen(head)) == (ssize_t)strlen(head));
-    ck_assert(write(s, wire, 5) == 5);
-    char buf[512] = "";
-    int got = 0;
-    struct pollfd p = {s, POLLIN, 0};
-    if (poll(&p, 1, 10000) == 1 && read(s, buf, sizeof buf - 1) > 0) sscanf(buf, "HTTP/1.%*d %d", &got);
-    close(s);
+    ck_assert_int_eq(raw_exchange_at(AF_INET6, port, head, wire, 5), 401);
     free(owned);
-    ck_assert_int_eq(got, 401);
     mc_http_stats st;
     mc_http_server_stats(srv, &st);
     ck_assert_int_eq(st.refused[MC_AUTH_WRONG_PEER], 1);
