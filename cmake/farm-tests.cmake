@@ -26,6 +26,14 @@ if(MC_TESTS)
              --mchair $<TARGET_FILE:mchair>)
     set_tests_properties(farm_graph_${_m} PROPERTIES LABELS "farm" TIMEOUT 600)
   endforeach()
+  # Smaller activations on the wire (tests/farm/wire_test.py, docs/wire.md):
+  # f16 and int8 links within their bounds of predict, a float32-only peer
+  # (Python avro.ipc) never gets anything else.  A few seconds each.
+  foreach(_t links peer)
+    add_test(NAME farm_wire_${_t} COMMAND ${MC_PYTHON} ${CMAKE_SOURCE_DIR}/tests/farm/wire_test.py ${_t}
+             --mchair $<TARGET_FILE:mchair>)
+    set_tests_properties(farm_wire_${_t} PROPERTIES LABELS "farm" TIMEOUT 300)
+  endforeach()
   # The dynamic farm (tests/farm/dynamic_test.py): a master, nodes that join,
   # leave, come back, slow down or flap, while a stream runs.
   set(_dyn_test ${CMAKE_SOURCE_DIR}/tests/farm/dynamic_test.py)

@@ -54,6 +54,8 @@ static void node_usage(FILE *f)
             "                      model P (rpi3, or a preset file) gives the task's layers\n"
             "  --mem-limit MB      memory bound in MiB (default: the task's weights + 64; 0: none);\n"
             "                      Winograd's transformed weights are built only as far as they fit\n"
+            "  --wire f32|f16|int8 encoding of this node's outputs (default: the farm file's \"wire\" of\n"
+            "                      the task; f32); used only towards nodes that announce it (docs/wire.md)\n"
             "  --quiet             no start-up line\n");
     mc_key_usage(f);
 }
@@ -66,7 +68,7 @@ int mc_cmd_node(int argc, char **argv)
                                        {"mem-limit", 1, 0, 'M'}, {"master", 1, 0, 'a'},
                                        {"advertise", 1, 0, 'A'}, {"mem", 1, 0, 'e'},
                                        {"heartbeat", 1, 0, 'H'}, {"test-slow-ms", 1, 0, 'S'},
-                                       {"device-model", 1, 0, 'D'},
+                                       {"device-model", 1, 0, 'D'}, {"wire", 1, 0, 'W'},
                                        {"help", 0, 0, 'h'},   MC_KEY_LONGOPTS,       {0, 0, 0, 0}};
     static mc_devmodel dm; /* lives as long as the node */
     mc_node_opts o;
@@ -105,6 +107,15 @@ int mc_cmd_node(int argc, char **argv)
             }
             o.devmodel = &dm;
             break;
+        case 'W': {
+            mc_wire w;
+            if (mc_wire_parse(optarg, &w)) {
+                fprintf(stderr, "mchair node: --wire: %s\n", mc_error_last());
+                return 2;
+            }
+            o.wire = optarg;
+            break;
+        }
         case 'a': o.master = optarg; break;
         case 'A': o.advertise = optarg; break;
         case 'e':

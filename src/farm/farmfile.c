@@ -141,6 +141,7 @@ static mc_status parse_tasks(const cJSON *arr, const char *origin, const layer_v
         const cJSON *method = cJSON_GetObjectItemCaseSensitive(it, "method");
         const cJSON *parts = cJSON_GetObjectItemCaseSensitive(it, "parts");
         const cJSON *grid = cJSON_GetObjectItemCaseSensitive(it, "grid");
+        const cJSON *wire = cJSON_GetObjectItemCaseSensitive(it, "wire");
         if (!cJSON_IsString(name) || !*name->valuestring || strlen(name->valuestring) >= sizeof t->name)
             return mc_error_set(MC_ERR_FORMAT, "%s: task %d has no \"name\" string (max %d chars)", origin,
                                 f->n_tasks + 1, MC_NAME_MAX - 1);
@@ -175,6 +176,10 @@ static mc_status parse_tasks(const cJSON *arr, const char *origin, const layer_v
                                     "%s: task '%s': unknown method (data, fc_output, fc_input, conv_channel, "
                                     "conv_filter, conv_spatial)", origin, t->name);
         }
+        t->wire = MC_WIRE_F32;
+        if (wire && (!cJSON_IsString(wire) || mc_wire_parse(wire->valuestring, &t->wire)))
+            return mc_error_set(MC_ERR_FORMAT, "%s: task '%s': \"wire\" must be \"f32\", \"f16\" or \"int8\"", origin,
+                                t->name);
         t->parts = 1;
         t->grid[0] = t->grid[1] = 1;
         if (t->method == MC_SPLIT_CONV_SPATIAL) {
@@ -505,6 +510,7 @@ static cJSON *task_json(const mc_farm_task *t)
         cJSON_AddNumberToObject(o, "parts", t->parts);
         if (t->method == MC_SPLIT_CONV_SPATIAL) cJSON_AddItemToObject(o, "grid", cJSON_CreateIntArray(t->grid, 2));
     }
+    if (t->wire != MC_WIRE_F32) cJSON_AddStringToObject(o, "wire", mc_wire_name(t->wire));
     if (t->wtotal > 0) {
         int w[MC_FARM_MAX_ADDRS], R = mc_farm_replicas(t);
         for (int r = 0; r < R; r++) w[r] = t->weight[r];

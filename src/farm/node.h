@@ -76,6 +76,10 @@ typedef struct mc_node_opts {
     /* An emulated device (devmodel.h): every frame's compute is padded to
      * the model's time for the task's layers (NULL: the host's speed). */
     const struct mc_devmodel *devmodel;
+    /* Encoding of our outputs to the next task ("f32", "f16", "int8"; NULL:
+     * the farm file's "wire" of the task sending), used only towards nodes
+     * that announce it (wire.h, send.h). */
+    const char *wire;
 } mc_node_opts;
 
 /* Turns layer t->first of m into part k of split task t (split.h; method,
