@@ -1,4 +1,4 @@
-/* check_wire.c - tensor encodings on the wire (src/net/wire.h): float16 bit
+/* check_wire.c - tensor encodings on the wire (src/core/wire.h): float16 bit
  * patterns of edge values, every half round trip, a comparison with the
  * compiler's own _Float16 conversion where it has one, round trips of each
  * encoding within its documented bound on tables of tensors (zeros,
@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "core/rng.h"
-#include "net/wire.h"
+#include "core/wire.h"
 #include "testutil.h"
 
 /* ---- float16 bit patterns ---- */

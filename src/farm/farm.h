@@ -35,7 +35,7 @@
 #include "../core/tensor.h"
 #include "../models/model.h"
 #include "../models/split.h"
-#include "../net/wire.h"
+#include "../core/wire.h"
 
 #define MC_FARM_MAX_TASKS 32
 #define MC_FARM_MAX_ADDRS 64 /* per task */

@@ -586,6 +586,7 @@ mc_status mc_farm_from_plan(const mc_plan *pl, const mc_profile *p, const char *
         t->parts = k->parts;
         t->grid[0] = k->method == MC_SPLIT_CONV_SPATIAL ? k->grid_h : 1;
         t->grid[1] = k->method == MC_SPLIT_CONV_SPATIAL ? k->grid_w : 1;
+        t->wire = k->wire;
         t->n_addr = k->parts * k->replicas;
         if (t->n_addr > MC_FARM_MAX_ADDRS)
             return mc_error_set(MC_ERR_UNSUPPORTED, "plan task %s has %d devices; a farm task holds at most %d",
@@ -643,6 +644,7 @@ mc_status mc_farm_to_plan(const mc_farm *f, const mc_profile *p, const mc_plan_o
             k->grid_w = L->splits[v].grid_w;
         }
         k->replicas = t->n_addr / t->parts;
+        k->wire = t->wire;
         for (int a = 0; a < t->n_addr && pl->used < MC_PLAN_MAX_DEVICES; a++) k->devices[a] = pl->used++;
     }
     pl->n_tasks = f->n_tasks;
@@ -686,6 +688,7 @@ cJSON *mc_farm_plan_json(const mc_plan *pl, const mc_profile *p, const char *mod
         cJSON_AddStringToObject(io, "name", k->name);
         cJSON_AddNumberToObject(io, "replicas", k->replicas);
         cJSON_AddNumberToObject(io, "parts", k->parts);
+        cJSON_AddStringToObject(io, "wire", mc_wire_name(k->wire));
         cJSON_AddNumberToObject(io, "compute_s", k->compute_s);
         cJSON_AddNumberToObject(io, "service_s", k->service_s);
         cJSON_AddNumberToObject(io, "ips", k->ips);

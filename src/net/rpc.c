@@ -1,6 +1,6 @@
 /* rpc.c - forward() with handshake and retries (see rpc.h). */
 #include "rpc.h"
-#include "wire.h"
+#include "../core/wire.h"
 
 #include "../models/net.h" /* mc_now */
 

@@ -37,7 +37,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../core/status.h"
+#include "status.h"
 
 typedef enum mc_wire {
     MC_WIRE_F32 = 0,
