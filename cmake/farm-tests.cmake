@@ -28,8 +28,9 @@ if(MC_TESTS)
   endforeach()
   # Smaller activations on the wire (tests/farm/wire_test.py, docs/wire.md):
   # f16 and int8 links within their bounds of predict, a float32-only peer
-  # (Python avro.ipc) never gets anything else.  A few seconds each.
-  foreach(_t links peer)
+  # (Python avro.ipc) never gets anything else, a farm planned with
+  # --wire auto runs as planned.  A few seconds each.
+  foreach(_t links plan peer)
     add_test(NAME farm_wire_${_t} COMMAND ${MC_PYTHON} ${CMAKE_SOURCE_DIR}/tests/farm/wire_test.py ${_t}
              --mchair $<TARGET_FILE:mchair>)
     set_tests_properties(farm_wire_${_t} PROPERTIES LABELS "farm" TIMEOUT 300)

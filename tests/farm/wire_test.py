@@ -7,6 +7,11 @@ farms (registered in ctest as farm_wire_links and farm_wire_peer).
           f16 and int8 mixed: every result equals single-device predict within
           the encoding's bound (below), the top-1 class is predict's, the nodes
           really sent f16/int8 (their exit log counts it)
+  plan    `mchair plan --wire auto --wire-budget 0.05` for AlexNet on 6 devices
+          of 64 MiB (a profile of this machine): the farm file records an
+          encoding per task (int8 on the largest link, f16 on the others, f32 to
+          initial), and the farm runs with every result within the int8 bound
+          of predict, top-1 equal, and the nodes sending what the plan says
   peer    a float32-only peer (a Python avro.ipc responder as the artifact's
           node, which announces nothing) behind our block1 node whose farm file
           and --wire ask for f16 and int8: every call it gets holds the float32
@@ -96,56 +101,93 @@ def wire_counts(work, prefix):
     return total
 
 
-def test_links(a, work):
-    seed, repeat = 3, 8
+def run_and_compare(a, work, label, farm, layout, inputs, refs, seed, repeat, bound):
+    """Starts the nodes of `farm` (logs node-LABEL-*), runs initial, stops the
+    nodes; checks every result against predict; returns the nodes' wire counts."""
+    init_port = int(json.load(open(farm))["node"]["initial"][0].rsplit(":", 1)[1])
+    prefix = "node-%s-" % label
+    for name, ports in layout.items():
+        for p in ports:
+            farmlib.start_node(a.mchair, farm, p, os.path.join(work, "%s%s-%d.log" % (prefix, name, p)), seed=seed,
+                               wait=False)
+    for ports in layout.values():
+        for p in ports:
+            farmlib.wait_port(p)
+    outs = os.path.join(work, "outs-" + label)
+    r = farmlib.subprocess.run([a.mchair, "initial", "--farm", farm, "--repeat", str(repeat), "--input",
+                                ",".join(inputs), "--outputs", outs, "--timeout", "120", "--quiet",
+                                "--listen", "127.0.0.1:%d" % init_port], capture_output=True, text=True,
+                               timeout=300)
+    check(r.returncode == 0, "%s farm: initial exits 0 with every frame back%s" %
+          (label, "" if r.returncode == 0 else ": " + (r.stdout + r.stderr)[-1500:]))
+    farmlib.stop_all()  # the nodes log what they sent at exit
+    worst, top1, missing = 0.0, 0, 0
+    for tag in range(repeat):
+        p = os.path.join(outs, "%d.f32" % tag)
+        if not os.path.exists(p):
+            missing += 1
+            continue
+        got, ref = np.fromfile(p, dtype=np.float32), refs[tag % len(refs)]
+        if got.shape != ref.shape:
+            missing += 1
+            continue
+        worst = max(worst, rel_err(got, ref))
+        top1 += int(np.argmax(got) == np.argmax(ref))
+    check(missing == 0 and worst <= bound and worst > 0,
+          "%s farm: %d results within %.0e of predict (max rel err %.2e; 0 would mean nothing was encoded), "
+          "%d missing" % (label, repeat, bound, worst, missing))
+    check(top1 == repeat, "%s farm: top-1 class equals predict's for %d/%d frames" % (label, top1, repeat))
+    return wire_counts(work, prefix)
+
+
+def make_inputs(a, work, seed):
     rng = np.random.default_rng(5)
     inputs = []
     for i in range(4):
         p = os.path.join(work, "in%d.f32" % i)
         rng.random((224, 224, 3), dtype=np.float32).tofile(p)
         inputs.append(p)
-    refs = [predict_ref(a.mchair, seed, p, p + ".ref") for p in inputs]
+    return inputs, [predict_ref(a.mchair, seed, p, p + ".ref") for p in inputs]
+
+
+def test_plan(a, work):
+    seed, repeat = 3, 8
+    prof, out = os.path.join(work, "alexnet.prof.json"), os.path.join(work, "plan")
+    r = farmlib.subprocess.run([a.mchair, "profile", "--model", "alexnet", "--out", prof, "--threads", "1",
+                                "--repeat", "1", "--splits", "2"], capture_output=True, text=True, timeout=300)
+    check(r.returncode == 0, "mchair profile exits 0 %s" % r.stderr[-500:])
+    ports = farmlib.free_ports(2)
+    base = 20000 + (ports[0] % 20000)
+    r = farmlib.subprocess.run([a.mchair, "plan", "--model", "alexnet", "--devices", "6", "--mem", "64", "--profile",
+                                prof, "--wire", "auto", "--wire-budget", "0.05", "--out", out, "--port", str(base),
+                                "--initial-port", str(ports[1])], capture_output=True, text=True, timeout=60)
+    print(r.stderr)
+    farm = os.path.join(out, "farm-6.json")
+    check(r.returncode == 0 and os.path.exists(farm), "mchair plan --wire auto writes farm-6.json %s" % r.stderr[-500:])
+    if not os.path.exists(farm):
+        return
+    js = json.load(open(farm))
+    wires = [t.get("wire", "f32") for t in js["tasks"]]
+    check(len(wires) >= 3 and wires[-1] == "f32" and "int8" in wires and wires.count("int8") == 1 and
+          all(w in ("f16", "int8") for w in wires[:-1]),
+          "the plan's farm file gives each link an encoding within the budget (%s)" % wires)
+    layout = {t: [int(x.rsplit(":", 1)[1]) for x in addrs] for t, addrs in js["node"].items() if t != "initial"}
+    inputs, refs = make_inputs(a, work, seed)
+    got = run_and_compare(a, work, "plan", farm, layout, inputs, refs, seed, repeat, BOUND["int8"])
+    check(got["int8"] > 0 and got["f16"] > 0, "the planned farm's nodes sent int8 and f16 (counts %s)" % got)
+
+
+def test_links(a, work):
+    seed, repeat = 3, 8
+    inputs, refs = make_inputs(a, work, seed)
     cases = [("f16", ["f16", "f16", None]), ("int8", ["int8", "int8", None]), ("mixed", ["f16", "int8", "f16"])]
     for label, wires in cases:
         init_port = farmlib.free_ports(1)[0]
         farm = os.path.join(work, "farm-%s.json" % label)
         layout = write_farm(farm, wires, init_port)
-        prefix = "node-%s-" % label
-        for name, ports in layout.items():
-            for p in ports:
-                farmlib.start_node(a.mchair, farm, p, os.path.join(work, "%s%s-%d.log" % (prefix, name, p)), seed=seed,
-                                   wait=False)
-        for ports in layout.values():
-            for p in ports:
-                farmlib.wait_port(p)
-        outs = os.path.join(work, "outs-" + label)
-        r = farmlib.subprocess.run([a.mchair, "initial", "--farm", farm, "--repeat", str(repeat), "--input",
-                                    ",".join(inputs), "--outputs", outs, "--timeout", "120", "--quiet",
-                                    "--listen", "127.0.0.1:%d" % init_port], capture_output=True, text=True,
-                                   timeout=300)
-        check(r.returncode == 0, "%s farm: initial exits 0 with every frame back%s" %
-              (label, "" if r.returncode == 0 else ": " + (r.stdout + r.stderr)[-1500:]))
-        farmlib.stop_all()  # the nodes log what they sent at exit
-        worst, top1, missing = 0.0, 0, 0
-        for tag in range(repeat):
-            p = os.path.join(outs, "%d.f32" % tag)
-            if not os.path.exists(p):
-                missing += 1
-                continue
-            got, ref = np.fromfile(p, dtype=np.float32), refs[tag % len(refs)]
-            if got.shape != ref.shape:
-                missing += 1
-                continue
-            worst = max(worst, rel_err(got, ref))
-            top1 += int(np.argmax(got) == np.argmax(ref))
-        bound = max(BOUND[w] for w in wires if w)
-        check(missing == 0 and worst <= bound and worst > 0,
-              "%s farm: %d results within %.0e of predict (max rel err %.2e; 0 would mean nothing was encoded), "
-              "%d missing" % (label, repeat, bound, worst, missing))
-        check(top1 == repeat, "%s farm: top-1 class equals predict's for %d/%d frames" % (label, top1, repeat))
-        got = wire_counts(work, prefix)
-        wanted = sorted({w for w in wires[:2] if w})
-        for w in wanted:
+        got = run_and_compare(a, work, label, farm, layout, inputs, refs, seed, repeat,
+                              max(BOUND[w] for w in wires if w))
+        for w in sorted({w for w in wires[:2] if w}):
             # a sender's first output to each receiver goes as float32 (it has not answered yet)
             check(got[w] >= repeat - 2, "%s farm: the nodes sent %d outputs as %s (counts %s)" % (label, got[w], w, got))
 
@@ -236,13 +278,13 @@ def test_peer(a, work):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("what", choices=["links", "peer"])
+    ap.add_argument("what", choices=["links", "plan", "peer"])
     ap.add_argument("--mchair", required=True)
     ap.add_argument("--keep", action="store_true")
     a = ap.parse_args()
     work = tempfile.mkdtemp(prefix="mc-wire-")
     try:
-        {"links": test_links, "peer": test_peer}[a.what](a, work)
+        {"links": test_links, "plan": test_plan, "peer": test_peer}[a.what](a, work)
     finally:
         rc = farmlib.finish(work, failures, keep=a.keep)
     return rc
