@@ -38,7 +38,7 @@ if(MC_TESTS)
   # The dynamic farm (tests/farm/dynamic_test.py): a master, nodes that join,
   # leave, come back, slow down or flap, while a stream runs.
   set(_dyn_test ${CMAKE_SOURCE_DIR}/tests/farm/dynamic_test.py)
-  foreach(_t kill two rejoin join slow flap)
+  foreach(_t kill two rejoin join slow flap wire)
     add_test(NAME farm_dynamic_${_t} COMMAND ${MC_PYTHON} ${_dyn_test} ${_t} --mchair $<TARGET_FILE:mchair>)
     set_tests_properties(farm_dynamic_${_t} PROPERTIES LABELS "farm;dynamic" TIMEOUT 600)
   endforeach()

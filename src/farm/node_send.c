@@ -86,6 +86,15 @@ static void note_wire(node *n, mc_wire want, mc_wire got)
         node_log(n, "an output held NaN or inf: sent as float32 instead of int8 (counted at exit)");
 }
 
+/* Tests (--test-link-ms): a slow link, whose time follows the bytes sent. */
+static void slow_link(const node *n, mc_wire w, size_t values)
+{
+    if (!n->o->slow_link || !*n->o->slow_link || !(n->o->slow_link_ms > 0) || !values) return;
+    double s = n->o->slow_link_ms * 1e-3 * (double)mc_wire_bytes(w, values) / (double)(values * sizeof(float));
+    struct timespec ts = {(time_t)s, (long)((s - (time_t)s) * 1e9)};
+    nanosleep(&ts, NULL);
+}
+
 /* One attempt to deliver an output with the current table.  Returns the
  * status; *retry = 1 when a new table interrupted it (route it again). */
 static mc_status send_once(node *n, mc_rpc *r, mc_frame *fr, const node_view *v, int *retry, int *freed)
@@ -144,7 +153,10 @@ static mc_status send_once(node *n, mc_rpc *r, mc_frame *fr, const node_view *v,
             waited += hold > 0.1 ? 0.1 : hold;
         }
         if (own_sp) free(sp);
-        if (!st) n->n_wire[link_w]++;
+        if (!st) {
+            n->n_wire[link_w]++;
+            slow_link(n, link_w, fr->n);
+        }
         note_delivery(n, farm, to, fr->tag, &d, st);
         if (st == MC_ERR_ABORTED && !n->quit) {
             *retry = 1;
@@ -179,6 +191,7 @@ static mc_status send_once(node *n, mc_rpc *r, mc_frame *fr, const node_view *v,
         const mc_wire asked = w;
         st = mc_farm_encode_wire(n->ipc, farm, to, fr->tag, fr->data, fr->n, &fr->meta, &w, &body, &blen);
         if (!st) note_wire(n, asked, w);
+        if (!st) slow_link(n, w, fr->n);
         if (st != MC_OK) {
             snprintf(why, sizeof why, "%s could not encode: %s", n->me_str, mc_error_last());
             report_lost(n, r, v, fr->tag, why);
