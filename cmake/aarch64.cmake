@@ -1,7 +1,7 @@
 # aarch64.cmake - the engine's unit suites for the farm's real devices
 # (Raspberry Pi: aarch64), cross-compiled and run under qemu-aarch64 as the
-# ctest tests aarch64_check_ops, aarch64_check_net, aarch64_check_model and
-# aarch64_check_cpu_blas (included by the top-level CMakeLists); tests tagged
+# ctest tests aarch64_check_ops, aarch64_check_net, aarch64_check_model,
+# aarch64_check_wire and aarch64_check_cpu_blas (included by the top-level CMakeLists); tests tagged
 # "heavy" (a whole ResNet50 several times) stay in the native run only.
 #
 # The cross build is its own CMake project (cmake/aarch64/CMakeLists.txt:
@@ -16,7 +16,7 @@ option(MC_AARCH64 "Cross-build the engine for aarch64 and run its suites under q
 if(NOT MC_AARCH64 OR MC_SANITIZE OR MC_FUZZ OR NOT MC_TESTS OR CMAKE_CROSSCOMPILING)
   return()
 endif()
-set(MC_AARCH64_TESTS check_ops check_net check_model check_cpu_blas)
+set(MC_AARCH64_TESTS check_ops check_net check_model check_cpu_blas check_wire)
 find_program(MC_AARCH64_GCC aarch64-linux-gnu-gcc)
 find_program(MC_QEMU_AARCH64 qemu-aarch64)
 set(_why "")

@@ -30,10 +30,19 @@ if(MC_TESTS)
              --mchair $<TARGET_FILE:mchair>)
     set_tests_properties(farm_graph_${_m} PROPERTIES LABELS "farm" TIMEOUT 600)
   endforeach()
+  # Smaller activations on the wire (tests/farm/wire_test.py, docs/wire.md):
+  # f16 and int8 links within their bounds of predict, a float32-only peer
+  # (Python avro.ipc) never gets anything else, a farm planned with
+  # --wire auto runs as planned.  A few seconds each.
+  foreach(_t links plan peer)
+    add_test(NAME farm_wire_${_t} COMMAND ${MC_PYTHON} ${CMAKE_SOURCE_DIR}/tests/farm/wire_test.py ${_t}
+             --mchair $<TARGET_FILE:mchair>)
+    set_tests_properties(farm_wire_${_t} PROPERTIES LABELS "farm" TIMEOUT 300)
+  endforeach()
   # The dynamic farm (tests/farm/dynamic_test.py): a master, nodes that join,
   # leave, come back, slow down or flap, while a stream runs.
   set(_dyn_test ${CMAKE_SOURCE_DIR}/tests/farm/dynamic_test.py)
-  foreach(_t kill two rejoin join slow flap)
+  foreach(_t kill two rejoin join slow flap wire)
     add_test(NAME farm_dynamic_${_t} COMMAND ${MC_PYTHON} ${_dyn_test} ${_t} --mchair $<TARGET_FILE:mchair>)
     set_tests_properties(farm_dynamic_${_t} PROPERTIES LABELS "farm;dynamic" TIMEOUT 600)
   endforeach()

@@ -206,6 +206,12 @@ static const bad_case bad_cases[] = {
     {"{\"node\":{\"initial\":[\"a\"],\"t1\":[\"b\"],\"t2\":[\"c\"]}}", "alexnet", "no \"tasks\" and no built-in",
      NULL},
     {"[1, 2", "alexnet", "farm.json:1:", "malformed"},
+    {"{\"model\":\"alexnet\",\"tasks\":[{\"name\":\"a\",\"layers\":[\"conv1\",\"fc3\"],\"wire\":\"bf16\"}],"
+     "\"node\":{\"initial\":[\"i\"],\"a\":[\"x\"]}}",
+     NULL, "task 'a': \"wire\" must be", NULL},
+    {"{\"model\":\"alexnet\",\"tasks\":[{\"name\":\"a\",\"layers\":[\"conv1\",\"fc3\"],\"wire\":16}],"
+     "\"node\":{\"initial\":[\"i\"],\"a\":[\"x\"]}}",
+     NULL, "farm.json", "\"f16\""},
     /* split tasks: exactly the split layer; what split.h refuses is named */
 #define SPLIT_FARM(first, last, method, extra, rest, rest_first)                                                    \
     "{\"model\":\"alexnet\",\"tasks\":[{\"name\":\"s\",\"layers\":[\"" first "\",\"" last "\"],"                  \
@@ -315,8 +321,8 @@ START_TEST(a_farm_written_and_read_back_is_the_same_farm)
 {
     static const char text[] =
         "{\"model\":\"alexnet\",\"epoch\":7,\"tasks\":["
-        "{\"name\":\"a\",\"layers\":[\"conv1\",\"flatten\"],\"weights\":[1,3]},"
-        "{\"name\":\"b\",\"layers\":[\"fc1\",\"fc1\"],\"method\":\"fc_input\",\"parts\":2},"
+        "{\"name\":\"a\",\"layers\":[\"conv1\",\"flatten\"],\"weights\":[1,3],\"wire\":\"f16\"},"
+        "{\"name\":\"b\",\"layers\":[\"fc1\",\"fc1\"],\"method\":\"fc_input\",\"parts\":2,\"wire\":\"int8\"},"
         "{\"name\":\"c\",\"layers\":[\"fc2\",\"fc3\"]}],"
         "\"node\":{\"initial\":[\"10.0.0.1:9999\"],\"a\":[\"10.0.0.2:1\",\"10.0.0.3:2\"],"
         "\"b\":[\"10.0.0.4:3\",\"10.0.0.5:4\"],\"c\":[\"10.0.0.6:5\"]}}";
@@ -324,6 +330,9 @@ START_TEST(a_farm_written_and_read_back_is_the_same_farm)
     ck_assert_msg(mc_farm_parse(text, "t.json", NULL, f) == MC_OK, "%s", mc_error_last());
     ck_assert_int_eq(f->epoch, 7);
     ck_assert_int_eq(f->tasks[0].wtotal, 4);
+    ck_assert_int_eq(f->tasks[0].wire, MC_WIRE_F16);
+    ck_assert_int_eq(f->tasks[1].wire, MC_WIRE_INT8);
+    ck_assert_int_eq(f->tasks[2].wire, MC_WIRE_F32); /* absent: float32 */
     char *back = mc_farm_to_text(f);
     ck_assert_ptr_nonnull(back);
     ck_assert_msg(mc_farm_parse(back, "back.json", NULL, g) == MC_OK, "%s: %s", back, mc_error_last());
@@ -339,6 +348,7 @@ START_TEST(a_farm_written_and_read_back_is_the_same_farm)
         ck_assert_int_eq(g->tasks[i].n_addr, f->tasks[i].n_addr);
         for (int k = 0; k < f->tasks[i].n_addr; k++) ck_assert(mc_addr_equal(&g->tasks[i].addr[k], &f->tasks[i].addr[k]));
         ck_assert_int_eq(g->tasks[i].wtotal, f->tasks[i].wtotal);
+        ck_assert_int_eq(g->tasks[i].wire, f->tasks[i].wire);
         ck_assert(!memcmp(g->tasks[i].wpattern, f->tasks[i].wpattern, sizeof f->tasks[i].wpattern));
     }
     ck_assert(mc_addr_equal(&g->initial, &f->initial));

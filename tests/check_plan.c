@@ -150,7 +150,7 @@ START_TEST(layers_are_grouped_into_balanced_tasks)
     const group_case *g = &groups[_i];
     mc_profile p;
     make_profile("syn", g->layers, g->n_layers, &p);
-    mc_plan_opts o = {g->devices, g->mem_mb * MIB, 0, 0};
+    mc_plan_opts o = {g->devices, g->mem_mb * MIB, 0, 0, MC_WIRE_F32, 0};
     mc_plan *plans = plan_ok(&p, &o);
     const mc_plan *pl = &plans[g->devices - 1];
     check_plan_shape(&p, &o, pl);
@@ -177,7 +177,7 @@ START_TEST(a_layer_over_the_budget_is_split_into_the_fewest_parts_that_fit)
         int min_n, parts;
     } rows[] = {{80, 4, 2}, {40, 7, 3}};
     for (size_t r = 0; r < sizeof rows / sizeof rows[0]; r++) {
-        mc_plan_opts o = {12, rows[r].mem_mb * MIB, 2e-7, 0.002};
+        mc_plan_opts o = {12, rows[r].mem_mb * MIB, 2e-7, 0.002, MC_WIRE_F32, 0};
         mc_plan *plans = plan_ok(&p, &o);
         for (int n = 1; n < rows[r].min_n; n++) {
             ck_assert(!plans[n - 1].feasible);
@@ -214,7 +214,7 @@ START_TEST(more_devices_never_lower_the_predicted_ips)
     for (size_t r = 0; r < sizeof rows / sizeof rows[0]; r++) {
         mc_profile p;
         make_profile("syn", rows[r].layers, rows[r].n, &p);
-        mc_plan_opts o = {16, rows[r].mem_mb * MIB, rows[r].a, rows[r].b};
+        mc_plan_opts o = {16, rows[r].mem_mb * MIB, rows[r].a, rows[r].b, MC_WIRE_F32, 0};
         mc_plan *plans = plan_ok(&p, &o);
         double last = 0;
         for (int n = 1; n <= 16; n++) {
@@ -240,7 +240,7 @@ START_TEST(the_prediction_follows_the_cost_model)
     mc_profile p;
     make_profile("syn", two, 2, &p);
     const double a = 1e-8, b = 0.001;
-    mc_plan_opts o = {2, 1024 * MIB, a, b};
+    mc_plan_opts o = {2, 1024 * MIB, a, b, MC_WIRE_F32, 0};
     mc_plan pl;
     memset(&pl, 0, sizeof pl);
     pl.n = pl.used = 2;
@@ -280,7 +280,7 @@ START_TEST(a_graph_is_cut_where_few_bytes_cross)
 {
     mc_profile p;
     make_graph_profile(&p);
-    mc_plan_opts o = {2, 4.5 * MIB, 2.5e-8, 0}; /* the whole model (6 MB of weights) needs two devices */
+    mc_plan_opts o = {2, 4.5 * MIB, 2.5e-8, 0, MC_WIRE_F32, 0}; /* the whole model (6 MB of weights) needs two devices */
     mc_plan *plans = plan_ok(&p, &o);
     const mc_plan *pl = &plans[1];
     check_plan_shape(&p, &o, pl);
@@ -304,7 +304,7 @@ START_TEST(a_split_inside_a_block_carries_the_block_input_with_part_0)
     mc_profile p;
     make_graph_profile(&p);
     const double a = 1e-8, b = 0.001;
-    mc_plan_opts o = {4, 1024 * MIB, a, b};
+    mc_plan_opts o = {4, 1024 * MIB, a, b, MC_WIRE_F32, 0};
     mc_plan pl;
     memset(&pl, 0, sizeof pl);
     pl.n = pl.used = 4;
@@ -338,7 +338,7 @@ START_TEST(measured_task_times_recalibrate_the_profile_and_move_devices)
     static const syn_layer ls[] = {{"c1", C, 10, 100, 100, 100, 0}, {"d1", D, 10, 100, 100, 10, 0}};
     mc_profile p;
     make_profile("syn", ls, 2, &p);
-    mc_plan_opts o = {4, 130 * MIB, 0, 0};
+    mc_plan_opts o = {4, 130 * MIB, 0, 0, MC_WIRE_F32, 0};
     mc_plan *plans = plan_ok(&p, &o);
     const mc_plan *pl = &plans[3];
     ck_assert_int_eq(pl->n_tasks, 2);
@@ -411,7 +411,7 @@ START_TEST(planning_one_to_sixteen_devices_of_a_vgg_sized_model_gives_valid_plan
     v[n++] = (syn_layer){"fc1", D, 400, 392, 98, 16, 1};
     mc_profile p;
     make_profile("vggish", v, n, &p);
-    mc_plan_opts o = {16, 256 * MIB, 2e-7, 0.002};
+    mc_plan_opts o = {16, 256 * MIB, 2e-7, 0.002, MC_WIRE_F32, 0};
     double t0 = mc_now();
     mc_plan *plans = plan_ok(&p, &o);
     double took = mc_now() - t0;
@@ -443,7 +443,7 @@ START_TEST(impossible_requests_are_refused_naming_the_constraint)
 {
     mc_profile p;
     make_profile("alexish", alexish, 12, &p);
-    mc_plan_opts o = {errs[_i].devices, errs[_i].mem_mb * MIB, 2e-7, 0.002};
+    mc_plan_opts o = {errs[_i].devices, errs[_i].mem_mb * MIB, 2e-7, 0.002, MC_WIRE_F32, 0};
     mc_plan plans[16];
     ck_assert_int_ne(mc_plan_all(&p, &o, plans), MC_OK);
     ck_assert_msg(strstr(mc_error_last(), errs[_i].needle), "message '%s' lacks '%s'", mc_error_last(),
@@ -470,7 +470,7 @@ START_TEST(the_farm_file_follows_the_contract)
 {
     mc_profile p;
     make_profile("alexish", alexish, 12, &p);
-    mc_plan_opts o = {9, 80 * MIB, 2e-7, 0.002};
+    mc_plan_opts o = {9, 80 * MIB, 2e-7, 0.002, MC_WIRE_F32, 0};
     mc_plan *plans = plan_ok(&p, &o);
     for (int n = 4; n <= 9; n++) {
         const mc_plan *pl = &plans[n - 1];
@@ -542,7 +542,7 @@ START_TEST(plans_reach_at_least_the_hand_made_farms)
 {
     mc_profile p;
     make_profile("alexish", alexish, 12, &p);
-    mc_plan_opts o = {8, 80 * MIB, 2e-7, 0.002};
+    mc_plan_opts o = {8, 80 * MIB, 2e-7, 0.002, MC_WIRE_F32, 0};
     cJSON *j = cJSON_Parse(presets[_i]);
     ck_assert_ptr_nonnull(j);
     mc_plan hand;
@@ -561,11 +561,101 @@ START_TEST(plans_reach_at_least_the_hand_made_farms)
 }
 END_TEST
 
+/* Encodings on the links (core/wire.h, docs/wire.md): priced at their
+ * encoded size, assigned within the budget by auto, kept from a farm file,
+ * and written to the plan's farm files. */
+START_TEST(links_are_priced_encoded_and_auto_stays_within_the_accuracy_budget)
+{
+    mc_profile p;
+    make_profile("alexish", alexish, 12, &p);
+    cJSON *j = cJSON_Parse(presets[0]);
+    ck_assert_ptr_nonnull(j);
+    mc_plan pl[MC_WIRE_COUNT], free_link;
+    for (int w = 0; w < MC_WIRE_COUNT; w++) {
+        mc_plan_opts o = {8, 80 * MIB, 2e-7, 0.002, w, 0};
+        ck_assert_msg(plan_from_farm(j, "preset", &p, &o, &pl[w]) == MC_OK, "%s", mc_error_last());
+        ck_assert_int_eq(pl[w].tasks[0].wire, w);
+        ck_assert_int_eq(pl[w].tasks[1].wire, w);
+        ck_assert_int_eq(pl[w].tasks[2].wire, MC_WIRE_F32); /* to initial: float32 */
+        if (w) { /* fewer bytes between the tasks: lower latency, never lower IPS */
+            ck_assert_msg(pl[w].latency_s < pl[w - 1].latency_s, "%s: latency %g, %s %g", mc_wire_name((mc_wire)w),
+                          pl[w].latency_s, mc_wire_name((mc_wire)(w - 1)), pl[w - 1].latency_s);
+            ck_assert(pl[w].ips >= pl[w - 1].ips * (1 - 1e-12));
+        }
+    }
+    /* bytes that cost nothing: the encodings change nothing */
+    mc_plan_opts o0 = {8, 80 * MIB, 0, 0.002, MC_WIRE_INT8, 0};
+    ck_assert_int_eq(plan_from_farm(j, "preset", &p, &o0, &free_link), MC_OK);
+    o0.wire = MC_WIRE_F32;
+    ck_assert_int_eq(plan_from_farm(j, "preset", &p, &o0, &pl[0]), MC_OK);
+    ck_assert_double_eq_tol(free_link.latency_s, pl[0].latency_s, 1e-12);
+    /* auto: per link the smallest encoding whose error fits what is left */
+    static const struct { double budget; int n_int8, n_f16; } autos[] = {
+        {0.05, 1, 1},   /* int8 (0.04) on the larger link, f16 (0.001) on the other */
+        {0.039, 0, 2},  /* int8 does not fit */
+        {0.0015, 0, 1}, /* one f16 */
+        {5e-4, 0, 0},   /* nothing fits */
+    };
+    for (size_t i = 0; i < sizeof autos / sizeof autos[0]; i++) {
+        mc_plan_opts o = {8, 80 * MIB, 2e-7, 0.002, MC_PLAN_WIRE_AUTO, autos[i].budget};
+        mc_plan a;
+        ck_assert_int_eq(plan_from_farm(j, "preset", &p, &o, &a), MC_OK);
+        int n8 = 0, n16 = 0;
+        double err = 0;
+        for (int t = 0; t < a.n_tasks; t++) {
+            n8 += a.tasks[t].wire == MC_WIRE_INT8;
+            n16 += a.tasks[t].wire == MC_WIRE_F16;
+            err += mc_plan_wire_error(a.tasks[t].wire);
+        }
+        ck_assert_msg(n8 == autos[i].n_int8 && n16 == autos[i].n_f16, "budget %g: %d int8, %d f16", autos[i].budget,
+                      n8, n16);
+        ck_assert(err <= autos[i].budget);
+        ck_assert_int_eq(a.tasks[a.n_tasks - 1].wire, MC_WIRE_F32);
+    }
+    cJSON_Delete(j);
+    /* a farm file's own "wire" is what MC_PLAN_WIRE_TASKS prices */
+    cJSON *k = cJSON_Parse("{\"tasks\":[{\"name\":\"block1\",\"layers\":[\"conv1\",\"flatten\"],\"wire\":\"int8\"},"
+                           "{\"name\":\"block2\",\"layers\":[\"fc1\",\"fc1\"],\"method\":\"fc_output\",\"parts\":2},"
+                           "{\"name\":\"block3\",\"layers\":[\"fc2\",\"fc3\"],\"wire\":\"f16\"}],"
+                           "\"node\":{\"initial\":[\"i\"],\"block1\":[\"a\"],\"block2\":[\"b\",\"c\"],\"block3\":[\"d\"]}}");
+    mc_plan_opts ot = {8, 80 * MIB, 2e-7, 0.002, MC_PLAN_WIRE_TASKS, 0};
+    mc_plan own;
+    ck_assert_msg(plan_from_farm(k, "own", &p, &ot, &own) == MC_OK, "%s", mc_error_last());
+    ck_assert_int_eq(own.tasks[0].wire, MC_WIRE_INT8);
+    ck_assert_int_eq(own.tasks[1].wire, MC_WIRE_F32);
+    ck_assert_int_eq(own.tasks[2].wire, MC_WIRE_F32); /* the link to initial is float32 whatever the file says */
+    cJSON_Delete(k);
+    /* planned with auto: every farm file records each task's encoding, as planned */
+    mc_plan_opts oa = {9, 80 * MIB, 2e-7, 0.002, MC_PLAN_WIRE_AUTO, 0.05};
+    mc_plan *plans = plan_ok(&p, &oa);
+    int encoded = 0;
+    for (int n = 2; n <= 9; n++) {
+        const mc_plan *x = &plans[n - 1];
+        if (!x->feasible) continue;
+        cJSON *fj = mc_farm_plan_json(x, &p, "alexish", "127.0.0.1", 12345, 9999);
+        mc_farm f;
+        ck_assert_msg(mc_farm_parse_for_profile(fj, "plan", &p, &f) == MC_OK, "%s", mc_error_last());
+        ck_assert_int_eq(f.n_tasks, x->n_tasks);
+        double err = 0;
+        for (int t = 0; t < x->n_tasks; t++) {
+            ck_assert_int_eq(f.tasks[t].wire, x->tasks[t].wire);
+            err += mc_plan_wire_error(x->tasks[t].wire);
+            encoded += x->tasks[t].wire != MC_WIRE_F32;
+        }
+        ck_assert(err <= 0.05);
+        cJSON_Delete(fj);
+    }
+    ck_assert_int_gt(encoded, 0);
+    free(plans);
+    mc_profile_free(&p);
+}
+END_TEST
+
 START_TEST(a_farm_that_skips_layers_cannot_be_evaluated)
 {
     mc_profile p;
     make_profile("alexish", alexish, 12, &p);
-    mc_plan_opts o = {8, 80 * MIB, 2e-7, 0.002};
+    mc_plan_opts o = {8, 80 * MIB, 2e-7, 0.002, MC_WIRE_F32, 0};
     cJSON *j = cJSON_Parse("{\"tasks\":[{\"name\":\"a\",\"layers\":[\"conv1\",\"pool5\"]},"
                            "{\"name\":\"b\",\"layers\":[\"fc1\",\"fc3\"]}],\"node\":{\"initial\":[\"i\"],\"a\":[\"x\"],\"b\":[\"y\"]}}");
     mc_plan pl;
@@ -814,6 +904,7 @@ int main(void)
     tcase_add_loop_test(tp, plans_reach_at_least_the_hand_made_farms, 0, 2);
     tcase_add_test(tp, the_farm_file_follows_the_contract);
     tcase_add_test(tp, a_farm_that_skips_layers_cannot_be_evaluated);
+    tcase_add_test(tp, links_are_priced_encoded_and_auto_stays_within_the_accuracy_budget);
     suite_add_tcase(s, tp);
     TCase *tf = tcase_create("profile");
     tcase_set_timeout(tf, 120);

@@ -37,14 +37,15 @@ int mc_parse_pos_int(const char *opt, const char *val, long max, long *out);
  * `mchair master` and `mchair initial --dynamic`. */
 enum {
     MC_OPT_DEVICES = 1000, MC_OPT_MAX_DEVICES, MC_OPT_PROFILE, MC_OPT_PLANS, MC_OPT_MEM, MC_OPT_LINK,
-    MC_OPT_DEADLINE, MC_OPT_NO_REBALANCE, MC_OPT_MARGIN, MC_OPT_HOLD, MC_OPT_COOLDOWN,
+    MC_OPT_DEADLINE, MC_OPT_NO_REBALANCE, MC_OPT_MARGIN, MC_OPT_HOLD, MC_OPT_COOLDOWN, MC_OPT_WIRE_BUDGET,
     MC_OPT_KEY_FILE = 1100, MC_OPT_ENCRYPT
 };
 #define MC_MASTER_LONGOPTS                                                                                        \
     {"devices", 1, 0, MC_OPT_DEVICES}, {"max-devices", 1, 0, MC_OPT_MAX_DEVICES},                                 \
         {"profile", 1, 0, MC_OPT_PROFILE}, {"plans", 1, 0, MC_OPT_PLANS}, {"mem", 1, 0, MC_OPT_MEM},              \
         {"link", 1, 0, MC_OPT_LINK}, {"deadline", 1, 0, MC_OPT_DEADLINE}, {"no-rebalance", 0, 0, MC_OPT_NO_REBALANCE}, \
-        {"margin", 1, 0, MC_OPT_MARGIN}, {"hold", 1, 0, MC_OPT_HOLD}, {"cooldown", 1, 0, MC_OPT_COOLDOWN}
+        {"margin", 1, 0, MC_OPT_MARGIN}, {"hold", 1, 0, MC_OPT_HOLD}, {"cooldown", 1, 0, MC_OPT_COOLDOWN},           \
+        {"wire-budget", 1, 0, MC_OPT_WIRE_BUDGET}
 struct mc_master_opts;
 void mc_master_usage(FILE *f);
 /* 1: option c was the master's and is stored; 0: not the master's; -1: bad value (printed). */

@@ -10,7 +10,7 @@
 #include "../farm/node.h"
 #include "cli.h"
 
-static mc_flag node_stop, node_slow;
+static mc_flag node_stop, node_slow, node_slow_link;
 
 static void on_signal(int sig)
 {
@@ -23,6 +23,13 @@ static void on_usr1(int sig)
 {
     (void)sig;
     node_slow = !node_slow;
+}
+
+/* Tests: SIGUSR2 toggles --test-link-ms (a link that gets slower). */
+static void on_usr2(int sig)
+{
+    (void)sig;
+    node_slow_link = !node_slow_link;
 }
 
 static void node_usage(FILE *f)
@@ -43,6 +50,8 @@ static void node_usage(FILE *f)
             "  --mem MB            memory this device offers the farm, told to the master\n"
             "  --heartbeat S       seconds between heartbeats (default 0.5)\n"
             "  --test-slow-ms MS   tests: SIGUSR1 toggles MS more compute per frame (default 200)\n"
+            "  --test-link-ms MS   tests: a slow link: each output takes MS x (its bytes / its float32\n"
+            "                      bytes) longer to send; SIGUSR2 toggles it off and on\n"
             "  --model M           model when the farm file has none (alexnet, vgg16, FILE)\n"
             "  --task NAME         the task to run (default: found from --listen or this machine's addresses)\n"
             "  --listen ADDR:PORT  address to serve (must be one of the task's addresses)\n"
@@ -54,6 +63,8 @@ static void node_usage(FILE *f)
             "                      model P (rpi3, or a preset file) gives the task's layers\n"
             "  --mem-limit MB      memory bound in MiB (default: the task's weights + 64; 0: none);\n"
             "                      Winograd's transformed weights are built only as far as they fit\n"
+            "  --wire f32|f16|int8 encoding of this node's outputs (default: the farm file's \"wire\" of\n"
+            "                      the task; f32); used only towards nodes that announce it (docs/wire.md)\n"
             "  --quiet             no start-up line\n");
     mc_key_usage(f);
 }
@@ -66,7 +77,8 @@ int mc_cmd_node(int argc, char **argv)
                                        {"mem-limit", 1, 0, 'M'}, {"master", 1, 0, 'a'},
                                        {"advertise", 1, 0, 'A'}, {"mem", 1, 0, 'e'},
                                        {"heartbeat", 1, 0, 'H'}, {"test-slow-ms", 1, 0, 'S'},
-                                       {"device-model", 1, 0, 'D'},
+                                       {"device-model", 1, 0, 'D'}, {"wire", 1, 0, 'W'},
+                                       {"test-link-ms", 1, 0, 'L'},
                                        {"help", 0, 0, 'h'},   MC_KEY_LONGOPTS,       {0, 0, 0, 0}};
     static mc_devmodel dm; /* lives as long as the node */
     mc_node_opts o;
@@ -75,6 +87,8 @@ int mc_cmd_node(int argc, char **argv)
     o.mem_limit_mb = -1;
     o.slow = &node_slow;
     o.slow_ms = 200;
+    o.slow_link = &node_slow_link;
+    node_slow_link = 1; /* on from the start when --test-link-ms is given */
     long v;
     int c, encrypt = 0;
     const char *key_file = NULL;
@@ -105,21 +119,33 @@ int mc_cmd_node(int argc, char **argv)
             }
             o.devmodel = &dm;
             break;
+        case 'W': {
+            mc_wire w;
+            if (mc_wire_parse(optarg, &w)) {
+                fprintf(stderr, "mchair node: --wire: %s\n", mc_error_last());
+                return 2;
+            }
+            o.wire = optarg;
+            break;
+        }
         case 'a': o.master = optarg; break;
         case 'A': o.advertise = optarg; break;
         case 'e':
         case 'H':
+        case 'L':
         case 'S': {
             char *end;
             double v2 = strtod(optarg, &end);
             if (end == optarg || *end || v2 < 0 || (c == 'H' && v2 < 0.05)) {
                 fprintf(stderr, "mchair node: --%s needs a number%s, got '%s'\n",
-                        c == 'e' ? "mem" : c == 'H' ? "heartbeat" : "test-slow-ms", c == 'H' ? " >= 0.05" : " >= 0",
+                        c == 'e' ? "mem" : c == 'H' ? "heartbeat" : c == 'L' ? "test-link-ms" : "test-slow-ms",
+                        c == 'H' ? " >= 0.05" : " >= 0",
                         optarg);
                 return 2;
             }
             if (c == 'e') o.mem_mb = v2;
             else if (c == 'H') o.heartbeat_s = v2;
+            else if (c == 'L') o.slow_link_ms = v2;
             else o.slow_ms = v2;
             break;
         }
@@ -152,6 +178,8 @@ int mc_cmd_node(int argc, char **argv)
     memset(&su, 0, sizeof su);
     su.sa_handler = on_usr1;
     sigaction(SIGUSR1, &su, NULL);
+    su.sa_handler = on_usr2;
+    sigaction(SIGUSR2, &su, NULL);
     mc_status st = mc_node_run(&o, &node_stop);
     mc_auth_free(o.auth);
     if (st) {

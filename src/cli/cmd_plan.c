@@ -42,6 +42,12 @@ static void plan_usage(FILE *f)
             "  --host H       address of the nodes in the farm files (default 127.0.0.1)\n"
             "  --port P       port of device 0; device i listens on P+i (default 12345)\n"
             "  --initial-port P  port of the initial node in the farm files (default 9999)\n"
+            "  --wire E       encoding of the activations between tasks: f32 (default), f16, int8,\n"
+            "                 or auto: per link the smallest whose error fits --wire-budget; the\n"
+            "                 messages are priced at their encoded size, each task's \"wire\" is\n"
+            "                 written to the farm files (docs/wire.md)\n"
+            "  --wire-budget X  auto: the error the encodings may add to the probabilities\n"
+            "                 (max |p - p32| / max p32, summed over the links; default %g)\n"
             "\n"
             "\n"
             "Procedure 1, step 3 (deploy, monitor, plan again): with --measured REPORT.json (from\n"
@@ -51,10 +57,11 @@ static void plan_usage(FILE *f)
             "  --measured REPORT.json initial's report of that run (its \"task_mean_s\")\n"
             "  --save-profile FILE    write the calibrated profile (for the next round)\n"
             "\n"
-            "       mchair plan --evaluate FARM.json --profile FILE [--link a,b] [--mem MB]\n"
+            "       mchair plan --evaluate FARM.json --profile FILE [--link a,b] [--mem MB] [--wire E]\n"
             "  predicts IPS, latency, memory and bottleneck of an existing farm file (with\n"
-            "  \"tasks\") with the same cost model, e.g. to compare a hand-made farm with a plan.\n",
-            MC_PLAN_MAX_DEVICES);
+            "  \"tasks\") with the same cost model, e.g. to compare a hand-made farm with a plan;\n"
+            "  its tasks' \"wire\" unless --wire is given.\n",
+            MC_PLAN_MAX_DEVICES, MC_PLAN_WIRE_BUDGET);
 }
 
 static int write_file(const char *path, cJSON *j)
@@ -111,14 +118,27 @@ static int plan_of_farm(const cJSON *farm, const char *path, const mc_profile *p
     return rc;
 }
 
-static int evaluate_farm(const char *farm_path, const char *prof, const char *link, double mem_mb)
+/* --wire: an mc_wire, or MC_PLAN_WIRE_AUTO; -2 when not an encoding. */
+static int parse_plan_wire(const char *s)
+{
+    mc_wire w;
+    if (!strcmp(s, "auto")) return MC_PLAN_WIRE_AUTO;
+    if (mc_wire_parse(s, &w)) {
+        fprintf(stderr, "mchair: --wire needs f32, f16, int8 or auto, got '%s'\n", s);
+        return -2;
+    }
+    return (int)w;
+}
+
+static int evaluate_farm(const char *farm_path, const char *prof, const char *link, double mem_mb, int wire,
+                         double wire_budget)
 {
     mc_profile p;
     if (mc_profile_load(prof, &p)) {
         fprintf(stderr, "mchair: %s\n", mc_error_last());
         return 1;
     }
-    mc_plan_opts o = {1, mem_mb > 0 ? mem_mb * 1024 * 1024 : 1e300, MC_WIFI_A, MC_WIFI_B};
+    mc_plan_opts o = {1, mem_mb > 0 ? mem_mb * 1024 * 1024 : 1e300, MC_WIFI_A, MC_WIFI_B, wire, wire_budget};
     if (p.has_link) {
         o.link_a = p.link_a;
         o.link_b = p.link_b;
@@ -148,10 +168,11 @@ static int evaluate_farm(const char *farm_path, const char *prof, const char *li
     rc = 0;
     for (int t = 0; t < pl->n_tasks; t++) {
         const mc_plan_task *k = &pl->tasks[t];
-        fprintf(stderr, "  %-12s %s..%s %s/%d parts, %d replicas: compute %.2f ms, service %.2f ms, %.2f IPS, %.1f MiB%s\n",
+        fprintf(stderr, "  %-12s %s..%s %s/%d parts, %d replicas: compute %.2f ms, service %.2f ms, %.2f IPS, %.1f MiB, "
+                        "sends %s%s\n",
                 k->name, p.layers[k->first].name, p.layers[k->last - 1].name, mc_split_method_name(k->method),
                 k->parts, k->replicas, k->compute_s * 1e3, k->service_s * 1e3, k->ips, k->mem_bytes / (1024.0 * 1024.0),
-                k->mem_bytes > o.mem_bytes ? " OVER --mem" : "");
+                mc_wire_name(k->wire), k->mem_bytes > o.mem_bytes ? " OVER --mem" : "");
         if (k->mem_bytes > o.mem_bytes) rc = 1;
     }
     cJSON *j = mc_farm_plan_json(pl, &p, p.model, "127.0.0.1", 12345, 9999);
@@ -230,12 +251,13 @@ int mc_cmd_plan(int argc, char **argv)
         {"model", 1, 0, 'm'}, {"devices", 1, 0, 'n'}, {"mem", 1, 0, 'M'}, {"profile", 1, 0, 'p'},
         {"link", 1, 0, 'l'},  {"out", 1, 0, 'o'},     {"host", 1, 0, 'H'}, {"port", 1, 0, 'P'},
         {"initial-port", 1, 0, 'I'}, {"evaluate", 1, 0, 'e'}, {"help", 0, 0, 'h'},
-        {"farm", 1, 0, 'F'}, {"measured", 1, 0, 'R'}, {"save-profile", 1, 0, 'S'}, {0, 0, 0, 0}};
+        {"farm", 1, 0, 'F'}, {"measured", 1, 0, 'R'}, {"save-profile", 1, 0, 'S'}, {"wire", 1, 0, 'W'},
+        {"wire-budget", 1, 0, 'B'}, {0, 0, 0, 0}};
     const char *evaluate = NULL, *ran_farm = NULL, *measured = NULL, *save_profile = NULL;
     const char *model = NULL, *prof = NULL, *link = NULL, *out = NULL, *host = "127.0.0.1";
     long n_max = 0, port = 12345, initial_port = 9999;
-    double mem_mb = 0;
-    int c, have_n = 0;
+    double mem_mb = 0, wire_budget = 0;
+    int c, have_n = 0, wire = -3; /* -3: not given */
     char *end;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
@@ -249,6 +271,16 @@ int mc_cmd_plan(int argc, char **argv)
         case 'R': measured = optarg; break;
         case 'S': save_profile = optarg; break;
         case 'H': host = optarg; break;
+        case 'W':
+            if ((wire = parse_plan_wire(optarg)) == -2) return 2;
+            break;
+        case 'B':
+            wire_budget = strtod(optarg, &end);
+            if (end == optarg || *end || !(wire_budget > 0)) {
+                fprintf(stderr, "mchair: --wire-budget needs a number > 0, got '%s'\n", optarg);
+                return 2;
+            }
+            break;
         case 'n':
             errno = 0;
             n_max = strtol(optarg, &end, 10);
@@ -280,7 +312,7 @@ int mc_cmd_plan(int argc, char **argv)
             fprintf(stderr, "mchair: plan --evaluate needs --profile\n");
             return 2;
         }
-        return evaluate_farm(evaluate, prof, link, mem_mb);
+        return evaluate_farm(evaluate, prof, link, mem_mb, wire == -3 ? MC_PLAN_WIRE_TASKS : wire, wire_budget);
     }
     if (optind < argc || !model || !prof || !have_n || mem_mb <= 0) {
         fprintf(stderr, "mchair: plan needs --model, --devices, --mem and --profile\n");
@@ -314,7 +346,8 @@ int mc_cmd_plan(int argc, char **argv)
         goto done;
     }
     mc_profile_fill_cuts(&p, &m); /* what every task boundary sends, from the model's graph */
-    mc_plan_opts o = {(int)n_max, mem_mb * 1024 * 1024, MC_WIFI_A, MC_WIFI_B};
+    mc_plan_opts o = {(int)n_max, mem_mb * 1024 * 1024, MC_WIFI_A, MC_WIFI_B, wire == -3 ? (int)MC_WIRE_F32 : wire,
+                      wire_budget};
     const char *link_src = "Musical Chair WiFi fit";
     if (p.has_link) {
         o.link_a = p.link_a;
@@ -352,6 +385,9 @@ int mc_cmd_plan(int argc, char **argv)
     cJSON_AddNumberToObject(all, "link_a_s_per_byte", o.link_a);
     cJSON_AddNumberToObject(all, "link_b_s", o.link_b);
     cJSON_AddNumberToObject(all, "planning_s", took);
+    cJSON_AddStringToObject(all, "wire", o.wire == MC_PLAN_WIRE_AUTO ? "auto" : mc_wire_name((mc_wire)o.wire));
+    if (o.wire == MC_PLAN_WIRE_AUTO)
+        cJSON_AddNumberToObject(all, "wire_budget", o.wire_budget > 0 ? o.wire_budget : MC_PLAN_WIRE_BUDGET);
     rc = 0;
     for (int n = 1; n <= n_max; n++) {
         const mc_plan *pl = &plans[n - 1];
@@ -373,6 +409,7 @@ int mc_cmd_plan(int argc, char **argv)
             if (x->variant >= 0)
                 k += snprintf(desc + k, sizeof desc - (size_t)k, " %s/%d", mc_split_method_name(x->method), x->parts);
             if (x->replicas > 1) k += snprintf(desc + k, sizeof desc - (size_t)k, " x%d", x->replicas);
+            if (x->wire != MC_WIRE_F32) k += snprintf(desc + k, sizeof desc - (size_t)k, " >%s", mc_wire_name(x->wire));
         }
         fprintf(stderr, "%4d %6d %10.2f %11.2f %10.1f %-12s %8d  %s\n", n, pl->n_tasks, pl->ips, pl->latency_s * 1e3,
                 pl->max_mem_bytes / (1024.0 * 1024.0), pl->bottleneck >= 0 ? pl->tasks[pl->bottleneck].name : "initial",

@@ -21,7 +21,10 @@ void mc_master_usage(FILE *f)
             "  --no-rebalance      never re-plan on the devices' figures\n"
             "  --margin F          rebalance when the calibrated plan predicts F more IPS (default 0.25)\n"
             "  --hold S            ... for S seconds (default 3)\n"
-            "  --cooldown S        ... and the table did not change for S seconds (default 5)\n");
+            "  --cooldown S        ... and the table did not change for S seconds (default 5)\n"
+            "  --wire-budget X     a link that becomes the bottleneck switches to f16, then int8, while\n"
+            "                      the links' errors stay within X (max |p - p32| / max p32, summed);\n"
+            "                      back when it recovers (default: float32 links; docs/wire.md)\n");
 }
 
 static int pos_num(const char *cmd, const char *opt, const char *v, double *out)
@@ -67,6 +70,7 @@ int mc_master_opt(const char *cmd, int c, const char *v, mc_master_opts *m)
     case MC_OPT_MARGIN: return pos_num(cmd, "--margin", v, &m->margin) ? -1 : 1;
     case MC_OPT_HOLD: return pos_num(cmd, "--hold", v, &m->hold_s) ? -1 : 1;
     case MC_OPT_COOLDOWN: return pos_num(cmd, "--cooldown", v, &m->cooldown_s) ? -1 : 1;
+    case MC_OPT_WIRE_BUDGET: return pos_num(cmd, "--wire-budget", v, &m->wire_budget) ? -1 : 1;
     default: return 0;
     }
 }

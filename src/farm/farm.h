@@ -35,6 +35,7 @@
 #include "../core/tensor.h"
 #include "../models/model.h"
 #include "../models/split.h"
+#include "../core/wire.h"
 
 #define MC_FARM_MAX_TASKS 32
 #define MC_FARM_MAX_ADDRS 64 /* per task */
@@ -62,6 +63,11 @@ typedef struct mc_farm_task {
     int parts;       /* P >= 1 (1 for data) */
     int grid[2];     /* conv_spatial: [gh, gw]; else [1, 1] */
     int n_addr;      /* P * replicas */
+    /* Encoding of this task's output on the link to the next task (farm file
+     * "wire", default f32; the planner's choice per cut).  Senders use it
+     * only towards receivers that announced it (wire.h), and never towards
+     * initial: the last task's "wire" is not used. */
+    mc_wire wire;
     mc_addr addr[MC_FARM_MAX_ADDRS];
     /* Replica weights (farm file "weights", the master's rebalancing): replica
      * r gets weight[r] of every wtotal tags, interleaved (smooth weighted

@@ -141,6 +141,7 @@ static mc_status parse_tasks(const cJSON *arr, const char *origin, const layer_v
         const cJSON *method = cJSON_GetObjectItemCaseSensitive(it, "method");
         const cJSON *parts = cJSON_GetObjectItemCaseSensitive(it, "parts");
         const cJSON *grid = cJSON_GetObjectItemCaseSensitive(it, "grid");
+        const cJSON *wire = cJSON_GetObjectItemCaseSensitive(it, "wire");
         if (!cJSON_IsString(name) || !*name->valuestring || strlen(name->valuestring) >= sizeof t->name)
             return mc_error_set(MC_ERR_FORMAT, "%s: task %d has no \"name\" string (max %d chars)", origin,
                                 f->n_tasks + 1, MC_NAME_MAX - 1);
@@ -175,6 +176,10 @@ static mc_status parse_tasks(const cJSON *arr, const char *origin, const layer_v
                                     "%s: task '%s': unknown method (data, fc_output, fc_input, conv_channel, "
                                     "conv_filter, conv_spatial)", origin, t->name);
         }
+        t->wire = MC_WIRE_F32;
+        if (wire && (!cJSON_IsString(wire) || mc_wire_parse(wire->valuestring, &t->wire)))
+            return mc_error_set(MC_ERR_FORMAT, "%s: task '%s': \"wire\" must be \"f32\", \"f16\" or \"int8\"", origin,
+                                t->name);
         t->parts = 1;
         t->grid[0] = t->grid[1] = 1;
         if (t->method == MC_SPLIT_CONV_SPATIAL) {
@@ -505,6 +510,7 @@ static cJSON *task_json(const mc_farm_task *t)
         cJSON_AddNumberToObject(o, "parts", t->parts);
         if (t->method == MC_SPLIT_CONV_SPATIAL) cJSON_AddItemToObject(o, "grid", cJSON_CreateIntArray(t->grid, 2));
     }
+    if (t->wire != MC_WIRE_F32) cJSON_AddStringToObject(o, "wire", mc_wire_name(t->wire));
     if (t->wtotal > 0) {
         int w[MC_FARM_MAX_ADDRS], R = mc_farm_replicas(t);
         for (int r = 0; r < R; r++) w[r] = t->weight[r];
@@ -580,6 +586,7 @@ mc_status mc_farm_from_plan(const mc_plan *pl, const mc_profile *p, const char *
         t->parts = k->parts;
         t->grid[0] = k->method == MC_SPLIT_CONV_SPATIAL ? k->grid_h : 1;
         t->grid[1] = k->method == MC_SPLIT_CONV_SPATIAL ? k->grid_w : 1;
+        t->wire = k->wire;
         t->n_addr = k->parts * k->replicas;
         if (t->n_addr > MC_FARM_MAX_ADDRS)
             return mc_error_set(MC_ERR_UNSUPPORTED, "plan task %s has %d devices; a farm task holds at most %d",
@@ -637,6 +644,7 @@ mc_status mc_farm_to_plan(const mc_farm *f, const mc_profile *p, const mc_plan_o
             k->grid_w = L->splits[v].grid_w;
         }
         k->replicas = t->n_addr / t->parts;
+        k->wire = t->wire;
         for (int a = 0; a < t->n_addr && pl->used < MC_PLAN_MAX_DEVICES; a++) k->devices[a] = pl->used++;
     }
     pl->n_tasks = f->n_tasks;
@@ -680,6 +688,7 @@ cJSON *mc_farm_plan_json(const mc_plan *pl, const mc_profile *p, const char *mod
         cJSON_AddStringToObject(io, "name", k->name);
         cJSON_AddNumberToObject(io, "replicas", k->replicas);
         cJSON_AddNumberToObject(io, "parts", k->parts);
+        cJSON_AddStringToObject(io, "wire", mc_wire_name(k->wire));
         cJSON_AddNumberToObject(io, "compute_s", k->compute_s);
         cJSON_AddNumberToObject(io, "service_s", k->service_s);
         cJSON_AddNumberToObject(io, "ips", k->ips);

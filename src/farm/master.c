@@ -78,6 +78,8 @@ struct mc_master {
     long epoch;
     int started;
     double t0, last_change, better_since, weights_since;
+    double wire_since;      /* when the encoding change below was first wanted (0: none) */
+    int wire_task, wire_want;
     mc_master_event ev[MC_MASTER_MAX_EVENTS];
     cJSON *history;         /* per table: epoch and task -> addresses (the last 64) */
     int n_ev, n_ev_total;
@@ -314,6 +316,7 @@ static void publish(mc_master *m, mc_farm *f, const char *kind, const char *why,
     m->last_change = now;
     m->better_since = 0;
     m->weights_since = 0;
+    m->wire_since = 0;
 }
 
 /* Applies the plan for the current membership (under the lock).  The
@@ -665,6 +668,90 @@ static void consider_weights(mc_master *m, double now)
     mlog(m, "epoch %ld (rebalance: %s)", m->epoch, full);
 }
 
+/* Run-time encodings (docs/wire.md).  Per task, from the heartbeats under
+ * the current table: its time per frame computing (the slowest device's
+ * compute_s / replicas) and sending (link_s / replicas).  The link after
+ * task t (not the last: results go to initial as float32) whose sending
+ * time is the largest and more than 1.5 x the slowest task's compute is
+ * the farm's bottleneck: it goes to the next smaller encoding if the links'
+ * errors (mc_plan_wire_error, summed) stay within --wire-budget.  A link
+ * in a smaller encoding goes back to the next larger one when, with twice
+ * its bytes, it would still take under 0.75 x the slowest compute (the gap
+ * keeps it from switching back and forth).  A change wanted for hold_s is
+ * applied as a new table: the devices keep their tasks and their senders
+ * use the new encoding; the event "wire" names the link, the encodings and
+ * the times.  Returns 1 when it published a table. */
+static int consider_wire(mc_master *m, double now)
+{
+    if (!(m->o.wire_budget > 0) || !m->cur || !m->farm || now - m->last_change < m->o.cooldown_s) return 0;
+    const mc_farm *f = m->farm;
+    const int T = f->n_tasks;
+    if (T < 2 || T > MC_FARM_MAX_TASKS) return 0;
+    slot cs[MC_MASTER_MAX_DEVICES];
+    const int nc = plan_slots(m->cur, cs);
+    double comp[MC_FARM_MAX_TASKS] = {0}, link[MC_FARM_MAX_TASKS] = {0};
+    for (int t = 0; t < T; t++) {
+        int seen = 0;
+        for (int d = 0; d < MC_MASTER_MAX_DEVICES; d++) {
+            const mdev *D = &m->dev[d];
+            if (D->state != D_ACTIVE || D->slot < 0 || D->slot >= nc || cs[D->slot].task != t) continue;
+            if (D->fig_epoch != m->epoch || D->fig.frames <= D->frames0 + 2 || D->fig.compute_s <= 0) continue;
+            seen = 1;
+            if (D->fig.compute_s > comp[t]) comp[t] = D->fig.compute_s;
+            if (D->fig.link_s > link[t]) link[t] = D->fig.link_s;
+        }
+        if (!seen) { /* not every task measured under this table yet */
+            m->wire_since = 0;
+            return 0;
+        }
+        const int R = mc_farm_replicas(&f->tasks[t]);
+        comp[t] /= R > 0 ? R : 1;
+        link[t] /= R > 0 ? R : 1;
+    }
+    double slowest = 0, used = 0;
+    int worst = 0;
+    for (int t = 0; t < T; t++) slowest = comp[t] > slowest ? comp[t] : slowest;
+    for (int t = 0; t < T - 1; t++) {
+        used += mc_plan_wire_error(f->tasks[t].wire);
+        if (link[t] > link[worst]) worst = t;
+    }
+    int t = -1, want = -1;
+    const mc_wire cur = f->tasks[worst].wire;
+    if (link[worst] > 1.5 * slowest && cur + 1 < MC_WIRE_COUNT &&
+        used - mc_plan_wire_error(cur) + mc_plan_wire_error((mc_wire)(cur + 1)) <= m->o.wire_budget) {
+        t = worst;
+        want = cur + 1;
+    }
+    for (int k = 0; k < T - 1 && t < 0; k++)
+        if (f->tasks[k].wire != MC_WIRE_F32 && 2 * link[k] < 0.75 * slowest) {
+            t = k;
+            want = f->tasks[k].wire - 1;
+        }
+    if (t < 0) {
+        m->wire_since = 0;
+        return 0;
+    }
+    if (m->wire_since == 0 || m->wire_task != t || m->wire_want != want) {
+        m->wire_since = now;
+        m->wire_task = t;
+        m->wire_want = want;
+        return 0;
+    }
+    if (now - m->wire_since < m->o.hold_s) return 0;
+    mc_farm *nf = malloc(sizeof *nf);
+    if (!nf) return 0;
+    *nf = *f;
+    nf->tasks[t].wire = (mc_wire)want;
+    if (t < m->cur->n_tasks) m->cur->tasks[t].wire = (mc_wire)want;
+    char why[256];
+    snprintf(why, sizeof why, "link %s -> %s: %s -> %s (sending %.1f ms a frame, slowest task computes %.1f ms)",
+             f->tasks[t].name, f->tasks[t + 1].name, mc_wire_name(f->tasks[t].wire), mc_wire_name((mc_wire)want),
+             link[t] * 1e3, slowest * 1e3);
+    publish(m, nf, "wire", why, 0, now);
+    mlog(m, "epoch %ld (wire: %s)", m->epoch, why);
+    return 1;
+}
+
 static void consider_rebalance(mc_master *m, double now)
 {
     if (!m->cur || !m->farm || m->o.no_rebalance) return;
@@ -796,7 +883,7 @@ static void *monitor_main(void *arg)
             replan(m, "join", why, now);
         }
         if (m->started && now >= next_rebalance) {
-            consider_rebalance(m, now);
+            if (!consider_wire(m, now)) consider_rebalance(m, now);
             next_rebalance = now + 1.0;
         }
         /* initial gets a table once the devices in it took it */

@@ -54,6 +54,12 @@ typedef struct mc_master_opts {
     double margin;          /* predicted IPS gain needed to rebalance (0: 0.25) */
     double hold_s;          /* for this long (0: 3) */
     double cooldown_s;      /* and no change for this long (0: 5) */
+    /* > 0: a link between tasks that becomes the bottleneck switches to a
+     * smaller encoding (f16, then int8) while the links' errors stay within
+     * this budget (planner.h, mc_plan_wire_error), and back when it
+     * recovers; each switch is an event "wire" (docs/wire.md).  0: the
+     * tables keep their encodings (float32 from the planner). */
+    double wire_budget;
     int threads;            /* of the quick profile (0: all cores) */
     int quiet;
     mc_auth *auth;          /* the farm key for its pushes (NULL: an open farm); not owned */

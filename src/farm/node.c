@@ -326,9 +326,37 @@ void node_offer_table(node *n, long epoch, const char *json)
 
 /* ---- HTTP side ---- */
 
+/* The encoding of a call's input (metadata mc.wire; absent: float32). */
+static mc_status input_wire(const mc_ipc_forward *f, const char *task, mc_wire *w)
+{
+    const char *s = mc_ipc_meta_get(&f->meta, MC_WIRE_META);
+    *w = MC_WIRE_F32;
+    if (s && mc_wire_parse(s, w))
+        return mc_error_set(MC_ERR_FORMAT, "task %s: input in unknown encoding mc.wire=%s (this node decodes %s)", task,
+                            s, "f32, f16, int8");
+    return MC_OK;
+}
+
+static void meta_drop(mc_ipc_meta *m, const char *key)
+{
+    int j = 0;
+    for (int i = 0; i < m->n; i++)
+        if (strcmp(m->key[i], key)) {
+            if (i != j) {
+                memcpy(m->key[j], m->key[i], sizeof m->key[i]);
+                memcpy(m->val[j], m->val[i], sizeof m->val[i]);
+            }
+            j++;
+        }
+    m->n = j;
+}
+
 static mc_status on_forward(void *ctx, mc_ipc_forward *f)
 {
     node *n = ctx;
+    /* every answer says which encodings we decode (wire.h): senders use
+     * another one than float32 only towards nodes that said so */
+    mc_ipc_meta_set(&f->reply, MC_WIRE_META, "f32,f16,int8");
     long tid = atomic_load(&n->task_id);
     if (!tid) {
         n->n_refused++;
@@ -380,7 +408,15 @@ static mc_status on_forward(void *ctx, mc_ipc_forward *f)
     }
     int as_u8 = 0;
     const int first_task = k->def.first == 0;
-    if (f->input_len != want * sizeof(float)) {
+    mc_wire w;
+    if ((st = input_wire(f, k->def.name, &w))) goto out;
+    if (w != MC_WIRE_F32) {
+        if (f->input_len != mc_wire_bytes(w, want)) {
+            st = mc_error_set(MC_ERR_SHAPE, "task %s: %s input of %zu bytes; expected %zu values (%zu bytes)", k->def.name,
+                              mc_wire_name(w), f->input_len, want, mc_wire_bytes(w, want));
+            goto out;
+        }
+    } else if (f->input_len != want * sizeof(float)) {
         if (first_task && !prev && !slice && f->input_len == want) {
             as_u8 = 1; /* the artifact's raw uint8 frame */
         } else {
@@ -394,12 +430,19 @@ static mc_status on_forward(void *ctx, mc_ipc_forward *f)
         st = mc_error_set(MC_ERR_NOMEM, "task %s: out of memory for a frame", k->def.name);
         goto out;
     }
-    if (as_u8)
+    if (as_u8) {
         for (size_t i = 0; i < want; i++) fr->data[i] = f->input[i] / 255.0f;
-    else
-        memcpy(fr->data, f->input, want * sizeof(float));
+    } else if ((st = mc_wire_decode(w, f->input, f->input_len, fr->data, want))) {
+        char msg[300];
+        snprintf(msg, sizeof msg, "%s", mc_error_last());
+        st = mc_error_set(st, "task %s: %s", k->def.name, msg);
+        mc_frame_free(fr);
+        fr = NULL;
+        goto out;
+    }
     fr->part = part;
     fr->meta = f->meta;
+    meta_drop(&fr->meta, MC_WIRE_META); /* the frame holds float32 now; the sender says how it sends it on */
     fr->t_recv = mc_now();
     fr->task_id = tid;
 out:;
@@ -463,6 +506,15 @@ mc_status mc_node_run(const mc_node_opts *o, mc_flag *stop)
     n->stop = stop;
     n->quiet = o->quiet;
     n->dynamic = o->master != NULL;
+    n->wire_want = -1;
+    if (o->wire) {
+        mc_wire w;
+        if (mc_wire_parse(o->wire, &w)) {
+            free(n);
+            return mc_error_set(MC_ERR_INVALID_ARG, "--wire: unknown encoding '%s' (f32, f16 or int8)", o->wire);
+        }
+        n->wire_want = (int)w;
+    }
     pthread_mutex_init(&n->log_lock, NULL);
     pthread_mutex_init(&n->out_m, NULL);
     pthread_cond_init(&n->out_c, NULL);
@@ -542,6 +594,10 @@ mc_status mc_node_run(const mc_node_opts *o, mc_flag *stop)
         node_log(n, "computed %ld frames; sent %ld to another replica than routed (%ld after a failed try); "
                     "refused %ld calls",
                  (long)n->n_computed, (long)n->n_rerouted, (long)n->n_failovers, (long)n->n_refused);
+    if (!o->quiet && (n->n_wire[MC_WIRE_F16] || n->n_wire[MC_WIRE_INT8] || n->n_wire_fallback))
+        node_log(n, "wire: sent %ld outputs as f32, %ld as f16, %ld as int8 (%ld int8 ones with NaN/inf as f32)",
+                 (long)n->n_wire[MC_WIRE_F32], (long)n->n_wire[MC_WIRE_F16], (long)n->n_wire[MC_WIRE_INT8],
+                 (long)n->n_wire_fallback);
 out:
     if (st) {
         char msg[1024];

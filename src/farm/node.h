@@ -73,9 +73,18 @@ typedef struct mc_node_opts {
      * compute takes slow_ms longer: a device that got slower. */
     mc_flag *slow;
     double slow_ms;
+    /* Tests: while *slow_link is set, every output takes slow_link_ms x (its
+     * encoded bytes / its float32 bytes) longer to send (a slow link whose
+     * time follows the bytes: docs/wire.md, run-time switching). */
+    mc_flag *slow_link;
+    double slow_link_ms;
     /* An emulated device (devmodel.h): every frame's compute is padded to
      * the model's time for the task's layers (NULL: the host's speed). */
     const struct mc_devmodel *devmodel;
+    /* Encoding of our outputs to the next task ("f32", "f16", "int8"; NULL:
+     * the farm file's "wire" of the task sending), used only towards nodes
+     * that announce it (wire.h, send.h). */
+    const char *wire;
 } mc_node_opts;
 
 /* Turns layer t->first of m into part k of split task t (split.h; method,

@@ -111,6 +111,9 @@ typedef struct node {
     atomic_long t_frame_us;  /* mean compute time per frame (EMA) */
     atomic_long t_send_us;   /* mean time to send an output (EMA) */
     atomic_long n_dropped, n_almost_full, n_computed, n_rerouted, n_failovers, n_refused;
+    int wire_want;               /* --wire: the encoding of our outputs; -1: the farm file's */
+    atomic_long n_wire[MC_WIRE_COUNT]; /* outputs sent in each encoding */
+    atomic_long n_wire_fallback; /* int8 wanted, float32 sent: the tensor held NaN or inf */
 
     /* output tensors alive (computed, queued, or being encoded): one at a
      * time, so with the sender's encoded copy at most two outputs exist */

@@ -69,6 +69,32 @@ static int route_of(node *n, const node_view *v, const mc_frame *fr)
     return mc_farm_task_at(&v->farm, fr->layer_end, n->shapes.n_layers);
 }
 
+/* The encoding we want for an output to task `to` (--wire, else the farm
+ * file's "wire" of the task before it, the one whose output it is); the
+ * link to initial stays float32. */
+static mc_wire wanted_wire(const node *n, const mc_farm *farm, int to)
+{
+    if (to <= 0 || to >= farm->n_tasks) return MC_WIRE_F32;
+    return n->wire_want >= 0 ? (mc_wire)n->wire_want : farm->tasks[to - 1].wire;
+}
+
+/* Counts an output sent in encoding `got` when `want` was asked for. */
+static void note_wire(node *n, mc_wire want, mc_wire got)
+{
+    n->n_wire[got]++;
+    if (want == MC_WIRE_INT8 && got == MC_WIRE_F32 && n->n_wire_fallback++ == 0)
+        node_log(n, "an output held NaN or inf: sent as float32 instead of int8 (counted at exit)");
+}
+
+/* Tests (--test-link-ms): a slow link, whose time follows the bytes sent. */
+static void slow_link(const node *n, mc_wire w, size_t values)
+{
+    if (!n->o->slow_link || !*n->o->slow_link || !(n->o->slow_link_ms > 0) || !values) return;
+    double s = n->o->slow_link_ms * 1e-3 * (double)mc_wire_bytes(w, values) / (double)(values * sizeof(float));
+    struct timespec ts = {(time_t)s, (long)((s - (time_t)s) * 1e9)};
+    nanosleep(&ts, NULL);
+}
+
 /* One attempt to deliver an output with the current table.  Returns the
  * status; *retry = 1 when a new table interrupted it (route it again). */
 static mc_status send_once(node *n, mc_rpc *r, mc_frame *fr, const node_view *v, int *retry, int *freed)
@@ -114,8 +140,11 @@ static mc_status send_once(node *n, mc_rpc *r, mc_frame *fr, const node_view *v,
         }
         char msg[600];
         snprintf(msg, sizeof msg, "%s", sp ? "" : mc_error_last());
+        /* each part holder's encoding is its own (send.h); counted as the link's */
+        const mc_wire link_w = mc_farm_link_wire(r, farm, to, wanted_wire(n, farm, to));
         for (;;) { /* a refusal (busy) is sent again, to the part holders that did not take it (d) */
-            st = sp ? mc_farm_send(r, farm, to, &io, fr->tag, fr->data, fr->n, &fr->meta, pol, &n->send_abort, &d)
+            st = sp ? mc_farm_send_wire(r, farm, to, &io, fr->tag, fr->data, fr->n, &fr->meta, wanted_wire(n, farm, to),
+                                        pol, &n->send_abort, &d)
                     : mc_error_set(MC_ERR_NOMEM, "cannot cut for the parts of %s: %s", farm->tasks[to].name, msg);
             if (st != MC_ERR_FULL || waited >= NODE_WAIT_S || n->send_abort) break;
             hold = mc_farm_hold_s(r, farm, to, fr->tag);
@@ -124,6 +153,10 @@ static mc_status send_once(node *n, mc_rpc *r, mc_frame *fr, const node_view *v,
             waited += hold > 0.1 ? 0.1 : hold;
         }
         if (own_sp) free(sp);
+        if (!st) {
+            n->n_wire[link_w]++;
+            slow_link(n, link_w, fr->n);
+        }
         note_delivery(n, farm, to, fr->tag, &d, st);
         if (st == MC_ERR_ABORTED && !n->quit) {
             *retry = 1;
@@ -153,7 +186,12 @@ static mc_status send_once(node *n, mc_rpc *r, mc_frame *fr, const node_view *v,
     if (!may_drop || hold <= 0) {
         /* encode once and free the tensor, so the compute thread can start
          * the next output while this one is on the network */
-        st = mc_farm_encode(n->ipc, farm, to, fr->tag, fr->data, fr->n, &fr->meta, &body, &blen);
+        const mc_wire want = wanted_wire(n, farm, to);
+        mc_wire w = mc_farm_link_wire(r, farm, to, want);
+        const mc_wire asked = w;
+        st = mc_farm_encode_wire(n->ipc, farm, to, fr->tag, fr->data, fr->n, &fr->meta, &w, &body, &blen);
+        if (!st) note_wire(n, asked, w);
+        if (!st) slow_link(n, w, fr->n);
         if (st != MC_OK) {
             snprintf(why, sizeof why, "%s could not encode: %s", n->me_str, mc_error_last());
             report_lost(n, r, v, fr->tag, why);

@@ -108,25 +108,75 @@ typedef struct cut_ctx {
     const mc_split_io *cut;
     const float *data;
     float *piece;
+    unsigned char *coded; /* the piece encoded (room for it as float32 + 4) */
+    mc_wire w;            /* the encoding wanted */
     mc_flag *stop;
 } cut_ctx;
 
-/* Part holder k gets the piece of the whole input its part reads. */
+/* Removes key from m (keeps the others' order). */
+static void meta_del(mc_ipc_meta *m, const char *key)
+{
+    for (int i = 0; i < m->n; i++)
+        if (!strcmp(m->key[i], key)) {
+            for (int j = i + 1; j < m->n; j++) {
+                memcpy(m->key[j - 1], m->key[j], sizeof m->key[j]);
+                memcpy(m->val[j - 1], m->val[j], sizeof m->val[j]);
+            }
+            m->n--;
+            return;
+        }
+}
+
+/* Points f's input at n values of data in encoding w (coded: room for
+ * them); float32 when w cannot carry them (int8 and NaN/inf). */
+static mc_wire encode_input(mc_ipc_forward *f, const float *data, size_t n, mc_wire w, unsigned char *coded)
+{
+    meta_del(&f->meta, MC_WIRE_META);
+    if (w != MC_WIRE_F32 && !mc_wire_encode(w, data, n, coded)) {
+        f->input = coded;
+        f->input_len = mc_wire_bytes(w, n);
+        mc_ipc_meta_set(&f->meta, MC_WIRE_META, mc_wire_name(w));
+        return w;
+    }
+    mc_error_clear();
+    f->input = (const unsigned char *)data;
+    f->input_len = n * sizeof(float);
+    return MC_WIRE_F32;
+}
+
+/* Part holder k gets the piece of the whole input its part reads, encoded
+ * as wanted when it announced that encoding. */
 static mc_status send_cut(void *ctx, mc_rpc *r, int k, const mc_addr *a, mc_rpc_policy pol)
 {
     cut_ctx *c = ctx;
     mc_split_io_slice(c->cut, k, c->data, c->piece);
-    c->f.input = (const unsigned char *)c->piece;
-    c->f.input_len = mc_split_io_in_count(c->cut, k) * sizeof(float);
+    const mc_wire w = mc_rpc_wire_accepts(r, a->host, a->port) & (1u << c->w) ? c->w : MC_WIRE_F32;
+    encode_input(&c->f, c->piece, mc_split_io_in_count(c->cut, k), w, c->coded);
     char v[32];
     snprintf(v, sizeof v, "%d/%d", k, c->t->parts);
     mc_ipc_meta_set(&c->f.meta, "mc.slice", v);
     return mc_rpc_forward(r, a->host, a->port, &c->f, pol, c->stop, NULL);
 }
 
+mc_wire mc_farm_link_wire(mc_rpc *r, const mc_farm *farm, int to, mc_wire want)
+{
+    if (want == MC_WIRE_F32 || to < 0 || to >= farm->n_tasks) return MC_WIRE_F32;
+    const mc_farm_task *t = &farm->tasks[to];
+    for (int k = 0; k < t->n_addr; k++)
+        if (!(mc_rpc_wire_accepts(r, t->addr[k].host, t->addr[k].port) & (1u << want))) return MC_WIRE_F32;
+    return want;
+}
+
 mc_status mc_farm_send(mc_rpc *r, const mc_farm *farm, int to, const mc_split_io *cut, const char *tag,
                        const float *data, size_t n, const mc_ipc_meta *meta, mc_rpc_policy pol,
                        mc_flag *stop, mc_farm_delivery *d)
+{
+    return mc_farm_send_wire(r, farm, to, cut, tag, data, n, meta, MC_WIRE_F32, pol, stop, d);
+}
+
+mc_status mc_farm_send_wire(mc_rpc *r, const mc_farm *farm, int to, const mc_split_io *cut, const char *tag,
+                            const float *data, size_t n, const mc_ipc_meta *meta, mc_wire w, mc_rpc_policy pol,
+                            mc_flag *stop, mc_farm_delivery *d)
 {
     mc_farm_delivery local = MC_FARM_DELIVERY_INIT;
     if (!d) d = &local;
@@ -143,8 +193,15 @@ mc_status mc_farm_send(mc_rpc *r, const mc_farm *farm, int to, const mc_split_io
     const mc_farm_task *t = &farm->tasks[to];
     snprintf(f.next, sizeof f.next, "%s", t->name);
     if (!cut || !cut->parts || t->method == MC_SPLIT_DATA) {
+        unsigned char *coded = NULL;
+        w = mc_farm_link_wire(r, farm, to, w);
+        if (w != MC_WIRE_F32 && !(coded = malloc(mc_wire_bytes(w, n))))
+            return mc_error_set(MC_ERR_NOMEM, "task %s: out of memory for a %s message", t->name, mc_wire_name(w));
+        encode_input(&f, data, n, w, coded);
         plain_ctx c = {&f, NULL, 0, stop};
-        return deliver(r, t, tag, d, pol, send_plain, &c);
+        mc_status st = deliver(r, t, tag, d, pol, send_plain, &c);
+        free(coded);
+        return st;
     }
     if (n != cut->in_total || cut->n != t->parts)
         return mc_error_set(MC_ERR_SHAPE, "task %s: cannot cut %zu values for its %d parts of layer %s (it takes %zu "
@@ -152,10 +209,13 @@ mc_status mc_farm_send(mc_rpc *r, const mc_farm *farm, int to, const mc_split_io
     size_t most = 0;
     for (int k = 0; k < t->parts; k++)
         if (mc_split_io_in_count(cut, k) > most) most = mc_split_io_in_count(cut, k);
-    cut_ctx c = {f, t, cut, data, malloc(most * sizeof(float)), stop};
-    if (!c.piece) return mc_error_set(MC_ERR_NOMEM, "task %s: out of memory for an input slice", t->name);
-    mc_status st = deliver(r, t, tag, d, pol, send_cut, &c);
+    cut_ctx c = {f, t, cut, data, malloc(most * sizeof(float)), NULL, w, stop};
+    if (w != MC_WIRE_F32) c.coded = malloc(most * sizeof(float) + MC_WIRE_INT8_HEADER);
+    mc_status st = !c.piece || (w != MC_WIRE_F32 && !c.coded)
+                       ? mc_error_set(MC_ERR_NOMEM, "task %s: out of memory for an input slice", t->name)
+                       : deliver(r, t, tag, d, pol, send_cut, &c);
     free(c.piece);
+    free(c.coded);
     return st;
 }
 
@@ -222,14 +282,25 @@ mc_status mc_farm_report_dropped(mc_rpc *r, const mc_farm *farm, const char *tag
 mc_status mc_farm_encode(mc_ipc *ipc, const mc_farm *farm, int to, const char *tag, const float *data, size_t n,
                          const mc_ipc_meta *meta, unsigned char **body, size_t *len)
 {
+    mc_wire w = MC_WIRE_F32;
+    return mc_farm_encode_wire(ipc, farm, to, tag, data, n, meta, &w, body, len);
+}
+
+mc_status mc_farm_encode_wire(mc_ipc *ipc, const mc_farm *farm, int to, const char *tag, const float *data, size_t n,
+                              const mc_ipc_meta *meta, mc_wire *w, unsigned char **body, size_t *len)
+{
     mc_ipc_forward f;
     memset(&f, 0, sizeof f);
-    f.input = (const unsigned char *)data;
-    f.input_len = n * sizeof(float);
     snprintf(f.tag, sizeof f.tag, "%s", tag);
     snprintf(f.next, sizeof f.next, "%s", to >= farm->n_tasks ? "initial" : farm->tasks[to].name);
     if (meta) f.meta = *meta;
-    return mc_ipc_request_encode(ipc, 0, &f, body, len);
+    unsigned char *coded = NULL;
+    if (*w != MC_WIRE_F32 && !(coded = malloc(mc_wire_bytes(*w, n))))
+        return mc_error_set(MC_ERR_NOMEM, "out of memory for a %s message of %zu values", mc_wire_name(*w), n);
+    *w = encode_input(&f, data, n, *w, coded);
+    mc_status st = mc_ipc_request_encode(ipc, 0, &f, body, len);
+    free(coded);
+    return st;
 }
 
 mc_status mc_farm_send_encoded(mc_rpc *r, const mc_farm *farm, int to, const char *tag, const unsigned char *body,

@@ -19,6 +19,13 @@
  * next replica, in the same order on every sender (so the parts of a tag
  * still meet in one merge; duplicate parts are ignored there).  Frames inside
  * the device that dropped out are lost and reported as such.
+ *
+ * Encodings (wire.h, docs/wire.md): a tensor goes as float32 unless the
+ * sender asks for another encoding (the farm file's "wire" of its task, or
+ * `mchair node --wire`) and the receivers announced they decode it
+ * (rpc.h); then the call's input bytes are the encoded tensor and its
+ * metadata mc.wire names the encoding.  initial and the artifact's nodes
+ * never announce, so they only ever get float32.
  */
 #ifndef MC_SEND_H
 #define MC_SEND_H
@@ -49,6 +56,18 @@ mc_status mc_farm_send(mc_rpc *r, const mc_farm *farm, int to, const mc_split_io
                        const float *data, size_t n, const mc_ipc_meta *meta, mc_rpc_policy pol,
                        mc_flag *stop, mc_farm_delivery *d);
 
+/* As mc_farm_send, each part holder's message in encoding w where that
+ * part holder announced it (float32 where not, and for an int8 message
+ * holding NaN or inf). */
+mc_status mc_farm_send_wire(mc_rpc *r, const mc_farm *farm, int to, const mc_split_io *cut, const char *tag,
+                            const float *data, size_t n, const mc_ipc_meta *meta, mc_wire w, mc_rpc_policy pol,
+                            mc_flag *stop, mc_farm_delivery *d);
+
+/* The encoding a message to task `to` may use when the sender wants `want`:
+ * `want` if every address of the task announced it, else f32 (always f32
+ * towards initial, to == n_tasks). */
+mc_wire mc_farm_link_wire(mc_rpc *r, const mc_farm *farm, int to, mc_wire want);
+
 /* Sends the artifact's raw uint8 frame (n bytes, one per input element) to
  * the first task, which must not be split; its node scales it to [0, 1].
  * A quarter of the float32 frame's bytes on the first, often slowest, hop.
@@ -66,6 +85,11 @@ mc_status mc_farm_report_lost(mc_rpc *r, const mc_farm *farm, const char *tag, c
  * free the tensor before the network round trips.  *body is malloc'ed. */
 mc_status mc_farm_encode(mc_ipc *ipc, const mc_farm *farm, int to, const char *tag, const float *data, size_t n,
                          const mc_ipc_meta *meta, unsigned char **body, size_t *len);
+/* The same with the tensor in encoding *w (mc_farm_link_wire's choice) and
+ * metadata mc.wire; an int8 tensor holding NaN or inf goes as float32
+ * instead, and *w says so. */
+mc_status mc_farm_encode_wire(mc_ipc *ipc, const mc_farm *farm, int to, const char *tag, const float *data, size_t n,
+                              const mc_ipc_meta *meta, mc_wire *w, unsigned char **body, size_t *len);
 /* Sends an encoded call to the receivers of `tag` at task `to` not yet
  * marked in d->sent and marks those that took it, so a retry after a
  * refusal sends no part twice (and goes to the same replica). */

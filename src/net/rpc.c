@@ -1,5 +1,6 @@
 /* rpc.c - forward() with handshake and retries (see rpc.h). */
 #include "rpc.h"
+#include "../core/wire.h"
 
 #include "../models/net.h" /* mc_now */
 
@@ -18,6 +19,7 @@ typedef struct rpc_peer {
     double down_until; /* mc_now() before which the peer counts as unreachable */
     int failures;      /* unreachable calls in a row (0: it answered last time) */
     int unreached;     /* the last exchange failed in transport (no answer) */
+    unsigned wire;     /* encodings announced in its latest answer (wire.h), besides f32 */
 } rpc_peer;
 
 /* A peer may ask for at most this hold-off (a bogus value cannot stall us). */
@@ -97,6 +99,11 @@ static int note_hold(rpc_peer *p, const mc_ipc_meta *m)
     return 1;
 }
 
+unsigned mc_rpc_wire_accepts(mc_rpc *r, const char *host, int port)
+{
+    const rpc_peer *p = known_peer(r, host, port);
+    return (p ? p->wire : 0) | (1u << MC_WIRE_F32);
+}
 
 double mc_rpc_hold_s(mc_rpc *r, const char *host, int port)
 {
@@ -173,6 +180,7 @@ static int exchange(mc_rpc *r, rpc_peer *p, const mc_ipc_forward *f, const unsig
         *st = mc_ipc_response_decode_meta(r->ipc, resp, rl, &m, &rm);
         free(resp);
         int held = note_hold(p, &rm);
+        if (m != MC_IPC_NONE) p->wire = mc_wire_mask_parse(mc_ipc_meta_get(&rm, MC_WIRE_META)); /* its latest word */
         if (*st) {
             char msg[512];
             snprintf(msg, sizeof msg, "%s", mc_error_last());

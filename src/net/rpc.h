@@ -12,6 +12,12 @@
  * remembers it per peer (mc_rpc_hold_s), so a sender can drop frames for that
  * peer instead of queueing them; a "busy" answer that carries it is not
  * retried either: mc_rpc_forward returns MC_ERR_FULL at once.
+ *
+ * Encodings (wire.h): a peer that decodes more than float32 says so in the
+ * response metadata "mc.wire" of every call; the client keeps the set of its
+ * latest answer per peer (an answer without it, e.g. from the artifact's
+ * Python node, means float32 only), so a sender never sends anything else to
+ * a peer that has not answered it yet.
  */
 #ifndef MC_RPC_H
 #define MC_RPC_H
@@ -49,6 +55,9 @@ void mc_rpc_set_auth(mc_rpc *r, mc_auth *auth);
  * the handshake is redone on the body when the peer needs our protocol. */
 mc_status mc_rpc_forward_encoded(mc_rpc *r, const char *host, int port, const unsigned char *body, size_t len,
                                  mc_rpc_policy pol, mc_flag *stop, int *attempts_used);
+/* The encodings host:port announced in its latest answer (bit mc_wire);
+ * always has f32; f32 only for a peer that never answered. */
+unsigned mc_rpc_wire_accepts(mc_rpc *r, const char *host, int port);
 /* Seconds host:port still asked us to hold off (0 when it did not). */
 double mc_rpc_hold_s(mc_rpc *r, const char *host, int port);
 /* Peer health, for failing over to another replica: a call that got no

@@ -67,6 +67,40 @@ static int is_heavy(mc_op_type op)
 
 static double msg(const planner *P, double bytes) { return P->o->link_a * bytes + P->o->link_b; }
 
+/* Per link, the largest max |p - p32| / max p32 of the probabilities that
+ * bench/bench_wire.py measured for one encoded cut over AlexNet's and VGG16's
+ * cuts (200 frames each), rounded up (docs/wire.md). */
+static const double wire_error[MC_WIRE_COUNT] = {0.0, 1e-3, 4e-2};
+
+double mc_plan_wire_error(mc_wire w) { return (unsigned)w < MC_WIRE_COUNT ? wire_error[w] : 1e30; }
+
+static double wire_budget(const mc_plan_opts *o) { return o->wire_budget > 0 ? o->wire_budget : MC_PLAN_WIRE_BUDGET; }
+
+/* The encoding the dynamic program prices every link between tasks with:
+ * the one asked for, or (auto) the smallest whose error fits the budget
+ * alone; mc_plan_evaluate then prices each link as assigned. */
+static mc_wire dp_wire(const mc_plan_opts *o)
+{
+    if (o->wire >= 0 && o->wire < MC_WIRE_COUNT) return (mc_wire)o->wire;
+    if (o->wire != MC_PLAN_WIRE_AUTO) return MC_WIRE_F32;
+    for (int w = MC_WIRE_COUNT - 1; w > 0; w--)
+        if (wire_error[w] <= wire_budget(o)) return (mc_wire)w;
+    return MC_WIRE_F32;
+}
+
+/* Bytes on the wire of a cut's float32 bytes in encoding w. */
+static double encoded(double f32_bytes, mc_wire w)
+{
+    return (double)mc_wire_bytes(w, (size_t)(f32_bytes / sizeof(float)));
+}
+
+/* A cut between two tasks (not the model's input, which travels as uint8,
+ * nor its output, which goes to initial as float32) in the DP's encoding. */
+static double link_bytes(const planner *P, double f32_bytes, int cut)
+{
+    return cut <= 0 || cut >= P->n ? f32_bytes : encoded(f32_bytes, dp_wire(P->o));
+}
+
 static double range_latency(const planner *P, int first, int last)
 {
     return P->lat_pre[last] - P->lat_pre[first];
@@ -126,15 +160,16 @@ static double data_in_bytes(const mc_profile *p, int first)
 
 static double data_svc(const planner *P, int first, int last)
 {
-    return msg(P, data_in_bytes(P->p, first)) + range_latency(P, first, last) +
-           msg(P, mc_profile_cut_bytes(P->p, last));
+    return msg(P, link_bytes(P, data_in_bytes(P->p, first), first)) + range_latency(P, first, last) +
+           msg(P, link_bytes(P, mc_profile_cut_bytes(P->p, last), last));
 }
 
 static double split_svc(const planner *P, int h, int v)
 {
     const mc_prof_split *S = &P->p->layers[h].splits[v];
     const double th = through_bytes(P->p, h);
-    return msg(P, S->cost.in_bytes + th) + S->cost.latency + msg(P, S->cost.out_bytes + th);
+    return msg(P, link_bytes(P, S->cost.in_bytes + th, h)) + S->cost.latency +
+           msg(P, link_bytes(P, S->cost.out_bytes + th, mc_profile_split_end(P->p, h)));
 }
 
 /* Relaxes best[pj][sj][d0 + r*per] from best[pi][si][d0] with a task of throughput r / svc. */
@@ -259,25 +294,62 @@ static const mc_prof_cost *split_cost(const mc_profile *p, const mc_plan_task *t
     return t->variant >= 0 ? &p->layers[t->first].splits[t->variant].cost : NULL;
 }
 
+/* Bytes of hop h (initial -> task 0, task h-1 -> task h, task T-1 ->
+ * initial) before any encoding: float32, or the uint8 frame from initial. */
+static double hop_bytes(const mc_profile *p, const mc_plan *pl, int h)
+{
+    const int T = pl->n_tasks;
+    const mc_plan_task *snd = h > 0 ? &pl->tasks[h - 1] : NULL, *rcv = h < T ? &pl->tasks[h] : NULL;
+    /* a split task's part 0 also carries the tensors passing its layer by */
+    if (snd && snd->variant >= 0) return split_cost(p, snd)->out_bytes + through_bytes(p, snd->first);
+    if (rcv && rcv->variant >= 0) return split_cost(p, rcv)->in_bytes + through_bytes(p, rcv->first);
+    if (snd) return mc_profile_cut_bytes(p, snd->last);
+    return data_in_bytes(p, rcv->first);
+}
+
+/* Each task's output encoding as o->wire says: the same on every link
+ * between tasks, each task's own, or (auto) per link, the largest messages
+ * first, the smallest encoding whose error still fits what is left of the
+ * budget.  The link to initial stays float32. */
+static void assign_wire(const mc_profile *p, const mc_plan_opts *o, mc_plan *pl)
+{
+    const int T = pl->n_tasks;
+    if (T < 1) return;
+    if (o->wire != MC_PLAN_WIRE_TASKS)
+        for (int t = 0; t < T; t++)
+            pl->tasks[t].wire = o->wire > 0 && o->wire < MC_WIRE_COUNT ? (mc_wire)o->wire : MC_WIRE_F32;
+    pl->tasks[T - 1].wire = MC_WIRE_F32;
+    if (o->wire != MC_PLAN_WIRE_AUTO) return;
+    int order[MC_PLAN_MAX_TASKS], n = 0;
+    for (int h = 1; h < T; h++) order[n++] = h;
+    for (int i = 1; i < n; i++) /* by bytes, largest first (insertion sort: a few links) */
+        for (int j = i; j > 0 && hop_bytes(p, pl, order[j]) > hop_bytes(p, pl, order[j - 1]); j--) {
+            int x = order[j];
+            order[j] = order[j - 1];
+            order[j - 1] = x;
+        }
+    double left = wire_budget(o);
+    for (int i = 0; i < n; i++)
+        for (int w = MC_WIRE_COUNT - 1; w > 0; w--)
+            if (wire_error[w] <= left) {
+                pl->tasks[order[i] - 1].wire = (mc_wire)w;
+                left -= wire_error[w];
+                break;
+            }
+}
+
 void mc_plan_evaluate(const mc_profile *p, const mc_plan_opts *o, mc_plan *pl)
 {
     const int T = pl->n_tasks;
     double send[MC_PLAN_MAX_TASKS + 1] = {0}, recv[MC_PLAN_MAX_TASKS + 1] = {0};
     double hop_lat = 0, init_cost = 0;
+    assign_wire(p, o, pl);
     /* Hops: initial -> 0, t -> t+1, T-1 -> initial (index T). */
     for (int h = 0; h <= T; h++) {
         const mc_plan_task *snd = h > 0 ? &pl->tasks[h - 1] : NULL, *rcv = h < T ? &pl->tasks[h] : NULL;
         const int ps = snd ? snd->parts : 1, pr = rcv ? rcv->parts : 1;
-        double bytes;
-        /* a split task's part 0 also carries the tensors passing its layer by */
-        if (snd && snd->variant >= 0)
-            bytes = split_cost(p, snd)->out_bytes + through_bytes(p, snd->first);
-        else if (rcv && rcv->variant >= 0)
-            bytes = split_cost(p, rcv)->in_bytes + through_bytes(p, rcv->first);
-        else if (snd)
-            bytes = mc_profile_cut_bytes(p, snd->last);
-        else
-            bytes = data_in_bytes(p, rcv->first);
+        double bytes = hop_bytes(p, pl, h);
+        if (snd && rcv) bytes = encoded(bytes, snd->wire);
         const double c = o->link_a * bytes + o->link_b;
         const double s_cost = pr * c, r_cost = ps * c;
         if (snd) send[h - 1] = s_cost; else init_cost += s_cost;
@@ -578,6 +650,8 @@ mc_status mc_plan_all(const mc_profile *p, const mc_plan_opts *o, mc_plan *plans
         return mc_error_set(MC_ERR_INVALID_ARG, "plan: the memory budget per device must be > 0");
     if (o->link_a < 0 || o->link_b < 0)
         return mc_error_set(MC_ERR_INVALID_ARG, "plan: link model a=%g b=%g must be >= 0", o->link_a, o->link_b);
+    if (o->wire < MC_PLAN_WIRE_TASKS || o->wire > MC_PLAN_WIRE_AUTO)
+        return mc_error_set(MC_ERR_INVALID_ARG, "plan: wire encoding %d is none of f32, f16, int8, auto", o->wire);
     if (p->n_layers < 1) return mc_error_set(MC_ERR_INVALID_ARG, "plan: the profile has no layers");
 
     planner P = {p, o, p->n_layers, 0, NULL, NULL, NULL, NULL, NULL, NULL};

@@ -6,7 +6,10 @@
  * as `parts` model-parallel parts (split.h) of each replica.  It uses
  * parts * replicas devices.  The cost model (docs/planner.md):
  *   - a message of d bytes costs t(d) = a*d + b on the sender and on the
- *     receiver; a device that sends to a split task sends one message per
+ *     receiver; d is the encoded size (core/wire.h) of the tensors crossing
+ *     the cut: the link from initial carries the uint8 frame, the link to
+ *     initial float32, a link between tasks the encoding of its sender
+ *     (mc_plan_task.wire, chosen with mc_plan_opts.wire); a device that sends to a split task sends one message per
  *     part, a device after a split task receives one message per part;
  *   - a device's service time per frame = receive + compute + send, where
  *     compute is the sum of its layers' profiled latencies (the largest
@@ -29,6 +32,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "../core/wire.h"
 #include "profile.h"
 
 #define MC_PLAN_MAX_DEVICES 64
@@ -45,6 +49,7 @@ typedef struct mc_plan_task {
     double service_s;           /* receive + compute + send per frame on one device */
     double ips;                 /* replicas / service_s */
     double mem_bytes;           /* per device */
+    mc_wire wire;               /* encoding of its output to the next task (f32 to initial) */
     int devices[MC_PLAN_MAX_DEVICES]; /* parts*replicas device ids in farm-file order */
     char why[320];
 } mc_plan_task;
@@ -66,7 +71,24 @@ typedef struct mc_plan_opts {
     double mem_bytes; /* per-device budget */
     double link_a;    /* seconds per byte */
     double link_b;    /* seconds per message */
+    /* Encodings of the links between tasks: an mc_wire for every link (0:
+     * f32, the default), MC_PLAN_WIRE_AUTO (per link, the smallest within
+     * wire_budget), or MC_PLAN_WIRE_TASKS (each task's own .wire, e.g. a
+     * farm file's, as mc_farm_to_plan fills it). */
+    int wire;
+    /* AUTO: the error the encodings may add to the result, as max |p - p32|
+     * / max p32 of the probabilities, summed over the encoded links with
+     * mc_plan_wire_error's figure each (<= 0: MC_PLAN_WIRE_BUDGET). */
+    double wire_budget;
 } mc_plan_opts;
+
+#define MC_PLAN_WIRE_AUTO MC_WIRE_COUNT
+#define MC_PLAN_WIRE_TASKS (-1)
+#define MC_PLAN_WIRE_BUDGET 1e-2
+
+/* The error one link in encoding w adds to a model's probabilities, as the
+ * planner counts it (measured over AlexNet's and VGG16's cuts, docs/wire.md). */
+double mc_plan_wire_error(mc_wire w);
 
 /* Fills plans[0..n_max) (plans[n-1] for n devices).  Fails, naming the
  * constraint, when N < 1, when a layer cannot fit the budget even split, or
