@@ -17,6 +17,8 @@ int mc_cmd_initial(int argc, char **argv);
 int mc_cmd_farm(int argc, char **argv);
 int mc_cmd_master(int argc, char **argv);
 int mc_cmd_devmodel(int argc, char **argv);
+/* predict --model twostream|twostream-half: the two-stream pipeline (cmd_twostream.c) */
+int mc_cmd_twostream(int argc, char **argv);
 
 /* Reads an input frame for a tensor of shape `s`: raw float32
  * (count*4 bytes), raw uint8 (count bytes, scaled to [0,1]) or a binary PPM
