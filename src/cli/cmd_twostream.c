@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 
 #include "../backend/backend.h"
-#include "../core/rng.h"
+#include "../models/flow.h"
 #include "../models/twostream.h"
 #include "../models/weights.h"
 #include "cli.h"
@@ -26,7 +26,8 @@ static void ts_usage(FILE *f)
             "usage: mchair predict --model twostream|twostream-half [options]\n"
             "\n"
             "Runs the two-stream action recognition pipeline on this device: per frame the\n"
-            "spatial CNN, the optical flow's temporal CNN over 10 flows, and, once the windows\n"
+            "spatial CNN, the Farneback optical flow from the previous frame, the temporal CNN\n"
+            "over the last 10 flows, and, once the windows\n"
             "hold 15 spatial and 25 temporal vectors, the temporal pyramids and the dense head\n"
             "(docs/twostream.md).  Prints the top-5 actions of every scored frame.\n"
             "\n"
@@ -96,7 +97,7 @@ int mc_cmd_twostream(int argc, char **argv)
     mc_backend_kind kind;
     mc_twostream ts;
     memset(&ts, 0, sizeof ts);
-    float *frame = NULL, *flow = NULL, *scores = NULL;
+    float *frame = NULL, *flow = NULL, *scores = NULL, *gray[2] = {NULL, NULL};
     FILE *df[3] = {NULL, NULL, NULL};
     char dpath[3][4096];
     static const char *const dnames[3] = {"frames.f32", "flows.f32", "scores.f32"};
@@ -108,7 +109,10 @@ int mc_cmd_twostream(int argc, char **argv)
     frame = malloc(nf * sizeof(float));
     flow = malloc(nfl * sizeof(float));
     scores = malloc(ncls * sizeof(float));
-    if (!frame || !flow || !scores) {
+    gray[0] = malloc(nf / 3 * sizeof(float));
+    gray[1] = malloc(nf / 3 * sizeof(float));
+    const mc_flow_params fp = mc_flow_defaults(ts.w, ts.h);
+    if (!frame || !flow || !scores || !gray[0] || !gray[1]) {
         st = mc_error_set(MC_ERR_NOMEM, "out of memory");
         goto fail;
     }
@@ -131,8 +135,9 @@ int mc_cmd_twostream(int argc, char **argv)
     double t0 = mc_now();
     for (long i = 0; i < o.frames; i++) {
         mc_input_random(frame, nf, (uint64_t)o.seed, (uint64_t)i);
-        /* random flows of up to 2 pixels each way until the flow of the frames is computed */
-        mc_rng_fill(flow, nfl, (uint64_t)o.seed, 1000003, (uint64_t)i * nfl, 2.0f);
+        /* the flow from the previous frame (Farneback, models/flow.h) */
+        mc_flow_gray(frame, ts.w, ts.h, gray[i & 1]);
+        if (i && (st = mc_flow_farneback(gray[(i - 1) & 1], gray[i & 1], ts.w, ts.h, &fp, flow))) goto fail;
         int ready;
         if ((st = dump_floats(df[0], dpath[0], frame, nf))) goto fail;
         if (i && (st = dump_floats(df[1], dpath[1], flow, nfl))) goto fail;
@@ -173,6 +178,8 @@ done:
     free(frame);
     free(flow);
     free(scores);
+    free(gray[0]);
+    free(gray[1]);
     mc_twostream_close(&ts);
     if (be) mc_backend_destroy(be);
     return rc;
