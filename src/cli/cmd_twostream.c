@@ -11,6 +11,7 @@
 #include "../backend/backend.h"
 #include "../models/flow.h"
 #include "../models/twostream.h"
+#include "../models/video.h"
 #include "../models/weights.h"
 #include "cli.h"
 
@@ -31,8 +32,11 @@ static void ts_usage(FILE *f)
             "hold 15 spatial and 25 temporal vectors, the temporal pyramids and the dense head\n"
             "(docs/twostream.md).  Prints the top-5 actions of every scored frame.\n"
             "\n"
-            "  --video random      the frames (default random: frame i as predict's i-th input)\n"
-            "  --repeat N          frames (default 40; the first scores come with frame 35)\n"
+            "  --video SRC         the frames: random (default; frame i as predict's i-th input),\n"
+            "                      a folder of images (name order), a Y4M file or a raw RGB24\n"
+            "                      file of 16x12 frames; resized to 16x12 (docs/input.md)\n"
+            "  --repeat N          frames at most (default 40, or all of a file or folder; the\n"
+            "                      first scores come with frame 35)\n"
             "  --seed S            seed of the random weights (spatial S, temporal S+1, head S+2)\n"
             "                      and frames (default 1)\n"
             "  --threads T         compute threads (default: all cores)\n"
@@ -52,7 +56,7 @@ static int ts_parse(int argc, char **argv, ts_opts *o)
     memset(o, 0, sizeof *o);
     o->video = "random";
     o->device = "cpu";
-    o->frames = 40;
+    o->frames = 0;
     o->seed = 1;
     int c;
     optind = 1;
@@ -74,10 +78,6 @@ static int ts_parse(int argc, char **argv, ts_opts *o)
         fprintf(stderr, "mchair predict: unexpected argument '%s'\n", argv[optind]);
         return 2;
     }
-    if (strcmp(o->video, "random")) {
-        fprintf(stderr, "mchair predict: --video %s: only 'random' is supported so far\n", o->video);
-        return 2;
-    }
     return 0;
 }
 
@@ -96,6 +96,7 @@ int mc_cmd_twostream(int argc, char **argv)
     mc_backend *be = NULL;
     mc_backend_kind kind;
     mc_twostream ts;
+    mc_video *video = NULL;
     memset(&ts, 0, sizeof ts);
     float *frame = NULL, *flow = NULL, *scores = NULL, *gray[2] = {NULL, NULL};
     FILE *df[3] = {NULL, NULL, NULL};
@@ -130,11 +131,16 @@ int mc_cmd_twostream(int argc, char **argv)
         }
         if (st) goto fail;
     }
+    if ((st = mc_video_open(o.video, ts.w, ts.h, (uint64_t)o.seed, &video))) goto fail;
+    if (!o.frames) o.frames = strcmp(o.video, "random") ? 10000000 : 40;
     printf("%s: %dx%d frames, windows of %d flows, %d spatial and %d temporal vectors, %zu classes\n", o.model, ts.w,
            ts.h, ts.def->flows, ts.def->swin, ts.def->twin, ncls);
     double t0 = mc_now();
-    for (long i = 0; i < o.frames; i++) {
-        mc_input_random(frame, nf, (uint64_t)o.seed, (uint64_t)i);
+    long i;
+    for (i = 0; i < o.frames; i++) {
+        int eof;
+        if ((st = mc_video_next(video, frame, &eof))) goto fail;
+        if (eof) break;
         /* the flow from the previous frame (Farneback, models/flow.h) */
         mc_flow_gray(frame, ts.w, ts.h, gray[i & 1]);
         if (i && (st = mc_flow_farneback(gray[(i - 1) & 1], gray[i & 1], ts.w, ts.h, &fp, flow))) goto fail;
@@ -158,6 +164,7 @@ int mc_cmd_twostream(int argc, char **argv)
         printf("\n");
     }
     double wall = mc_now() - t0;
+    o.frames = i;
     printf("%ld frames, %llu scored, %llu missing; %.2f frames/s; per frame: spatial %.2f ms, temporal %.2f ms, "
            "head %.2f ms (per scored frame)\n",
            o.frames, (unsigned long long)ts.scored, (unsigned long long)ts.gaps, o.frames / wall,
@@ -181,6 +188,7 @@ done:
     free(gray[0]);
     free(gray[1]);
     mc_twostream_close(&ts);
+    mc_video_close(video);
     if (be) mc_backend_destroy(be);
     return rc;
 }
