@@ -19,6 +19,11 @@ if(MC_TESTS)
     add_test(NAME farm_${_t} COMMAND ${MC_PYTHON} ${_farm_test} ${_t} --mchair $<TARGET_FILE:mchair>)
     set_tests_properties(farm_${_t} PROPERTIES LABELS "farm" TIMEOUT 300)
   endforeach()
+  # initial --video with two streams (a Y4M and a folder of PNGs): every
+  # result equals predict on its stream's frame, decoded independently.
+  add_test(NAME farm_video_streams COMMAND ${MC_PYTHON} ${CMAKE_SOURCE_DIR}/tests/farm/video_test.py
+           --mchair $<TARGET_FILE:mchair>)
+  set_tests_properties(farm_video_streams PROPERTIES LABELS "farm" TIMEOUT 300)
   # The journal's graph models on farms from `mchair plan` (profile, plan with
   # split tasks inside residual blocks, run): every result equals predict.
   foreach(_m resnet50 xception c3d)
