@@ -24,6 +24,13 @@ if(MC_TESTS)
   add_test(NAME farm_video_streams COMMAND ${MC_PYTHON} ${CMAKE_SOURCE_DIR}/tests/farm/video_test.py
            --mchair $<TARGET_FILE:mchair>)
   set_tests_properties(farm_video_streams PROPERTIES LABELS "farm" TIMEOUT 300)
+  # The two-stream model on three farms, windows at the initial device
+  # (tests/farm/twostream_test.py): scores equal the single-device pipeline's.
+  foreach(_t correct streams drop)
+    add_test(NAME farm_twostream_${_t} COMMAND ${MC_PYTHON} ${CMAKE_SOURCE_DIR}/tests/farm/twostream_test.py ${_t}
+             --mchair $<TARGET_FILE:mchair>)
+    set_tests_properties(farm_twostream_${_t} PROPERTIES LABELS "farm" TIMEOUT 600)
+  endforeach()
   # The journal's graph models on farms from `mchair plan` (profile, plan with
   # split tasks inside residual blocks, run): every result equals predict.
   foreach(_m resnet50 xception c3d)

@@ -25,6 +25,8 @@ mc_status mc_initial_video_frames(const char *spec, int streams, long repeat, mc
                                   float ***frames_out, int *n_out, double *fps_out);
 /* predict --model twostream|twostream-half: the two-stream pipeline (cmd_twostream.c) */
 int mc_cmd_twostream(int argc, char **argv);
+/* initial --model twostream|twostream-half: the model on three farms (cmd_initial_twostream.c) */
+int mc_cmd_initial_twostream(int argc, char **argv);
 
 /* Reads an input frame for a tensor of shape `s`: raw float32
  * (count*4 bytes), raw uint8 (count bytes, scaled to [0,1]) or a binary PPM

@@ -16,6 +16,7 @@
 #include "../farm/initial.h"
 #include "../farm/master.h"
 #include "../models/model.h"
+#include "../models/twostream.h"
 #include "cli.h"
 
 #define MAX_INPUTS 256
@@ -258,6 +259,9 @@ static mc_status write_json(const char *path, cJSON *j)
 
 int mc_cmd_initial(int argc, char **argv)
 {
+    /* the two-stream model runs on three farms with windows kept here */
+    for (int i = 1; i + 1 < argc; i++)
+        if (!strcmp(argv[i], "--model") && mc_twostream_find(argv[i + 1])) return mc_cmd_initial_twostream(argc, argv);
     initial_args a;
     int rc = parse_initial(argc, argv, &a);
     if (rc) return rc == 1 ? 0 : 2;
