@@ -16,8 +16,8 @@ reloads its task per frame, which does not exist.
 
 Every node is a process on this machine's cores, so IPS and latency here say
 how the layouts behave on one shared host, not what Raspberry Pis would do.
-Prints a table (scored/run s: scored frames over the whole run, the windows' fill
-included) and writes JSON.
+Prints a table (IPS: scored frames per second from the first scores to the last,
+i.e. once the windows are full) and writes JSON.
 
 Usage: bench_twostream_farms.py --mchair build/mchair [--systems 4,5,8,10,12] [--frames 60]
        [--fps 0] [--out bench/results/twostream-farms.json]
@@ -66,7 +66,7 @@ def write_farm(path, model, tasks):
     return layout
 
 
-def run_system(mchair, devices, frames, fps, work):
+def run_system(mchair, devices, frames, fps, work, devmodel=None):
     model, sr, tr, head = SYSTEMS[devices]
     d = os.path.join(work, "sys%d" % devices)
     os.makedirs(d)
@@ -78,7 +78,8 @@ def run_system(mchair, devices, frames, fps, work):
     for g, (gm, tasks) in enumerate(graphs):
         path = os.path.join(d, "g%d.json" % g)
         layout = write_farm(path, gm, tasks)
-        procs += fl.start_farm(mchair, path, layout, d, seed=1 + g)
+        extra = ("--device-model", devmodel) if devmodel else ()
+        procs += fl.start_farm(mchair, path, layout, d, seed=1 + g, extra=extra)
         files.append(path)
     rep = os.path.join(d, "report.json")
     cmd = [mchair, "initial", "--model", model, "--farm", ",".join(files), "--repeat", str(frames), "--json", rep,
@@ -103,28 +104,32 @@ def main():
     ap.add_argument("--frames", type=int, default=60)
     ap.add_argument("--fps", type=float, default=0)
     ap.add_argument("--out", default=None)
+    ap.add_argument("--device-model", default=None,
+                    help="nodes pad their compute to this device model (rpi3: Raspberry Pi 3 compute and memory "
+                         "times, docs/emu/device-model.md); links stay loopback")
     a = ap.parse_args()
     load = os.getloadavg()
     work = tempfile.mkdtemp(prefix="mchair-ts-systems-")
     rows = []
     try:
         for n in [int(x) for x in a.systems.split(",")]:
-            rows.append(run_system(a.mchair, n, a.frames, a.fps, work))
+            rows.append(run_system(a.mchair, n, a.frames, a.fps, work, a.device_model))
     finally:
         fl.finish(work, [])
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
-    print("processor %s, %d cores; load average before %.2f %.2f %.2f, after %.2f %.2f %.2f"
-          % ((cpu, os.cpu_count()) + load + os.getloadavg()))
-    print("%-8s %-15s %9s %8s %14s %16s %9s" % ("devices", "model", "processes", "scored", "scored/run s", "mean latency ms",
+    print("processor %s, %d cores; load average before %.2f %.2f %.2f, after %.2f %.2f %.2f; nodes: %s"
+          % ((cpu, os.cpu_count()) + load + os.getloadavg() + (a.device_model or "host speed",)))
+    print("%-8s %-15s %9s %8s %10s %16s %9s" % ("devices", "model", "processes", "scored", "IPS", "mean latency ms",
                                                "skipped"))
     for r in rows:
-        print("%-8d %-15s %9d %8d %14.2f %16.1f %9d" % (r["devices"], r["model"], r["processes"], r["scored"],
-                                                       r["scored"] / r["wall_s"], 1e3 * r["mean_latency_s"],
+        print("%-8d %-15s %9d %8d %10.2f %16.1f %9d" % (r["devices"], r["model"], r["processes"], r["scored"],
+                                                       r["steady_ips"], 1e3 * r["mean_latency_s"],
                                                        r["skipped_vectors"]))
     if a.out:
         with open(a.out, "w") as f:
             json.dump({"processor": cpu, "cores": os.cpu_count(), "load_before": load, "load_after": os.getloadavg(),
-                       "machine": platform.node(), "frames": a.frames, "fps": a.fps, "systems": rows}, f, indent=1)
+                       "machine": platform.node(), "frames": a.frames, "fps": a.fps, "device_model": a.device_model,
+                       "systems": rows}, f, indent=1)
     return 0
 
 

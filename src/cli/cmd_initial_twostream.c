@@ -137,10 +137,11 @@ int mc_cmd_initial_twostream(int argc, char **argv)
         return 2;
     }
     static const char *const gn[3] = {"spatial", "temporal", "head"};
-    printf("%s on 3 farms: %ld frames (%d streams), %ld scored in %.2f s (%.2f scored frames/s), mean latency "
+    printf("%s on 3 farms: %ld frames (%d streams), %ld scored in %.2f s (%.2f scored frames/s once the windows "
+           "were full), mean latency "
            "%.1f ms (frame sent to the spatial farm -> scores), %ld vectors skipped by windows, %ld windows dropped; "
            "optical flow %.3f ms a frame at the source\n",
-           o.model, r.frames, o.streams, r.scored, r.wall_s, r.wall_s > 0 ? r.scored / r.wall_s : 0,
+           o.model, r.frames, o.streams, r.scored, r.wall_s, r.steady_ips,
            r.mean_latency_s * 1e3, r.skipped_vectors, r.dropped_windows, r.flow_ms);
     for (int g = 0; g < 3; g++)
         printf("  %-8s farm %s: %ld tags, %ld done, %ld dropped, %ld lost; %ld results came after a later tag's\n",
@@ -152,6 +153,7 @@ int mc_cmd_initial_twostream(int argc, char **argv)
         cJSON_AddNumberToObject(j, "frames", (double)r.frames);
         cJSON_AddNumberToObject(j, "scored", (double)r.scored);
         cJSON_AddNumberToObject(j, "wall_s", r.wall_s);
+        cJSON_AddNumberToObject(j, "steady_ips", r.steady_ips);
         cJSON_AddNumberToObject(j, "mean_latency_s", r.mean_latency_s);
         cJSON_AddNumberToObject(j, "skipped_vectors", (double)r.skipped_vectors);
         cJSON_AddNumberToObject(j, "dropped_windows", (double)r.dropped_windows);

@@ -44,6 +44,7 @@ typedef struct ts_run {
     char err[3][400];
     mc_flag *stop;
     long last_tag[3];     /* the highest tag each farm gave back so far */
+    double t_score0, t_score1; /* first and last scores */
 } ts_run;
 
 static long first_scored(const ts_run *t) { return t->def->flows + t->def->twin - 1; }
@@ -156,7 +157,9 @@ static void on_result(void *ctx, long tag, const float *out, size_t n)
     else if (c->g == G_HEAD) {
         const long f = first_scored(t) + tag / t->K;
         pthread_mutex_lock(&t->mu);
-        const double lat = mc_now() - t->t_sent[(size_t)s * t->F + f];
+        const double now = mc_now(), lat = now - t->t_sent[(size_t)s * t->F + f];
+        if (!t->t_score0) t->t_score0 = now;
+        t->t_score1 = now;
         t->r->scored++;
         t->r->mean_latency_s += lat;
         const int skipped = t->skipped[tag];
@@ -331,6 +334,7 @@ mc_status mc_ts_farm_run(const mc_ts_farm_opts *o, mc_flag *stop, mc_ts_farm_rep
     }
     r->frames = (long)t->K * t->F;
     if (r->scored) r->mean_latency_s /= (double)r->scored;
+    if (r->scored > 1 && t->t_score1 > t->t_score0) r->steady_ips = (double)(r->scored - 1) / (t->t_score1 - t->t_score0);
     for (int s = 0; t->sp && s < t->K; s++) free(t->sp[s].v);
     for (int s = 0; t->tp && s < t->K; s++) free(t->tp[s].v);
     free(t->sp), free(t->tp), free(t->need_from), free(t->t_sent), free(t->skipped);

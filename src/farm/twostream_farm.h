@@ -64,6 +64,7 @@ typedef struct mc_ts_farm_report {
     long sent[3], done[3], dropped[3], lost[3]; /* per farm */
     long out_of_order[3];                       /* results that came after a later tag's, per farm */
     double wall_s, mean_latency_s, flow_ms;     /* flow_ms: mean optical flow time per frame at the source */
+    double steady_ips;                          /* (scored - 1) / (last scores - first scores): windows full */
 } mc_ts_farm_report;
 
 mc_status mc_ts_farm_run(const mc_ts_farm_opts *o, mc_flag *stop, mc_ts_farm_report *r);
