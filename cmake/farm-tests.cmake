@@ -23,6 +23,18 @@ if(MC_TESTS)
     add_test(NAME farm_${_t} COMMAND ${MC_PYTHON} ${_farm_test} ${_t} --mchair $<TARGET_FILE:mchair>)
     set_tests_properties(farm_${_t} PROPERTIES LABELS "farm" TIMEOUT 300)
   endforeach()
+  # initial --video with two streams (a Y4M and a folder of PNGs): every
+  # result equals predict on its stream's frame, decoded independently.
+  add_test(NAME farm_video_streams COMMAND ${MC_PYTHON} ${CMAKE_SOURCE_DIR}/tests/farm/video_test.py
+           --mchair $<TARGET_FILE:mchair>)
+  set_tests_properties(farm_video_streams PROPERTIES LABELS "farm" TIMEOUT 300)
+  # The two-stream model on three farms, windows at the initial device
+  # (tests/farm/twostream_test.py): scores equal the single-device pipeline's.
+  foreach(_t correct streams drop)
+    add_test(NAME farm_twostream_${_t} COMMAND ${MC_PYTHON} ${CMAKE_SOURCE_DIR}/tests/farm/twostream_test.py ${_t}
+             --mchair $<TARGET_FILE:mchair>)
+    set_tests_properties(farm_twostream_${_t} PROPERTIES LABELS "farm" TIMEOUT 600)
+  endforeach()
   # The journal's graph models on farms from `mchair plan` (profile, plan with
   # split tasks inside residual blocks, run): every result equals predict.
   foreach(_m resnet50 xception c3d)
@@ -84,7 +96,7 @@ if(MC_TESTS)
   # The farm tests once more with every process sanitized (this build is the
   # ASan/UBSan one): leak or error reports of any node or initial fail them.
   if(MC_SANITIZE)
-    foreach(_t alexnet5 methods rejoin)
+    foreach(_t alexnet5 methods rejoin twostream)
       add_test(NAME farm_sanitized_${_t} COMMAND ${MC_PYTHON} ${CMAKE_SOURCE_DIR}/tests/farm/sanitized_test.py ${_t}
                --mchair $<TARGET_FILE:mchair>)
       set_tests_properties(farm_sanitized_${_t} PROPERTIES LABELS "sanitize;farm" TIMEOUT 900)
@@ -94,7 +106,7 @@ if(MC_TESTS)
   # node, sender, HTTP, membership, master and initial, in multi-process
   # scenarios; any race a process reports fails the test.
   if(MC_TSAN)
-    foreach(_t alexnet5 failover kill)
+    foreach(_t alexnet5 failover kill twostream)
       add_test(NAME farm_tsan_${_t} COMMAND ${MC_PYTHON} ${CMAKE_SOURCE_DIR}/tests/farm/sanitized_test.py ${_t}
                --sanitizer tsan --mchair $<TARGET_FILE:mchair>)
       set_tests_properties(farm_tsan_${_t} PROPERTIES LABELS "tsan;farm" TIMEOUT 900)

@@ -12,7 +12,7 @@ SUDO=""
 
 DEB_PACKAGES=(build-essential cmake pkg-config git
   libopenblas-dev libopenblas-openmp-dev libcjson-dev libcurl4-openssl-dev libmicrohttpd-dev libavro-dev check
-  libssl-dev
+  libssl-dev libjpeg-dev libpng-dev
   python3 python3-venv python3-pip python3-numpy python3-avro python3-torch python3-onnx
   python3-matplotlib iproute2 procps)
 

@@ -117,7 +117,8 @@ START_TEST(every_op_has_its_table_entry_and_a_conformance_case)
     } kw[] = {{"conv2d", MC_OP_CONV2D},     {"batchnorm", MC_OP_BATCHNORM}, {"add", MC_OP_ADD},
               {"concat", MC_OP_CONCAT},     {"globalavgpool", MC_OP_GLOBALAVGPOOL},
               {"avgpool2d", MC_OP_AVGPOOL2D}, {"zeropad", MC_OP_ZEROPAD}, {"dwconv2d", MC_OP_DWCONV2D},
-              {"sepconv2d", MC_OP_SEPCONV2D}, {"conv3d", MC_OP_CONV3D}, {"maxpool3d", MC_OP_MAXPOOL3D}};
+              {"sepconv2d", MC_OP_SEPCONV2D}, {"conv3d", MC_OP_CONV3D}, {"maxpool3d", MC_OP_MAXPOOL3D},
+              {"tpyramid", MC_OP_TPYRAMID}};
     for (size_t i = 0; i < sizeof kw / sizeof kw[0]; i++) ck_assert_int_eq(mc_op_from_name(kw[i].kw), kw[i].t);
 }
 END_TEST
@@ -147,6 +148,9 @@ static const bad_case bad[] = {
     {"maxpool3d window longer than the clip", {.op = MC_OP_MAXPOOL3D, .h = 4, .w = 4, .c = 2, .t = 1, .kh = 2, .kw = 2, .kt = 2, .sh = 2, .sw = 2, .st = 2}, MC_ERR_SHAPE},
     {"conv2d on a clip", {.op = MC_OP_CONV2D, .h = 4, .w = 4, .c = 2, .t = 3, .units = 2, .kh = 1, .kw = 1, .sh = 1, .sw = 1}, MC_ERR_SHAPE},
     {"zeropad with a negative pad", {.op = MC_OP_ZEROPAD, .h = 4, .w = 4, .c = 2, .pads = {1, -1}}, MC_ERR_INVALID_ARG},
+    {"tpyramid window past the last frame", {.op = MC_OP_TPYRAMID, .h = 1, .w = 1, .c = 4, .t = 20, .first = 10, .frames = 15}, MC_ERR_SHAPE},
+    {"tpyramid window too short for its levels", {.op = MC_OP_TPYRAMID, .h = 1, .w = 1, .c = 4, .t = 7}, MC_ERR_SHAPE},
+    {"tpyramid with 9 levels", {.op = MC_OP_TPYRAMID, .h = 1, .w = 1, .c = 4, .t = 300, .levels = 9}, MC_ERR_INVALID_ARG},
 };
 #pragma GCC diagnostic pop
 

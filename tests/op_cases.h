@@ -40,6 +40,8 @@ typedef struct op_case {
     int pads[6];           /* zeropad: top, bottom, left, right, front, back */
     float eps;             /* batchnorm (default 1e-3; negative: an impossible one) */
     int no_bias;           /* bias=no */
+    int levels;            /* tpyramid (default 4) */
+    int first, frames;     /* tpyramid window (default 0: every frame) */
 } op_case;
 
 /* Rows from before the graph fields are positional and leave those fields
@@ -116,6 +118,13 @@ static const op_case cases[] = {
     {.label = "maxpool3d 2x2x2", .op = MC_OP_MAXPOOL3D, .h = 6, .w = 4, .c = 3, .t = 4, .kh = 2, .kw = 2, .kt = 2, .sh = 2, .sw = 2, .st = 2},
     {.label = "maxpool3d 1x2x2 (C3D pool1)", .op = MC_OP_MAXPOOL3D, .h = 5, .w = 6, .c = 2, .t = 3, .kh = 2, .kw = 2, .kt = 1, .sh = 2, .sw = 2, .st = 1},
     {.label = "maxpool3d 3x3x2 same odd", .op = MC_OP_MAXPOOL3D, .h = 7, .w = 5, .c = 4, .t = 5, .kh = 3, .kw = 2, .kt = 3, .sh = 2, .sw = 2, .st = 2, .pad = MC_PAD_SAME},
+    /* The two-stream model's temporal pyramid: windows of vectors (T x D). */
+    {.label = "tpyramid 15 frames (spatial window), 4 levels", .op = MC_OP_TPYRAMID, .h = 1, .w = 1, .c = 37, .t = 15},
+    {.label = "tpyramid 25 frames (temporal window)", .op = MC_OP_TPYRAMID, .h = 1, .w = 1, .c = 19, .t = 25},
+    {.label = "tpyramid window inside the input (frames 15..39)", .op = MC_OP_TPYRAMID, .h = 1, .w = 1, .c = 7, .t = 40, .first = 15, .frames = 25},
+    {.label = "tpyramid first 15 of 40, 3 levels", .op = MC_OP_TPYRAMID, .h = 1, .w = 1, .c = 5, .t = 40, .frames = 15, .levels = 3},
+    {.label = "tpyramid exactly 2^(L-1) frames, HxWxC frames", .op = MC_OP_TPYRAMID, .h = 2, .w = 3, .c = 4, .t = 8, .levels = 4},
+    {.label = "tpyramid one level (the whole window)", .op = MC_OP_TPYRAMID, .h = 1, .w = 1, .c = 3, .t = 5, .levels = 1, .first = 2},
 };
 #pragma GCC diagnostic pop
 #define N_CASES ((int)(sizeof cases / sizeof cases[0]))
@@ -138,6 +147,9 @@ static inline void make_layer(const op_case *c, mc_layer *l)
     l->mult = c->mult ? c->mult : 1;
     l->eps = c->eps != 0 ? c->eps : 1e-3f;
     l->no_bias = c->no_bias;
+    l->levels = c->levels ? c->levels : 4;
+    l->first = c->first;
+    l->frames = c->frames;
     memcpy(l->pads, c->pads, sizeof l->pads);
     if (c->n_in > 1) {
         l->n_in = c->n_in;
@@ -336,6 +348,20 @@ static inline void reference_graph_ops(const mc_layer *l, const float *in, doubl
                                 }
                         out[(((size_t)z * oh + oy) * ow + ox) * C + c] = m;
                     }
+        break;
+    }
+    case MC_OP_TPYRAMID: {
+        const size_t D = (size_t)H * W * C;
+        const int F = l->frames ? l->frames : T - l->first;
+        size_t p = 0;
+        for (int lev = 0; lev < l->levels; lev++)
+            for (int k = 0; k < 1 << lev; k++, p++) {
+                const int lo = l->first + k * F / (1 << lev), hi = l->first + (k + 1) * F / (1 << lev);
+                /* frames outer: a max reduction over t crashes Debian's aarch64 gcc 12 */
+                for (size_t d = 0; d < D; d++) out[p * D + d] = -INFINITY;
+                for (int t = lo; t < hi; t++)
+                    for (size_t d = 0; d < D; d++) out[p * D + d] = fmax(out[p * D + d], in[(size_t)t * D + d]);
+            }
         break;
     }
     default: ck_abort_msg("no reference for op %d", l->op);

@@ -200,7 +200,8 @@ static int cuda_supports_layer(mc_backend *be, const mc_layer *l)
     case MC_OP_CONCAT:
     case MC_OP_GLOBALAVGPOOL:
     case MC_OP_ZEROPAD:
-    case MC_OP_MAXPOOL3D: return 1;
+    case MC_OP_MAXPOOL3D:
+    case MC_OP_TPYRAMID: return 1;
     default: return 0;
     }
 }
@@ -554,6 +555,10 @@ static mc_status graph_forward(cuda_ctx *c, const mc_layer *l, const cuda_layer 
                                           l->kt, l->kh, l->kw, l->st, l->sh, l->sw, l->pad_front, l->pad_top,
                                           l->pad_left, c->stream),
                         "maxpool3d kernel", l);
+    case MC_OP_TPYRAMID:
+        return launched(mc_cuda_tpyramid(in, out, mc_shape_count(i) / (size_t)i->ne[3], l->first,
+                                         l->frames ? l->frames : i->ne[3] - l->first, l->levels, c->stream),
+                        "tpyramid kernel", l);
     case MC_OP_ADD:
     case MC_OP_CONCAT: return mc_op_needs_inputs(l);
     default: return mc_error_set(MC_ERR_UNSUPPORTED, "cuda: layer %s (op %d) is not supported", l->name, (int)l->op);

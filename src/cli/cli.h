@@ -17,6 +17,16 @@ int mc_cmd_initial(int argc, char **argv);
 int mc_cmd_farm(int argc, char **argv);
 int mc_cmd_master(int argc, char **argv);
 int mc_cmd_devmodel(int argc, char **argv);
+/* initial --video (initial_video.c): the frames of `streams` streams from
+ * spec (one source, or one per stream, comma-separated), resized to `in`,
+ * interleaved (tag i: stream i % streams, frame i / streams), as many as
+ * `repeat` needs up to 256 MiB; *fps_out the first source's declared rate. */
+mc_status mc_initial_video_frames(const char *spec, int streams, long repeat, mc_shape in, uint64_t seed,
+                                  float ***frames_out, int *n_out, double *fps_out);
+/* predict --model twostream|twostream-half: the two-stream pipeline (cmd_twostream.c) */
+int mc_cmd_twostream(int argc, char **argv);
+/* initial --model twostream|twostream-half: the model on three farms (cmd_initial_twostream.c) */
+int mc_cmd_initial_twostream(int argc, char **argv);
 
 /* Reads an input frame for a tensor of shape `s`: raw float32
  * (count*4 bytes), raw uint8 (count bytes, scaled to [0,1]) or a binary PPM

@@ -16,6 +16,7 @@
 #include "../farm/initial.h"
 #include "../farm/master.h"
 #include "../models/model.h"
+#include "../models/twostream.h"
 #include "cli.h"
 
 #define MAX_INPUTS 256
@@ -33,6 +34,9 @@ typedef struct initial_args {
     const char *json, *timer, *outputs, *master_addr, *key_file;
     const char *inputs[MAX_INPUTS];
     int n_inputs, dynamic, encrypt;
+    const char *video; /* --video SRC[,SRC...] */
+    long streams;      /* --streams K */
+    double fps;        /* --fps F: each stream's frame rate */
 } initial_args;
 
 static void initial_usage(FILE *f)
@@ -55,7 +59,13 @@ static void initial_usage(FILE *f)
             "  --repeat N          frames to send (default $STAT_REPEAT, else 10)\n"
             "  --rate FPS          send at this rate (default: closed loop, --window in flight)\n"
             "  --window W          frames in flight at most (default: number of devices)\n"
-            "  --input FILES       comma-separated frame files (float32, uint8 or P6), used in turn\n"
+            "  --input FILES       comma-separated frame files, used in turn: PPM, JPEG or PNG images of\n"
+            "                      any size (resized to the input), raw float32 or raw uint8\n"
+            "  --video SRC[,SRC]   frames from a video: random, a folder of images, a Y4M or raw RGB24\n"
+            "                      file, resized to the model's input; one source, or one per stream\n"
+            "  --streams K         K streams (cameras) at once; tag i is frame i/K of stream i%%K\n"
+            "                      (default 1); random streams use seeds S, S+1, ...\n"
+            "  --fps F             each stream's frame rate (sends at K*F frames/s; as --rate)\n"
             "  --seed S            seed of the random frames (default 1; frame i as predict's i-th)\n"
             "  --frames uint8|float32  how random frames travel (default uint8, the artifact's\n"
             "                      150528-byte frames; float32 is 4x the bytes, same numbers)\n"
@@ -94,6 +104,7 @@ static int parse_initial(int argc, char **argv, initial_args *a)
         {"outputs", 1, 0, 'o'},  {"json", 1, 0, 'j'},       {"timer", 1, 0, 't'},    {"listen", 1, 0, 'l'},
         {"quiet", 0, 0, 'q'},    {"help", 0, 0, 'h'},       {"frames", 1, 0, 'F'},   {"dynamic", 0, 0, 'D'},
         {"master", 1, 0, 'M'},   {"tries", 1, 0, 'y'},      {"wait", 1, 0, 'w'},     MC_MASTER_LONGOPTS,
+        {"video", 1, 0, 'V'},    {"streams", 1, 0, 'K'},    {"fps", 1, 0, 'P'},
         MC_KEY_LONGOPTS,         {0, 0, 0, 0}};
     memset(a, 0, sizeof *a);
     mc_initial_opts *o = &a->run;
@@ -137,6 +148,9 @@ static int parse_initial(int argc, char **argv, initial_args *a)
             break;
         case 'D': a->dynamic = 1; break;
         case 'M': a->master_addr = optarg; break;
+        case 'V': a->video = optarg; break;
+        case 'K': if (mc_parse_pos_int("--streams", optarg, 64, &a->streams)) return 2; break;
+        case 'P': if (pos_double("--fps", optarg, &a->fps)) return 2; break;
         case 'y': if (mc_parse_pos_int("--tries", optarg, 250, &v)) return 2; o->max_tries = (int)v; break;
         case 'w': if (pos_double("--wait", optarg, &o->wait_s)) return 2; break;
         case MC_OPT_KEY_FILE: a->key_file = optarg; break;
@@ -155,6 +169,22 @@ static int parse_initial(int argc, char **argv, initial_args *a)
     if (optind < argc) {
         fprintf(stderr, "mchair initial: unexpected argument '%s'\n", argv[optind]);
         return 2;
+    }
+    if (a->video && a->n_inputs) {
+        fprintf(stderr, "mchair initial: give --video or --input, not both\n");
+        return 2;
+    }
+    if ((a->streams || a->fps) && !a->video) {
+        fprintf(stderr, "mchair initial: --streams and --fps go with --video\n");
+        return 2;
+    }
+    if (!a->streams) a->streams = 1;
+    if (a->fps) {
+        if (o->rate) {
+            fprintf(stderr, "mchair initial: give --fps (per stream) or --rate, not both\n");
+            return 2;
+        }
+        o->rate = a->fps * (double)a->streams;
     }
     if (!!o->farm + a->dynamic + !!a->master_addr != 1) {
         fprintf(stderr, "mchair initial: give one of --farm FILE, --dynamic or --master HOST:PORT\n");
@@ -229,6 +259,9 @@ static mc_status write_json(const char *path, cJSON *j)
 
 int mc_cmd_initial(int argc, char **argv)
 {
+    /* the two-stream model runs on three farms with windows kept here */
+    for (int i = 1; i + 1 < argc; i++)
+        if (!strcmp(argv[i], "--model") && mc_twostream_find(argv[i + 1])) return mc_cmd_initial_twostream(argc, argv);
     initial_args a;
     int rc = parse_initial(argc, argv, &a);
     if (rc) return rc == 1 ? 0 : 2;
@@ -248,9 +281,11 @@ int mc_cmd_initial(int argc, char **argv)
     mc_initial_report rep;
     memset(&rep, 0, sizeof rep);
     float *frames[MAX_INPUTS] = {0};
+    float **vframes = NULL;
+    int n_vframes = 0;
     mc_status st = MC_OK;
     rc = 2;
-    if (a.n_inputs) { /* the frames to send, read once */
+    if (a.n_inputs || a.video) { /* the frames to send, read once */
         mc_model m;
         char *model_ref = NULL;
         if (o->farm) {
@@ -272,10 +307,23 @@ int mc_cmd_initial(int argc, char **argv)
             else
                 st = mc_input_read(a.inputs[i], m.input, frames[i]);
         }
+        double fps = 0;
+        if (!st && a.video) {
+            long repeat = o->repeat ? o->repeat : 10;
+            st = mc_initial_video_frames(a.video, (int)a.streams, repeat, m.input, o->seed, &vframes, &n_vframes, &fps);
+        }
         mc_model_free(&m);
         if (st) goto fail;
-        o->inputs = (const float *const *)frames;
-        o->n_inputs = a.n_inputs;
+        if (a.video) {
+            o->inputs = (const float *const *)vframes;
+            o->n_inputs = n_vframes;
+            if (!o->quiet)
+                printf("initial: --video %s: %ld stream(s), %d frames of each held (used in turn); the source "
+                       "declares %.3f frames/s (0: none)\n", a.video, a.streams, n_vframes / (int)a.streams, fps);
+        } else {
+            o->inputs = (const float *const *)frames;
+            o->n_inputs = a.n_inputs;
+        }
     }
     if (a.outputs) {
         mkdir(a.outputs, 0777);
@@ -292,6 +340,16 @@ int mc_cmd_initial(int argc, char **argv)
     st = mc_initial_run(o, &init_stop, &rep);
     if (st) goto fail;
     print_summary(&rep);
+    if (a.video && a.streams > 1) /* each stream's frames: tag i is stream i % K */
+        for (long k = 0; k < a.streams; k++) {
+            long n = 0, done = 0, dropped = 0, lost = 0;
+            for (long i = k; i < rep.repeat; i += a.streams, n++) {
+                done += rep.state[i] == MC_TAG_DONE;
+                dropped += rep.state[i] == MC_TAG_DROPPED;
+                lost += rep.state[i] == MC_TAG_LOST;
+            }
+            printf("stream %ld: %ld frames, %ld done, %ld dropped, %ld lost\n", k, n, done, dropped, lost);
+        }
     if (a.timer && (st = mc_timer_write(a.timer, rep.throughput_ips > 0 ? 1.0 / rep.throughput_ips : 0, rep.mean_s)))
         goto fail;
     if (a.json) {
@@ -312,5 +370,7 @@ done:
     mc_master_free(master);
     mc_auth_free(o->auth);
     for (int i = 0; i < a.n_inputs; i++) free(frames[i]);
+    for (int i = 0; i < n_vframes; i++) free(vframes[i]);
+    free(vframes);
     return rc;
 }

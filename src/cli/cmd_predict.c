@@ -18,6 +18,7 @@
 #include "../models/net.h"
 #include "../models/weights.h"
 #include "../devmodel/devmodel.h"
+#include "../models/twostream.h"
 #include "cli.h"
 
 typedef struct predict_opts {
@@ -34,7 +35,10 @@ static void predict_usage(FILE *f)
             "\n"
             "Runs batch-1 inference on this device and reports latency and IPS.\n"
             "\n"
-            "  --model M           built-in model (alexnet, vgg16) or a model file\n"
+            "  --model M           built-in model (alexnet, vgg16, resnet50, xception, c3d, the two-stream\n"
+            "                      graphs twostream-spatial/-temporal/-head) or a model file;\n"
+            "                      twostream and twostream-half run the two-stream pipeline\n"
+            "                      (mchair predict --model twostream --help)\n"
             "  --repeat N          timed inferences (default: $STAT_REPEAT, else 10)\n"
             "  --warmup N          untimed inferences first (default 1)\n"
             "  --threads T         compute threads (default: all cores)\n"
@@ -42,7 +46,8 @@ static void predict_usage(FILE *f)
             "  --winograd-mb MB    memory Winograd-transformed weights may add (default 64, 0: off;\n"
             "                      a transformed layer frees its plain weights: it adds 7/16 of them)\n"
             "  --seed S            seed of the random weights and inputs (default 1)\n"
-            "  --input FILE        input frame: raw float32, raw uint8 or P6 PPM (default random)\n"
+            "  --input FILE        input: a PPM, JPEG or PNG image of any size (resized), raw float32 or\n"
+            "                      raw uint8 of the input's shape (default random)\n"
             "  --weights FILE      weight file (docs/weights.md) instead of random weights\n"
             "  --save-weights FILE write the weights used to FILE\n"
             "  --save-input FILE   write the (first) input as raw float32\n"
@@ -275,8 +280,21 @@ static mc_status write_json(const char *path, const predict_opts *o, const mc_mo
     return st;
 }
 
+/* The model named by --model M or --model=M, or NULL. */
+static const char *model_arg(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--model") && i + 1 < argc) return argv[i + 1];
+        if (!strncmp(argv[i], "--model=", 8)) return argv[i] + 8;
+    }
+    return NULL;
+}
+
 int mc_cmd_predict(int argc, char **argv)
 {
+    /* a two-stream model is a pipeline of three graphs and windows over a video */
+    const char *mname = model_arg(argc, argv);
+    if (mname && mc_twostream_find(mname)) return mc_cmd_twostream(argc, argv);
     predict_opts o;
     int rc = parse_predict(argc, argv, &o);
     if (rc) return rc == 1 ? 0 : 2;

@@ -10,13 +10,14 @@
 #include "cli.h"
 #include "../models/image.h"
 
-/* The whole file (at most a float32 tensor's size + 1 MiB of PPM header and
- * comments), decoded by mc_image_decode. */
+/* The whole file (at most a float32 tensor's size + 128 MiB: a 4096x4096
+ * 16-bit PPM, the largest image mc_image_decode takes, is 96 MiB), decoded
+ * by mc_image_decode. */
 mc_status mc_input_read(const char *path, mc_shape s, float *out)
 {
     FILE *f = fopen(path, "rb");
     if (!f) return mc_error_set(MC_ERR_IO, "%s: cannot open input: %s", path, strerror(errno));
-    size_t n = mc_shape_count(&s), cap = n * sizeof(float) + (1u << 20);
+    size_t n = mc_shape_count(&s), cap = n * sizeof(float) + (128u << 20);
     long size = -1;
     if (fseek(f, 0, SEEK_END) == 0) size = ftell(f);
     rewind(f);
@@ -24,7 +25,7 @@ mc_status mc_input_read(const char *path, mc_shape s, float *out)
     unsigned char *b = NULL;
     if (size < 0) st = mc_error_set(MC_ERR_IO, "%s: cannot tell its size: %s", path, strerror(errno));
     else if ((size_t)size > cap)
-        st = mc_error_set(MC_ERR_FORMAT, "%s: %ld bytes, more than any input of this model's shape (%zu floats) can be",
+        st = mc_error_set(MC_ERR_FORMAT, "%s: %ld bytes, more than any input image or tensor of this model's shape (%zu floats) can be",
                           path, size, n);
     else if (!(b = malloc((size_t)size + 1))) st = mc_error_set(MC_ERR_NOMEM, "%s: out of memory", path);
     else if (fread(b, 1, (size_t)size, f) != (size_t)size) st = mc_error_set(MC_ERR_IO, "%s: short read", path);

@@ -244,6 +244,7 @@ static void account(src *s, long i, int state, long *accounted)
     if (state == MC_TAG_DONE) r->done++;
     else if (state == MC_TAG_LOST) r->lost++;
     else if (state == MC_TAG_DROPPED) r->dropped++;
+    if (state != MC_TAG_DONE && s->o->on_gone) s->o->on_gone(s->o->result_ctx, i, state);
 }
 
 static int has_pending(src *s)
@@ -464,11 +465,12 @@ static mc_status send_frame(src *s, long i, mc_rpc *rpc, float *in, uint8_t *u8,
     const mc_initial_opts *o = s->o;
     const mc_farm *farm = s->farm;
     const mc_farm_task *first = &farm->tasks[0];
-    const int send_u8 = !o->n_inputs && !o->float_frames && first->method == MC_SPLIT_DATA;
+    const int send_u8 = !o->n_inputs && !o->input_fn && !o->float_frames && first->method == MC_SPLIT_DATA;
     char tag[32];
     snprintf(tag, sizeof tag, "%ld", i);
     const float *x = in;
-    if (o->n_inputs) x = o->inputs[i % o->n_inputs];
+    if (o->input_fn) x = in; /* made by input_fn before the send (below) */
+    else if (o->n_inputs) x = o->inputs[i % o->n_inputs];
     else if (send_u8) mc_input_random_u8(u8, s->nin, o->seed, (uint64_t)i);
     else mc_input_random(in, s->nin, o->seed, (uint64_t)i);
     mc_ipc_meta meta = *meta0;
@@ -588,6 +590,22 @@ mc_status mc_initial_run(const mc_initial_opts *o, mc_flag *stop, mc_initial_rep
                 if (r->state[i] == MC_TAG_FLIGHT && s->retry_at[i] > 0 && now >= s->retry_at[i]) due = i;
             }
         int can_new = next < o->repeat && inflight < window && (o->rate <= 0 || now >= t0 + next / o->rate);
+        int not_ready = 0;
+        if (o->input_fn && due >= 0) { /* a re-send: the frame again */
+            if (o->input_fn(o->input_ctx, due, in) != 1) due = -1;
+        }
+        if (o->input_fn && due < 0 && can_new) {
+            int got = o->input_fn(o->input_ctx, next, in);
+            if (got < 0) { /* cannot be made: dropped, saying why */
+                char why[320];
+                snprintf(why, sizeof why, "%s", mc_error_last());
+                add_reason(r, next, why);
+                account(s, next, MC_TAG_DROPPED, &accounted);
+                next++;
+                continue;
+            }
+            if (!got) can_new = 0, not_ready = 1;
+        }
         long i = due >= 0 ? due : can_new ? next : -1;
         double held = 0;
         if (i >= 0) {
@@ -646,6 +664,7 @@ mc_status mc_initial_run(const mc_initial_opts *o, mc_flag *stop, mc_initial_rep
         }
         int more_to_send = next < o->repeat && inflight < window;
         double wait = more_to_send ? (o->rate > 0 ? t0 + next / o->rate - mc_now() : held) : 0.02;
+        if (not_ready && wait < 0.002) wait = 0.002; /* the next frame is being made elsewhere */
         if (wait < 0) wait = 0;
         if (wait > 0.02) wait = 0.02;
         mc_frame *fr = mc_queue_pop(&s->results, wait > 0 ? wait : 0.0005);

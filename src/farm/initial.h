@@ -36,6 +36,14 @@
 
 /* Called with each result (tag index, the merged output) as it is done. */
 typedef void (*mc_initial_result_fn)(void *ctx, long tag, const float *out, size_t n);
+/* Frames made while the stream runs (the two-stream farm's windows,
+ * farm/twostream_farm.h): fills x (the model input's floats) for tag i and
+ * returns 1, returns 0 when the frame is not ready yet (asked again soon;
+ * results keep arriving meanwhile), or -1 when the frame cannot be made: the
+ * tag is then dropped, with the reason the function set (mc_error_set). */
+typedef int (*mc_initial_input_fn)(void *ctx, long tag, float *x);
+/* Called when a tag ends dropped or lost (the reason is in the report). */
+typedef void (*mc_initial_gone_fn)(void *ctx, long tag, int state);
 
 typedef struct mc_initial_opts {
     const char *farm;          /* a static farm file ... */
@@ -56,6 +64,9 @@ typedef struct mc_initial_opts {
     mc_auth *auth;             /* the farm key (NULL: an open farm); not owned */
     mc_initial_result_fn on_result;
     void *result_ctx;
+    mc_initial_input_fn input_fn; /* frames made on the fly (NULL: inputs or random) */
+    void *input_ctx;
+    mc_initial_gone_fn on_gone;   /* tags dropped or lost (called with result_ctx) */
 } mc_initial_opts;
 
 enum { MC_TAG_UNSENT, MC_TAG_FLIGHT, MC_TAG_DONE, MC_TAG_LOST, MC_TAG_DROPPED };

@@ -94,6 +94,15 @@ static mc_status apply_kv(mc_layer *l, const char *key, const char *val, const c
         NEED_INT;
         l->st = v;
         *strides |= STRIDE_T;
+    } else if (!strcmp(key, "levels")) {
+        NEED_INT;
+        l->levels = v;
+    } else if (!strcmp(key, "first")) {
+        NEED_COUNT;
+        l->first = v;
+    } else if (!strcmp(key, "frames")) {
+        NEED_COUNT;
+        l->frames = v;
     } else if (!strcmp(key, "multiplier")) {
         NEED_INT;
         l->mult = v;
@@ -217,6 +226,7 @@ static mc_status parse_layer(mc_model *m, char **tok, int nt, const char *origin
     l->padding = MC_PAD_VALID;
     if (is_pool(op)) l->kh = l->kw = 2;
     if (op == MC_OP_MAXPOOL3D) l->kt = 2;
+    if (op == MC_OP_TPYRAMID) l->levels = 4;
     l->n_in = 1;
     l->inputs[0] = m->n_layers - 1; /* the layer above, or the model input */
     int strides = 0;

@@ -57,9 +57,16 @@ static const struct {
             {"vgg16", vgg16_text},
             {"resnet50", mc_zoo_resnet50_text},
             {"xception", mc_zoo_xception_text},
-            {"c3d", mc_zoo_c3d_text}};
+            {"c3d", mc_zoo_c3d_text},
+            {"twostream-spatial", mc_zoo_twostream_spatial_text},
+            {"twostream-temporal", mc_zoo_twostream_temporal_text},
+            {"twostream-head", mc_zoo_twostream_head_text},
+            {"twostream-half-head", mc_zoo_twostream_half_head_text}};
 
-static const char *const zoo_names[] = {"alexnet", "vgg16", "resnet50", "xception", "c3d", NULL};
+static const char *const zoo_names[] = {"alexnet",           "vgg16",          "resnet50",
+                                        "xception",          "c3d",            "twostream-spatial",
+                                        "twostream-temporal", "twostream-head", "twostream-half-head",
+                                        NULL};
 
 const char *const *mc_model_builtin_names(void) { return zoo_names; }
 

@@ -27,6 +27,7 @@ static const mc_op_def *const op_table[] = {
     &mc_op_sepconv2d,     /* MC_OP_SEPCONV2D */
     &mc_op_conv3d,        /* MC_OP_CONV3D */
     &mc_op_maxpool3d,     /* MC_OP_MAXPOOL3D */
+    &mc_op_tpyramid,      /* MC_OP_TPYRAMID */
 };
 _Static_assert(sizeof(op_table) / sizeof(op_table[0]) == MC_OP_COUNT,
                "op_table must have exactly one entry per mc_op_type, in enum order");

@@ -35,6 +35,7 @@ typedef enum mc_op_type {
     MC_OP_SEPCONV2D,
     MC_OP_CONV3D,
     MC_OP_MAXPOOL3D,
+    MC_OP_TPYRAMID,
     MC_OP_COUNT
 } mc_op_type;
 
@@ -71,6 +72,8 @@ typedef struct mc_layer {
     int pads[6];        /* zeropad: zeros added top, bottom, left, right, front, back */
     float eps;          /* batchnorm: added to the variance */
     int no_bias;        /* bias=no: the file holds no bias; it is zero in memory */
+    int levels;         /* tpyramid: pyramid levels (4: 15 pools) */
+    int first, frames;  /* tpyramid: the window, input frames [first, first + frames) (0: to the end) */
 
     /* Filled by mc_layer_infer(). */
     mc_shape in, out;
@@ -148,7 +151,8 @@ typedef struct mc_op_def {
 
 extern const mc_op_def mc_op_conv2d, mc_op_maxpool2d, mc_op_dense, mc_op_relu, mc_op_softmax,
     mc_op_flatten, mc_op_batchnorm, mc_op_add, mc_op_concat, mc_op_globalavgpool, mc_op_avgpool2d,
-    mc_op_zeropad, mc_op_dwconv2d, mc_op_sepconv2d, mc_op_conv3d, mc_op_maxpool3d;
+    mc_op_zeropad, mc_op_dwconv2d, mc_op_sepconv2d, mc_op_conv3d, mc_op_maxpool3d,
+    mc_op_tpyramid;
 
 /* Indexed by mc_op_type. */
 const mc_op_def *mc_op_get(mc_op_type t);

@@ -25,6 +25,8 @@ report nothing.
              and started again (it leaves and joins), nothing lost
   kill       dynamic_test.py kill at a tenth of its frames and rate
   failover   farm_test.py failover: replicas drop out and come back
+  twostream  twostream_test.py drop: the two-stream model on three farms
+             (initial's threads meet in the windows), a frame dropped
 
 Few frames: ASan farms are slow on two cores.
 """
@@ -43,6 +45,7 @@ SCENARIOS = {
     "rejoin": ["dynamic_test.py", "rejoin"],
     "kill": ["dynamic_test.py", "kill", "--scale", "0.1"],
     "failover": ["farm_test.py", "failover"],
+    "twostream": ["twostream_test.py", "drop"],
 }
 
 

@@ -31,7 +31,7 @@ ZOO_C = os.path.join(ROOT, "src", "models", "zoo.c")
 MAGIC = b"MCHAIRW1"
 INPUT = "input"  # how in= names the model's input
 OPS = ("conv2d", "maxpool2d", "dense", "relu", "softmax", "flatten", "batchnorm", "add", "concat",
-       "globalavgpool", "avgpool2d", "zeropad", "dwconv2d", "sepconv2d", "conv3d", "maxpool3d")
+       "globalavgpool", "avgpool2d", "zeropad", "dwconv2d", "sepconv2d", "conv3d", "maxpool3d", "tpyramid")
 MULTI = ("add", "concat")                                   # ops with 2+ inputs
 POOLS = ("maxpool2d", "avgpool2d", "maxpool3d")             # stride defaults to the window
 OPS_3D = ("conv3d", "maxpool3d")
@@ -49,7 +49,7 @@ def builtin_text(name, zoo_c=ZOO_C):
         with open(path, encoding="utf-8") as f:
             src = f.read()
         m = re.search(r"(?:static\s+)?const\s+char\s+(?:mc_zoo_)?%s_text\s*\[\s*\]\s*=\s*((?:\s*\"(?:[^\"\\]|\\.)*\")+)\s*;"
-                      % re.escape(name), src)
+                      % re.escape(name.replace("-", "_")), src)
         if m:
             parts = re.findall(r"\"((?:[^\"\\]|\\.)*)\"", m.group(1))
             text = "".join(parts)
@@ -126,6 +126,14 @@ def infer(L):
         return (L["units"],)
     if op == "globalavgpool":
         return (shape[-1],)
+    if op == "tpyramid":
+        # T frames of D values (a clip T,H,W,C); the window [first, first+frames)
+        t = shape[0] if len(shape) == 4 else 1
+        frames = L["frames"] or t - L["first"]
+        if L["first"] + frames > t or frames < 2 ** (L["levels"] - 1):
+            raise ValueError("layer %s: window of %d frames from %d in %s" % (nm, frames, L["first"], shape))
+        L["window"] = (L["first"], frames)
+        return ((2 ** L["levels"] - 1) * int(np.prod(shape)) // t,)
     if op == "add":
         if any(s != shape for s in L["ins"]):
             raise ValueError("layer %s: add of shapes %s" % (nm, L["ins"]))
@@ -165,6 +173,7 @@ def parse_model(text, origin="model"):
         op = tok[0]
         L = {"op": op, "name": tok[1], "units": 0, "kh": 0, "kw": 0, "kt": 1, "sh": 1, "sw": 1, "st": 1,
              "padding": "valid", "act": "none", "mult": 1, "eps": 1e-3, "bias": True, "zpads": [0] * 6,
+             "levels": 4, "first": 0, "frames": 0,
              "inputs": [layers[-1]["name"] if layers else INPUT]}
         if op in POOLS:
             L.update(kh=2, kw=2)
@@ -194,6 +203,8 @@ def parse_model(text, origin="model"):
                 strides.add(k[-1])
             elif k == "multiplier":
                 L["mult"] = int(v)
+            elif k in ("levels", "first", "frames"):
+                L[k] = int(v)
             elif k == "pad":
                 L["zpads"][0:4] = [int(v)] * 4
             elif k.startswith("pad_"):
@@ -459,6 +470,22 @@ def build_onnx(layers, weights, outputs=(), opset=13, input_shape=None):
         elif op == "globalavgpool":
             nodes.append(helper.make_node("GlobalAveragePool", [cur], [nm + ":gap"]))
             nodes.append(helper.make_node("Flatten", [nm + ":gap"], [y], axis=1))
+            r = 2
+        elif op == "tpyramid":
+            # pool p of level l, segment k: frames [first + k F / 2^l, first + (k+1) F / 2^l)
+            # (integer division), Slice along T then ReduceMax, each flattened channels-last
+            first, frames = L["window"]
+            pools = []
+            for lev in range(L["levels"]):
+                for k in range(2 ** lev):
+                    lo, hi = first + k * frames // 2 ** lev, first + (k + 1) * frames // 2 ** lev
+                    pn = "%s.p%d_%d" % (nm, lev, k)
+                    for s, v in (("lo", lo), ("hi", hi), ("ax", 2)):
+                        inits.append(numpy_helper.from_array(np.array([v], np.int64), pn + "." + s))
+                    nodes.append(helper.make_node("Slice", [cur, pn + ".lo", pn + ".hi", pn + ".ax"], [pn + ":s"]))
+                    nodes.append(helper.make_node("ReduceMax", [pn + ":s"], [pn + ":m"], axes=[2], keepdims=0))
+                    pools.append(flat(pn + ":m", r - 1, pn))
+            nodes.append(helper.make_node("Concat", pools, [y], axis=1))
             r = 2
         elif op == "flatten":
             y, r = flat(cur, r, nm), 2

@@ -99,6 +99,10 @@ cudaError_t mc_cuda_conv3d(const float *in, const float *wt, const float *bias, 
 cudaError_t mc_cuda_maxpool3d(const float *in, float *out, int t, int h, int w, int c, int ot, int oh, int ow,
                               int kt, int kh, int kw, int st, int sh, int sw, int pf, int pt, int pl,
                               cudaStream_t stream);
+/* tpyramid.cu: the temporal pyramid as src/ops/tpyramid.c: d elements a
+ * frame, the window frames [first, first + frames), 2^levels - 1 pools. */
+cudaError_t mc_cuda_tpyramid(const float *in, float *out, size_t d, int first, int frames, int levels,
+                             cudaStream_t stream);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,137 @@
+#!/usr/bin/env python3
+"""The paper's two-stream systems (Musical Chair section 5.1, Figures 14b and 18)
+as loopback farms on this machine: 4 devices (half-size dense), 5, 8, 10 and 12,
+each system three farm files (spatial, temporal, head) run by
+`mchair initial --model twostream[-half] --farm S,T,H` (docs/twostream.md).
+
+Our reading of the figures (devices counted without the recording device,
+which reads the camera, computes the optical flow and, here, keeps the windows):
+    4   spatial 1, temporal 1, pyramid 1, dense 4096-4096-51 1
+    5   spatial 1, temporal 1, pyramid 1, fc1 1, fc2+fc3 1
+    8   spatial 1, temporal 1, pyramid 1, fc1 split by outputs on 2, fc2 on 2, fc3 1
+    10  as 8 with spatial and temporal on 2 replicas each
+    12  as 8 with spatial and temporal on 3 replicas each
+The one-device system (tasks loaded in turn) is not here: it needs a node that
+reloads its task per frame, which does not exist.
+
+Every node is a process on this machine's cores, so IPS and latency here say
+how the layouts behave on one shared host, not what Raspberry Pis would do.
+Prints a table (IPS: scored frames per second from the first scores to the last,
+i.e. once the windows are full) and writes JSON.
+
+Usage: bench_twostream_farms.py --mchair build/mchair [--systems 4,5,8,10,12] [--frames 60]
+       [--fps 0] [--out bench/results/twostream-farms.json]
+"""
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+
+here = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(here, "..", "tests", "farm"))
+import farmlib as fl  # noqa: E402
+
+HEAD_8 = [("pyr", ["pyramid_s", "pyramid"], None, 1), ("fc1", ["fc1", "fc1"], "fc_output", 2),
+          ("fc2", ["fc2", "fc2"], "fc_output", 2), ("fc3", ["fc3", "fc3"], None, 1)]
+SYSTEMS = {
+    # devices: (model, spatial replicas, temporal replicas, head tasks (name, layers, method, parts))
+    4: ("twostream-half", 1, 1, [("pyr", ["pyramid_s", "pyramid"], None, 1), ("dense", ["fc1", "fc3"], None, 1)]),
+    5: ("twostream", 1, 1, [("pyr", ["pyramid_s", "pyramid"], None, 1), ("fc1", ["fc1", "fc1"], None, 1),
+                            ("fc23", ["fc2", "fc3"], None, 1)]),
+    8: ("twostream", 1, 1, HEAD_8),
+    10: ("twostream", 2, 2, HEAD_8),
+    12: ("twostream", 3, 3, HEAD_8),
+}
+
+
+def write_farm(path, model, tasks):
+    """tasks: (name, layers, method, parts, replicas); returns {name: ports}."""
+    n = sum(p * r for _, _, _, p, r in tasks)
+    ports = fl.free_ports(n + 1)
+    layout, k, js = {}, 1, []
+    for name, layers, method, parts, reps in tasks:
+        layout[name] = ports[k:k + parts * reps]
+        k += parts * reps
+        t = {"name": name, "layers": layers}
+        if method:
+            t.update(method=method, parts=parts)
+        js.append(t)
+    node = {"initial": ["127.0.0.1:%d" % ports[0]]}
+    node.update({name: ["127.0.0.1:%d" % p for p in ps] for name, ps in layout.items()})
+    with open(path, "w") as f:
+        json.dump({"model": model, "tasks": js, "node": node}, f)
+    return layout
+
+
+def run_system(mchair, devices, frames, fps, work, devmodel=None):
+    model, sr, tr, head = SYSTEMS[devices]
+    d = os.path.join(work, "sys%d" % devices)
+    os.makedirs(d)
+    half = model == "twostream-half"
+    graphs = [("twostream-spatial", [("spatial", ["conv1s", "fc1s"], None, 1, sr)]),
+              ("twostream-temporal", [("temporal", ["conv1t", "fc1t"], None, 1, tr)]),
+              ("twostream-half-head" if half else "twostream-head", [t + (1,) for t in head])]
+    files, procs = [], []
+    for g, (gm, tasks) in enumerate(graphs):
+        path = os.path.join(d, "g%d.json" % g)
+        layout = write_farm(path, gm, tasks)
+        extra = ("--device-model", devmodel) if devmodel else ()
+        procs += fl.start_farm(mchair, path, layout, d, seed=1 + g, extra=extra)
+        files.append(path)
+    rep = os.path.join(d, "report.json")
+    cmd = [mchair, "initial", "--model", model, "--farm", ",".join(files), "--repeat", str(frames), "--json", rep,
+           "--quiet"]
+    if fps > 0:
+        cmd += ["--fps", str(fps)]
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True, timeout=1800)
+    for q in procs:
+        fl.stop(q)
+    if p.returncode:
+        raise RuntimeError("system %d: %s" % (devices, p.stdout[-2000:]))
+    r = json.load(open(rep))
+    r["devices"] = devices
+    r["processes"] = len(procs)
+    return r
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--mchair", required=True)
+    ap.add_argument("--systems", default="4,5,8,10,12")
+    ap.add_argument("--frames", type=int, default=60)
+    ap.add_argument("--fps", type=float, default=0)
+    ap.add_argument("--out", default=None)
+    ap.add_argument("--device-model", default=None,
+                    help="nodes pad their compute to this device model (rpi3: Raspberry Pi 3 compute and memory "
+                         "times, docs/emu/device-model.md); links stay loopback")
+    a = ap.parse_args()
+    load = os.getloadavg()
+    work = tempfile.mkdtemp(prefix="mchair-ts-systems-")
+    rows = []
+    try:
+        for n in [int(x) for x in a.systems.split(",")]:
+            rows.append(run_system(a.mchair, n, a.frames, a.fps, work, a.device_model))
+    finally:
+        fl.finish(work, [])
+    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+    print("processor %s, %d cores; load average before %.2f %.2f %.2f, after %.2f %.2f %.2f; nodes: %s"
+          % ((cpu, os.cpu_count()) + load + os.getloadavg() + (a.device_model or "host speed",)))
+    print("%-8s %-15s %9s %8s %10s %16s %9s" % ("devices", "model", "processes", "scored", "IPS", "mean latency ms",
+                                               "skipped"))
+    for r in rows:
+        print("%-8d %-15s %9d %8d %10.2f %16.1f %9d" % (r["devices"], r["model"], r["processes"], r["scored"],
+                                                       r["steady_ips"], 1e3 * r["mean_latency_s"],
+                                                       r["skipped_vectors"]))
+    if a.out:
+        with open(a.out, "w") as f:
+            json.dump({"processor": cpu, "cores": os.cpu_count(), "load_before": load, "load_after": os.getloadavg(),
+                       "machine": platform.node(), "frames": a.frames, "fps": a.fps, "device_model": a.device_model,
+                       "systems": rows}, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
