@@ -64,7 +64,7 @@ for _m, _n in (("alexnet", 5), ("vgg16", 9), ("vgg16", 11)):
 # What a build needs (Debian package names); CMake names the missing library
 # itself, this list is for a missing compiler/CMake/pkg-config.
 BUILD_DEBS = ("build-essential cmake pkg-config libopenblas-dev libopenblas-openmp-dev "
-              "libcjson-dev libssl-dev "
+              "libcjson-dev libssl-dev libjpeg-dev libpng-dev "
               "libcurl4-openssl-dev libmicrohttpd-dev libavro-dev")
 
 # The run_deps of .cm/meta.json as CK exports them: (env prefix, what mchair links).
