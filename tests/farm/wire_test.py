@@ -38,6 +38,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import farmlib  # noqa: E402
+from farm_test import py_forward  # noqa: E402  (the Python avro.ipc requestor)
 
 import avro.ipc as ipc  # noqa: E402
 import avro.protocol  # noqa: E402
@@ -236,14 +237,6 @@ def serve(responder, port, bodies):
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", port), H)
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     return srv
-
-
-def py_forward(port, proto, data, nxt, tag):
-    client = ipc.HTTPTransceiver("127.0.0.1", port)
-    try:
-        return ipc.Requestor(proto, client).request("forward", {"input": data, "next": nxt, "tag": tag})
-    finally:
-        client.close()
 
 
 def test_peer(a, work):
