@@ -25,20 +25,18 @@ figures are in docs/wire.md (bench/bench_wire.py).
 Every process started here is stopped at exit, also on failure (farmlib).
 """
 import argparse
-import io
 import json
 import os
 import re
 import sys
 import tempfile
 import threading
-import http.server
 
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import farmlib  # noqa: E402
-from farm_test import py_forward  # noqa: E402  (the Python avro.ipc requestor)
+from farm_test import py_forward, rel_err, serve_responder  # noqa: E402  (Python avro.ipc peer, helpers)
 
 import avro.ipc as ipc  # noqa: E402
 import avro.protocol  # noqa: E402
@@ -54,10 +52,6 @@ def check(cond, what):
     print(("ok   " if cond else "FAIL ") + what, flush=True)
     if not cond:
         failures.append(what)
-
-
-def rel_err(a, b):
-    return float(np.max(np.abs(a - b)) / max(float(np.max(np.abs(b))), 1e-30))
 
 
 def write_farm(path, wires, init_port, ports=None):
@@ -215,30 +209,6 @@ class Recorder(ipc.Responder):
         return None
 
 
-def serve(responder, port, bodies):
-    class H(http.server.BaseHTTPRequestHandler):
-        def do_POST(self):
-            body = self.rfile.read(int(self.headers["Content-Length"]))
-            bodies.append(body)
-            msg = ipc.FramedReader(io.BytesIO(body)).read_framed_message()
-            resp = responder.respond(msg)
-            w = ipc.FramedWriter(io.BytesIO())
-            w.write_framed_message(resp)
-            out = w.writer.getvalue()
-            self.send_response(200)
-            self.send_header("Content-Type", "avro/binary")
-            self.send_header("Content-Length", str(len(out)))
-            self.end_headers()
-            self.wfile.write(out)
-
-        def log_message(self, *args):
-            pass
-
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", port), H)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    return srv
-
-
 def test_peer(a, work):
     """Our block1 (wire f16 in the farm file, then --wire int8) sends to a
     Python block2 that announces nothing: it must only ever get float32."""
@@ -253,7 +223,7 @@ def test_peer(a, work):
         b1, (p0, p1) = layout["block1"][0], layout["block2"]
         rec, bodies, srvs = Recorder(proto), [], []
         try:
-            srvs = [serve(rec, p, bodies) for p in (p0, p1)]
+            srvs = [serve_responder(rec, p, bodies) for p in (p0, p1)]
             farmlib.start_node(a.mchair, farm, b1, os.path.join(work, "node-peer-%d.log" % b1), seed=1, extra=extra)
             for i in range(frames):
                 py_forward(b1, proto, u8, "block1", str(i))
