@@ -417,6 +417,23 @@ static mc_status count_calls(void *ctx, mc_ipc_forward *f)
     return MC_OK;
 }
 
+START_TEST(a_metadata_entry_is_removed_and_the_others_keep_their_order)
+{
+    mc_ipc_meta m = {0};
+    mc_ipc_meta_set(&m, "mc.part", "1/2");
+    mc_ipc_meta_set(&m, "mc.wire", "f16");
+    mc_ipc_meta_set(&m, "mc.t.a", "0.1");
+    mc_ipc_meta_del(&m, "mc.wire");
+    ck_assert_int_eq(m.n, 2);
+    ck_assert_ptr_null(mc_ipc_meta_get(&m, "mc.wire"));
+    ck_assert_str_eq(m.key[0], "mc.part");
+    ck_assert_str_eq(m.key[1], "mc.t.a");
+    ck_assert_str_eq(m.val[1], "0.1");
+    mc_ipc_meta_del(&m, "absent");
+    ck_assert_int_eq(m.n, 2);
+}
+END_TEST
+
 START_TEST(a_call_with_too_many_metadata_entries_is_refused_not_leaked)
 {
     mc_ipc *ipc;
@@ -1044,6 +1061,7 @@ static Suite *farm_suite(void)
     tcase_add_test(tc, weighted_replicas_get_their_share_interleaved);
     tcase_add_test(tc, addresses_parse_with_ipv6_and_print_back);
     tcase_add_test(tc, a_call_with_too_many_metadata_entries_is_refused_not_leaked);
+    tcase_add_test(tc, a_metadata_entry_is_removed_and_the_others_keep_their_order);
     tcase_add_test(tc, a_farm_written_and_read_back_is_the_same_farm);
     tcase_add_test(tc, an_unreachable_replica_is_down_for_a_while_and_tags_go_to_the_next);
     tcase_add_test(tc, the_merge_waits_for_every_part_of_a_tag_and_places_parts_by_index);

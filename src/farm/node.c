@@ -337,20 +337,6 @@ static mc_status input_wire(const mc_ipc_forward *f, const char *task, mc_wire *
     return MC_OK;
 }
 
-static void meta_drop(mc_ipc_meta *m, const char *key)
-{
-    int j = 0;
-    for (int i = 0; i < m->n; i++)
-        if (strcmp(m->key[i], key)) {
-            if (i != j) {
-                memcpy(m->key[j], m->key[i], sizeof m->key[i]);
-                memcpy(m->val[j], m->val[i], sizeof m->val[i]);
-            }
-            j++;
-        }
-    m->n = j;
-}
-
 static mc_status on_forward(void *ctx, mc_ipc_forward *f)
 {
     node *n = ctx;
@@ -442,7 +428,7 @@ static mc_status on_forward(void *ctx, mc_ipc_forward *f)
     }
     fr->part = part;
     fr->meta = f->meta;
-    meta_drop(&fr->meta, MC_WIRE_META); /* the frame holds float32 now; the sender says how it sends it on */
+    mc_ipc_meta_del(&fr->meta, MC_WIRE_META); /* the frame holds float32 now; the sender says how it sends it on */
     fr->t_recv = mc_now();
     fr->task_id = tid;
 out:;

@@ -113,25 +113,11 @@ typedef struct cut_ctx {
     mc_flag *stop;
 } cut_ctx;
 
-/* Removes key from m (keeps the others' order). */
-static void meta_del(mc_ipc_meta *m, const char *key)
-{
-    for (int i = 0; i < m->n; i++)
-        if (!strcmp(m->key[i], key)) {
-            for (int j = i + 1; j < m->n; j++) {
-                memcpy(m->key[j - 1], m->key[j], sizeof m->key[j]);
-                memcpy(m->val[j - 1], m->val[j], sizeof m->val[j]);
-            }
-            m->n--;
-            return;
-        }
-}
-
 /* Points f's input at n values of data in encoding w (coded: room for
  * them); float32 when w cannot carry them (int8 and NaN/inf). */
 static mc_wire encode_input(mc_ipc_forward *f, const float *data, size_t n, mc_wire w, unsigned char *coded)
 {
-    meta_del(&f->meta, MC_WIRE_META);
+    mc_ipc_meta_del(&f->meta, MC_WIRE_META);
     if (w != MC_WIRE_F32 && !mc_wire_encode(w, data, n, coded)) {
         f->input = coded;
         f->input_len = mc_wire_bytes(w, n);

@@ -86,6 +86,20 @@ const char *mc_ipc_meta_get(const mc_ipc_meta *m, const char *key)
     return NULL;
 }
 
+void mc_ipc_meta_del(mc_ipc_meta *m, const char *key)
+{
+    int j = 0;
+    for (int i = 0; i < m->n; i++)
+        if (strcmp(m->key[i], key)) {
+            if (i != j) {
+                memcpy(m->key[j], m->key[i], sizeof m->key[i]);
+                memcpy(m->val[j], m->val[i], sizeof m->val[i]);
+            }
+            j++;
+        }
+    m->n = j;
+}
+
 void mc_ipc_forward_release(mc_ipc_forward *f)
 {
     if (f->owner_) {

@@ -15,9 +15,10 @@
  * ignore: "mc.part" ("k/P", the part of a split task's output),
  * "mc.t.<task>" (seconds the task took, decimal text) and "mc.error" (a frame
  * was lost; the message says where), "mc.dropped" (a frame was dropped on
- * purpose because a node was almost full).  Responses carry metadata too:
- * "mc.almost_full" (seconds the sender should hold off sending to this node:
- * its input buffer is almost full).  Metadata is bounded (MC_IPC_META_MAX
+ * purpose because a node was almost full), "mc.wire" (the input's encoding,
+ * core/wire.h).  Responses carry metadata too: "mc.almost_full" (seconds the
+ * sender should hold off sending to this node: its input buffer is almost
+ * full) and "mc.wire" (the encodings the node decodes).  Metadata is bounded (MC_IPC_META_MAX
  * entries of short text); extra or longer entries from peers are dropped.
  */
 #ifndef MC_AVRO_IPC_H
@@ -43,6 +44,8 @@ typedef struct mc_ipc_meta {
 /* Sets (or replaces) key; silently drops it when the table is full. */
 void mc_ipc_meta_set(mc_ipc_meta *m, const char *key, const char *val);
 const char *mc_ipc_meta_get(const mc_ipc_meta *m, const char *key);
+/* Removes key (the others keep their order); nothing when absent. */
+void mc_ipc_meta_del(mc_ipc_meta *m, const char *key);
 
 /* One forward call.  On decode, `input` points into `owner_` storage that
  * mc_ipc_forward_release() frees. */

@@ -148,10 +148,13 @@ class Sink(ipc.Responder):
         return None
 
 
-def serve_responder(responder, port):
+def serve_responder(responder, port, bodies=None):
+    """Serves responder on 127.0.0.1:port; every request body is appended to bodies (when given)."""
     class H(http.server.BaseHTTPRequestHandler):
         def do_POST(self):
             body = self.rfile.read(int(self.headers["Content-Length"]))
+            if bodies is not None:
+                bodies.append(body)
             msg = ipc.FramedReader(io.BytesIO(body)).read_framed_message()
             resp = responder.respond(msg)
             w = ipc.FramedWriter(io.BytesIO())
