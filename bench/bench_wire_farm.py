@@ -45,7 +45,9 @@ def run_one(farm, mchair, model, n, wire, frames, window, out, ff=None):
     addrs = [a for t, v in ff["node"].items() if t != "initial" for a in v]
     logs = []
     try:
-        for k, a in enumerate(addrs, start=1):
+        pool = farm.addresses()
+        for a in addrs:
+            k = pool.index(a.rsplit(":", 1)[0])  # the device whose address it is
             log = open(os.path.join(out, "node-%s-%d-%s-%d.log" % (model, n, wire, k)), "w")
             logs.append(log)
             farm.popen(k, [mchair, "node", "--farm", path, "--listen", a, "--threads", "1", "--device-model", "rpi3"],

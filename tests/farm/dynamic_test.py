@@ -412,7 +412,7 @@ def test_flap(a, work):
 
 
 def test_wire(a, work):
-    farm = Farm(a, work, 500, 6, 4, extra=["--wire-budget", "0.05", "--hold", "1", "--cooldown", "2",
+    farm = Farm(a, work, 360, 6, 4, extra=["--wire-budget", "0.05", "--hold", "1", "--cooldown", "2",
                                             "--no-rebalance"], node_extra=["--test-link-ms", "120", "--test-slow-ms", "60"])
     for _ in range(4):
         farm.start_node()
