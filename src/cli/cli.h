@@ -31,6 +31,9 @@ int mc_cmd_initial_twostream(int argc, char **argv);
 /* Reads an input frame for a tensor of shape `s`: raw float32
  * (count*4 bytes), raw uint8 (count bytes, scaled to [0,1]) or a binary PPM
  * (P6) of matching size. */
+/* SIGINT and SIGTERM call `h` (which sets a stop flag); SIGPIPE is ignored
+ * (a peer that closes mid-answer must not kill a server or a sender). */
+void mc_cli_stop_signals(void (*h)(int));
 mc_status mc_input_read(const char *path, mc_shape s, float *out);
 mc_status mc_floats_write(const char *path, const float *x, size_t n);
 

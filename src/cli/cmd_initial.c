@@ -265,12 +265,7 @@ int mc_cmd_initial(int argc, char **argv)
     initial_args a;
     int rc = parse_initial(argc, argv, &a);
     if (rc) return rc == 1 ? 0 : 2;
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    mc_cli_stop_signals(on_signal);
 
     mc_initial_opts *o = &a.run;
     if (mc_key_open("initial", a.key_file, a.encrypt, "initial", o->listen ? o->listen : "farm-initial", o->quiet,

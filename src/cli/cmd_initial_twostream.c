@@ -124,12 +124,7 @@ int mc_cmd_initial_twostream(int argc, char **argv)
     if (cli.outputs) mkdir(cli.outputs, 0777);
     o.on_score = on_score;
     o.score_ctx = &cli;
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    mc_cli_stop_signals(on_signal);
     mc_ts_farm_report r;
     mc_status st = mc_ts_farm_run(&o, &ts_stop, &r);
     if (st) {

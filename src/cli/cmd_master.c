@@ -95,12 +95,7 @@ int mc_cmd_master(int argc, char **argv)
     }
     if (mc_master_opts_check("master", &mo)) return 2;
     if (mc_key_open("master", key_file, encrypt, "master", listen, mo.quiet, &mo.auth)) return 2;
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    mc_cli_stop_signals(on_signal);
 
     mc_addr la;
     mc_master *m = NULL;

@@ -168,12 +168,7 @@ int mc_cmd_node(int argc, char **argv)
     }
     const char *where = o.advertise ? o.advertise : o.listen ? o.listen : o.task;
     if (mc_key_open("node", key_file, encrypt, "node", where, o.quiet, &o.auth)) return 2;
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    mc_cli_stop_signals(on_signal);
     struct sigaction su;
     memset(&su, 0, sizeof su);
     su.sa_handler = on_usr1;

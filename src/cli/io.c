@@ -1,5 +1,6 @@
-/* io.c - input frames, raw float dumps, the CK timer file and process stats. */
+/* io.c - input frames, raw float dumps, the CK timer file, process stats and the stop signals. */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,4 +93,14 @@ int mc_parse_pos_int(const char *opt, const char *val, long max, long *out)
     }
     *out = v;
     return 0;
+}
+
+void mc_cli_stop_signals(void (*h)(int))
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = h;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
 }
