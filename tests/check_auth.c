@@ -27,17 +27,6 @@
 static const char key1[] = "0123456789abcdef0123456789abcdef";
 static const char key2[] = "another farm's key, 32 bytes ...";
 
-static int free_port(void)
-{
-    int s = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t l = sizeof a;
-    ck_assert(bind(s, (struct sockaddr *)&a, sizeof a) == 0);
-    getsockname(s, (struct sockaddr *)&a, &l);
-    close(s);
-    return ntohs(a.sin_port);
-}
-
 /* ---------------------------------------------------------------- key files */
 
 static void write_file(const char *path, const char *text, mode_t mode)
@@ -290,7 +279,7 @@ START_TEST(a_keyed_server_refuses_and_counts_forgeries_and_keeps_serving_its_far
         ck_assert_int_eq(mc_auth_new(key1, strlen(key1), "server", enc, &ks), MC_OK);
         ck_assert_int_eq(mc_auth_new(key1, strlen(key1), "client", enc, &kc), MC_OK);
         ck_assert_int_eq(mc_auth_new(key2, strlen(key2), "stranger", enc, &other), MC_OK);
-        int port = free_port();
+        int port = mc_test_free_port();
         echo e = {0};
         mc_http_server *srv;
         ck_assert_int_eq(mc_http_server_start("127.0.0.1", port, 1 << 20, ks, echo_body, &e, &srv), MC_OK);
@@ -348,7 +337,7 @@ START_TEST(a_keyed_server_refuses_and_counts_forgeries_and_keeps_serving_its_far
         ck_assert_int_eq(st.refused[MC_AUTH_WRONG_PEER], 1);
         ck_assert_int_eq(st.refused_total, 5);
         /* a keyed client does not take an open server's (unsealed) answer */
-        int port2 = free_port();
+        int port2 = mc_test_free_port();
         mc_http_server *open_srv;
         ck_assert_int_eq(mc_http_server_start("127.0.0.1", port2, 1 << 20, NULL, echo_body, &e, &open_srv), MC_OK);
         ck_assert_int_eq(mc_http_post(good, "127.0.0.1", port2, msg, 5, &code, &resp, &rl), MC_ERR_NETWORK);
@@ -403,7 +392,7 @@ START_TEST(a_server_keeps_serving_while_one_host_holds_1000_half_sent_connection
             ck_assert_int_eq(mc_auth_new(key1, strlen(key1), "server", 0, &ks), MC_OK);
             ck_assert_int_eq(mc_auth_new(key1, strlen(key1), "client", 0, &kc), MC_OK);
         }
-        int port = free_port();
+        int port = mc_test_free_port();
         echo e = {0};
         mc_http_server *srv;
         ck_assert_int_eq(mc_http_server_start("127.0.0.1", port, 1 << 20, ks, echo_body, &e, &srv), MC_OK);
@@ -469,7 +458,7 @@ START_TEST(unknown_uploads_never_block_the_farms_requests)
             ck_assert_int_eq(mc_auth_new(key1, strlen(key1), "server", 0, &ks), MC_OK);
             ck_assert_int_eq(mc_auth_new(key1, strlen(key1), "client", 0, &kc), MC_OK);
         }
-        int port = free_port();
+        int port = mc_test_free_port();
         echo e = {0};
         mc_http_server *srv;
         const size_t max_body = 1 << 20; /* unknown budget: 2 x 1 MiB + 1 MiB */
@@ -530,7 +519,7 @@ END_TEST
  * the server's sweeper closes it.  The 5 s wait only bounds a hang. */
 START_TEST(a_known_connection_whose_peer_closed_in_the_middle_of_a_request_is_closed)
 {
-    int port = free_port();
+    int port = mc_test_free_port();
     echo e = {0};
     mc_http_server *srv;
     ck_assert_int_eq(mc_http_server_start("127.0.0.1", port, 1 << 20, NULL, echo_body, &e, &srv), MC_OK);

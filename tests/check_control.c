@@ -17,17 +17,6 @@
 #include "net/http.h"
 #include "testutil.h"
 
-static int free_port(void)
-{
-    int s = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t l = sizeof a;
-    ck_assert(bind(s, (struct sockaddr *)&a, sizeof a) == 0);
-    getsockname(s, (struct sockaddr *)&a, &l);
-    close(s);
-    return ntohs(a.sin_port);
-}
-
 /* What the server's handlers saw. */
 typedef struct seen {
     char addr[80], role[32], peer[80], what[256], farm[256];
@@ -121,7 +110,7 @@ static void up(fixture *f)
     ck_assert_int_eq(mc_ctl_new(&f->sc.ctl), MC_OK);
     ck_assert_int_eq(mc_ipc_new(&f->sc.ipc), MC_OK);
     f->sc.h = (mc_ctl_handlers){&f->sc.s, h_join, h_heartbeat, h_report, h_assign, NULL};
-    f->port = free_port();
+    f->port = mc_test_free_port();
     ck_assert_msg(mc_http_server_start("127.0.0.1", f->port, 1 << 20, NULL, on_body, &f->sc, &f->srv) == MC_OK, "%s",
                   mc_error_last());
     ck_assert_int_eq(mc_http_client_new(&f->cl), MC_OK);

@@ -434,16 +434,23 @@ START_TEST(a_metadata_entry_is_removed_and_the_others_keep_their_order)
 }
 END_TEST
 
+/* A forward call of `len` input bytes to task `next` with tag `tag`, no metadata. */
+static mc_ipc_forward forward_call(const void *input, size_t len, const char *next, const char *tag)
+{
+    mc_ipc_forward f;
+    memset(&f, 0, sizeof f);
+    f.input = (const unsigned char *)input;
+    f.input_len = len;
+    snprintf(f.next, sizeof f.next, "%s", next);
+    snprintf(f.tag, sizeof f.tag, "%s", tag);
+    return f;
+}
+
 START_TEST(a_call_with_too_many_metadata_entries_is_refused_not_leaked)
 {
     mc_ipc *ipc;
     ck_assert_int_eq(mc_ipc_new(&ipc), MC_OK);
-    mc_ipc_forward f;
-    memset(&f, 0, sizeof f);
-    f.input = (const unsigned char *)"abcd";
-    f.input_len = 4;
-    strcpy(f.next, "t");
-    strcpy(f.tag, "1");
+    mc_ipc_forward f = forward_call("abcd", 4, "t", "1");
     unsigned char *body, *resp;
     size_t len, rl;
     ck_assert_int_eq(mc_ipc_request_encode(ipc, 0, &f, &body, &len), MC_OK);
@@ -525,12 +532,7 @@ START_TEST(an_unreachable_replica_is_down_for_a_while_and_tags_go_to_the_next)
     ck_assert_int_eq(mc_farm_pick_replica(r, &t, "0"), 0);
     ck_assert(mc_rpc_down_s(r, "127.0.0.1", t.addr[0].port) == 0);
 
-    mc_ipc_forward f;
-    memset(&f, 0, sizeof f);
-    f.input = (const unsigned char *)"x";
-    f.input_len = 1;
-    snprintf(f.tag, sizeof f.tag, "0");
-    snprintf(f.next, sizeof f.next, "t");
+    mc_ipc_forward f = forward_call("x", 1, "t", "0");
     int used = 0;
     mc_rpc_policy pol = {.attempts = 5, .backoff0_s = 0.001, .backoff_max_s = 0.002, .unreachable_attempts = 2};
     double t_call = mc_now();
@@ -836,12 +838,7 @@ START_TEST(a_forward_call_round_trips_through_the_avro_codec)
     mc_ipc *ipc;
     ck_assert_int_eq(mc_ipc_new(&ipc), MC_OK);
     float x[5] = {1.5f, -2, 3, 0, 7};
-    mc_ipc_forward f;
-    memset(&f, 0, sizeof f);
-    f.input = (const unsigned char *)x;
-    f.input_len = sizeof x;
-    strcpy(f.next, "block2");
-    strcpy(f.tag, "42");
+    mc_ipc_forward f = forward_call(x, sizeof x, "block2", "42");
     mc_ipc_meta_set(&f.meta, "mc.part", "1/2");
     for (int send_protocol = 0; send_protocol < 2; send_protocol++) {
         unsigned char *body, *resp;
@@ -870,12 +867,7 @@ START_TEST(a_handler_error_comes_back_to_the_client_as_an_avro_error)
 {
     mc_ipc *ipc;
     ck_assert_int_eq(mc_ipc_new(&ipc), MC_OK);
-    mc_ipc_forward f;
-    memset(&f, 0, sizeof f);
-    f.input = (const unsigned char *)"ab";
-    f.input_len = 2;
-    strcpy(f.next, "x");
-    strcpy(f.tag, "1");
+    mc_ipc_forward f = forward_call("ab", 2, "x", "1");
     unsigned char *body, *resp;
     size_t len, rl;
     ck_assert_int_eq(mc_ipc_request_encode(ipc, 0, &f, &body, &len), MC_OK);
@@ -921,12 +913,7 @@ START_TEST(hostile_lengths_inside_a_forward_call_get_an_avro_error_not_a_huge_al
     mc_ipc *ipc;
     ck_assert_int_eq(mc_ipc_new(&ipc), MC_OK);
     float x[5] = {1, 2, 3, 4, 5};
-    mc_ipc_forward f;
-    memset(&f, 0, sizeof f);
-    f.input = (const unsigned char *)x;
-    f.input_len = sizeof x;
-    strcpy(f.next, "b");
-    strcpy(f.tag, "1");
+    mc_ipc_forward f = forward_call(x, sizeof x, "b", "1");
     const unsigned char lens[] = {0x35 /* -27 */, 0x7e /* +63: past the end */};
     for (size_t k = 0; k < sizeof lens; k++) {
         unsigned char *body, *resp;
@@ -959,12 +946,7 @@ START_TEST(randomly_corrupted_requests_are_answered_without_crashing)
     ck_assert_int_eq(mc_ipc_new(&ipc), MC_OK);
     float x[16];
     for (int i = 0; i < 16; i++) x[i] = (float)i;
-    mc_ipc_forward f;
-    memset(&f, 0, sizeof f);
-    f.input = (const unsigned char *)x;
-    f.input_len = sizeof x;
-    strcpy(f.next, "block1");
-    strcpy(f.tag, "17");
+    mc_ipc_forward f = forward_call(x, sizeof x, "block1", "17");
     mc_ipc_meta_set(&f.meta, "mc.t.block0", "0.25");
     unsigned char *good;
     size_t len;

@@ -200,26 +200,12 @@ static int hold_body(void *ctx, const unsigned char *body, size_t len, unsigned 
     return mc_ipc_serve(h->ipc, body, len, probe_handler, &h->p, resp, resp_len);
 }
 
-static int free_port(void)
-{
-    int s = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a;
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t al = sizeof a;
-    ck_assert_int_eq(bind(s, (struct sockaddr *)&a, sizeof a), 0);
-    ck_assert_int_eq(getsockname(s, (struct sockaddr *)&a, &al), 0);
-    close(s);
-    return ntohs(a.sin_port);
-}
-
 START_TEST(a_client_remembers_a_peers_hold_off_and_does_not_retry_a_busy_answer_that_carries_it)
 {
     hold_server h;
     memset(&h, 0, sizeof h);
     ck_assert_int_eq(mc_ipc_new(&h.ipc), MC_OK);
-    int port = free_port();
+    int port = mc_test_free_port();
     mc_http_server *srv;
     ck_assert_int_eq(mc_http_server_start("127.0.0.1", port, 1 << 20, NULL, hold_body, &h, &srv), MC_OK);
     mc_rpc *r;
