@@ -17,7 +17,9 @@
 #include "../models/net.h"
 #include "../farm/farmfile.h"
 #include "../plan/planner.h"
+#include "../models/twostream.h"
 #include "cli.h"
+#include "plan_twostream.h"
 
 /* The Musical Chair WiFi fit: t = 0.0002 s/kB * d + 0.002 s. */
 #define MC_WIFI_A (0.0002 / 1000.0)
@@ -60,7 +62,23 @@ static void plan_usage(FILE *f)
             "       mchair plan --evaluate FARM.json --profile FILE [--link a,b] [--mem MB] [--wire E]\n"
             "  predicts IPS, latency, memory and bottleneck of an existing farm file (with\n"
             "  \"tasks\") with the same cost model, e.g. to compare a hand-made farm with a plan;\n"
-            "  its tasks' \"wire\" unless --wire is given.\n",
+            "  its tasks' \"wire\" unless --wire is given.\n"
+            "\n"
+            "The two-stream model (three graphs, each on a farm of its own; docs/twostream.md):\n"
+            "       mchair plan --model twostream|twostream-half --devices N --mem MB\n"
+            "                   --profile SPATIAL,TEMPORAL,HEAD [--link a,b] [--wire E] [--out DIR]\n"
+            "  shares n = 1..N devices between the spatial, temporal and head graphs (each planned\n"
+            "  as above for its share; the share of highest predicted IPS = min over the graphs)\n"
+            "  and writes DIR/system-<n>/spatial.json, temporal.json, head.json and DIR/plan.json;\n"
+            "  the three profiles are of twostream-spatial, twostream-temporal and twostream-head\n"
+            "  (or twostream-half-head).  Devices at --port + d (spatial's first, then temporal's,\n"
+            "  then the head's), the three farms' initials at --initial-port, +1, +2.\n"
+            "       mchair plan --model twostream|twostream-half --system N --out DIR [--host H]\n"
+            "                   [--port P] [--initial-port P]\n"
+            "  the paper's system of N devices (built-in presets: 4 = twostream-half, 5, 8, 10, 12;\n"
+            "  the recording device, i.e. initial, extra) as DIR/spatial.json, temporal.json,\n"
+            "  head.json, tasks written out; run with `mchair initial --model M --farm\n"
+            "  DIR/spatial.json,DIR/temporal.json,DIR/head.json`.\n",
             MC_PLAN_MAX_DEVICES, MC_PLAN_WIRE_BUDGET);
 }
 
@@ -252,10 +270,10 @@ int mc_cmd_plan(int argc, char **argv)
         {"link", 1, 0, 'l'},  {"out", 1, 0, 'o'},     {"host", 1, 0, 'H'}, {"port", 1, 0, 'P'},
         {"initial-port", 1, 0, 'I'}, {"evaluate", 1, 0, 'e'}, {"help", 0, 0, 'h'},
         {"farm", 1, 0, 'F'}, {"measured", 1, 0, 'R'}, {"save-profile", 1, 0, 'S'}, {"wire", 1, 0, 'W'},
-        {"wire-budget", 1, 0, 'B'}, {0, 0, 0, 0}};
+        {"wire-budget", 1, 0, 'B'}, {"system", 1, 0, 'Y'}, {0, 0, 0, 0}};
     const char *evaluate = NULL, *ran_farm = NULL, *measured = NULL, *save_profile = NULL;
     const char *model = NULL, *prof = NULL, *link = NULL, *out = NULL, *host = "127.0.0.1";
-    long n_max = 0, port = 12345, initial_port = 9999;
+    long n_max = 0, port = 12345, initial_port = 9999, system = 0;
     double mem_mb = 0, wire_budget = 0;
     int c, have_n = 0, wire = -3; /* -3: not given */
     char *end;
@@ -303,9 +321,28 @@ int mc_cmd_plan(int argc, char **argv)
         case 'I':
             if (mc_parse_pos_int("--initial-port", optarg, 65535, &initial_port)) return 2;
             break;
+        case 'Y':
+            if (mc_parse_pos_int("--system", optarg, MC_PLAN_MAX_DEVICES, &system)) return 2;
+            break;
         case 'h': plan_usage(stdout); return 0;
         default: plan_usage(stderr); return 2;
         }
+    }
+    if (model && mc_twostream_find(model)) { /* three graphs, three farms: cmd_plan_twostream.c */
+        if (evaluate || measured || ran_farm || optind < argc) {
+            fprintf(stderr, "mchair: plan --model %s: --evaluate, --measured and --farm take one graph's farm; give "
+                            "--model twostream-spatial, twostream-temporal or twostream-head\n", model);
+            return 2;
+        }
+        mc_plan_ts_args ta = {model, system, have_n ? n_max : 0, mem_mb, prof, out, host, port, initial_port,
+                              {1, 1, MC_WIFI_A, MC_WIFI_B, wire == -3 ? (int)MC_WIRE_F32 : wire, wire_budget},
+                              link != NULL};
+        if (link && parse_link(link, &ta.o)) return 2;
+        return mc_plan_twostream(&ta);
+    }
+    if (system) {
+        fprintf(stderr, "mchair: --system N is for --model twostream or twostream-half (the paper's systems)\n");
+        return 2;
     }
     if (evaluate) {
         if (optind < argc || !prof) {

@@ -63,6 +63,27 @@ static const struct preset {
      "[{\"name\":\"block12345\",\"layers\":[\"block1_conv1\",\"flatten\"]},"
      "{\"name\":\"fc1\",\"layers\":[\"fc1\",\"fc1\"],\"method\":\"fc_output\",\"parts\":2},"
      "{\"name\":\"fc2\",\"layers\":[\"fc2\",\"predictions\"]}]"},
+    /* The two-stream systems of the paper (section 5.1, Figures 14b and 18;
+     * docs/twostream.md): a farm per graph, devices counted with the farm's
+     * initial.  A stream's CNN is one task; more addresses are replicas
+     * (systems 10 and 12).  twostream_system.c assembles whole systems. */
+    {"twostream-spatial", 2, "[{\"name\":\"spatial\",\"layers\":[\"conv1s\",\"fc1s\"]}]"},
+    {"twostream-temporal", 2, "[{\"name\":\"temporal\",\"layers\":[\"conv1t\",\"fc1t\"]}]"},
+    /* system 4: the pyramid, then the half-size dense layers on one device */
+    {"twostream-half-head", 3,
+     "[{\"name\":\"pyr\",\"layers\":[\"pyramid_s\",\"pyramid\"]},"
+     "{\"name\":\"dense\",\"layers\":[\"fc1\",\"fc3\"]}]"},
+    /* system 5: the pyramid, fc1, fc2 + fc3 */
+    {"twostream-head", 4,
+     "[{\"name\":\"pyr\",\"layers\":[\"pyramid_s\",\"pyramid\"]},"
+     "{\"name\":\"fc1\",\"layers\":[\"fc1\",\"fc1\"]},"
+     "{\"name\":\"fc23\",\"layers\":[\"fc2\",\"fc3\"]}]"},
+    /* systems 8, 10, 12: fc1 and fc2 each split by outputs on two devices */
+    {"twostream-head", 7,
+     "[{\"name\":\"pyr\",\"layers\":[\"pyramid_s\",\"pyramid\"]},"
+     "{\"name\":\"fc1\",\"layers\":[\"fc1\",\"fc1\"],\"method\":\"fc_output\",\"parts\":2},"
+     "{\"name\":\"fc2\",\"layers\":[\"fc2\",\"fc2\"],\"method\":\"fc_output\",\"parts\":2},"
+     "{\"name\":\"fc3\",\"layers\":[\"fc3\",\"fc3\"]}]"},
 };
 #define N_PRESETS ((int)(sizeof presets / sizeof presets[0]))
 
@@ -71,6 +92,19 @@ static const char *preset_tasks(int i)
     /* An entry without its own list shares the previous one of its model. */
     while (i > 0 && !presets[i].tasks) i--;
     return presets[i].tasks;
+}
+
+void mc_farm_preset_list(char *buf, size_t size)
+{
+    size_t k = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < N_PRESETS && k < size; i++) {
+        int w = i > 0 && !strcmp(presets[i].model, presets[i - 1].model)
+                    ? snprintf(buf + k, size - k, "/%d", presets[i].devices)
+                    : snprintf(buf + k, size - k, "%s%s farm-%d", i ? ", " : "", presets[i].model, presets[i].devices);
+        if (w < 0) break;
+        k += (size_t)w;
+    }
 }
 
 
@@ -309,9 +343,11 @@ static mc_status parse_root(const cJSON *root, const char *origin, const layer_v
             if (ok) pick = i;
         }
         if (pick < 0) {
+            char list[512];
+            mc_farm_preset_list(list, sizeof list);
             st = mc_error_set(MC_ERR_NOT_FOUND,
-                              "%s: no \"tasks\" and no built-in %s preset for %d devices (presets: alexnet farm-4/5/6, "
-                              "vgg16 farm-8/9/11)", origin, lv->name, devices);
+                              "%s: no \"tasks\" and no built-in %s preset for %d devices (initial included) or for "
+                              "its task names (presets: %s)", origin, lv->name, devices, list);
             goto out;
         }
         snprintf(f->preset, sizeof f->preset, "%s farm-%d", lv->name, presets[pick].devices);

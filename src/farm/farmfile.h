@@ -59,6 +59,10 @@ mc_status mc_farm_to_plan(const mc_farm *f, const mc_profile *p, const mc_plan_o
 cJSON *mc_farm_plan_json(const mc_plan *pl, const mc_profile *p, const char *model, const char *host, int base_port,
                          int initial_port);
 
+/* The built-in presets as "alexnet farm-4/5/6, vgg16 farm-9/8/11, ..." (for
+ * messages and --help); truncated to size. */
+void mc_farm_preset_list(char *buf, size_t size);
+
 /* A name for task t that is the same in every plan of the model exactly
  * when the task is (layers, method, parts): "first..last", or
  * "layer/method<parts>" for a split task.  A dynamic farm's tasks are named
