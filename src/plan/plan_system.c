@@ -63,7 +63,15 @@ void mc_plan_system_share(mc_plan *const plans[G], const char *const names[G], i
                               names[g], n - (G - 1), n - G ? "s" : "", most->why);
                 if (w >= (int)sizeof s->why) break;
             }
-            if (!w) snprintf(s->why, sizeof s->why, "no share of %d devices gives every graph a plan", n);
+            if (!w) { /* each fits alone: their least device counts add up to more than n */
+                int least[G] = {0}, sum = 0;
+                for (int g = 0; g < G; g++) {
+                    while (least[g] < per_graph && !plans[g][least[g]].feasible) least[g]++;
+                    sum += ++least[g];
+                }
+                snprintf(s->why, sizeof s->why, "the graphs need at least %d devices together (%s %d, %s %d, %s %d)",
+                         sum, names[0], least[0], names[1], least[1], names[2], least[2]);
+            }
             continue;
         }
         s->feasible = 1;
@@ -88,7 +96,8 @@ mc_status mc_plan_system_all(const mc_profile *const prof[G], const char *const 
     for (int g = 0; g < G; g++) {
         if (mc_plan_all(prof[g], &go, plans[g]) == MC_OK) continue;
         char why[sizeof plans[g][0].why];
-        snprintf(why, sizeof why, "%s", mc_error_last());
+        snprintf(why, sizeof why, "%.380s (planned alone for up to %d devices: the most it can get of %d)",
+                 mc_error_last(), per_graph, n_max);
         for (int k = 0; k < per_graph; k++) {
             memset(&plans[g][k], 0, sizeof plans[g][k]);
             plans[g][k].n = k + 1;
