@@ -1,11 +1,14 @@
 #!/usr/bin/env python3
 """The paper's two-stream systems (Musical Chair section 5.1, Figures 14b and 18)
 as loopback farms on this machine: 4 devices (half-size dense), 5, 8, 10 and 12,
-each system three farm files (spatial, temporal, head) run by
-`mchair initial --model twostream[-half] --farm S,T,H` (docs/twostream.md).
+each system three farm files (spatial, temporal, head) from the built-in
+presets (`mchair plan --model twostream --system N --out DIR`,
+src/farm/twostream_system.c) run by `mchair initial --model twostream[-half]
+--farm S,T,H` (docs/twostream.md).
 
-Our reading of the figures (devices counted without the recording device,
-which reads the camera, computes the optical flow and, here, keeps the windows):
+The presets are our reading of the figures (devices counted without the
+recording device, which reads the camera, computes the optical flow and, here,
+keeps the windows):
     4   spatial 1, temporal 1, pyramid 1, dense 4096-4096-51 1
     5   spatial 1, temporal 1, pyramid 1, fc1 1, fc2+fc3 1
     8   spatial 1, temporal 1, pyramid 1, fc1 split by outputs on 2, fc2 on 2, fc3 1
@@ -34,56 +37,55 @@ here = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(here, "..", "tests", "farm"))
 import farmlib as fl  # noqa: E402
 
-HEAD_8 = [("pyr", ["pyramid_s", "pyramid"], None, 1), ("fc1", ["fc1", "fc1"], "fc_output", 2),
-          ("fc2", ["fc2", "fc2"], "fc_output", 2), ("fc3", ["fc3", "fc3"], None, 1)]
-SYSTEMS = {
-    # devices: (model, spatial replicas, temporal replicas, head tasks (name, layers, method, parts))
-    4: ("twostream-half", 1, 1, [("pyr", ["pyramid_s", "pyramid"], None, 1), ("dense", ["fc1", "fc3"], None, 1)]),
-    5: ("twostream", 1, 1, [("pyr", ["pyramid_s", "pyramid"], None, 1), ("fc1", ["fc1", "fc1"], None, 1),
-                            ("fc23", ["fc2", "fc3"], None, 1)]),
-    8: ("twostream", 1, 1, HEAD_8),
-    10: ("twostream", 2, 2, HEAD_8),
-    12: ("twostream", 3, 3, HEAD_8),
-}
+def consecutive_ports(n):
+    """n consecutive loopback ports free now (plan --system numbers the devices from a base port)."""
+    import random
+    import socket
+    for _ in range(200):
+        base = random.randrange(20000, 60000 - n)
+        socks = []
+        try:
+            for p in range(base, base + n):
+                s = socket.socket()
+                socks.append(s)
+                s.bind(("127.0.0.1", p))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise RuntimeError("no %d consecutive free ports" % n)
 
 
-def write_farm(path, model, tasks):
-    """tasks: (name, layers, method, parts, replicas); returns {name: ports}."""
-    n = sum(p * r for _, _, _, p, r in tasks)
-    ports = fl.free_ports(n + 1)
-    layout, k, js = {}, 1, []
-    for name, layers, method, parts, reps in tasks:
-        layout[name] = ports[k:k + parts * reps]
-        k += parts * reps
-        t = {"name": name, "layers": layers}
-        if method:
-            t.update(method=method, parts=parts)
-        js.append(t)
-    node = {"initial": ["127.0.0.1:%d" % ports[0]]}
-    node.update({name: ["127.0.0.1:%d" % p for p in ps] for name, ps in layout.items()})
-    with open(path, "w") as f:
-        json.dump({"model": model, "tasks": js, "node": node}, f)
-    return layout
+def system_files(mchair, devices, d):
+    """The preset system's farm files (`mchair plan --system N`), their model and {file: layout}."""
+    model = "twostream-half" if devices == 4 else "twostream"
+    base = consecutive_ports(devices + 3)
+    p = subprocess.run([mchair, "plan", "--model", model, "--system", str(devices), "--out", d, "--port", str(base),
+                        "--initial-port", str(base + devices)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                       universal_newlines=True)
+    if p.returncode:
+        raise RuntimeError("plan --system %d: %s" % (devices, p.stdout))
+    files = []
+    for g in ("spatial", "temporal", "head"):
+        path = os.path.join(d, g + ".json")
+        node = json.load(open(path))["node"]
+        files.append((path, {t: [int(a.rsplit(":", 1)[1]) for a in v] for t, v in node.items() if t != "initial"}))
+    return model, files
 
 
 def run_system(mchair, devices, frames, fps, work, devmodel=None):
-    model, sr, tr, head = SYSTEMS[devices]
     d = os.path.join(work, "sys%d" % devices)
     os.makedirs(d)
-    half = model == "twostream-half"
-    graphs = [("twostream-spatial", [("spatial", ["conv1s", "fc1s"], None, 1, sr)]),
-              ("twostream-temporal", [("temporal", ["conv1t", "fc1t"], None, 1, tr)]),
-              ("twostream-half-head" if half else "twostream-head", [t + (1,) for t in head])]
-    files, procs = [], []
-    for g, (gm, tasks) in enumerate(graphs):
-        path = os.path.join(d, "g%d.json" % g)
-        layout = write_farm(path, gm, tasks)
+    model, files = system_files(mchair, devices, d)
+    procs = []
+    for g, (path, layout) in enumerate(files):
         extra = ("--device-model", devmodel) if devmodel else ()
         procs += fl.start_farm(mchair, path, layout, d, seed=1 + g, extra=extra)
-        files.append(path)
     rep = os.path.join(d, "report.json")
-    cmd = [mchair, "initial", "--model", model, "--farm", ",".join(files), "--repeat", str(frames), "--json", rep,
-           "--quiet"]
+    cmd = [mchair, "initial", "--model", model, "--farm", ",".join(f for f, _ in files), "--repeat", str(frames),
+           "--json", rep, "--quiet"]
     if fps > 0:
         cmd += ["--fps", str(fps)]
     p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True, timeout=1800)
