@@ -37,31 +37,10 @@ here = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(here, "..", "tests", "farm"))
 import farmlib as fl  # noqa: E402
 
-def consecutive_ports(n):
-    """n consecutive loopback ports free now (plan --system numbers the devices from a base port)."""
-    import random
-    import socket
-    for _ in range(200):
-        base = random.randrange(20000, 60000 - n)
-        socks = []
-        try:
-            for p in range(base, base + n):
-                s = socket.socket()
-                socks.append(s)
-                s.bind(("127.0.0.1", p))
-            return base
-        except OSError:
-            continue
-        finally:
-            for s in socks:
-                s.close()
-    raise RuntimeError("no %d consecutive free ports" % n)
-
-
 def system_files(mchair, devices, d):
     """The preset system's farm files (`mchair plan --system N`), their model and {file: layout}."""
     model = "twostream-half" if devices == 4 else "twostream"
-    base = consecutive_ports(devices + 3)
+    base = fl.consecutive_ports(devices + 3)
     p = subprocess.run([mchair, "plan", "--model", model, "--system", str(devices), "--out", d, "--port", str(base),
                         "--initial-port", str(base + devices)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                        universal_newlines=True)

@@ -133,6 +133,31 @@ def free_ports(n):
     return ports
 
 
+def consecutive_ports(n):
+    """The first of n consecutive loopback ports free now, below the ephemeral
+    range, none handed out before (farm files that number devices from a base
+    port: `mchair plan --port P`)."""
+    import random
+    for _ in range(500):
+        base = random.randrange(20000, 32000 - n)
+        if any(p in _handed for p in range(base, base + n)):
+            continue
+        socks = []
+        try:
+            for p in range(base, base + n):
+                s = socket.socket()
+                socks.append(s)
+                s.bind(("127.0.0.1", p))
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+        _handed.update(range(base, base + n))
+        return base
+    raise RuntimeError("no %d consecutive free loopback ports" % n)
+
+
 def wait_port(port, proc=None, timeout=120.0):
     t0 = time.time()
     while time.time() - t0 < timeout:

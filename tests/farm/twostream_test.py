@@ -15,10 +15,27 @@ windows kept at the initial device.
            the windows rebuilt so in numpy with ONNX Runtime running the graphs
            (tests/reference/test_twostream.py's machinery).
 
-Usage: twostream_test.py correct|streams|drop --mchair build/mchair
+  order    out-of-order arrival forced, on farm files that name no tasks (the
+           built-in presets: the spatial CNN on two replicas, the temporal
+           CNN, the half head as pyramid + dense): the second spatial replica
+           takes 250 ms more per frame (`node --test-slow-ms`, SIGUSR1), so
+           its odd tags come back after later even ones; the JSON report
+           must count out-of-order spatial results (> 0), and every frame's
+           scores still equal the single-device pipeline's.
+  plan     `mchair plan --model twostream|twostream-half --devices 8` on the
+           rpi3 device model's profiles: for every n the predicted IPS is the
+           best over all shares of n devices between the three graphs, each
+           share's IPS taken from `mchair plan` of that graph alone (brute
+           force here); the farm files match their share, `plan --evaluate`
+           predicts each file's IPS, and the half model's 4-device system runs
+           on loopback with every frame's scores equal to the pipeline's.
+
+Usage: twostream_test.py correct|streams|drop|order|plan --mchair build/mchair
 """
 import argparse
+import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -79,6 +96,24 @@ def farms(work):
     return out
 
 
+def preset_farms(work):
+    """Three farm files without "tasks" (the presets pick them by their task
+    names): spatial on two replicas, temporal, the half head's pyr + dense."""
+    ports = fl.free_ports(8)
+    specs = [("s.json", "twostream-spatial", ports[0], {"spatial": ports[1:3]}),
+             ("t.json", "twostream-temporal", ports[3], {"temporal": ports[4:5]}),
+             ("h.json", "twostream-half-head", ports[5], {"pyr": ports[6:7], "dense": ports[7:8]})]
+    out = []
+    for name, model, ip, layout in specs:
+        node = {"initial": ["127.0.0.1:%d" % ip]}
+        node.update({k: ["127.0.0.1:%d" % p for p in v] for k, v in layout.items()})
+        path = os.path.join(work, name)
+        with open(path, "w") as f:
+            json.dump({"model": model, "node": node}, f)
+        out.append((path, layout))
+    return out
+
+
 def pipeline_scores(mchair, video, frames, work, name):
     d = os.path.join(work, "ref-" + name)
     p = subprocess.run([mchair, "predict", "--model", "twostream-half", "--video", video, "--repeat", str(frames),
@@ -95,11 +130,19 @@ def rel(a, b):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("case", choices=("correct", "streams", "drop"))
+    ap.add_argument("case", choices=("correct", "streams", "drop", "order", "plan"))
     ap.add_argument("--mchair", required=True)
     a = ap.parse_args()
     work = tempfile.mkdtemp(prefix="mchair-twostream-farm-")
     failures = []
+    if a.case == "plan":
+        try:
+            plan_case(a.mchair, work, failures)
+        finally:
+            rc = fl.finish(work, failures)
+        for f in failures:
+            print("FAIL: " + f)
+        return rc
     try:
         n = 48 if a.case == "drop" else 38
         vid_a = os.path.join(work, "a.y4m")
@@ -108,13 +151,17 @@ def main():
         if a.case == "streams":
             videos.append(os.path.join(work, "b"))
             write_pngs(videos[1], n)
-        fs = farms(work)
+        fs = preset_farms(work) if a.case == "order" else farms(work)
         for g, (path, layout) in enumerate(fs):  # nodes of graph g: weights seeded as the pipeline's
-            fl.start_farm(a.mchair, path, layout, work, seed=SEED + g)
+            extra = ("--test-slow-ms", "250") if a.case == "order" and g == 0 else ()
+            procs = fl.start_farm(a.mchair, path, layout, work, seed=SEED + g, extra=extra)
+            if extra:  # the second replica slow from the first frame on
+                os.killpg(procs[1].pid, signal.SIGUSR1)
         outs = os.path.join(work, "out")
+        report = os.path.join(work, "report.json")
         cmd = [a.mchair, "initial", "--model", "twostream-half", "--farm", ",".join(p for p, _ in fs),
                "--video", ",".join(videos), "--streams", str(len(videos)), "--repeat", str(n), "--outputs", outs,
-               "--quiet"]
+               "--json", report, "--quiet"]
         if a.case == "drop":
             cmd += ["--drop", "0:30"]
         p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True, timeout=600)
@@ -139,6 +186,16 @@ def main():
             x, y = (np.fromfile(os.path.join(outs, "s%d_f%d.f32" % (s, FIRST)), np.float32) for s in (0, 1))
             if rel(x, y) < 1e-3:
                 failures.append("the two streams gave the same scores at frame %d" % FIRST)
+        if a.case == "order":
+            r = json.load(open(report)) if os.path.exists(report) else {}
+            ooo = r.get("spatial", {}).get("out_of_order", 0)
+            print("order: %d spatial results came after a later tag's" % ooo)
+            if not ooo > 0:
+                failures.append("no spatial result came out of order (report: %s)" % r.get("spatial"))
+            if r.get("scored") != n - FIRST:
+                failures.append("%s frames scored, not %d" % (r.get("scored"), n - FIRST))
+            if "results came after a later tag's" not in p.stdout:
+                failures.append("the summary does not report out-of-order results")
         if a.case == "drop":
             for want in ("11 vectors skipped by windows", "0 windows dropped", "%d tags, %d done, 1 dropped, 0 lost" % (n, n - 1)):
                 if want not in p.stdout:
@@ -149,6 +206,109 @@ def main():
     for f in failures:
         print("FAIL: " + f)
     return rc
+
+
+GRAPHS = ("spatial", "temporal", "head")
+
+
+def run_ok(cmd, failures):
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, timeout=600)
+    if p.returncode:
+        failures.append("%s exited %d: %s" % (" ".join(cmd[1:4]), p.returncode, p.stderr[-1500:]))
+    return p
+
+
+def plan_case(mchair, work, failures, n_max=8, mem=700):
+    profs = {}
+    for g in ("spatial", "temporal", "head", "half-head"):
+        profs[g] = os.path.join(work, g + ".prof.json")
+        run_ok([mchair, "profile", "--model", "twostream-" + g, "--device-model", "rpi3", "--out", profs[g]], failures)
+    for model, head in (("twostream", "head"), ("twostream-half", "half-head")):
+        gp = [profs["spatial"], profs["temporal"], profs[head]]
+        # each graph alone: its predicted IPS for 1..n_max-2 devices (None: no plan)
+        alone = []
+        for g, prof in enumerate(gp):
+            gm = "twostream-" + ("spatial", "temporal", head)[g]
+            p = run_ok([mchair, "plan", "--model", gm, "--devices", str(n_max - 2), "--mem", str(mem), "--profile",
+                        prof], failures)
+            plans = json.loads(p.stdout)["plans"] if not p.returncode else []
+            alone.append([x["plan"]["predicted_ips"] if "plan" in x else None for x in plans])
+        out = os.path.join(work, model)
+        port, ini = 21000, 22000
+        p = run_ok([mchair, "plan", "--model", model, "--devices", str(n_max), "--mem", str(mem), "--profile",
+                    ",".join(gp), "--out", out, "--port", str(port), "--initial-port", str(ini)], failures)
+        if p.returncode:
+            continue
+        systems = json.load(open(os.path.join(out, "plan.json")))["systems"]
+        for n in range(1, n_max + 1):
+            best, arg = None, None
+            for x in range(1, n - 1):
+                for y in range(1, n - x):
+                    z = n - x - y
+                    v = [alone[0][x - 1], alone[1][y - 1], alone[2][z - 1]]
+                    if None not in v and (best is None or min(v) > best):
+                        best, arg = min(v), (x, y, z)
+            s = systems[n - 1]
+            if best is None:
+                if "share" in s or not s.get("why"):
+                    failures.append("%s n=%d: no share fits, the planner says %s" % (model, n, s))
+                continue
+            if "share" not in s:
+                failures.append("%s n=%d: the share %s fits (%.3f IPS), the planner says: %s" % (model, n, arg, best,
+                                                                                                 s.get("why")))
+                continue
+            sh = s["share"]
+            got = min(alone[g][sh[g] - 1] for g in range(3))
+            if sum(sh) != n or abs(got - best) > 1e-9 * best or abs(s["predicted_ips"] - best) > 1e-9 * best:
+                failures.append("%s n=%d: share %s predicts %.4f IPS (alone: %.4f); the best share %s gives %.4f"
+                                % (model, n, sh, s["predicted_ips"], got, arg, best))
+            first = 0
+            for g in range(3):  # the files: the graph's plan for its share, devices numbered across the graphs
+                path = os.path.join(out, "system-%d" % n, GRAPHS[g] + ".json")
+                f = json.load(open(path))
+                ports = sorted(int(a.rsplit(":", 1)[1]) for t, v in f["node"].items() if t != "initial" for a in v)
+                want = list(range(port + first, port + first + f["plan"]["devices_used"]))
+                if f["plan"]["n_devices"] != sh[g] or ports != want or f["node"]["initial"] != ["127.0.0.1:%d" % (ini + g)]:
+                    failures.append("%s: %d devices, ports %s, initial %s; the share gives %d devices, ports %s"
+                                    % (path, f["plan"]["n_devices"], ports, f["node"]["initial"], sh[g], want))
+                first += sh[g]
+                e = run_ok([mchair, "plan", "--evaluate", path, "--profile", gp[g]], failures)
+                if not e.returncode and abs(json.loads(e.stdout)["predicted_ips"] - f["plan"]["predicted_ips"]) > 1e-6:
+                    failures.append("%s: plan --evaluate predicts %s IPS, the file says %s" % (
+                        path, json.loads(e.stdout)["predicted_ips"], f["plan"]["predicted_ips"]))
+        print("%s: %s" % (model, ", ".join("%d: %s %.2f IPS" % (s["devices"], s["share"], s["predicted_ips"])
+                                           for s in systems if "share" in s)))
+    # the half model's planned 4-device system on loopback: scores equal the pipeline's
+    n_frames = 38
+    vid = os.path.join(work, "a.y4m")
+    write_y4m(vid, n_frames, 0.0)
+    base = fl.consecutive_ports(4 + 3)
+    out = os.path.join(work, "run")
+    p = run_ok([mchair, "plan", "--model", "twostream-half", "--devices", "4", "--mem", str(mem), "--profile",
+                ",".join([profs["spatial"], profs["temporal"], profs["half-head"]]), "--out", out, "--port", str(base),
+                "--initial-port", str(base + 4)], failures)
+    if p.returncode:
+        return
+    files = [os.path.join(out, "system-4", g + ".json") for g in GRAPHS]
+    for g, path in enumerate(files):
+        node = json.load(open(path))["node"]
+        layout = {t: [int(x.rsplit(":", 1)[1]) for x in v] for t, v in node.items() if t != "initial"}
+        fl.start_farm(mchair, path, layout, work, seed=SEED + g)
+    outs = os.path.join(work, "out")
+    r = run_ok([mchair, "initial", "--model", "twostream-half", "--farm", ",".join(files), "--video", vid,
+                "--repeat", str(n_frames), "--outputs", outs, "--quiet"], failures)
+    print(r.stdout.strip())
+    _, ref = pipeline_scores(mchair, vid, n_frames, work, "plan")
+    worst = 0.0
+    for k, fr in enumerate(range(FIRST, n_frames)):
+        path = os.path.join(outs, "s0_f%d.f32" % fr)
+        if not os.path.exists(path):
+            failures.append("planned system: frame %d has no scores" % fr)
+            continue
+        worst = max(worst, rel(np.fromfile(path, np.float32), ref[k]))
+    if not worst <= TOL:
+        failures.append("planned system: max rel err %.3g" % worst)
+    print("plan: the planned 4-device twostream-half system: max rel err %.3g over %d frames" % (worst, n_frames - FIRST))
 
 
 def dropped_reference(d, n, drop):
