@@ -143,13 +143,15 @@ static int write_planned(const mc_plan_ts_args *a, const mc_twostream_def *def, 
     snprintf(dir, sizeof dir, "%s/system-%d", a->out ? a->out : "", s->n);
     if (a->out && make_dir(dir)) return 1;
     int rc = 0, first = 0;
-    static mc_farm f; /* one at a time; large */
+    mc_farm *f = a->out ? malloc(sizeof *f) : NULL; /* large: on the heap */
+    if (a->out && !f) return 1;
     cJSON *files = cJSON_AddArrayToObject(sum, "farms");
     for (int g = 0; g < 3; g++) {
         const mc_plan *pl = &plans[g][s->share[g] - 1];
         cJSON *farm = mc_farm_plan_json(pl, &p[g], gm[g], a->host, (int)a->port + first, (int)a->initial_port + g);
         if (!farm) {
             fprintf(stderr, "mchair: system of %d devices, %s graph: %s\n", s->n, graph_file[g], mc_error_last());
+            free(f);
             return 1;
         }
         cJSON *info = cJSON_AddObjectToObject(farm, "system");
@@ -166,13 +168,14 @@ static int write_planned(const mc_plan_ts_args *a, const mc_twostream_def *def, 
         char path[4200];
         snprintf(path, sizeof path, "%s/%s.json", dir, graph_file[g]);
         if (write_json(path, farm)) rc = 1;
-        else if (mc_farm_load(path, NULL, &f)) { /* read back as the nodes will: the model's layers and splits */
+        else if (mc_farm_load(path, NULL, f)) { /* read back as the nodes will: the model's layers and splits */
             fprintf(stderr, "mchair: %s\n", mc_error_last());
             rc = 1;
         }
         cJSON_AddItemToArray(files, cJSON_CreateString(path));
         cJSON_Delete(farm);
     }
+    free(f);
     return rc;
 }
 
