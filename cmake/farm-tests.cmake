@@ -31,8 +31,9 @@ if(MC_TESTS)
   # The two-stream model on three farms, windows at the initial device
   # (tests/farm/twostream_test.py): scores equal the single-device pipeline's;
   # order: the presets with a slowed replica (results out of order); plan: the
-  # planner's share of devices between the graphs, its files run.
-  foreach(_t correct streams drop order plan)
+  # planner's share of devices between the graphs, its files run; system: the
+  # paper's systems from `plan --system N` (no farm run).
+  foreach(_t correct streams drop order plan system)
     add_test(NAME farm_twostream_${_t} COMMAND ${MC_PYTHON} ${CMAKE_SOURCE_DIR}/tests/farm/twostream_test.py ${_t}
              --mchair $<TARGET_FILE:mchair>)
     set_tests_properties(farm_twostream_${_t} PROPERTIES LABELS "farm" TIMEOUT 600)

@@ -29,8 +29,13 @@ windows kept at the initial device.
            force here); the farm files match their share, `plan --evaluate`
            predicts each file's IPS, and the half model's 4-device system runs
            on loopback with every frame's scores equal to the pipeline's.
+  system   `mchair plan --model twostream --system N --out DIR` for the paper's
+           systems 4 (twostream-half), 5, 8, 10, 12: the three files' tasks,
+           layers, splits, replicas and ports are the paper's (written out
+           here, as docs/twostream.md reads Figures 14b and 18); other N and a
+           system of the other model are refused, naming the systems.
 
-Usage: twostream_test.py correct|streams|drop|order|plan --mchair build/mchair
+Usage: twostream_test.py correct|streams|drop|order|plan|system --mchair build/mchair
 """
 import argparse
 import json
@@ -130,14 +135,14 @@ def rel(a, b):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("case", choices=("correct", "streams", "drop", "order", "plan"))
+    ap.add_argument("case", choices=("correct", "streams", "drop", "order", "plan", "system"))
     ap.add_argument("--mchair", required=True)
     a = ap.parse_args()
     work = tempfile.mkdtemp(prefix="mchair-twostream-farm-")
     failures = []
-    if a.case == "plan":
+    if a.case in ("plan", "system"):
         try:
-            plan_case(a.mchair, work, failures)
+            (plan_case if a.case == "plan" else system_case)(a.mchair, work, failures)
         finally:
             rc = fl.finish(work, failures)
         for f in failures:
@@ -216,6 +221,61 @@ def run_ok(cmd, failures):
     if p.returncode:
         failures.append("%s exited %d: %s" % (" ".join(cmd[1:4]), p.returncode, p.stderr[-1500:]))
     return p
+
+
+# The paper's systems: graph -> [(task, first layer, last layer, parts, replicas)].
+_S = lambda r: [("spatial", "conv1s", "fc1s", 1, r)]  # noqa: E731
+_T = lambda r: [("temporal", "conv1t", "fc1t", 1, r)]  # noqa: E731
+_PYR = ("pyr", "pyramid_s", "pyramid", 1, 1)
+_HEAD8 = [_PYR, ("fc1", "fc1", "fc1", 2, 1), ("fc2", "fc2", "fc2", 2, 1), ("fc3", "fc3", "fc3", 1, 1)]
+SYSTEMS = {
+    4: ("twostream-half", [_S(1), _T(1), [_PYR, ("dense", "fc1", "fc3", 1, 1)]]),
+    5: ("twostream", [_S(1), _T(1), [_PYR, ("fc1", "fc1", "fc1", 1, 1), ("fc23", "fc2", "fc3", 1, 1)]]),
+    8: ("twostream", [_S(1), _T(1), _HEAD8]),
+    10: ("twostream", [_S(2), _T(2), _HEAD8]),
+    12: ("twostream", [_S(3), _T(3), _HEAD8]),
+}
+
+
+def system_case(mchair, work, failures):
+    port, ini = 23000, 24000
+    for n, (model, graphs) in sorted(SYSTEMS.items()):
+        out = os.path.join(work, "sys%d" % n)
+        p = run_ok([mchair, "plan", "--model", model, "--system", str(n), "--out", out, "--port", str(port),
+                    "--initial-port", str(ini)], failures)
+        if p.returncode:
+            continue
+        d = 0
+        for g, tasks in enumerate(graphs):
+            f = json.load(open(os.path.join(out, GRAPHS[g] + ".json")))
+            got = []
+            for t in f["tasks"]:
+                addrs = f["node"][t["name"]]
+                parts = t.get("parts", 1)
+                got.append((t["name"], t["layers"][0], t["layers"][1], parts, len(addrs) // parts))
+                if t.get("method", "data") != ("fc_output" if parts > 1 else "data"):
+                    failures.append("system %d %s: task %s method %s" % (n, GRAPHS[g], t["name"], t.get("method")))
+                want = ["127.0.0.1:%d" % (port + d + k) for k in range(len(addrs))]
+                if addrs != want:
+                    failures.append("system %d %s: task %s at %s, not %s" % (n, GRAPHS[g], t["name"], addrs, want))
+                d += len(addrs)
+            if got != tasks:
+                failures.append("system %d %s: tasks %s, the paper's %s" % (n, GRAPHS[g], got, tasks))
+            if f["node"]["initial"] != ["127.0.0.1:%d" % (ini + g)] or f["system"]["devices"] != n:
+                failures.append("system %d %s: initial %s, system %s" % (n, GRAPHS[g], f["node"]["initial"],
+                                                                        f["system"]))
+        if d != n:
+            failures.append("system %d: %d devices in its files" % (n, d))
+    for args, want in ((["--model", "twostream", "--system", "7"], "5, 8, 10, 12"),
+                       (["--model", "twostream", "--system", "4"], "is a system of model twostream-half"),
+                       (["--model", "twostream-spatial", "--system", "5"], "--system N is for --model twostream"),
+                       (["--model", "twostream", "--system", "5"], "needs --out")):
+        p = subprocess.run([mchair, "plan"] + args + (["--out", work] if "needs --out" not in want else []),
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True)
+        if p.returncode != 2 or want not in p.stdout:
+            failures.append("plan %s: exit %d, %r (want exit 2 saying %r)" % (" ".join(args), p.returncode,
+                                                                           p.stdout.strip(), want))
+    print("system: %d systems checked" % len(SYSTEMS))
 
 
 def plan_case(mchair, work, failures, n_max=8, mem=700):
