@@ -66,12 +66,14 @@ static void plan_usage(FILE *f)
             "\n"
             "The two-stream model (three graphs, each on a farm of its own; docs/twostream.md):\n"
             "       mchair plan --model twostream|twostream-half --devices N --mem MB\n"
-            "                   --profile SPATIAL,TEMPORAL,HEAD [--link a,b] [--wire E] [--out DIR]\n"
+            "                   --profile SPATIAL,TEMPORAL,HEAD | --device-model P  [--link a,b] [--wire E] [--out DIR]\n"
             "  shares n = 1..N devices between the spatial, temporal and head graphs (each planned\n"
             "  as above for its share; the share of highest predicted IPS = min over the graphs)\n"
             "  and writes DIR/system-<n>/spatial.json, temporal.json, head.json and DIR/plan.json;\n"
             "  the three profiles are of twostream-spatial, twostream-temporal and twostream-head\n"
-            "  (or twostream-half-head).  Devices at --port + d (spatial's first, then temporal's,\n"
+            "  (or twostream-half-head); --device-model P (e.g. rpi3) models them instead, as `mchair\n"
+            "  profile --device-model P` does (--mem then defaults to the model's plan budget).\n"
+            "  Devices at --port + d (spatial's first, then temporal's,\n"
             "  then the head's), the three farms' initials at --initial-port, +1, +2.\n"
             "       mchair plan --model twostream|twostream-half --system N --out DIR [--host H]\n"
             "                   [--port P] [--initial-port P]\n"
@@ -270,9 +272,10 @@ int mc_cmd_plan(int argc, char **argv)
         {"link", 1, 0, 'l'},  {"out", 1, 0, 'o'},     {"host", 1, 0, 'H'}, {"port", 1, 0, 'P'},
         {"initial-port", 1, 0, 'I'}, {"evaluate", 1, 0, 'e'}, {"help", 0, 0, 'h'},
         {"farm", 1, 0, 'F'}, {"measured", 1, 0, 'R'}, {"save-profile", 1, 0, 'S'}, {"wire", 1, 0, 'W'},
-        {"wire-budget", 1, 0, 'B'}, {"system", 1, 0, 'Y'}, {0, 0, 0, 0}};
+        {"wire-budget", 1, 0, 'B'}, {"system", 1, 0, 'Y'}, {"device-model", 1, 0, 'D'},
+        {0, 0, 0, 0}};
     const char *evaluate = NULL, *ran_farm = NULL, *measured = NULL, *save_profile = NULL;
-    const char *model = NULL, *prof = NULL, *link = NULL, *out = NULL, *host = "127.0.0.1";
+    const char *model = NULL, *prof = NULL, *link = NULL, *out = NULL, *host = "127.0.0.1", *devmodel = NULL;
     long n_max = 0, port = 12345, initial_port = 9999, system = 0;
     double mem_mb = 0, wire_budget = 0;
     int c, have_n = 0, wire = -3; /* -3: not given */
@@ -282,6 +285,7 @@ int mc_cmd_plan(int argc, char **argv)
         switch (c) {
         case 'm': model = optarg; break;
         case 'p': prof = optarg; break;
+        case 'D': devmodel = optarg; break;
         case 'l': link = optarg; break;
         case 'o': out = optarg; break;
         case 'e': evaluate = optarg; break;
@@ -334,14 +338,15 @@ int mc_cmd_plan(int argc, char **argv)
                             "--model twostream-spatial, twostream-temporal or twostream-head\n", model);
             return 2;
         }
-        mc_plan_ts_args ta = {model, system, have_n ? n_max : 0, mem_mb, prof, out, host, port, initial_port,
+        mc_plan_ts_args ta = {model, system, have_n ? n_max : 0, mem_mb, prof, devmodel, out, host, port, initial_port,
                               {1, 1, MC_WIFI_A, MC_WIFI_B, wire == -3 ? (int)MC_WIRE_F32 : wire, wire_budget},
                               link != NULL};
         if (link && parse_link(link, &ta.o)) return 2;
         return mc_plan_twostream(&ta);
     }
-    if (system) {
-        fprintf(stderr, "mchair: --system N is for --model twostream or twostream-half (the paper's systems)\n");
+    if (system || devmodel) {
+        fprintf(stderr, "mchair: %s is for --model twostream or twostream-half%s\n", system ? "--system N" : "--device-model",
+                system ? " (the paper's systems)" : " (else: mchair profile --device-model P)");
         return 2;
     }
     if (evaluate) {

@@ -14,6 +14,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "../devmodel/devmodel.h"
 #include "../farm/farmfile.h"
 #include "../farm/twostream_system.h"
 #include "../models/twostream.h"
@@ -88,6 +89,42 @@ static int write_system(const mc_plan_ts_args *a)
     }
     free(f);
     return 0;
+}
+
+/* --device-model P: the three graphs' profiles modeled (as `mchair profile
+ * --device-model P`: split parts 2, 3, 4; the device's link); *mem_mb the
+ * model's plan budget when --mem is not given. */
+static int model_profiles(const mc_plan_ts_args *a, const mc_twostream_def *def, mc_profile p[3], double *mem_mb)
+{
+    const char *gm[3] = {def->spatial, def->temporal, def->head};
+    static const int parts[3] = {2, 3, 4};
+    mc_devmodel dm;
+    if (mc_devmodel_open(a->devmodel, &dm)) {
+        fprintf(stderr, "mchair: --device-model %s: %s\n", a->devmodel, mc_error_last());
+        return 2;
+    }
+    if (*mem_mb <= 0) *mem_mb = mc_devmodel_budget_mb(&dm);
+    int rc = 0;
+    for (int g = 0; g < 3 && !rc; g++) {
+        mc_model m;
+        if (mc_model_open(gm[g], &m)) {
+            fprintf(stderr, "mchair: %s\n", mc_error_last());
+            rc = 1;
+            break;
+        }
+        if (mc_profile_model(&m, &dm, parts, 3, &p[g])) {
+            fprintf(stderr, "mchair: model of %s on %s: %s\n", gm[g], a->devmodel, mc_error_last());
+            rc = 1;
+        } else if (dm.link_mbit_s > 0) {
+            p[g].has_link = 1;
+            p[g].link_a = 8.0 / (dm.link_mbit_s * 1e6);
+            p[g].link_b = dm.link_message_s;
+        }
+        mc_model_free(&m);
+    }
+    if (rc)
+        for (int g = 0; g < 3; g++) mc_profile_free(&p[g]); /* p was zeroed: free(NULL) for the ones not made */
+    return rc;
 }
 
 static int load_profiles(const mc_plan_ts_args *a, const mc_twostream_def *def, mc_profile p[3])
@@ -181,9 +218,10 @@ static int write_planned(const mc_plan_ts_args *a, const mc_twostream_def *def, 
 
 static int plan_systems(mc_plan_ts_args *a, const mc_twostream_def *def)
 {
-    if (a->n_max < 1 || a->n_max > MC_PLAN_MAX_DEVICES || a->mem_mb <= 0 || !a->profiles) {
-        fprintf(stderr, "mchair: plan --model %s needs --devices N (1..%d), --mem MB and --profile S,T,H (or "
-                        "--system N for the paper's systems)\n", a->model, MC_PLAN_MAX_DEVICES);
+    if (a->n_max < 1 || a->n_max > MC_PLAN_MAX_DEVICES || (a->mem_mb <= 0 && !a->devmodel) ||
+        !a->profiles == !a->devmodel) {
+        fprintf(stderr, "mchair: plan --model %s needs --devices N (1..%d), --mem MB and one of --profile S,T,H or "
+                        "--device-model P (or --system N for the paper's systems)\n", a->model, MC_PLAN_MAX_DEVICES);
         return 2;
     }
     if (a->port + a->n_max > 65536 || a->initial_port + 2 > 65535) {
@@ -192,7 +230,8 @@ static int plan_systems(mc_plan_ts_args *a, const mc_twostream_def *def)
         return 2;
     }
     mc_profile p[3];
-    int rc = load_profiles(a, def, p);
+    memset(p, 0, sizeof p);
+    int rc = a->devmodel ? model_profiles(a, def, p, &a->mem_mb) : load_profiles(a, def, p);
     if (rc) return rc;
     const int n_max = (int)a->n_max, per = n_max > 2 ? n_max - 2 : 1;
     a->o.n_max = per;

@@ -11,6 +11,7 @@ typedef struct mc_plan_ts_args {
     long n_max;            /* --devices (0: not given) */
     double mem_mb;         /* --mem (0: not given) */
     const char *profiles;  /* --profile S,T,H */
+    const char *devmodel;  /* --device-model P: the graphs' profiles modeled instead */
     const char *out;       /* --out DIR */
     const char *host;
     long port, initial_port;

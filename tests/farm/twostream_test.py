@@ -23,7 +23,8 @@ windows kept at the initial device.
            must count out-of-order spatial results (> 0), and every frame's
            scores still equal the single-device pipeline's.
   plan     `mchair plan --model twostream|twostream-half --devices 8` on the
-           rpi3 device model's profiles: for every n the predicted IPS is the
+           rpi3 device model's profiles (and the same with --device-model rpi3
+           instead of the profiles): for every n the predicted IPS is the
            best over all shares of n devices between the three graphs, each
            share's IPS taken from `mchair plan` of that graph alone (brute
            force here); the farm files match their share, `plan --evaluate`
@@ -300,6 +301,13 @@ def plan_case(mchair, work, failures, n_max=8, mem=700):
         if p.returncode:
             continue
         systems = json.load(open(os.path.join(out, "plan.json")))["systems"]
+        # --device-model rpi3 models the same profiles itself: the same systems
+        q = run_ok([mchair, "plan", "--model", model, "--devices", str(n_max), "--mem", str(mem), "--device-model",
+                    "rpi3"], failures)
+        dm = json.loads(q.stdout)["systems"] if not q.returncode else []
+        if [(x.get("share"), round(x.get("predicted_ips", 0), 9)) for x in dm] != \
+                [(x.get("share"), round(x.get("predicted_ips", 0), 9)) for x in systems]:
+            failures.append("%s: --device-model rpi3 plans %s, the rpi3 profiles %s" % (model, dm, systems))
         for n in range(1, n_max + 1):
             best, arg = None, None
             for x in range(1, n - 1):
