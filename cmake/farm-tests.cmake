@@ -35,6 +35,12 @@ if(MC_TESTS)
              --mchair $<TARGET_FILE:mchair>)
     set_tests_properties(farm_twostream_${_t} PROPERTIES LABELS "farm" TIMEOUT 600)
   endforeach()
+  # The one-device system (tests/farm/inturn_test.py): every task of the three
+  # farms on one node with a memory budget under their sum; it reloads, and
+  # every score still equals the pipeline's.  About 5 s.
+  add_test(NAME farm_twostream_inturn COMMAND ${MC_PYTHON} ${CMAKE_SOURCE_DIR}/tests/farm/inturn_test.py correct
+           --mchair $<TARGET_FILE:mchair>)
+  set_tests_properties(farm_twostream_inturn PROPERTIES LABELS "farm" TIMEOUT 300)
   # The journal's graph models on farms from `mchair plan` (profile, plan with
   # split tasks inside residual blocks, run): every result equals predict.
   foreach(_m resnet50 xception c3d)
