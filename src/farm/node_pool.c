@@ -27,7 +27,7 @@ typedef struct pool_member {
     int loaded;
     long last_use;
     long loads, reloads, evictions, computed;
-    double load_s, reload_s, compute_s;
+    double load_s, reload_s, compute_s; /* load_s: the load at start */
 } pool_member;
 
 struct mc_node_pool {
@@ -268,7 +268,7 @@ cJSON *mc_node_pool_json(mc_node_pool *p)
         cJSON_AddNumberToObject(t, "loads", (double)e->loads);
         cJSON_AddNumberToObject(t, "reloads", (double)e->reloads);
         cJSON_AddNumberToObject(t, "evictions", (double)e->evictions);
-        cJSON_AddNumberToObject(t, "load_s", e->load_s);
+        cJSON_AddNumberToObject(t, "load_s", e->load_s); /* the load at start ("loads" counts it too) */
         cJSON_AddNumberToObject(t, "reload_s", e->reload_s);
         cJSON_AddNumberToObject(t, "computed", (double)e->computed);
         cJSON_AddNumberToObject(t, "compute_s", e->compute_s);
