@@ -102,7 +102,7 @@ if(MC_TESTS)
   # The farm tests once more with every process sanitized (this build is the
   # ASan/UBSan one): leak or error reports of any node or initial fail them.
   if(MC_SANITIZE)
-    foreach(_t alexnet5 methods rejoin twostream)
+    foreach(_t alexnet5 methods rejoin twostream inturn)
       add_test(NAME farm_sanitized_${_t} COMMAND ${MC_PYTHON} ${CMAKE_SOURCE_DIR}/tests/farm/sanitized_test.py ${_t}
                --mchair $<TARGET_FILE:mchair>)
       set_tests_properties(farm_sanitized_${_t} PROPERTIES LABELS "sanitize;farm" TIMEOUT 900)
@@ -112,7 +112,7 @@ if(MC_TESTS)
   # node, sender, HTTP, membership, master and initial, in multi-process
   # scenarios; any race a process reports fails the test.
   if(MC_TSAN)
-    foreach(_t alexnet5 failover kill twostream)
+    foreach(_t alexnet5 failover kill twostream inturn)
       add_test(NAME farm_tsan_${_t} COMMAND ${MC_PYTHON} ${CMAKE_SOURCE_DIR}/tests/farm/sanitized_test.py ${_t}
                --sanitizer tsan --mchair $<TARGET_FILE:mchair>)
       set_tests_properties(farm_tsan_${_t} PROPERTIES LABELS "tsan;farm" TIMEOUT 900)
