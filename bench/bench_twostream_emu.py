@@ -232,7 +232,34 @@ def analyse(n, closed, paced, idle_w, busy_w):
             "energy_static_j": static, "energy_dynamic_j": dynamic, "energy_total_j": static + dynamic}
 
 
+def stacked(plt, rows, layers, ylabel, title, path, labels=False):
+    """One log-scale figure of stacked bars per system: layers = [(label, values, colour)]."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    x = list(range(len(rows)))
+    bottom = [0.0] * len(rows)
+    for label, vals, colour in layers:
+        ax.bar(x, vals, bottom=bottom, label=label, color=colour)
+        bottom = [b + v for b, v in zip(bottom, vals)]
+    ax.set_yscale("log")
+    ax.set_ylim(bottom=0.5 * min(v for v in layers[0][1] if v > 0))
+    ax.set_xticks(x)
+    ax.set_xticklabels(["%d" % r["devices"] for r in rows])
+    ax.set_xlabel("devices (emulated Raspberry Pi 3, rpi3 device model)")
+    ax.set_ylabel(ylabel)
+    if len(layers) > 1:
+        ax.legend(fontsize=8)
+    if labels:
+        for i, v in enumerate(bottom):
+            ax.text(i, v, "%.3g" % v, ha="center", va="bottom", fontsize=8)
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
 def plot(rows, outdir):
+    """Figures 19, 20 and 21 of the paper: IPS, the latency split, energy per inference."""
     try:
         import matplotlib
         matplotlib.use("Agg")
@@ -240,68 +267,21 @@ def plot(rows, outdir):
     except ImportError:
         print("matplotlib is not installed: no figures (the data is in the JSON)")
         return []
-    names = ["%d" % r["devices"] for r in rows]
-    x = range(len(rows))
-    files = []
-    one = next((r for r in rows if r["devices"] == 1), None)
-    twelve = next((r for r in rows if r["devices"] == 12), None)
-    # Figure 19: IPS
-    fig, ax = plt.subplots(figsize=(6, 4))
-    ax.bar(x, [r["ips"] for r in rows], color="tab:blue")
-    ax.set_yscale("log")
-    ax.set_xticks(list(x))
-    ax.set_xticklabels(names)
-    ax.set_xlabel("devices (emulated Raspberry Pi 3, rpi3 device model)")
-    ax.set_ylabel("inferences per second (log)")
-    if one and twelve:
-        ax.set_title("IPS: 12 vs 1 device %.0fx here; paper 500x" % (twelve["ips"] / one["ips"]), fontsize=10)
-    for i, r in enumerate(rows):
-        ax.text(i, r["ips"], "%.3g" % r["ips"], ha="center", va="bottom", fontsize=8)
-    fig.tight_layout()
-    files.append(os.path.join(outdir, "twostream-emu-ips.png"))
-    fig.savefig(files[-1], dpi=120)
-    plt.close(fig)
-    # Figure 20: latency split
-    fig, ax = plt.subplots(figsize=(6, 4))
-    comp = [r["compute_s"] for r in rows]
-    rel = [r["reload_s"] for r in rows]
-    com = [max(r["comm_wait_s"], 0) for r in rows]
-    ax.bar(x, comp, label="compute", color="tab:green")
-    ax.bar(x, rel, bottom=comp, label="reloading", color="tab:red")
-    ax.bar(x, com, bottom=[a + b for a, b in zip(comp, rel)], label="communication and waiting", color="tab:gray")
-    ax.set_yscale("log")
-    ax.set_ylim(bottom=0.5 * min(c for c in comp if c > 0))
-    ax.set_xticks(list(x))
-    ax.set_xticklabels(names)
-    ax.set_xlabel("devices")
-    ax.set_ylabel("end-to-end latency of a frame, s (log)")
-    ax.legend(fontsize=8)
-    ax.set_title("Latency split (like the paper's Figure 20)", fontsize=10)
-    fig.tight_layout()
-    files.append(os.path.join(outdir, "twostream-emu-latency.png"))
-    fig.savefig(files[-1], dpi=120)
-    plt.close(fig)
-    # Figure 21: energy
-    fig, ax = plt.subplots(figsize=(6, 4))
-    st = [r["energy_static_j"] for r in rows]
-    dy = [r["energy_dynamic_j"] for r in rows]
-    ax.bar(x, st, label="static", color="tab:orange")
-    ax.bar(x, dy, bottom=st, label="dynamic", color="tab:purple")
-    ax.set_yscale("log")
-    ax.set_ylim(bottom=0.5 * min(v for v in st if v > 0))
-    ax.set_xticks(list(x))
-    ax.set_xticklabels(names)
-    ax.set_xlabel("devices")
-    ax.set_ylabel("energy per inference, J (log)")
-    ax.legend(fontsize=8)
-    if one and twelve:
-        ax.set_title("Energy: 1 vs 12 devices %.0fx here; paper 90x" % (one["energy_total_j"] / twelve["energy_total_j"]),
-                     fontsize=10)
-    fig.tight_layout()
-    files.append(os.path.join(outdir, "twostream-emu-energy.png"))
-    fig.savefig(files[-1], dpi=120)
-    plt.close(fig)
-    return files
+    r = ratios(rows)
+    ips_t = "IPS: 12 vs 1 device %.0fx here; paper 500x" % r["ips_ratio_12_vs_1"] if r else "IPS"
+    en_t = "Energy: 1 vs 12 devices %.0fx here; paper 90x" % r["energy_ratio_1_vs_12"] if r else "Energy"
+    col = lambda k: [x[k] for x in rows]  # noqa: E731
+    return [
+        stacked(plt, rows, [("IPS", col("ips"), "tab:blue")], "inferences per second (log)", ips_t,
+                os.path.join(outdir, "twostream-emu-ips.png"), labels=True),
+        stacked(plt, rows, [("compute", col("compute_s"), "tab:green"), ("reloading", col("reload_s"), "tab:red"),
+                            ("communication and waiting", [max(v, 0) for v in col("comm_wait_s")], "tab:gray")],
+                "end-to-end latency of a frame, s (log)", "Latency split (like the paper's Figure 20)",
+                os.path.join(outdir, "twostream-emu-latency.png")),
+        stacked(plt, rows, [("static", col("energy_static_j"), "tab:orange"),
+                            ("dynamic", col("energy_dynamic_j"), "tab:purple")],
+                "energy per inference, J (log)", en_t, os.path.join(outdir, "twostream-emu-energy.png")),
+    ]
 
 
 def table(rows):
