@@ -426,6 +426,7 @@ def main():
     print(table(results["systems"]))
     print("ratios here: %s; the paper: 500x IPS (12 vs 1), 90x energy (1 vs 12)" % results["ratios"])
     plot(results["systems"], outdir)
+    print("farm files, node logs and --stats of every run: %s (kept)" % work)
     if a.ck:
         for k, v in record_ck(results, work).items():
             print("CK entry %s: %s" % (k, v))
