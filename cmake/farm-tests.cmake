@@ -38,6 +38,12 @@ if(MC_TESTS)
              --mchair $<TARGET_FILE:mchair>)
     set_tests_properties(farm_twostream_${_t} PROPERTIES LABELS "farm" TIMEOUT 600)
   endforeach()
+  # The one-device system (tests/farm/inturn_test.py): every task of the three
+  # farms on one node with a memory budget under their sum; it reloads, and
+  # every score still equals the pipeline's.  About 5 s.
+  add_test(NAME farm_twostream_inturn COMMAND ${MC_PYTHON} ${CMAKE_SOURCE_DIR}/tests/farm/inturn_test.py correct
+           --mchair $<TARGET_FILE:mchair>)
+  set_tests_properties(farm_twostream_inturn PROPERTIES LABELS "farm" TIMEOUT 300)
   # The journal's graph models on farms from `mchair plan` (profile, plan with
   # split tasks inside residual blocks, run): every result equals predict.
   foreach(_m resnet50 xception c3d)
@@ -99,7 +105,7 @@ if(MC_TESTS)
   # The farm tests once more with every process sanitized (this build is the
   # ASan/UBSan one): leak or error reports of any node or initial fail them.
   if(MC_SANITIZE)
-    foreach(_t alexnet5 methods rejoin twostream)
+    foreach(_t alexnet5 methods rejoin twostream inturn)
       add_test(NAME farm_sanitized_${_t} COMMAND ${MC_PYTHON} ${CMAKE_SOURCE_DIR}/tests/farm/sanitized_test.py ${_t}
                --mchair $<TARGET_FILE:mchair>)
       set_tests_properties(farm_sanitized_${_t} PROPERTIES LABELS "sanitize;farm" TIMEOUT 900)
@@ -109,7 +115,7 @@ if(MC_TESTS)
   # node, sender, HTTP, membership, master and initial, in multi-process
   # scenarios; any race a process reports fails the test.
   if(MC_TSAN)
-    foreach(_t alexnet5 failover kill twostream)
+    foreach(_t alexnet5 failover kill twostream inturn)
       add_test(NAME farm_tsan_${_t} COMMAND ${MC_PYTHON} ${CMAKE_SOURCE_DIR}/tests/farm/sanitized_test.py ${_t}
                --sanitizer tsan --mchair $<TARGET_FILE:mchair>)
       set_tests_properties(farm_tsan_${_t} PROPERTIES LABELS "tsan;farm" TIMEOUT 900)

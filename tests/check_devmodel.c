@@ -154,6 +154,13 @@ START_TEST(test_the_builtin_rpi3_is_its_file_of_record)
     ck_assert(a.weights_mb_s > 0 && a.tensors_mb_s > 0 && a.swap_mb_s > 0);
     ck_assert(mc_devmodel_budget_mb(&a) > 0 && a.available_mb <= a.device_mb);
     ck_assert(a.gflops[MC_OP_CONV3D] < a.gflops[MC_OP_CONV2D]);
+    /* a reload reads the weights at the load rate (the one-device system, node_pool.c) */
+    ck_assert(a.load_mb_s > 0);
+    ck_assert(fabs(mc_devmodel_load_s(&a, 2e6 * a.load_mb_s) - 2.0) < 1e-9);
+    ck_assert(mc_devmodel_load_s(&a, 0) == 0 && mc_devmodel_load_s(NULL, 1e6) == 0);
+    mc_devmodel none = a;
+    none.load_mb_s = 0;
+    ck_assert(mc_devmodel_load_s(&none, 1e6) == 0);
     const char *const *names = mc_devmodel_builtin_names();
     ck_assert(names[0] && !strcmp(names[0], "rpi3"));
     /* a name that is neither a preset nor a file */
@@ -215,6 +222,14 @@ static const bad_case bad_cases[] = {
      "\"memory\": {\"device_mb\": 64, \"available_mb\": 32, \"runtime_mb\": 8}, \"swap\": {\"mb_s\": 1}, "
      "\"link\": {\"mbit_s\": 0}}",
      "link.mbit_s"},
+    {"{\"name\": \"x\", \"compute_gflops\": {\"default\": 1}, \"weights_mb_s\": 1, \"tensors_mb_s\": 1, "
+     "\"memory\": {\"device_mb\": 64, \"available_mb\": 32, \"runtime_mb\": 8}, \"swap\": {\"mb_s\": 1}, "
+     "\"load\": {\"mb_s\": 0}}",
+     "load.mb_s"},
+    {"{\"name\": \"x\", \"compute_gflops\": {\"default\": 1}, \"weights_mb_s\": 1, \"tensors_mb_s\": 1, "
+     "\"memory\": {\"device_mb\": 64, \"available_mb\": 32, \"runtime_mb\": 8}, \"swap\": {\"mb_s\": 1}, "
+     "\"load\": {\"mbs\": 3}}",
+     "unknown key \"mbs\""},
     {"{\"name\": \"x\", \"sources\": {\"a\": 3}, \"compute_gflops\": {\"default\": 1}, \"weights_mb_s\": 1, "
      "\"tensors_mb_s\": 1, " GOOD_TAIL,
      "sources.a"},

@@ -57,6 +57,7 @@ typedef struct mc_devmodel {
     double swap_mb_s, swap_thrash;   /* paging rate; bytes paged per byte over the limit */
     double link_mbit_s;              /* the device's link (the farm's tbf rate; 0: none given) */
     double link_message_s;           /* fixed cost per message (informational: tbf has none) */
+    double load_mb_s;                /* reading a task's weights from storage (a reload; 0: none given) */
 } mc_devmodel;
 
 /* The cost of a layer, or of a layer range (sums, plus the range's swap). */
@@ -102,6 +103,10 @@ double mc_devmodel_pad(double t_start, double modeled_s);
 /* Pads layers [first, last) of m, begun at t_start (mc_now()), to their
  * modeled time; returns the modeled seconds (0 for a bad range). */
 double mc_devmodel_pad_range(const mc_devmodel *dm, const mc_model *m, int first, int last, double t_start);
+
+/* Seconds the device takes to load `bytes` of weights from its storage
+ * (bytes / load_mb_s; 0 when the preset gives no load rate). */
+double mc_devmodel_load_s(const mc_devmodel *dm, double bytes);
 
 /* The preset as JSON (the numbers in use; for reports and state files). */
 cJSON *mc_devmodel_to_json(const mc_devmodel *dm);

@@ -237,7 +237,7 @@ mc_status node_apply_table(node *n, const char *json, const char *origin)
         snprintf(n->log_task, sizeof n->log_task, "%s", k ? k->def.name : "");
         pthread_mutex_unlock(&n->log_lock);
         node_task_close(cur); /* the old weights go before the new ones load */
-        if (k && (st = node_task_load(n, k))) {
+        if (k && (st = node_pool_load(n, k))) { /* alone, or on a device holding several tasks */
             node_log(n, "cannot load task %s: %s", k->def.name, mc_error_last());
             atomic_store(&n->task_id, 0);
             pthread_rwlock_wrlock(&n->task_lock);
@@ -264,7 +264,11 @@ mc_status node_apply_table(node *n, const char *json, const char *origin)
     v = NULL;
     view_publish(n, pub);
     n->send_abort = 1; /* a send in progress is routed again with this table */
-    if (n->task && !keep) node_task_describe(n, n->task, pub);
+    if (n->task && !keep) {
+        node_pool_hold(n->task); /* its model is not evicted while we read it */
+        node_task_describe(n, n->task, pub);
+        node_pool_release(n->task);
+    }
     else if (n->dynamic && !n->quiet)
         node_log(n, "epoch %ld: %s", farm->epoch, n->task ? "task kept" : "no task (standby)");
 out:

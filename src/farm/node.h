@@ -47,11 +47,36 @@
 
 #include <signal.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "../core/flag.h"
 #include "../models/model.h"
 #include "../net/auth.h"
 #include "farm.h"
+
+/* One device holding several tasks (of one or several farms), each served
+ * by its own node (mc_node_run) in one process: they share the device's
+ * memory budget and its compute (one task computes at a time).  A task
+ * whose frame arrives while its weights are not held is loaded again (from
+ * the seed or the weight file, as at start), evicting the least recently
+ * used tasks until it fits; each reload is timed (padded, under a device
+ * model with a load rate, to the model's time for reading the weights),
+ * counted, and carried on the frame as metadata mc.r.<task> (seconds) next
+ * to mc.t.<task>.  node_pool.c; docs/twostream.md, "The one-device system". */
+typedef struct mc_node_pool mc_node_pool;
+struct mc_devmodel;
+struct cJSON;
+/* budget_mb: MiB the tasks' weights may hold together (0: no bound, nothing
+ * is evicted); counted as weight_copies x weights under a device model (its
+ * memory accounting, devmodel.h), else as the weights' bytes.  dm may be NULL. */
+mc_status mc_node_pool_new(double budget_mb, const struct mc_devmodel *dm, mc_node_pool **out);
+void mc_node_pool_free(mc_node_pool *p);
+/* The pool's figures: budget, and per task: farm, name, address, size,
+ * loads, reloads, evictions, seconds loading and reloading, frames computed
+ * and seconds computing.  Caller frees (cJSON_Delete). */
+struct cJSON *mc_node_pool_json(mc_node_pool *p);
+/* One line per task and a total, for logs. */
+void mc_node_pool_print(mc_node_pool *p, FILE *f);
 
 typedef struct mc_node_opts {
     const char *farm;     /* static: the farm file ... */
@@ -85,6 +110,9 @@ typedef struct mc_node_opts {
      * the farm file's "wire" of the task sending), used only towards nodes
      * that announce it (wire.h, send.h). */
     const char *wire;
+    /* The device this node shares with other tasks' nodes (NULL: alone). */
+    mc_node_pool *pool;
+    const char *farm_label; /* names the farm in the pool's figures (default: farm) */
 } mc_node_opts;
 
 /* Turns layer t->first of m into part k of split task t (split.h; method,

@@ -139,6 +139,17 @@ static void compute_frame(node *n, node_task *k, long epoch, mc_frame *fr)
         mc_frame_free(fr);
         return;
     }
+    /* on a device holding several tasks: ours may have been evicted (reloaded here, timed) */
+    double reload_s = 0;
+    mc_status pst = node_pool_enter(n, k, &reload_s);
+    if (pst) {
+        snprintf(why, sizeof why, "%s", mc_error_last());
+        node_queue_lost(n, fr->tag, why);
+        mc_frame_free(fr);
+        mc_frame_free(out);
+        node_out_release(n);
+        return;
+    }
     double t0 = mc_now();
     /* a split part 0 carries the tensors passing its layer by: first in its
      * input and in its output (split.h); the net runs the layer alone */
@@ -151,6 +162,7 @@ static void compute_frame(node *n, node_task *k, long epoch, mc_frame *fr)
         nanosleep(&ts, NULL);
     }
     double dt = mc_now() - t0;
+    node_pool_leave(n, k, dt);
     long us = n->t_frame_us, dus = (long)(dt * 1e6);
     n->t_frame_us = us > 0 ? (3 * us + dus) / 4 : dus;
     if (st) {
@@ -168,6 +180,10 @@ static void compute_frame(node *n, node_task *k, long epoch, mc_frame *fr)
     char v[64];
     snprintf(v, sizeof v, "%.6f", dt);
     mc_ipc_meta_set(&out->meta, k->tkey, v);
+    if (reload_s > 0) { /* the reload of our weights this frame waited for */
+        snprintf(v, sizeof v, "%.6f", reload_s);
+        mc_ipc_meta_set(&out->meta, k->rkey, v);
+    }
     if (n->dynamic) stamp_epoch(&out->meta, epoch);
     n->n_computed++;
     if (k->own_split) {

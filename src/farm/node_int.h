@@ -71,6 +71,11 @@ typedef struct node_task {
     mc_split_io prev_io;
     atomic_int ready;      /* weights loaded, net made: frames can be computed */
     char in_shape[64];
+    /* on a device that holds several tasks (mc_node_pool, node_pool.c) */
+    mc_node_pool *pool;    /* NULL: this node holds its task alone */
+    int pool_slot;         /* our entry in the pool (-1: not yet in it) */
+    char model_ref[MC_NAME_MAX * 4]; /* the model the weights are reopened from after an eviction */
+    char rkey[MC_IPC_KEY_MAX]; /* "mc.r.<task>": seconds this frame waited for our weights to load again */
 } node_task;
 
 typedef struct node {
@@ -149,6 +154,19 @@ void node_task_close(node_task *t);
 /* Same work (layers, method, parts, our part): the node keeps its weights. */
 int node_task_same(const node_task *t, const mc_farm_task *def, int part);
 void node_task_describe(node *n, const node_task *t, const node_view *v);
+
+/* A device holding several tasks (node_pool.c).  Loads go through the pool:
+ * it evicts the least recently used tasks of the device until the new one
+ * fits its budget.  enter/leave bracket one frame's compute (the device
+ * computes one task at a time); enter reloads our task if it was evicted,
+ * giving the seconds that took (padded to the device model's load time). */
+mc_status node_pool_load(node *n, node_task *k);
+mc_status node_pool_enter(node *n, node_task *k, double *reload_s);
+void node_pool_leave(node *n, node_task *k, double compute_s);
+void node_pool_forget(node_task *k); /* the task closes: out of the pool */
+/* Holds the device (no task is evicted meanwhile), e.g. to describe ours. */
+void node_pool_hold(node_task *k);
+void node_pool_release(node_task *k);
 
 /* Threads. */
 void *node_compute_main(void *arg);

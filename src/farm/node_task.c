@@ -142,6 +142,9 @@ mc_status node_task_prepare(node *n, const mc_farm *farm, int ti, int addr_index
     mc_shape_str(&si, k->in_shape, sizeof k->in_shape);
     k->in_bytes = k->in_n * sizeof(float);
     snprintf(k->tkey, sizeof k->tkey, "mc.t.%s", t->name);
+    snprintf(k->rkey, sizeof k->rkey, "mc.r.%s", t->name);
+    snprintf(k->model_ref, sizeof k->model_ref, "%s", farm->model);
+    k->pool_slot = -1;
     *out = k;
     return MC_OK;
 fail:;
@@ -202,6 +205,7 @@ mc_status node_task_open(node *n, const mc_farm *farm, int ti, int addr_index, n
 void node_task_close(node_task *k)
 {
     if (!k) return;
+    node_pool_forget(k);
     if (k->net_ready) mc_net_free(&k->net);
     if (k->model_open) mc_model_free(&k->model);
     free(k->own_sp);

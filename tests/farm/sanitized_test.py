@@ -27,6 +27,10 @@ report nothing.
   failover   farm_test.py failover: replicas drop out and come back
   twostream  twostream_test.py drop: the two-stream model on three farms
              (initial's threads meet in the windows), a frame dropped
+  inturn     inturn_test.py correct --sanitized: the one-device system, every
+             task's node a thread of one process sharing the device
+             (node_pool.c), evicting and reloading (the scores' comparison
+             with predict is the release test's)
 
 Few frames: ASan farms are slow on two cores.
 """
@@ -46,6 +50,7 @@ SCENARIOS = {
     "kill": ["dynamic_test.py", "kill", "--scale", "0.1"],
     "failover": ["farm_test.py", "failover"],
     "twostream": ["twostream_test.py", "drop"],
+    "inturn": ["inturn_test.py", "correct", "--sanitized"],
 }
 
 
