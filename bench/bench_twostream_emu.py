@@ -6,8 +6,9 @@ Mbit/s tbf links, every node padding its compute to the rpi3 device model),
 each measured for IPS, end-to-end latency split into compute, reloading and
 communication (with waiting), and static and dynamic energy per inference.
 
-Layouts: the systems of bench/bench_twostream_farms.py (SYSTEMS, imported, not
-redefined); devices counted without the recording device, which is device 0
+Layouts: the paper's systems as built-in presets (`mchair plan --model
+twostream --system N`, src/farm/twostream_system.c; bench_twostream_farms.py
+runs the same on loopback); devices counted without the recording device, which is device 0
 (`mchair initial --model twostream[-half]`: camera, optical flow, windows).
 The one-device system is the 5-device system's tasks (spatial, temporal,
 pyramid, fc1, fc2+fc3) all on device 1: one `mchair node --farm S,T,H
@@ -67,7 +68,6 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.normpath(os.path.join(HERE, ".."))
 EMU_DIR = os.path.join(REPO, "scripts", "emu")
 sys.path.insert(0, HERE)
-from bench_twostream_farms import SYSTEMS  # noqa: E402  (the paper's layouts: one table)
 
 DEVICE_ENV = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
 IDLE_W, BUSY_W = 1.3, 6.5  # Musical Chair section 4.1: one Pi 3, idle and at 100% utilization
@@ -76,6 +76,7 @@ PAPER = {"ips_ratio_12_vs_1": 500.0, "energy_ratio_1_vs_12": 90.0,
                  "savings and a speedup 500x for IPS'; 'systems larger than five devices always perform better "
                  "than the TX2 (speed up of 1.9x over TX2-GPU and 5x over TX2-CPU)'"}
 NODE_PORT, INITIAL_PORT = 12345, 9997
+PRESET_PORT, PRESET_INITIAL = 20000, 21000  # placeholders of `plan --system`, mapped onto the farm
 SEED = 1
 
 
@@ -87,44 +88,50 @@ def emu_farmlib():
     return m
 
 
-def graphs_of(n):
-    """[(graph model, [(task, layers, method, parts, replicas)])] of system n, and the model."""
-    model, sr, tr, head = SYSTEMS[5 if n == 1 else n]
-    half = model == "twostream-half"
-    return model, [("twostream-spatial", [("spatial", ["conv1s", "fc1s"], None, 1, sr)]),
-                   ("twostream-temporal", [("temporal", ["conv1t", "fc1t"], None, 1, tr)]),
-                   ("twostream-half-head" if half else "twostream-head", [t + (1,) for t in head])]
+def preset_files(mchair, n, work):
+    """System n's three farm files from the built-in presets (`mchair plan --model
+    twostream --system N`: src/farm/twostream_system.c), on placeholder loopback
+    ports: device k (1..n) at PRESET_PORT + k - 1, graph g's initial at
+    PRESET_INITIAL + g. Returns (model, [parsed file per graph])."""
+    d = os.path.join(work, "preset-%d" % n)
+    r = subprocess.run([mchair, "plan", "--model", "twostream-half" if n == 4 else "twostream", "--system", str(n), "--out", d, "--host", "127.0.0.1",
+                        "--port", str(PRESET_PORT), "--initial-port", str(PRESET_INITIAL)],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True)
+    if r.returncode:
+        raise RuntimeError("mchair plan --system %d: %s" % (n, r.stdout))
+    files = [json.load(open(os.path.join(d, g + ".json"))) for g in ("spatial", "temporal", "head")]
+    return files[0]["system"]["model"], files
 
 
-def farm_files(n, addrs, work):
-    """Three farm files for system n on the farm's addresses (device 0: initial); returns
-    (paths, nodes: [(device, "ip:port", graph index, task, part)])."""
-    model, graphs = graphs_of(n)
-    paths, nodes, dev, port = [], [], 1, NODE_PORT
-    for g, (gm, tasks) in enumerate(graphs):
+def farm_files(mchair, n, addrs, work):
+    """Three farm files for system n on the farm's addresses (device 0: initial;
+    device k of the preset on the farm's device k; the one-device system: the
+    5-device system's tasks, each on its own port of device 1); returns
+    (model, paths, nodes: [(device, "ip:port", graph index, task, part)])."""
+    model, files = preset_files(mchair, 5 if n == 1 else n, work)
+    paths, nodes, port = [], [], NODE_PORT
+    for g, f in enumerate(files):
+        parts = {t["name"]: t.get("parts", 1) for t in f["tasks"]}
         node = {"initial": ["%s:%d" % (addrs[0], INITIAL_PORT + g)]}
-        js = []
-        for name, layers, method, parts, reps in tasks:
-            t = {"name": name, "layers": layers}
-            if method:
-                t.update(method=method, parts=parts)
-            js.append(t)
+        for t in f["tasks"]:
+            name = t["name"]
             node[name] = []
-            for k in range(parts * reps):
+            for k, a in enumerate(f["node"][name]):
+                dev = int(a.rsplit(":", 1)[1]) - PRESET_PORT + 1
                 if n == 1:  # one device: every task on its own port of device 1
-                    a = "%s:%d" % (addrs[1], port)
+                    dev, a = 1, "%s:%d" % (addrs[1], port)
                     port += 1
                 else:
                     a = "%s:%d" % (addrs[dev], NODE_PORT)
-                    dev += 1
                 node[name].append(a)
-                nodes.append((1 if n == 1 else dev - 1, a, g, name, k % parts))
+                nodes.append((dev, a, g, name, k % parts[name]))
         path = os.path.join(work, "sys%d-g%d.json" % (n, g))
-        with open(path, "w") as f:
-            json.dump({"model": gm, "tasks": js, "node": node}, f, indent=1)
+        with open(path, "w") as out:
+            json.dump({"model": f["model"], "tasks": f["tasks"], "node": node}, out, indent=1)
         paths.append(path)
-    if n > 1 and dev - 1 != n:
-        raise RuntimeError("system %d: the layout has %d task devices" % (n, dev - 1))
+    devices = {dev for dev, _, _, _, _ in nodes}
+    if n > 1 and devices != set(range(1, n + 1)):
+        raise RuntimeError("system %d: the preset's tasks are on devices %s" % (n, sorted(devices)))
     return model, paths, nodes
 
 
@@ -142,7 +149,7 @@ def wait_log(path, want, proc, timeout=180):
 def run_once(farm, mchair, n, work, tag, frames, fps):
     """Starts system n's nodes, runs initial in device 0, stops the nodes; returns the report and stats."""
     addrs = farm.addresses()
-    model, paths, nodes = farm_files(n, addrs, os.path.join(work))
+    model, paths, nodes = farm_files(mchair, n, addrs, work)
     logs, stats = [], []
     if n == 1:
         st = os.path.join(work, "%s-device.stats.json" % tag)
@@ -326,7 +333,7 @@ def record_ck(results, out):
                 "plat_name": "emulated Raspberry Pi 3 (mchair farm --device-model rpi3) on %s" % results["machine"],
                 "platform_species": "embedded", "farm_layout": r["layout"], "devices": r["devices_map"],
                 "farm_system": "the one-device system (tasks loaded in turn)" if n == 1 else
-                               "the paper's %d-device system (bench/bench_twostream_farms.py SYSTEMS)" % n,
+                               "the paper's %d-device system (preset: mchair plan --model twostream --system N)" % n,
                 "emulation": {"tool": "mchair farm (network namespaces, tc tbf links, cgroup v1 cpu/memory)",
                               "device_model": "rpi3", "link_rate_bps": 62000000, "threads_per_device": 1,
                               "host_load_before": r["load_before"], "host_load_after": r["load_after"]},

@@ -14,8 +14,8 @@ keeps the windows):
     8   spatial 1, temporal 1, pyramid 1, fc1 split by outputs on 2, fc2 on 2, fc3 1
     10  as 8 with spatial and temporal on 2 replicas each
     12  as 8 with spatial and temporal on 3 replicas each
-The one-device system (tasks loaded in turn) is not here: it needs a node that
-reloads its task per frame, which does not exist.
+The one-device system (tasks loaded in turn by one `mchair node --farm S,T,H`)
+is run on the emulated farm by bench_twostream_emu.py, with the same presets.
 
 Every node is a process on this machine's cores, so IPS and latency here say
 how the layouts behave on one shared host, not what Raspberry Pis would do.
