@@ -28,7 +28,7 @@ const mc_cut_tensor *mc_net_output(const mc_net *n, int k) { return k >= 0 && k 
 
 size_t mc_net_activation_bytes(const mc_net *n)
 {
-    size_t s = 0;
+    size_t s = mc_net_stream_ring_bytes(n, -1);
     for (int b = 0; b < n->n_bufs; b++) s += n->buf_bytes[b];
     return s;
 }
@@ -125,17 +125,24 @@ static mc_status plan(mc_net *n)
     for (int i = first; i < last; i++) {
         const mc_layer *l = &m->layers[i];
         if (l->alias) continue;
+        /* A streamed chain (net_stream.h) is one step here: its inner
+         * outputs live in rings, its last output in a buffer, and its
+         * first layer's input is held until the whole chain has run. */
+        const int c = n->chain_of ? n->chain_of[i - first] : -1;
+        if (c >= 0 && i + 1 < n->chains[c].end) continue;
+        const mc_layer *reader = c >= 0 ? &m->layers[n->chains[c].first] : l;
         const size_t bytes = mc_shape_count(&l->out) * sizeof(float);
         const int r0 = root_of(&p, l->inputs[0]);
         int b;
-        if (mc_op_get(l->op)->inplace && p.last_use[r0 + 1] == i && mc_shape_count(&l->in) == mc_shape_count(&l->out))
+        if (c < 0 && mc_op_get(l->op)->inplace && p.last_use[r0 + 1] == i &&
+            mc_shape_count(&l->in) == mc_shape_count(&l->out))
             b = n->val_buf[r0 + 1]; /* write over the dying first input */
         else
             b = take(&p, bytes);
         n->val_buf[i + 1] = b;
-        for (int k = 0; k < l->n_in; k++) { /* inputs read for the last time give their buffer back */
-            const int r = root_of(&p, l->inputs[k]), rb = n->val_buf[r + 1];
-            if (p.last_use[r + 1] == i && rb != b) p.busy[rb] = 0;
+        for (int k = 0; k < reader->n_in; k++) { /* inputs read for the last time give their buffer back */
+            const int r = root_of(&p, reader->inputs[k]), rb = n->val_buf[r + 1];
+            if (p.last_use[r + 1] == reader->index && rb != b) p.busy[rb] = 0;
         }
         if (p.last_use[i + 1] < 0) p.busy[b] = 0; /* never read: cannot happen in a parsed model */
     }
@@ -157,6 +164,7 @@ static void release(mc_net *n, int prepared_last)
         if (!n->model->layers[i].alias) be->release_layer(be, &n->model->layers[i]);
     for (int b = 0; b < n->n_bufs; b++)
         if (n->bufs && n->bufs[b]) be->buffer_free(be, n->bufs[b]);
+    mc_net_stream_free(n);
     if (n->ws) be->buffer_free(be, n->ws);
     mc_free(n->bufs);
     mc_free(n->buf_bytes);
@@ -236,6 +244,7 @@ mc_status mc_net_init_ex(mc_net *n, mc_model *m, int first, int last, mc_backend
         if ((st = be->prepare_layer(be, l))) goto fail;
         prepared = i + 1; /* layers [first, prepared) are prepared */
     }
+    if (!(flags & MC_NET_WHOLE) && (st = mc_net_stream_find(n))) goto fail;
     if ((st = plan(n))) goto fail;
     for (int i = first; i < last; i++) {
         const mc_layer *l = &m->layers[i];
@@ -245,6 +254,7 @@ mc_status mc_net_init_ex(mc_net *n, mc_model *m, int first, int last, mc_backend
     for (int b = 0; b < n->n_bufs; b++)
         if ((st = be->buffer_alloc(be, n->buf_bytes[b], &n->bufs[b]))) goto fail;
     if (n->ws_bytes && (st = be->buffer_alloc(be, n->ws_bytes, &n->ws))) goto fail;
+    if ((st = mc_net_stream_alloc(n))) goto fail;
     return MC_OK;
 fail:
     release(n, prepared);
@@ -262,6 +272,13 @@ mc_status mc_net_forward_n(mc_net *n, const float *const *ins, float *const *out
     for (int i = n->first; i < n->last; i++) {
         const mc_layer *l = &n->model->layers[i];
         if (l->alias) continue;
+        const int c = n->chain_of ? n->chain_of[i - n->first] : -1;
+        if (c >= 0) { /* a streamed chain, from its first layer to its last */
+            const mc_net_chain *ch = &n->chains[c];
+            if ((st = mc_net_stream_run(n, c, buf_of(n, l->inputs[0]), buf_of(n, ch->end - 1)))) return st;
+            i = ch->end - 1;
+            continue;
+        }
         double t0 = n->profile ? mc_now() : 0;
         void *out = buf_of(n, i);
         if (l->n_in == 1) {
