@@ -14,12 +14,11 @@ static int streams(const mc_layer *l)
            l->in.ne[3] >= 1 && l->out.ne[3] >= 1;
 }
 
-/* Whether layer b (= a + 1) can read a's output frame by frame: a's output
- * is b's only input, b is a's only reader, and it does not leave the range. */
-static int links(const mc_net *n, const mc_layer *a, const mc_layer *b)
+int mc_net_stream_links(const mc_model *m, int a)
 {
-    return streams(a) && streams(b) && b->inputs[0] == a->index && a->last_reader == b->index &&
-           b->index < n->last;
+    if (a < 0 || a + 1 >= m->n_layers) return 0;
+    const mc_layer *x = &m->layers[a], *y = &m->layers[a + 1];
+    return streams(x) && streams(y) && y->inputs[0] == a && x->last_reader == a + 1;
 }
 
 mc_status mc_net_stream_find(mc_net *n)
@@ -35,7 +34,7 @@ mc_status mc_net_stream_find(mc_net *n)
     for (int i = 0; i < len; i++) n->chain_of[i] = -1;
     for (int i = n->first; i + 1 < n->last;) {
         int e = i + 1;
-        while (e < n->last && e - i < MC_NET_CHAIN_MAX && links(n, &m->layers[e - 1], &m->layers[e])) e++;
+        while (e < n->last && e - i < MC_NET_CHAIN_MAX && mc_net_stream_links(m, e - 1)) e++;
         if (e - i < 2) {
             i++;
             continue;
@@ -55,7 +54,8 @@ mc_status mc_net_stream_find(mc_net *n)
                 inner = mc_shape_count(&l->out) * sizeof(float);
         }
         /* Worth it when the rings take less than the two buffers whole
-         * tensors would ping-pong in (short clips, many thin layers: not). */
+         * tensors would ping-pong in (short clips, many thin layers: not).
+         * The planner's estimate follows the same rule (planner.c). */
         if (rings < 2 * inner) {
             for (int j = i; j < e; j++) n->chain_of[j - n->first] = n->n_chains;
             n->n_chains++;

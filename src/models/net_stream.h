@@ -37,6 +37,15 @@ typedef struct mc_net_chain {
 } mc_net_chain;
 
 struct mc_net;
+struct mc_model;
+
+/* Whether layer a + 1 of m can read layer a's output frame by frame: both
+ * are clip ops (forward_frame_cpu), a + 1 reads only a, and only a + 1
+ * reads a.  A net streams such links inside its range (greedily from its
+ * first layer, MC_NET_CHAIN_MAX layers a chain, and only a chain whose
+ * rings take less than twice its largest inner tensor); the planner's
+ * memory estimate applies the same rule (profile.h stream_ring_bytes). */
+int mc_net_stream_links(const struct mc_model *m, int a);
 
 /* Finds the chains of the net's range (n->chains, n->n_chains, n->chain_of)
  * before its buffer plan; nothing when the backend cannot stream. */
