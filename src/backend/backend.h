@@ -51,6 +51,10 @@ struct mc_backend {
      * stream clips (the net then runs every layer whole). */
     mc_status (*forward_frame)(mc_backend *be, const mc_layer *l, const void *const *win, int ot, void *out,
                                void *ws);
+    /* 1: buffers are host memory, so a net may let its layers read the
+     * caller's input arrays and write its output arrays in place of
+     * buffers of its own (no upload or download copy; models/net.h). */
+    int host_memory;
 };
 
 typedef enum mc_backend_kind { MC_BACKEND_CPU, MC_BACKEND_CUDA } mc_backend_kind;

@@ -146,6 +146,7 @@ static const mc_backend cpu_template = {
     /* .destroy         = */ cpu_destroy,
     /* .forward_n       = */ cpu_forward_n,
     /* .forward_frame   = */ cpu_forward_frame,
+    /* .host_memory     = */ 1,
 };
 
 /* Bytes of derived weights (Winograd) a CPU backend allows by default:

@@ -650,6 +650,7 @@ static const mc_backend cuda_template = {
     /* .destroy         = */ cuda_destroy,
     /* .forward_n       = */ cuda_forward_n,
     /* .forward_frame   = */ NULL, /* clips run whole on the GPU */
+    /* .host_memory     = */ 0,
 };
 
 static long env_long(const char *name, long def, long lo, long hi)

@@ -2,6 +2,7 @@
 #include "net.h"
 
 #include <limits.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -34,6 +35,9 @@ size_t mc_net_activation_bytes(const mc_net *n)
 }
 
 /* ---- the buffer plan ---------------------------------------------------- */
+
+/* val_buf of the caller's array j: inputs 0..n_in-1, then outputs. */
+#define IO_BUF(j) (-2 - (j))
 
 typedef struct planner {
     mc_net *n;
@@ -120,8 +124,11 @@ static mc_status plan(mc_net *n)
         for (int k = 0; k < l->n_in; k++) p.last_use[root_of(&p, l->inputs[k]) + 1] = i;
     }
     for (int k = 0; k < n->n_out; k++) p.last_use[root_of(&p, n->out_t[k].producer) + 1] = INT_MAX;
+    /* On a host backend the inputs are the caller's arrays and the outputs
+     * are written into the caller's arrays (IO_BUF): no buffer, no copy. */
+    const int io = n->be->host_memory;
     for (int k = 0; k < n->n_in; k++)
-        n->val_buf[n->in_t[k].producer + 1] = take(&p, n->in_t[k].floats * sizeof(float));
+        n->val_buf[n->in_t[k].producer + 1] = io ? IO_BUF(k) : take(&p, n->in_t[k].floats * sizeof(float));
     for (int i = first; i < last; i++) {
         const mc_layer *l = &m->layers[i];
         if (l->alias) continue;
@@ -133,18 +140,22 @@ static mc_status plan(mc_net *n)
         const mc_layer *reader = c >= 0 ? &m->layers[n->chains[c].first] : l;
         const size_t bytes = mc_shape_count(&l->out) * sizeof(float);
         const int r0 = root_of(&p, l->inputs[0]);
-        int b;
-        if (c < 0 && mc_op_get(l->op)->inplace && p.last_use[r0 + 1] == i &&
-            mc_shape_count(&l->in) == mc_shape_count(&l->out))
-            b = n->val_buf[r0 + 1]; /* write over the dying first input */
+        int b = -1;
+        for (int k = 0; io && p.last_use[i + 1] == INT_MAX && k < n->n_out && b == -1; k++)
+            if (root_of(&p, n->out_t[k].producer) == i) b = IO_BUF(n->n_in + k); /* written where the caller wants it */
+        if (b != -1)
+            ;
+        else if (c < 0 && mc_op_get(l->op)->inplace && p.last_use[r0 + 1] == i && n->val_buf[r0 + 1] >= 0 &&
+                 mc_shape_count(&l->in) == mc_shape_count(&l->out))
+            b = n->val_buf[r0 + 1]; /* write over the dying first input (not the caller's) */
         else
             b = take(&p, bytes);
         n->val_buf[i + 1] = b;
         for (int k = 0; k < reader->n_in; k++) { /* inputs read for the last time give their buffer back */
             const int r = root_of(&p, reader->inputs[k]), rb = n->val_buf[r + 1];
-            if (p.last_use[r + 1] == reader->index && rb != b) p.busy[rb] = 0;
+            if (p.last_use[r + 1] == reader->index && rb != b && rb >= 0) p.busy[rb] = 0;
         }
-        if (p.last_use[i + 1] < 0) p.busy[b] = 0; /* never read: cannot happen in a parsed model */
+        if (p.last_use[i + 1] < 0 && b >= 0) p.busy[b] = 0; /* never read: cannot happen in a parsed model */
     }
     for (int i = first; i < last; i++)
         if (m->layers[i].alias) n->val_buf[i + 1] = n->val_buf[root_of(&p, i) + 1];
@@ -173,6 +184,7 @@ static void release(mc_net *n, int prepared_last)
     mc_free(n->out_t);
     mc_free(n->in_ptr);
     mc_free(n->out_ptr);
+    mc_free(n->io);
     mc_free(n->layer_sec);
     memset(n, 0, sizeof *n);
 }
@@ -217,7 +229,8 @@ mc_status mc_net_init_ex(mc_net *n, mc_model *m, int first, int last, mc_backend
     n->in_ptr = mc_calloc((size_t)n->n_in, sizeof *n->in_ptr);
     n->out_ptr = mc_calloc((size_t)n->n_out, sizeof *n->out_ptr);
     n->layer_sec = mc_calloc((size_t)(last - first), sizeof *n->layer_sec);
-    if (!n->in_t || !n->out_t || !n->in_ptr || !n->out_ptr || !n->layer_sec) {
+    n->io = mc_calloc((size_t)(n->n_in + n->n_out), sizeof *n->io);
+    if (!n->in_t || !n->out_t || !n->in_ptr || !n->out_ptr || !n->layer_sec || !n->io) {
         st = mc_error_set(MC_ERR_NOMEM, "net: out of memory");
         goto fail;
     }
@@ -261,14 +274,22 @@ fail:
     return st;
 }
 
-static void *buf_of(const mc_net *n, int v) { return n->bufs[n->val_buf[v + 1]]; }
+static void *buf_of(const mc_net *n, int v)
+{
+    const int b = n->val_buf[v + 1];
+    return b >= 0 ? n->bufs[b] : n->io[IO_BUF(0) - b];
+}
 
 mc_status mc_net_forward_n(mc_net *n, const float *const *ins, float *const *outs)
 {
     mc_backend *be = n->be;
     mc_status st;
-    for (int k = 0; k < n->n_in; k++)
-        if ((st = be->upload(be, buf_of(n, n->in_t[k].producer), ins[k], n->in_t[k].floats))) return st;
+    for (int k = 0; k < n->n_in; k++) {
+        n->io[k] = (void *)(uintptr_t)ins[k]; /* read, never written (plan: no in-place write over it) */
+        if (!be->host_memory && (st = be->upload(be, buf_of(n, n->in_t[k].producer), ins[k], n->in_t[k].floats)))
+            return st;
+    }
+    for (int k = 0; k < n->n_out; k++) n->io[n->n_in + k] = outs[k];
     for (int i = n->first; i < n->last; i++) {
         const mc_layer *l = &n->model->layers[i];
         if (l->alias) continue;
@@ -293,8 +314,10 @@ mc_status mc_net_forward_n(mc_net *n, const float *const *ins, float *const *out
             n->layer_sec[i - n->first] = mc_now() - t0;
         }
     }
-    for (int k = 0; k < n->n_out; k++)
-        if ((st = be->download(be, outs[k], buf_of(n, n->out_t[k].producer), n->out_t[k].floats))) return st;
+    for (int k = 0; k < n->n_out; k++) { /* what was not made in place: on a device, or passing through */
+        const void *src = buf_of(n, n->out_t[k].producer);
+        if (src != outs[k] && (st = be->download(be, outs[k], src, n->out_t[k].floats))) return st;
+    }
     return MC_OK;
 }
 

@@ -18,6 +18,12 @@
  * One workspace serves the hungriest layer.  forward() allocates nothing,
  * so memory does not grow with the number of inferences.
  *
+ * On a host backend (the CPU) the range's inputs are not copied: layers
+ * read the caller's input arrays, which the net never writes, and the
+ * layers making the range's outputs write straight into the caller's
+ * output arrays (a tensor passing through is copied).  So a node holding a
+ * frame does not hold it twice.  Inputs and outputs must not overlap.
+ *
  * Chains of 3-D layers (conv3d, maxpool3d), each the only reader of the one
  * before, run a frame at a time on backends that can (net_stream.h): only
  * the chain's input and last output are whole tensors, and what lies
@@ -43,6 +49,7 @@ typedef struct mc_net {
     int *val_buf;        /* [v + 1]: buffer of value v (layer v's output, -1 the model's input), -1 none */
     int n_in, n_out;     /* tensors crossing cut first / cut last */
     mc_cut_tensor *in_t, *out_t; /* their shapes as this range reads / makes them, offsets in the concatenation */
+    void **io;                   /* the caller's arrays in this forward: inputs, then outputs (host backends) */
     const float **in_ptr;        /* scratch for mc_net_forward: the inputs inside its concatenation */
     float **out_ptr;
     const void *argv[MC_MAX_INPUTS]; /* scratch: buffers of one multi-input layer */
