@@ -16,7 +16,7 @@
  * frame by frame, so both give the same numbers bit for bit.  Within a
  * frame, output rows are taken a band at a time so that the im2col matrix
  * stays within MC_CONV3D_TILE_FLOATS (C3D's conv2 would need 347 MB
- * unbanded, 22 MB for one frame; 3.9 MB in bands of 10 rows); im2col of a band is split across
+ * unbanded, 22 MB for one frame; 10.8 MB in bands of 28 rows); im2col of a band is split across
  * threads, then one multi-threaded SGEMM multiplies it.  The workspace is
  * one band, whatever the thread count.  1x1x1 stride-1 kernels skip
  * im2col. */
@@ -26,7 +26,7 @@
 #include "op.h"
 
 #ifndef MC_CONV3D_TILE_FLOATS
-#define MC_CONV3D_TILE_FLOATS ((size_t)1 << 20)
+#define MC_CONV3D_TILE_FLOATS ((size_t)4 << 20)
 #endif
 #define MC_CONV3D_MIN_M 512
 
@@ -64,9 +64,11 @@ static int conv3d_is_pointwise(const mc_layer *l)
  * least MC_CONV3D_MIN_M output positions or the whole frame (SGEMM packs
  * the whole weight matrix once per call: C3D's conv3b..conv5b have 1.8 to
  * 7 M floats of it, and bands of a few rows spent their time packing),
- * spread evenly over the bands (28 rows in two bands of 14, not 19 + 9).
- * C3D's workspace is then 3.9 MB for conv2, 5.4 MB for conv3a and conv4a,
- * 10.8 MB for conv3b and conv4b. */
+ * spread evenly over the bands (28 rows in two bands of 14, not 21 + 7).
+ * C3D's workspace is then 4.1 MB for conv1, 10.8 MB for conv2, conv3a,
+ * conv3b and conv4b, 5.4 MB for conv4a, 2.7 MB for conv5a/b.  (A tile of
+ * 1 Mi floats made conv2 and conv3a 10-20% slower: more SGEMM calls of
+ * fewer rows.) */
 static int conv3d_band_rows(const mc_layer *l)
 {
     const size_t OW = (size_t)l->out.ne[1], row = OW * conv3d_k(l), OH = (size_t)l->out.ne[2];
