@@ -122,9 +122,8 @@ if(MC_TESTS)
     endforeach()
   endif()
   # The graph models on the farms of farm_graph_* (split tasks inside residual
-  # blocks), a few frames.  C3D is not here: nodes holding its 51 MB conv1 and
-  # 26 MB conv2 outputs pass weights + 64 MiB (docs/farm.md, "Farms of graphs").
-  foreach(_m resnet50 xception)
+  # blocks; C3D's conv chains streamed a few frames at a time), a few frames.
+  foreach(_m resnet50 xception c3d)
     add_test(NAME farm_memory_graph_${_m} COMMAND ${MC_PYTHON} ${_mem_test} graph ${_m} --repeat 3
              --mchair $<TARGET_FILE:mchair>)
     set_tests_properties(farm_memory_graph_${_m} PROPERTIES LABELS "farm" TIMEOUT 600)

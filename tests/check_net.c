@@ -583,6 +583,191 @@ START_TEST(the_backend_thread_count_holds_on_any_calling_thread)
 }
 END_TEST
 
+/* Streamed chains of clip layers (net_stream.h) against whole tensors, on
+ * odd shapes: strides and windows along T that do not divide the clip,
+ * same and valid padding, windows wider and narrower than their stride,
+ * 1x1x1 kernels, a chain broken by a tensor with two readers, a chain
+ * longer than MC_NET_CHAIN_MAX.  `chains`: the chains the whole model must
+ * stream; `smaller`: streaming it holds fewer activation bytes. */
+static const struct stream_case {
+    const char *label, *text;
+    int chains, smaller;
+} stream_cases[] = {
+    {"c3d head, odd frames", "model s1\ninput 13 11 3 7\n"
+                             "conv3d c1 filters=4 kernel=3 padding=same act=relu\n"
+                             "maxpool3d p1 pool=2 pool_t=1\n"
+                             "conv3d c2 filters=5 kernel=3 padding=same act=relu\n"
+                             "maxpool3d p2 pool=2\n"
+                             "flatten f\n"
+                             "dense d units=3\n",
+     1, 1},
+    {"strides and valid windows along T", "model s2\ninput 9 7 2 11\n"
+                                          "conv3d c1 filters=4 kernel=2 kernel_t=3 stride_t=2\n"
+                                          "conv3d c2 filters=3 kernel=3 stride=2 stride_t=1 padding=same act=relu\n"
+                                          "maxpool3d p1 pool=3 pool_t=2 stride_t=1 padding=same\n"
+                                          "maxpool3d p2 pool=1 pool_t=2 stride_t=3\n",
+     1, 1},
+    {"pointwise, same pools, a zeropad between", "model s3\ninput 6 10 4 5\n"
+                                                 "conv3d c1 filters=3 kernel=1\n"
+                                                 "maxpool3d p1 pool=3 stride=2 padding=same\n"
+                                                 "conv3d c2 filters=2 kernel=3 kernel_t=1 padding=same\n"
+                                                 "zeropad z pad_bottom=1 pad_back=2\n"
+                                                 "conv3d c3 filters=2 kernel=2 kernel_t=4 padding=same\n"
+                                                 "maxpool3d p2 pool=2 pool_t=3 stride_t=1\n",
+     2, 1},
+    {"two readers break the chain", "model s4\ninput 5 6 2 6\n"
+                                    "conv3d a filters=3 kernel=3 padding=same\n"
+                                    "conv3d b filters=3 kernel=3 padding=same act=relu\n"
+                                    "maxpool3d p pool=2 stride=1 padding=same\n"
+                                    "add s in=a,p\n"
+                                    "maxpool3d q pool=2\n",
+     1, 1},
+    {"a chain longer than a chain may be", "model s5\ninput 3 4 2 16\n"
+                                           "conv3d l1 filters=2 kernel=1 kernel_t=2 padding=same\n"
+                                           "conv3d l2 filters=2 kernel=1 kernel_t=2 padding=same\n"
+                                           "conv3d l3 filters=2 kernel=1 kernel_t=2 padding=same\n"
+                                           "conv3d l4 filters=2 kernel=1 kernel_t=2 padding=same\n"
+                                           "conv3d l5 filters=2 kernel=1 kernel_t=2 padding=same\n"
+                                           "conv3d l6 filters=2 kernel=1 kernel_t=2 padding=same\n"
+                                           "conv3d l7 filters=2 kernel=1 kernel_t=2 padding=same\n"
+                                           "conv3d l8 filters=2 kernel=1 kernel_t=2 padding=same\n"
+                                           "conv3d l9 filters=2 kernel=1 kernel_t=2 padding=same\n"
+                                           "conv3d l10 filters=2 kernel=1 kernel_t=2 padding=same\n"
+                                           "conv3d l11 filters=2 kernel=1 kernel_t=2 padding=same\n"
+                                           "conv3d l12 filters=2 kernel=1 kernel_t=2 padding=same\n"
+                                           "conv3d l13 filters=2 kernel=1 kernel_t=2 padding=same\n"
+                                           "conv3d l14 filters=2 kernel=1 kernel_t=2 padding=same\n"
+                                           "conv3d l15 filters=2 kernel=1 kernel_t=2 padding=same\n"
+                                           "conv3d l16 filters=2 kernel=1 kernel_t=2 padding=same\n"
+                                           "conv3d l17 filters=2 kernel=3 kernel_t=2 padding=same\n"
+                                           "maxpool3d l18 pool=2\n",
+     2, 0},
+};
+
+/* Range [a, b) of m, streamed or not (MC_NET_WHOLE), on input x; fills
+ * *chains and *act (activation bytes) and returns the output. */
+static float *run_range_flags(mc_model *m, int a, int b, const float *x, unsigned flags, int *chains, size_t *act)
+{
+    mc_backend *be;
+    mc_net n;
+    ck_assert_int_eq(mc_backend_create(MC_BACKEND_CPU, 2, &be), MC_OK);
+    ck_assert_msg(mc_net_init_ex(&n, m, a, b, be, flags) == MC_OK, "%s", mc_error_last());
+    float *out = malloc(mc_net_out_count(&n) * sizeof *out);
+    ck_assert_int_eq(mc_net_forward(&n, x, out), MC_OK);
+    *chains = n.n_chains;
+    *act = mc_net_activation_bytes(&n);
+    mc_net_free(&n);
+    mc_backend_destroy(be);
+    return out;
+}
+
+START_TEST(a_streamed_chain_of_clip_layers_equals_whole_tensors_bit_for_bit)
+{
+    const struct stream_case *c = &stream_cases[_i];
+    mc_model m;
+    ck_assert_msg(mc_model_parse(c->text, c->label, &m) == MC_OK, "%s: %s", c->label, mc_error_last());
+    ck_assert_int_eq(mc_weights_random(&m, 0, m.n_layers, 5), MC_OK);
+    const int n = m.n_layers;
+    for (int a = 0; a < n; a++)
+        for (int b = a + 1; b <= n; b++) {
+            if (b - a < n && n > 8) continue; /* the long chain: the whole model only */
+            const size_t nin = mc_model_cut_floats(&m, a), nout = mc_model_cut_floats(&m, b);
+            float *x = malloc(nin * sizeof *x);
+            mc_input_random(x, nin, 7, (uint64_t)a);
+            for (size_t i = 0; i < nin; i += 7) x[i] = -x[i]; /* negative values too (relu, max) */
+            int ks, kw;
+            size_t as, aw;
+            float *s = run_range_flags(&m, a, b, x, 0, &ks, &as);
+            float *w = run_range_flags(&m, a, b, x, MC_NET_WHOLE, &kw, &aw);
+            ck_assert_msg(memcmp(s, w, nout * sizeof *s) == 0, "%s, layers [%d, %d): streamed differs from whole",
+                          c->label, a, b);
+            ck_assert_int_eq(kw, 0);
+            if (a == 0 && b == n) {
+                ck_assert_msg(ks == c->chains, "%s: %d chains streamed, expected %d", c->label, ks, c->chains);
+                if (c->smaller)
+                    ck_assert_msg(as < aw, "%s: streamed holds %zu activation bytes, whole %zu", c->label, as, aw);
+            }
+            free(s);
+            free(w);
+            free(x);
+        }
+    mc_model_free(&m);
+}
+END_TEST
+
+/* On a host backend a net reads the caller's inputs and writes its outputs
+ * in place: for every range of three graphs (tensors passing through,
+ * in-place layers whose input is the caller's, views), the same numbers as
+ * with buffers of its own and copies (the same CPU backend told it is not
+ * host memory), and the input arrays unchanged. */
+START_TEST(a_host_net_reads_and_writes_the_callers_arrays_without_copies)
+{
+    static const char *const texts[] = {tiny_text, graph_text, clip_text};
+    for (int t = 0; t < 3; t++) {
+        mc_model m;
+        ck_assert_int_eq(mc_model_parse(texts[t], "io", &m), MC_OK);
+        ck_assert_int_eq(mc_weights_random(&m, 0, m.n_layers, 3), MC_OK);
+        mc_backend *be;
+        ck_assert_int_eq(mc_backend_create(MC_BACKEND_CPU, 2, &be), MC_OK);
+        mc_backend copying = *be; /* the same kernels, buffers of its own */
+        copying.host_memory = 0;
+        for (int a = 0; a < m.n_layers; a++)
+            for (int b = a + 1; b <= m.n_layers; b++) {
+                mc_net h, c;
+                ck_assert_int_eq(mc_net_init(&h, &m, a, b, be), MC_OK);
+                ck_assert_int_eq(mc_net_init(&c, &m, a, b, &copying), MC_OK);
+                ck_assert_uint_le(mc_net_activation_bytes(&h), mc_net_activation_bytes(&c));
+                const size_t nin = mc_net_in_count(&h), nout = mc_net_out_count(&h);
+                float *x = malloc(nin * sizeof *x), *x0 = malloc(nin * sizeof *x), *yh = malloc(nout * sizeof *yh),
+                      *yc = malloc(nout * sizeof *yc);
+                mc_input_random(x, nin, 9, (uint64_t)a);
+                for (size_t i = 0; i < nin; i += 3) x[i] = -x[i];
+                memcpy(x0, x, nin * sizeof *x);
+                for (int rep = 0; rep < 2; rep++) { /* twice: nothing left over from the first */
+                    ck_assert_int_eq(mc_net_forward(&h, x, yh), MC_OK);
+                    ck_assert_int_eq(mc_net_forward(&c, x, yc), MC_OK);
+                    ck_assert_msg(memcmp(x, x0, nin * sizeof *x) == 0, "graph %d [%d, %d): the input was written", t,
+                                  a, b);
+                    ck_assert_msg(memcmp(yh, yc, nout * sizeof *yh) == 0, "graph %d [%d, %d): in place differs", t, a,
+                                  b);
+                }
+                free(x);
+                free(x0);
+                free(yh);
+                free(yc);
+                mc_net_free(&h);
+                mc_net_free(&c);
+            }
+        mc_backend_destroy(be);
+        mc_model_free(&m);
+    }
+}
+END_TEST
+
+/* C3D's conv1..pool2 holds no whole conv1 or conv2 output when streamed:
+ * its activations are the clip, pool2's output and rings of a few frames. */
+START_TEST(c3d_conv1_to_pool2_streams_within_a_few_frames)
+{
+    mc_model m;
+    ck_assert_int_eq(mc_model_open("c3d", &m), MC_OK);
+    ck_assert_int_eq(mc_weights_random(&m, 0, 4, 1), MC_OK);
+    mc_backend *be;
+    mc_net n;
+    ck_assert_int_eq(mc_backend_create(MC_BACKEND_CPU, 1, &be), MC_OK);
+    ck_assert_msg(mc_net_init(&n, &m, 0, 4, be) == MC_OK, "%s", mc_error_last());
+    ck_assert_int_eq(n.n_chains, 1);
+    /* the clip and pool2's output are the caller's arrays (a host backend) */
+    const size_t rings = 1 * 112 * 112 * 64 * 4 + 3 * 56 * 56 * 64 * 4 + 2 * 56 * 56 * 128 * 4;
+    ck_assert_uint_eq(mc_net_stream_ring_bytes(&n, -1), rings);
+    ck_assert_uint_eq(mc_net_activation_bytes(&n), rings);
+    /* one band of conv2's im2col rows (28 of a frame's 56), not a frame (21.7 MB) or the clip */
+    ck_assert_uint_eq(n.ws_bytes, (size_t)28 * 56 * 27 * 64 * 4);
+    mc_net_free(&n);
+    mc_backend_destroy(be);
+    mc_model_free(&m);
+}
+END_TEST
+
 Suite *net_suite(void)
 {
     Suite *s = suite_create("net");
@@ -601,6 +786,10 @@ Suite *net_suite(void)
     tcase_add_test(tc, several_tensors_cross_a_cut_as_separate_arrays_or_one_concatenation);
     tcase_add_test(tc, a_folded_batchnorm_equals_the_convolution_then_the_batchnorm);
     tcase_add_test(tc, a_graph_models_weight_file_round_trips_per_range);
+    tcase_add_loop_test(tc, a_streamed_chain_of_clip_layers_equals_whole_tensors_bit_for_bit, 0,
+                        (int)(sizeof stream_cases / sizeof stream_cases[0]));
+    tcase_add_test(tc, c3d_conv1_to_pool2_streams_within_a_few_frames);
+    tcase_add_test(tc, a_host_net_reads_and_writes_the_callers_arrays_without_copies);
     suite_add_tcase(s, tc);
     /* Whole ResNet50 inferences (several each): tagged heavy, left out where
      * every instruction is emulated (the aarch64 run under qemu:

@@ -886,6 +886,54 @@ START_TEST(the_commands_refuse_bad_arguments_with_a_message)
 }
 END_TEST
 
+/* A chain of 3-D layers the net streams (models/net_stream.h) is planned
+ * at what it holds: C3D's conv1..pool2 keeps the clip, pool2's output and
+ * rings of a few frames (15 MB), so it fits 40 MiB, which conv1's 51 MB
+ * output held whole does not.  The same profile without the streaming
+ * figures has no plan. */
+START_TEST(a_streamed_chain_of_clip_layers_is_planned_at_its_rings)
+{
+    mc_model m;
+    ck_assert_int_eq(mc_model_open("c3d", &m), MC_OK);
+    mc_profile p;
+    memset(&p, 0, sizeof p);
+    snprintf(p.model, sizeof p.model, "c3d");
+    p.n_layers = 4; /* conv1, pool1, conv2, pool2 */
+    p.layers = calloc((size_t)p.n_layers, sizeof *p.layers);
+    ck_assert_ptr_nonnull(p.layers);
+    for (int i = 0; i < p.n_layers; i++) {
+        const mc_layer *l = &m.layers[i];
+        mc_prof_layer *pl = &p.layers[i];
+        snprintf(pl->name, sizeof pl->name, "%s", l->name);
+        pl->op = l->op;
+        pl->cost.latency = 1e-11 * mc_op_get(l->op)->macs(l);
+        pl->cost.weight_bytes = 4.0 * (double)(mc_shape_count(&l->wshape) + mc_shape_count(&l->bshape));
+        pl->cost.in_bytes = 4.0 * (double)mc_shape_count(&l->in);
+        pl->cost.out_bytes = 4.0 * (double)mc_shape_count(&l->out);
+        pl->cost.mem_bytes = mc_prof_mem(pl->cost.weight_bytes, pl->cost.in_bytes, pl->cost.out_bytes, 0);
+    }
+    mc_profile_fill_cuts(&p, &m);
+    ck_assert(p.layers[0].stream_ring_bytes == 0); /* nothing before conv1 */
+    ck_assert(p.layers[1].stream_ring_bytes == 4.0 * 112 * 112 * 64);     /* pool1 reads 1 frame of conv1 */
+    ck_assert(p.layers[2].stream_ring_bytes == 4.0 * 3 * 56 * 56 * 64);   /* conv2: 3 of pool1 */
+    ck_assert(p.layers[3].stream_ring_bytes == 4.0 * 2 * 56 * 56 * 128);  /* pool2: 2 of conv2 */
+    mc_plan_opts o = {.n_max = 1, .mem_bytes = 40 * MIB, .link_a = 1e-8, .link_b = 2e-4};
+    mc_plan *plans = calloc(1, sizeof *plans);
+    ck_assert_msg(mc_plan_all(&p, &o, plans) == MC_OK, "%s", mc_error_last());
+    ck_assert_int_eq(plans[0].n_tasks, 1);
+    const double want = 4.0 * (16 * 112 * 112 * 3 + 8 * 28 * 28 * 128) + p.layers[1].stream_ring_bytes +
+                        p.layers[2].stream_ring_bytes + p.layers[3].stream_ring_bytes + p.layers[0].cost.weight_bytes +
+                        p.layers[2].cost.weight_bytes;
+    ck_assert_msg(fabs(plans[0].tasks[0].mem_bytes - want) < 1, "conv1..pool2 planned at %.0f bytes, expected %.0f",
+                  plans[0].tasks[0].mem_bytes, want);
+    for (int i = 0; i < p.n_layers; i++) p.layers[i].stream_ring_bytes = 0;
+    ck_assert_int_ne(mc_plan_all(&p, &o, plans), MC_OK); /* whole tensors: conv1 alone holds 2 x 51 MB */
+    free(plans);
+    mc_profile_free(&p);
+    mc_model_free(&m);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("plan");
@@ -896,6 +944,7 @@ int main(void)
     tcase_add_test(tp, the_prediction_follows_the_cost_model);
     tcase_add_test(tp, a_graph_is_cut_where_few_bytes_cross);
     tcase_add_test(tp, a_split_inside_a_block_carries_the_block_input_with_part_0);
+    tcase_add_test(tp, a_streamed_chain_of_clip_layers_is_planned_at_its_rings);
     tcase_add_test(tp, measured_task_times_recalibrate_the_profile_and_move_devices);
     tcase_add_test(tp, planning_one_to_sixteen_devices_of_a_vgg_sized_model_gives_valid_plans);
     tcase_add_loop_test(tp, impossible_requests_are_refused_naming_the_constraint, 0,

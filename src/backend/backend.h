@@ -45,6 +45,16 @@ struct mc_backend {
      * ins[0] for in-place ops (op.h `inplace`).  NULL: the backend runs no
      * such layer (mc_net_init then refuses them). */
     mc_status (*forward_n)(mc_backend *be, const mc_layer *l, const void *const *ins, void *out, void *ws);
+    /* One output frame `ot` of a clip op (op.h forward_frame_cpu): win[k]
+     * points at input frame mc_op_frame_first(l, ot) + k inside some buffer
+     * (NULL: padding), out at the output frame.  NULL: the backend does not
+     * stream clips (the net then runs every layer whole). */
+    mc_status (*forward_frame)(mc_backend *be, const mc_layer *l, const void *const *win, int ot, void *out,
+                               void *ws);
+    /* 1: buffers are host memory, so a net may let its layers read the
+     * caller's input arrays and write its output arrays in place of
+     * buffers of its own (no upload or download copy; models/net.h). */
+    int host_memory;
 };
 
 typedef enum mc_backend_kind { MC_BACKEND_CPU, MC_BACKEND_CUDA } mc_backend_kind;

@@ -108,6 +108,16 @@ static mc_status cpu_forward_n(mc_backend *be, const mc_layer *l, const void *co
     return d->forward_cpu_n(l, (const float *const *)ins, out, ws);
 }
 
+static mc_status cpu_forward_frame(mc_backend *be, const mc_layer *l, const void *const *win, int ot, void *out,
+                                   void *ws)
+{
+    const mc_op_def *d = mc_op_get(l->op);
+    if (!d->forward_frame_cpu)
+        return mc_error_set(MC_ERR_UNSUPPORTED, "cpu: layer %s (%s) does not run frame by frame", l->name, d->name);
+    cpu_apply_threads(be->ctx);
+    return d->forward_frame_cpu(l, (const float *const *)win, ot, out, ws);
+}
+
 static mc_status cpu_synchronize(mc_backend *be)
 {
     (void)be;
@@ -135,6 +145,8 @@ static const mc_backend cpu_template = {
     /* .synchronize     = */ cpu_synchronize,
     /* .destroy         = */ cpu_destroy,
     /* .forward_n       = */ cpu_forward_n,
+    /* .forward_frame   = */ cpu_forward_frame,
+    /* .host_memory     = */ 1,
 };
 
 /* Bytes of derived weights (Winograd) a CPU backend allows by default:

@@ -649,6 +649,8 @@ static const mc_backend cuda_template = {
     /* .synchronize     = */ cuda_synchronize,
     /* .destroy         = */ cuda_destroy,
     /* .forward_n       = */ cuda_forward_n,
+    /* .forward_frame   = */ NULL, /* clips run whole on the GPU */
+    /* .host_memory     = */ 0,
 };
 
 static long env_long(const char *name, long def, long lo, long hi)

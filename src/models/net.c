@@ -2,6 +2,7 @@
 #include "net.h"
 
 #include <limits.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -28,12 +29,15 @@ const mc_cut_tensor *mc_net_output(const mc_net *n, int k) { return k >= 0 && k 
 
 size_t mc_net_activation_bytes(const mc_net *n)
 {
-    size_t s = 0;
+    size_t s = mc_net_stream_ring_bytes(n, -1);
     for (int b = 0; b < n->n_bufs; b++) s += n->buf_bytes[b];
     return s;
 }
 
 /* ---- the buffer plan ---------------------------------------------------- */
+
+/* val_buf of the caller's array j: inputs 0..n_in-1, then outputs. */
+#define IO_BUF(j) (-2 - (j))
 
 typedef struct planner {
     mc_net *n;
@@ -120,24 +124,38 @@ static mc_status plan(mc_net *n)
         for (int k = 0; k < l->n_in; k++) p.last_use[root_of(&p, l->inputs[k]) + 1] = i;
     }
     for (int k = 0; k < n->n_out; k++) p.last_use[root_of(&p, n->out_t[k].producer) + 1] = INT_MAX;
+    /* On a host backend the inputs are the caller's arrays and the outputs
+     * are written into the caller's arrays (IO_BUF): no buffer, no copy. */
+    const int io = n->be->host_memory;
     for (int k = 0; k < n->n_in; k++)
-        n->val_buf[n->in_t[k].producer + 1] = take(&p, n->in_t[k].floats * sizeof(float));
+        n->val_buf[n->in_t[k].producer + 1] = io ? IO_BUF(k) : take(&p, n->in_t[k].floats * sizeof(float));
     for (int i = first; i < last; i++) {
         const mc_layer *l = &m->layers[i];
         if (l->alias) continue;
+        /* A streamed chain (net_stream.h) is one step here: its inner
+         * outputs live in rings, its last output in a buffer, and its
+         * first layer's input is held until the whole chain has run. */
+        const int c = n->chain_of ? n->chain_of[i - first] : -1;
+        if (c >= 0 && i + 1 < n->chains[c].end) continue;
+        const mc_layer *reader = c >= 0 ? &m->layers[n->chains[c].first] : l;
         const size_t bytes = mc_shape_count(&l->out) * sizeof(float);
         const int r0 = root_of(&p, l->inputs[0]);
-        int b;
-        if (mc_op_get(l->op)->inplace && p.last_use[r0 + 1] == i && mc_shape_count(&l->in) == mc_shape_count(&l->out))
-            b = n->val_buf[r0 + 1]; /* write over the dying first input */
+        int b = -1;
+        for (int k = 0; io && p.last_use[i + 1] == INT_MAX && k < n->n_out && b == -1; k++)
+            if (root_of(&p, n->out_t[k].producer) == i) b = IO_BUF(n->n_in + k); /* written where the caller wants it */
+        if (b != -1)
+            ;
+        else if (c < 0 && mc_op_get(l->op)->inplace && p.last_use[r0 + 1] == i && n->val_buf[r0 + 1] >= 0 &&
+                 mc_shape_count(&l->in) == mc_shape_count(&l->out))
+            b = n->val_buf[r0 + 1]; /* write over the dying first input (not the caller's) */
         else
             b = take(&p, bytes);
         n->val_buf[i + 1] = b;
-        for (int k = 0; k < l->n_in; k++) { /* inputs read for the last time give their buffer back */
-            const int r = root_of(&p, l->inputs[k]), rb = n->val_buf[r + 1];
-            if (p.last_use[r + 1] == i && rb != b) p.busy[rb] = 0;
+        for (int k = 0; k < reader->n_in; k++) { /* inputs read for the last time give their buffer back */
+            const int r = root_of(&p, reader->inputs[k]), rb = n->val_buf[r + 1];
+            if (p.last_use[r + 1] == reader->index && rb != b && rb >= 0) p.busy[rb] = 0;
         }
-        if (p.last_use[i + 1] < 0) p.busy[b] = 0; /* never read: cannot happen in a parsed model */
+        if (p.last_use[i + 1] < 0 && b >= 0) p.busy[b] = 0; /* never read: cannot happen in a parsed model */
     }
     for (int i = first; i < last; i++)
         if (m->layers[i].alias) n->val_buf[i + 1] = n->val_buf[root_of(&p, i) + 1];
@@ -157,6 +175,7 @@ static void release(mc_net *n, int prepared_last)
         if (!n->model->layers[i].alias) be->release_layer(be, &n->model->layers[i]);
     for (int b = 0; b < n->n_bufs; b++)
         if (n->bufs && n->bufs[b]) be->buffer_free(be, n->bufs[b]);
+    mc_net_stream_free(n);
     if (n->ws) be->buffer_free(be, n->ws);
     mc_free(n->bufs);
     mc_free(n->buf_bytes);
@@ -165,6 +184,7 @@ static void release(mc_net *n, int prepared_last)
     mc_free(n->out_t);
     mc_free(n->in_ptr);
     mc_free(n->out_ptr);
+    mc_free(n->io);
     mc_free(n->layer_sec);
     memset(n, 0, sizeof *n);
 }
@@ -209,7 +229,8 @@ mc_status mc_net_init_ex(mc_net *n, mc_model *m, int first, int last, mc_backend
     n->in_ptr = mc_calloc((size_t)n->n_in, sizeof *n->in_ptr);
     n->out_ptr = mc_calloc((size_t)n->n_out, sizeof *n->out_ptr);
     n->layer_sec = mc_calloc((size_t)(last - first), sizeof *n->layer_sec);
-    if (!n->in_t || !n->out_t || !n->in_ptr || !n->out_ptr || !n->layer_sec) {
+    n->io = mc_calloc((size_t)(n->n_in + n->n_out), sizeof *n->io);
+    if (!n->in_t || !n->out_t || !n->in_ptr || !n->out_ptr || !n->layer_sec || !n->io) {
         st = mc_error_set(MC_ERR_NOMEM, "net: out of memory");
         goto fail;
     }
@@ -236,6 +257,7 @@ mc_status mc_net_init_ex(mc_net *n, mc_model *m, int first, int last, mc_backend
         if ((st = be->prepare_layer(be, l))) goto fail;
         prepared = i + 1; /* layers [first, prepared) are prepared */
     }
+    if (!(flags & MC_NET_WHOLE) && (st = mc_net_stream_find(n))) goto fail;
     if ((st = plan(n))) goto fail;
     for (int i = first; i < last; i++) {
         const mc_layer *l = &m->layers[i];
@@ -245,23 +267,39 @@ mc_status mc_net_init_ex(mc_net *n, mc_model *m, int first, int last, mc_backend
     for (int b = 0; b < n->n_bufs; b++)
         if ((st = be->buffer_alloc(be, n->buf_bytes[b], &n->bufs[b]))) goto fail;
     if (n->ws_bytes && (st = be->buffer_alloc(be, n->ws_bytes, &n->ws))) goto fail;
+    if ((st = mc_net_stream_alloc(n))) goto fail;
     return MC_OK;
 fail:
     release(n, prepared);
     return st;
 }
 
-static void *buf_of(const mc_net *n, int v) { return n->bufs[n->val_buf[v + 1]]; }
+static void *buf_of(const mc_net *n, int v)
+{
+    const int b = n->val_buf[v + 1];
+    return b >= 0 ? n->bufs[b] : n->io[IO_BUF(0) - b];
+}
 
 mc_status mc_net_forward_n(mc_net *n, const float *const *ins, float *const *outs)
 {
     mc_backend *be = n->be;
     mc_status st;
-    for (int k = 0; k < n->n_in; k++)
-        if ((st = be->upload(be, buf_of(n, n->in_t[k].producer), ins[k], n->in_t[k].floats))) return st;
+    for (int k = 0; k < n->n_in; k++) {
+        n->io[k] = (void *)(uintptr_t)ins[k]; /* read, never written (plan: no in-place write over it) */
+        if (!be->host_memory && (st = be->upload(be, buf_of(n, n->in_t[k].producer), ins[k], n->in_t[k].floats)))
+            return st;
+    }
+    for (int k = 0; k < n->n_out; k++) n->io[n->n_in + k] = outs[k];
     for (int i = n->first; i < n->last; i++) {
         const mc_layer *l = &n->model->layers[i];
         if (l->alias) continue;
+        const int c = n->chain_of ? n->chain_of[i - n->first] : -1;
+        if (c >= 0) { /* a streamed chain, from its first layer to its last */
+            const mc_net_chain *ch = &n->chains[c];
+            if ((st = mc_net_stream_run(n, c, buf_of(n, l->inputs[0]), buf_of(n, ch->end - 1)))) return st;
+            i = ch->end - 1;
+            continue;
+        }
         double t0 = n->profile ? mc_now() : 0;
         void *out = buf_of(n, i);
         if (l->n_in == 1) {
@@ -276,8 +314,10 @@ mc_status mc_net_forward_n(mc_net *n, const float *const *ins, float *const *out
             n->layer_sec[i - n->first] = mc_now() - t0;
         }
     }
-    for (int k = 0; k < n->n_out; k++)
-        if ((st = be->download(be, outs[k], buf_of(n, n->out_t[k].producer), n->out_t[k].floats))) return st;
+    for (int k = 0; k < n->n_out; k++) { /* what was not made in place: on a device, or passing through */
+        const void *src = buf_of(n, n->out_t[k].producer);
+        if (src != outs[k] && (st = be->download(be, outs[k], src, n->out_t[k].floats))) return st;
+    }
     return MC_OK;
 }
 

@@ -17,12 +17,25 @@
  * folded into its convolution) share their input's buffer and run nothing.
  * One workspace serves the hungriest layer.  forward() allocates nothing,
  * so memory does not grow with the number of inferences.
+ *
+ * On a host backend (the CPU) the range's inputs are not copied: layers
+ * read the caller's input arrays, which the net never writes, and the
+ * layers making the range's outputs write straight into the caller's
+ * output arrays (a tensor passing through is copied).  So a node holding a
+ * frame does not hold it twice.  Inputs and outputs must not overlap.
+ *
+ * Chains of 3-D layers (conv3d, maxpool3d), each the only reader of the one
+ * before, run a frame at a time on backends that can (net_stream.h): only
+ * the chain's input and last output are whole tensors, and what lies
+ * between is rings of a few frames, so a C3D range holds neither conv1's
+ * 51 MB output nor conv2's 26 MB.  The numbers are the same bit for bit.
  */
 #ifndef MC_NET_H
 #define MC_NET_H
 
 #include "../backend/backend.h"
 #include "model.h"
+#include "net_stream.h"
 
 typedef struct mc_net {
     mc_model *model;
@@ -36,9 +49,13 @@ typedef struct mc_net {
     int *val_buf;        /* [v + 1]: buffer of value v (layer v's output, -1 the model's input), -1 none */
     int n_in, n_out;     /* tensors crossing cut first / cut last */
     mc_cut_tensor *in_t, *out_t; /* their shapes as this range reads / makes them, offsets in the concatenation */
+    void **io;                   /* the caller's arrays in this forward: inputs, then outputs (host backends) */
     const float **in_ptr;        /* scratch for mc_net_forward: the inputs inside its concatenation */
     float **out_ptr;
     const void *argv[MC_MAX_INPUTS]; /* scratch: buffers of one multi-input layer */
+    int n_chains;        /* streamed chains of clip layers (net_stream.h) */
+    mc_net_chain *chains;
+    int *chain_of;       /* [i - first]: the chain layer i belongs to, -1 none (NULL: no chains) */
     int profile;         /* 1: time each layer (synchronises after each) */
     double *layer_sec;   /* seconds of the last forward, per layer in range (0 for views) */
 } mc_net;
@@ -53,7 +70,10 @@ enum {
      * tensors that merely pass through the range (cross both cuts) are left
      * out.  A farm's split part runs its layer so; part 0 carries the
      * through tensors beside the net (models/split.h, mc_split_io). */
-    MC_NET_OWN_TENSORS = 1
+    MC_NET_OWN_TENSORS = 1,
+    /* Every layer on whole tensors: no chain streams frame by frame
+     * (tests compare both; the numbers are the same). */
+    MC_NET_WHOLE = 2
 };
 mc_status mc_net_init_ex(mc_net *n, mc_model *m, int first, int last, mc_backend *be, unsigned flags);
 /* in: the floats of the range's inputs, out: of its outputs (host memory),
@@ -74,7 +94,8 @@ int mc_net_n_inputs(const mc_net *n);
 int mc_net_n_outputs(const mc_net *n);
 const mc_cut_tensor *mc_net_input(const mc_net *n, int k);
 const mc_cut_tensor *mc_net_output(const mc_net *n, int k);
-/* Bytes of activation buffers the net holds (the pool, without workspace). */
+/* Bytes of activation buffers the net holds (the pool and the rings of
+ * streamed chains, without workspace). */
 size_t mc_net_activation_bytes(const mc_net *n);
 
 /* Monotonic clock in seconds. */

@@ -147,3 +147,24 @@ void mc_act_apply(mc_act a, float *x, size_t n, size_t channels)
     default: break;
     }
 }
+
+int mc_op_frame_first(const mc_layer *l, int ot) { return ot * l->st - l->pad_front; }
+
+size_t mc_shape_frame_floats(const mc_shape *s) { return (size_t)s->ne[0] * s->ne[1] * s->ne[2]; }
+
+mc_status mc_op_forward_by_frames(const mc_layer *l, const float *in, float *out, float *ws)
+{
+    const mc_op_def *d = mc_op_get(l->op);
+    const float *win[MC_MAX_WINDOW];
+    const int T = l->in.ne[3], OT = l->out.ne[3];
+    const size_t fi = mc_shape_frame_floats(&l->in), fo = mc_shape_frame_floats(&l->out);
+    if (l->kt > MC_MAX_WINDOW)
+        return mc_error_set(MC_ERR_SHAPE, "layer %s: %d frames a window (at most %d)", l->name, l->kt, MC_MAX_WINDOW);
+    for (int ot = 0; ot < OT; ot++) {
+        const int first = mc_op_frame_first(l, ot);
+        for (int k = 0; k < l->kt; k++) win[k] = first + k >= 0 && first + k < T ? in + (size_t)(first + k) * fi : NULL;
+        mc_status st = d->forward_frame_cpu(l, win, ot, out + (size_t)ot * fo, ws);
+        if (st) return st;
+    }
+    return MC_OK;
+}

@@ -147,6 +147,15 @@ typedef struct mc_op_def {
     int inplace;
     /* Names of the aux parameter tensors, "<layer>.<name>" in weight files. */
     const char *aux_names[MC_MAX_AUX];
+    /* Optional, ops over clips (activations {C, W, H, T}: ne[3] frames of
+     * H x W x C): output frame `ot` alone.  win[k] is input frame
+     * mc_op_frame_first(l, ot) + k for k < l->kt (NULL where that frame is
+     * padding, outside [0, T)); out is one output frame, ws the layer's
+     * workspace.  forward_cpu of such an op runs exactly this, frame by
+     * frame, so a net streaming a clip through a chain of them a few frames
+     * at a time (models/net_stream.c) gets the whole-tensor numbers bit for
+     * bit.  NULL: the op does not stream. */
+    mc_status (*forward_frame_cpu)(const mc_layer *l, const float *const *win, int ot, float *out, float *ws);
 } mc_op_def;
 
 extern const mc_op_def mc_op_conv2d, mc_op_maxpool2d, mc_op_dense, mc_op_relu, mc_op_softmax,
@@ -170,6 +179,16 @@ void mc_act_apply(mc_act a, float *x, size_t n, size_t channels);
 mc_status mc_window_out(int in, int k, int s, mc_padding p, int *out, int *pad_before);
 /* Shape inference of a 2-D pooling window (maxpool2d.c; avgpool2d too). */
 mc_status mc_pool2d_infer(mc_layer *l);
+/* Most frames one window of a clip op reads (conv3d's and maxpool3d's kt). */
+#define MC_MAX_WINDOW 32
+/* forward_cpu of an op with forward_frame_cpu: every output frame in turn,
+ * its window pointing into `in`. */
+mc_status mc_op_forward_by_frames(const mc_layer *l, const float *in, float *out, float *ws);
+/* Frame streaming (forward_frame_cpu): the first input frame output frame
+ * ot reads (may be < 0: padding); the window is l->kt frames. */
+int mc_op_frame_first(const mc_layer *l, int ot);
+/* Floats of one frame of a clip-shaped tensor (W * H * C of {C, W, H, T}). */
+size_t mc_shape_frame_floats(const mc_shape *s);
 /* For forward_cpu of multi-input ops: the error for a call with one input. */
 mc_status mc_op_needs_inputs(const mc_layer *l);
 /* Whether the op reads several inputs (has forward_cpu_n). */

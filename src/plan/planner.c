@@ -35,6 +35,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../models/net_stream.h"
+
 #define MAXD MC_PLAN_MAX_DEVICES
 #define MB (1024.0 * 1024.0)
 #define NS 3 /* position states */
@@ -113,25 +115,58 @@ static double waiting(const mc_profile *p, int k)
     return x > 0 ? x : 0;
 }
 
+/* Activation bytes of a chain of 3-D layers streamed from layer l inside
+ * [l, last) (models/net_stream.h, the same rule as the net's): the chain's
+ * input and output whole plus the rings between.  Sets *end to the chain's
+ * end (l + 1 when none starts at l) and returns 0 when the net would not
+ * stream it. */
+static double chain_act(const mc_profile *p, int l, int last, int *end)
+{
+    int e = l + 1;
+    while (e < last && e - l < MC_NET_CHAIN_MAX && p->layers[e].stream_ring_bytes > 0) e++;
+    *end = e;
+    if (e - l < 2) return 0;
+    double rings = 0, inner = 0;
+    for (int k = l + 1; k < e; k++) {
+        rings += p->layers[k].stream_ring_bytes;
+        if (p->layers[k - 1].cost.out_bytes > inner) inner = p->layers[k - 1].cost.out_bytes;
+    }
+    return rings < 2 * inner ? p->layers[l].cost.in_bytes + p->layers[e - 1].cost.out_bytes + rings : 0;
+}
+
 /* Weights + two activation buffers (ping-pong) + workspace + tensors
  * waiting beside them; a view (flatten, a folded batchnorm) allocates
- * nothing, so a range of views only holds its input. */
+ * nothing, so a range of views only holds its input.  A chain of 3-D
+ * layers the net streams holds its input, its output and rings of a few
+ * frames instead (C3D's conv1..pool2: 15 MB, not 2 x 51 MB). */
 static double range_mem(const mc_profile *p, int first, int last)
 {
-    double w = 0, act = 0, ws = 0, live = 0, held = 0;
+    double w = 0, act = 0, ws = 0, live = 0, held = 0, chains = 0;
     for (int l = first; l < last; l++) {
         const mc_prof_cost *c = &p->layers[l].cost;
         w += c->weight_bytes;
-        if (p->layers[l].view) {
-            if (c->in_bytes > held) held = c->in_bytes;
-        } else {
-            if (c->in_bytes > act) act = c->in_bytes;
-            if (c->out_bytes > act) act = c->out_bytes;
-        }
         if (c->ws_bytes > ws) ws = c->ws_bytes;
         if (l > first && waiting(p, l) > live) live = waiting(p, l);
     }
-    return w + (2 * act > held ? 2 * act : held) + ws + live;
+    for (int l = first, e; l < last; l = e) {
+        const double ch = chain_act(p, l, last, &e);
+        if (ch > 0) {
+            if (ch > chains) chains = ch;
+            continue;
+        }
+        for (int k = l; k < e; k++) {
+            const mc_prof_cost *c = &p->layers[k].cost;
+            if (p->layers[k].view) {
+                if (c->in_bytes > held) held = c->in_bytes;
+            } else {
+                if (c->in_bytes > act) act = c->in_bytes;
+                if (c->out_bytes > act) act = c->out_bytes;
+            }
+        }
+    }
+    double a = 2 * act > held ? 2 * act : held;
+    if (chains > a) a = chains;
+    return w + a + ws + live;
 }
 
 /* Bytes passing split layer h by (part 0 carries them in and out, split.h). */
@@ -218,7 +253,7 @@ static void run_dp(planner *P)
             if (sj == BEFORE_SPLIT && (!(P->kind[pj] & POS_BEFORE_HEAVY) || (P->kind[pj] & POS_CHEAP))) continue;
             for (int pi = pj - 1; pi >= 0; pi--) {
                 const int first = P->pos[pi];
-                if (range_mem(P->p, first, last) > budget) break; /* grows as first falls */
+                if (range_mem(P->p, first, last) > budget) continue; /* a streamed chain may fit where less does not */
                 const double svc = data_svc(P, first, last);
                 if (P->kind[pi] & POS_CHEAP) relax(P, pi, AT_CUT, pj, sj, svc, 1, -1);
                 if (P->kind[pi] & POS_AFTER_HEAVY) relax(P, pi, AFTER_SPLIT, pj, sj, svc, 1, -1);
@@ -701,7 +736,16 @@ mc_status mc_plan_all(const mc_profile *p, const mc_plan_opts *o, mc_plan *plans
             while (P.pos_of[c1] < 0) c1--;
             while (P.pos_of[c2] < 0) c2++;
         }
-        const double whole = range_mem(p, c1, c2);
+        double whole = range_mem(p, c1, c2);
+        if (whole > o->mem_bytes) {
+            /* Alone it may hold a large tensor that a task running it with
+             * the layers around it streams (models/net_stream.h): the range
+             * between the cheap cuts around it. */
+            int a = c1, b = c2;
+            while (a > 0 && (P.pos_of[a] < 0 || !(P.kind[P.pos_of[a]] & POS_CHEAP))) a--;
+            while (b < nl && (P.pos_of[b] < 0 || !(P.kind[P.pos_of[b]] & POS_CHEAP))) b++;
+            if (range_mem(p, a, b) < whole) whole = range_mem(p, a, b);
+        }
         if (whole <= o->mem_bytes) continue;
         double least = DBL_MAX;
         int lv = -1;

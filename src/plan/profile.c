@@ -104,6 +104,8 @@ void mc_profile_fill_cuts(mc_profile *p, const mc_model *m)
         p->layers[i].cut_bytes = 4.0 * (double)mc_model_cut_floats(m, i);
         p->layers[i].view = l->alias;
         p->layers[i].fold_of = l->alias && l->op == MC_OP_BATCHNORM && l->inputs[0] >= 0 ? 1 + l->inputs[0] : 0;
+        p->layers[i].stream_ring_bytes =
+            mc_net_stream_links(m, i - 1) ? 4.0 * (double)l->kt * (double)mc_shape_frame_floats(&l->in) : 0;
     }
     p->has_cuts = 1;
 }

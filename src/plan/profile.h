@@ -57,6 +57,8 @@ typedef struct mc_prof_layer {
     double cut_bytes; /* bytes crossing the cut before this layer (when the profile has_cuts) */
     int view;         /* runs nothing (flatten, a folded batchnorm): its output is its input's buffer */
     int fold_of;      /* a batchnorm folded into a convolution: 1 + that layer's index; 0: none */
+    double stream_ring_bytes; /* > 0: the layer streams from the one before it (models/net_stream.h),
+                               * holding this much of its input (a ring of its window's frames) */
     int n_splits;
     mc_prof_split splits[MC_PROFILE_MAX_SPLITS];
 } mc_prof_layer;
@@ -88,7 +90,8 @@ struct mc_devmodel;
 mc_status mc_profile_model(const mc_model *m, const struct mc_devmodel *dm, const int *parts, int n_parts,
                            mc_profile *out);
 
-/* Sets every layer's cut_bytes, view and fold_of from model m (the profile's model). */
+/* Sets every layer's cut_bytes, view, fold_of and stream_ring_bytes from
+ * model m (the profile's model). */
 void mc_profile_fill_cuts(mc_profile *p, const mc_model *m);
 /* The end of a split task of layer l: l + 1, or l + 2 when the batchnorm
  * folded into l follows it (the task then holds both, farm.h). */

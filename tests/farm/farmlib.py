@@ -249,7 +249,11 @@ GRAPH_CASES = {
     "resnet50": (48, 12, "2,4", {"conv3_block2_2_conv": ["conv_spatial"], "conv4_block3_3_conv": ["conv_filter"]},
                  ["conv3_block2_2_conv", "conv4_block3_3_conv"]),
     "xception": (48, 12, "2", {"block7_sepconv2": ["conv_channel"]}, ["block7_sepconv2"]),
-    "c3d": (128, 10, "2", {"conv2": ["conv_filter"]}, ["conv2", "fc6"]),
+    # C3D: fc6 (128 MiB of weights) splits by itself.  conv2 is not forced to split: a
+    # conv_filter part's output is a 25.7 MB partial sum taken before relu and pool2,
+    # which no node holding it (the parts, the merge) can keep within weights + 64 MiB
+    # (docs/farm.md, "Farms of graphs"); cuts where at most pool2's 3.2 MB crosses can.
+    "c3d": (128, 10, "2", {}, ["fc6"]),
 }
 
 
