@@ -113,7 +113,7 @@ if(MC_TESTS)
   # The farm tests once more with every process sanitized (this build is the
   # ASan/UBSan one): leak or error reports of any node or initial fail them.
   if(MC_SANITIZE)
-    foreach(_t alexnet5 methods rejoin twostream twostream_node inturn)
+    foreach(_t alexnet5 methods rejoin twostream twostream_node twostream_window inturn)
       add_test(NAME farm_sanitized_${_t} COMMAND ${MC_PYTHON} ${CMAKE_SOURCE_DIR}/tests/farm/sanitized_test.py ${_t}
                --mchair $<TARGET_FILE:mchair>)
       set_tests_properties(farm_sanitized_${_t} PROPERTIES LABELS "sanitize;farm" TIMEOUT 900)

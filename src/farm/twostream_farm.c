@@ -1,5 +1,6 @@
 /* twostream_farm.c - the two-stream model on three farms, windows at the
- * initial device (twostream_farm.h says how and why).  Three mc_initial_run
+ * initial device or in the head's first task (twostream_farm.h says how and
+ * why), and the window messages' metadata (shared with node_window.c).  Three mc_initial_run
  * loops, one per farm, in threads; they meet in the rings under one mutex. */
 #include "twostream_farm.h"
 

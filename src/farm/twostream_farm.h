@@ -13,10 +13,10 @@
  *     MC_TS_RING frames; a farm is held back when a stream's ring is full);
  *   - once the vectors a frame's windows need are there, it sends the two
  *     windows (40 x 256) to the head farm, which gives the scores.
- * In the paper the last device keeps the pyramid's windows; here the
- * initial device does (the head's input makes one more hop, 40 KB a frame),
- * because the task nodes run any graph piece and keep no state across
- * frames.
+ * That is --windows initial (the default).  In the paper the device of the
+ * pyramid task keeps the windows: --windows node, where the head farm's
+ * first task keeps them (node_window.c) and gets each frame's two new
+ * vectors instead (below); that task must then be one device.
  *
  * Tags of each farm interleave the streams: spatial tag i is frame i / K of
  * stream i % K, temporal tag j frame 10 + j / K (the first with 10 flows),

@@ -30,6 +30,8 @@ report nothing.
   twostream_node  the same with --windows node (the head's first task keeps
              the windows: node_window.c, its reorder buffer and refusals run
              in the compute thread)
+  twostream_window  twostream_test.py window: the windowed task fed by hand
+             (held frames, skips, refusals as losses)
   inturn     inturn_test.py correct --sanitized: the one-device system, every
              task's node a thread of one process sharing the device
              (node_pool.c), evicting and reloading (the scores' comparison
@@ -54,6 +56,7 @@ SCENARIOS = {
     "failover": ["farm_test.py", "failover"],
     "twostream": ["twostream_test.py", "drop"],
     "twostream_node": ["twostream_test.py", "drop", "--windows", "node"],
+    "twostream_window": ["twostream_test.py", "window"],
     "inturn": ["inturn_test.py", "correct", "--sanitized"],
 }
 
