@@ -68,6 +68,13 @@ static node_win *windows_for(node *n, node_task *k, const mc_ts_win_msg *m, char
 {
     node_win *w = n->win;
     if (w && w->task_id == k->id && w->swin == m->swin && w->twin == m->twin) return w;
+    for (int s = 0; w && s < NODE_WIN_STREAMS; s++) /* windows of another task or size: they start over */
+        for (int i = 0; i < NODE_WIN_REORDER; i++)
+            if (w->s[s].held[i]) {
+                lost(n, w->s[s].held[i], "task %s: stream %d frame %ld: the windows started over (new task or "
+                     "window sizes)", k->def.name, s, w->s[s].held_frame[i]);
+                w->s[s].held[i] = NULL;
+            }
     node_window_free(n);
     const size_t rows = (size_t)(m->swin + m->twin);
     if (k->in_n % rows || k->part_in_n != k->in_n) {
