@@ -46,7 +46,9 @@ first task (the node gets each frame's two new vectors; the same assertions).
            stateless path); a frame 16 or more ahead of the next, a frame the
            windows moved past, a stream beyond the node's 16 and bad mc.win
            metadata are each refused (lost, the node's log says why), and the
-           frames after them still come right.
+           frames after them still come right; a held frame (47) is
+           superseded by a later whole window (50, as when a stream starts
+           over) and frame 51 goes on from that window.
   refuse   --windows node with the head's first task on two replicas: initial
            refuses it before it starts (exit 2, saying that replicas cannot
            share windows), and a window message sent by hand to one replica is
@@ -329,6 +331,16 @@ def window_case(mchair, work, failures):
         send(*delta("w44", 44, True, True))
         sw, tw = sw[1:] + [sp[44]], tw[1:] + [tp[44]]
         expect["w44"] = np.concatenate(sw + tw)
+        # the stream starts over (initial does so after a lost head frame): frame 47 waits for 45,
+        # the whole window of frame 50 supersedes it, and frame 51 goes on from that window
+        send(*delta("held47", 47, True, True))
+        sw, tw = list(sp[36:51]), list(tp[26:51])
+        send("w50", np.concatenate(sw + tw), win("full", 0, 50))
+        expect["w50"] = np.concatenate(sw + tw)
+        send(*delta("w51", 51, True, False))
+        sw = sw[1:] + [sp[51]]
+        expect["w51"] = np.concatenate(sw + tw)
+        bad.append(("held47", None, None))
         for tag, x in expect.items():  # the stateless path on the numpy windows
             send("ref-" + tag, x, {})
         for tag in expect:
@@ -339,7 +351,8 @@ def window_case(mchair, work, failures):
         log = open(os.path.join(work, "node-pyr-%d.log" % ports[1])).read()
         for tag, why in (("far", "reorder buffer full"), ("old", "came after its windows moved on"),
                          ("stream", "keeps the windows of 16 streams at most"), ("meta", "mc.win='15/25/xx'"),
-                         ("nostream", "mc.stream='(none)'")):
+                         ("nostream", "mc.stream='(none)'"),
+                         ("held47", "superseded by the whole window of frame 50")):
             got = result(tag, 10)
             if got is None or got.size:
                 failures.append("%s: refused frame not reported to initial as lost (got %s)" % (tag, got))
