@@ -32,11 +32,19 @@ if(MC_TESTS)
   # (tests/farm/twostream_test.py): scores equal the single-device pipeline's;
   # order: the presets with a slowed replica (results out of order); plan: the
   # planner's share of devices between the graphs, its files run; system: the
-  # paper's systems from `plan --system N` (no farm run).
-  foreach(_t correct streams drop order plan system)
+  # paper's systems from `plan --system N` (no farm run); window: the head's
+  # windowed first task fed by hand (reorder, skips, refusals); refuse: a
+  # windowed task on two replicas.  The farm cases again with --windows node
+  # (farm_twostream_<case>_node): the windows in the head farm's first task.
+  foreach(_t correct streams drop order plan system window refuse)
     add_test(NAME farm_twostream_${_t} COMMAND ${MC_PYTHON} ${CMAKE_SOURCE_DIR}/tests/farm/twostream_test.py ${_t}
              --mchair $<TARGET_FILE:mchair>)
     set_tests_properties(farm_twostream_${_t} PROPERTIES LABELS "farm" TIMEOUT 600)
+  endforeach()
+  foreach(_t correct streams drop order)
+    add_test(NAME farm_twostream_${_t}_node COMMAND ${MC_PYTHON} ${CMAKE_SOURCE_DIR}/tests/farm/twostream_test.py
+             ${_t} --windows node --mchair $<TARGET_FILE:mchair>)
+    set_tests_properties(farm_twostream_${_t}_node PROPERTIES LABELS "farm" TIMEOUT 600)
   endforeach()
   # The one-device system (tests/farm/inturn_test.py): every task of the three
   # farms on one node with a memory budget under their sum; it reloads, and
@@ -105,7 +113,7 @@ if(MC_TESTS)
   # The farm tests once more with every process sanitized (this build is the
   # ASan/UBSan one): leak or error reports of any node or initial fail them.
   if(MC_SANITIZE)
-    foreach(_t alexnet5 methods rejoin twostream inturn)
+    foreach(_t alexnet5 methods rejoin twostream twostream_node twostream_window inturn)
       add_test(NAME farm_sanitized_${_t} COMMAND ${MC_PYTHON} ${CMAKE_SOURCE_DIR}/tests/farm/sanitized_test.py ${_t}
                --mchair $<TARGET_FILE:mchair>)
       set_tests_properties(farm_sanitized_${_t} PROPERTIES LABELS "sanitize;farm" TIMEOUT 900)
@@ -115,7 +123,7 @@ if(MC_TESTS)
   # node, sender, HTTP, membership, master and initial, in multi-process
   # scenarios; any race a process reports fails the test.
   if(MC_TSAN)
-    foreach(_t alexnet5 failover kill twostream inturn)
+    foreach(_t alexnet5 failover kill twostream twostream_node inturn)
       add_test(NAME farm_tsan_${_t} COMMAND ${MC_PYTHON} ${CMAKE_SOURCE_DIR}/tests/farm/sanitized_test.py ${_t}
                --sanitizer tsan --mchair $<TARGET_FILE:mchair>)
       set_tests_properties(farm_tsan_${_t} PROPERTIES LABELS "tsan;farm" TIMEOUT 900)

@@ -1,6 +1,7 @@
 /* cmd_initial_twostream.c - `mchair initial --model twostream|twostream-half
  * --farm S.json,T.json,H.json`: the two-stream model on three farms, the
- * windows kept here (farm/twostream_farm.h).  Its own options because it
+ * windows kept here or (--windows node) in the head farm's first task
+ * (farm/twostream_farm.h).  Its own options because it
  * drives three farms from one video source. */
 #include <getopt.h>
 #include <signal.h>
@@ -50,7 +51,11 @@ static void usage(FILE *f)
             "  --json FILE         write a JSON report\n"
             "  --quiet             only the summary\n"
             "  --drop S:F          fault injection: drop frame F of stream S at the source (the\n"
-            "                      spatial farm never sees it; windows skip it and say so)\n");
+            "                      spatial farm never sees it; windows skip it and say so)\n"
+            "  --windows initial|node  where the pyramid's windows are kept: here (default; each\n"
+            "                      frame's two windows go to the head farm) or in the head farm's\n"
+            "                      first task, which must have one address (the paper's layout;\n"
+            "                      each frame's two new vectors go to it)\n");
 }
 
 static void on_score(void *ctx, int stream, long frame, const float *scores, size_t n, int skipped, double lat)
@@ -75,7 +80,8 @@ int mc_cmd_initial_twostream(int argc, char **argv)
                                        {"streams", 1, 0, 'K'}, {"repeat", 1, 0, 'r'}, {"fps", 1, 0, 'P'},
                                        {"seed", 1, 0, 's'},    {"window", 1, 0, 'W'}, {"timeout", 1, 0, 'T'},
                                        {"outputs", 1, 0, 'o'}, {"json", 1, 0, 'j'},   {"quiet", 0, 0, 'q'},
-                                       {"help", 0, 0, 'h'},    {"drop", 1, 0, 'D'},   {0, 0, 0, 0}};
+                                       {"help", 0, 0, 'h'},    {"drop", 1, 0, 'D'},   {"windows", 1, 0, 'w'},
+                                       {0, 0, 0, 0}};
     mc_ts_farm_opts o;
     memset(&o, 0, sizeof o);
     o.video = "random";
@@ -110,6 +116,14 @@ int mc_cmd_initial_twostream(int argc, char **argv)
                 return 2;
             }
             break;
+        case 'w':
+            if (!strcmp(optarg, "initial")) o.windows = MC_TS_WINDOWS_INITIAL;
+            else if (!strcmp(optarg, "node")) o.windows = MC_TS_WINDOWS_NODE;
+            else {
+                fprintf(stderr, "mchair initial: --windows initial|node, got '%s'\n", optarg);
+                return 2;
+            }
+            break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -134,11 +148,11 @@ int mc_cmd_initial_twostream(int argc, char **argv)
         return 2;
     }
     static const char *const gn[3] = {"spatial", "temporal", "head"};
-    printf("%s on 3 farms: %ld frames (%d streams), %ld scored in %.2f s (%.2f scored frames/s once the windows "
+    printf("%s on 3 farms (windows at %s): %ld frames (%d streams), %ld scored in %.2f s (%.2f scored frames/s once the windows "
            "were full), mean latency "
            "%.1f ms (frame sent to the spatial farm -> scores), %ld vectors skipped by windows, %ld windows dropped; "
            "optical flow %.3f ms a frame at the source\n",
-           o.model, r.frames, o.streams, r.scored, r.wall_s, r.steady_ips,
+           o.model, o.windows == MC_TS_WINDOWS_NODE ? "the head's first task" : "initial", r.frames, o.streams, r.scored, r.wall_s, r.steady_ips,
            r.mean_latency_s * 1e3, r.skipped_vectors, r.dropped_windows, r.flow_ms);
     for (int g = 0; g < 3; g++)
         printf("  %-8s farm %s: %ld tags, %ld done, %ld dropped, %ld lost; %ld results came after a later tag's\n",
@@ -147,6 +161,7 @@ int mc_cmd_initial_twostream(int argc, char **argv)
         cJSON *j = cJSON_CreateObject();
         cJSON_AddStringToObject(j, "model", o.model);
         cJSON_AddNumberToObject(j, "streams", o.streams);
+        cJSON_AddStringToObject(j, "windows", o.windows == MC_TS_WINDOWS_NODE ? "node" : "initial");
         cJSON_AddNumberToObject(j, "frames", (double)r.frames);
         cJSON_AddNumberToObject(j, "scored", (double)r.scored);
         cJSON_AddNumberToObject(j, "wall_s", r.wall_s);

@@ -474,6 +474,7 @@ static mc_status send_frame(src *s, long i, mc_rpc *rpc, float *in, uint8_t *u8,
     else if (send_u8) mc_input_random_u8(u8, s->nin, o->seed, (uint64_t)i);
     else mc_input_random(in, s->nin, o->seed, (uint64_t)i);
     mc_ipc_meta meta = *meta0;
+    if (o->meta_fn) o->meta_fn(o->input_ctx, i, &meta);
     if (farm->epoch > 0) {
         char v[32];
         snprintf(v, sizeof v, "%ld", farm->epoch);

@@ -29,6 +29,7 @@
 
 #include "../core/flag.h"
 #include "../net/auth.h"
+#include "../net/avro_ipc.h"
 #include "master.h"
 
 #define MC_INITIAL_REASONS 64
@@ -42,6 +43,9 @@ typedef void (*mc_initial_result_fn)(void *ctx, long tag, const float *out, size
  * results keep arriving meanwhile), or -1 when the frame cannot be made: the
  * tag is then dropped, with the reason the function set (mc_error_set). */
 typedef int (*mc_initial_input_fn)(void *ctx, long tag, float *x);
+/* Adds metadata to the call that sends tag i (called with input_ctx, after
+ * input_fn made the frame): the two-stream farm's window messages. */
+typedef void (*mc_initial_meta_fn)(void *ctx, long tag, mc_ipc_meta *meta);
 /* Called when a tag ends dropped or lost (the reason is in the report). */
 typedef void (*mc_initial_gone_fn)(void *ctx, long tag, int state);
 
@@ -67,6 +71,7 @@ typedef struct mc_initial_opts {
     mc_initial_input_fn input_fn; /* frames made on the fly (NULL: inputs or random) */
     void *input_ctx;
     mc_initial_gone_fn on_gone;   /* tags dropped or lost (called with result_ctx) */
+    mc_initial_meta_fn meta_fn;   /* more metadata for a tag's call (NULL: none) */
 } mc_initial_opts;
 
 enum { MC_TAG_UNSENT, MC_TAG_FLIGHT, MC_TAG_DONE, MC_TAG_LOST, MC_TAG_DROPPED };

@@ -612,6 +612,7 @@ out:
     if (have_in) mc_queue_free(&n->inbox, mc_frame_free);
     if (have_out) mc_queue_free(&n->outbox, mc_frame_free);
     if (n->have_merge) mc_merge_free(&n->merge);
+    node_window_free(n);
     mc_ipc_free(n->ipc);
     mc_ctl_free(n->ctl);
     node_task_close(n->task);

@@ -111,8 +111,9 @@ static void stamp_epoch(mc_ipc_meta *m, long epoch)
     mc_ipc_meta_set(m, "mc.ep", v);
 }
 
-/* Runs one (merged, whole or sliced) frame through our task; queues the output. */
-static void compute_frame(node *n, node_task *k, long epoch, mc_frame *fr)
+/* Runs one (merged, whole or sliced) frame through our task; queues the output
+ * (also the windows' frames, node_window.c). */
+void node_compute_frame(node *n, node_task *k, long epoch, mc_frame *fr)
 {
     char why[MC_IPC_VAL_MAX];
     if (k->own_split && !mc_ipc_meta_get(&fr->meta, "mc.slice")) { /* whole input: cut our slice */
@@ -241,7 +242,8 @@ void *node_compute_main(void *arg)
             }
             if (err) node_log(n, "dropped a part: %s", mc_error_last());
         }
-        if (fr) compute_frame(n, k, v ? v->farm.epoch : 0, fr);
+        if (fr && mc_ipc_meta_get(&fr->meta, "mc.win")) node_window_frame(n, k, v, v ? v->farm.epoch : 0, fr);
+        else if (fr) node_compute_frame(n, k, v ? v->farm.epoch : 0, fr);
         pthread_rwlock_unlock(&n->task_lock);
         node_view_put(n, v);
     }

@@ -26,6 +26,10 @@
 #define NODE_WAIT_S 10.0     /* a frame that may not be dropped waits this long for room */
 #define NODE_BODY_SLACK (64u * 1024u)
 #define NODE_CONTROL_BODY (1u << 20) /* a node without a task takes control messages only */
+#define NODE_WIN_STREAMS 16  /* a windowed task (node_window.c) keeps this many streams' windows... */
+#define NODE_WIN_REORDER 16  /* ...and holds this many frames of a stream that came before their turn */
+
+typedef struct node_win node_win; /* node_window.c */
 
 /* Where the node stands in one table: the farm and our place in it, with
  * the shapes of the split tasks around us.  Immutable once published and
@@ -103,6 +107,7 @@ typedef struct node {
     mc_merge merge;        /* the compute thread's: parts of a split predecessor */
     int have_merge, merge_cap;
     int merge_layer, merge_method, merge_grid_h; /* the split it merges (kept across tables while the same) */
+    node_win *win;         /* the compute thread's: windows of a task fed mc.win messages (NULL: none yet) */
     mc_ipc *ipc;
     mc_ctl *ctl;
     mc_http_server *srv;
@@ -167,6 +172,13 @@ void node_pool_forget(node_task *k); /* the task closes: out of the pool */
 /* Holds the device (no task is evicted meanwhile), e.g. to describe ours. */
 void node_pool_hold(node_task *k);
 void node_pool_release(node_task *k);
+
+/* Computes one frame through task k and queues its output (node_compute.c). */
+void node_compute_frame(node *n, node_task *k, long epoch, mc_frame *fr);
+/* A frame with metadata mc.win (node_window.c): into its stream's windows,
+ * computed in frame order once they are full; refused frames are lost. */
+void node_window_frame(node *n, node_task *k, const node_view *v, long epoch, mc_frame *fr);
+void node_window_free(node *n);
 
 /* Threads. */
 void *node_compute_main(void *arg);

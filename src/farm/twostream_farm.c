@@ -1,5 +1,6 @@
 /* twostream_farm.c - the two-stream model on three farms, windows at the
- * initial device (twostream_farm.h says how and why).  Three mc_initial_run
+ * initial device or in the head's first task (twostream_farm.h says how and
+ * why), and the window messages' metadata (shared with node_window.c).  Three mc_initial_run
  * loops, one per farm, in threads; they meet in the rings under one mutex. */
 #include "twostream_farm.h"
 
@@ -13,6 +14,7 @@
 #include "../models/net.h"
 #include "../models/twostream.h"
 #include "../models/video.h"
+#include "farmfile.h"
 #include "initial.h"
 
 enum { G_SPATIAL, G_TEMPORAL, G_HEAD };
@@ -36,6 +38,10 @@ typedef struct ts_run {
     long *need_from;      /* per stream: the lowest frame a coming window may read */
     double *t_sent;       /* K x F: when frame f went to the spatial farm (0: not yet) */
     int *skipped;         /* per head tag */
+    /* --windows node: what each head tag's call carries, and per stream
+     * whether its next head message must be the whole window */
+    mc_ts_win_msg *wmsg;  /* per head tag */
+    int *resync;          /* per stream */
     pthread_mutex_t mu;
     mc_ts_farm_report *r;
     mc_initial_opts io[3];
@@ -101,6 +107,74 @@ static int window_from(const ts_run *t, const ring *rg, long last, long lo, int 
     return 1;
 }
 
+void mc_ts_win_meta_set(mc_ipc_meta *meta, const mc_ts_win_msg *m)
+{
+    char v[64];
+    if (m->full) snprintf(v, sizeof v, "%d/%d/full", m->swin, m->twin);
+    else snprintf(v, sizeof v, "%d/%d/%c%c", m->swin, m->twin, m->has_s ? 's' : '-', m->has_t ? 't' : '-');
+    mc_ipc_meta_set(meta, "mc.win", v);
+    snprintf(v, sizeof v, "%d", m->stream);
+    mc_ipc_meta_set(meta, "mc.stream", v);
+    snprintf(v, sizeof v, "%ld", m->frame);
+    mc_ipc_meta_set(meta, "mc.frame", v);
+}
+
+mc_status mc_ts_win_meta_get(const mc_ipc_meta *meta, mc_ts_win_msg *m)
+{
+    memset(m, 0, sizeof *m);
+    const char *w = mc_ipc_meta_get(meta, "mc.win"), *s = mc_ipc_meta_get(meta, "mc.stream"),
+               *f = mc_ipc_meta_get(meta, "mc.frame");
+    if (!w) return mc_error_set(MC_ERR_NOT_FOUND, "no metadata mc.win");
+    char kind[8] = "", extra;
+    if (sscanf(w, "%d/%d/%7s%c", &m->swin, &m->twin, kind, &extra) != 3 || m->swin < 1 || m->twin < 1 ||
+        m->swin > 4096 || m->twin > 4096)
+        return mc_error_set(MC_ERR_FORMAT, "metadata mc.win='%s': expected SWIN/TWIN/full or SWIN/TWIN/st "
+                            "(s or -, t or -)", w);
+    if (!strcmp(kind, "full")) m->full = 1;
+    else if (strlen(kind) == 2 && (kind[0] == 's' || kind[0] == '-') && (kind[1] == 't' || kind[1] == '-'))
+        m->has_s = kind[0] == 's', m->has_t = kind[1] == 't';
+    else
+        return mc_error_set(MC_ERR_FORMAT, "metadata mc.win='%s': expected SWIN/TWIN/full or SWIN/TWIN/st "
+                            "(s or -, t or -)", w);
+    char *end;
+    long v = s ? strtol(s, &end, 10) : -1;
+    if (!s || !*s || *end || v < 0 || v > 1 << 20)
+        return mc_error_set(MC_ERR_FORMAT, "metadata mc.stream='%s': expected a stream number", s ? s : "(none)");
+    m->stream = (int)v;
+    v = f ? strtol(f, &end, 10) : -1;
+    if (!f || !*f || *end || v < 0)
+        return mc_error_set(MC_ERR_FORMAT, "metadata mc.frame='%s': expected a frame number", f ? f : "(none)");
+    m->frame = v;
+    return MC_OK;
+}
+
+/* --windows node: replaces the window in x by frame f's two vectors (rows 0
+ * and 1) unless the stream's node windows must start over.  Under t->mu. */
+static void to_delta(ts_run *t, long k, int s, long f, float *x)
+{
+    mc_ts_win_msg *m = &t->wmsg[k];
+    m->swin = t->def->swin, m->twin = t->def->twin, m->stream = s, m->frame = f;
+    m->full = t->resync[s];
+    t->resync[s] = 0;
+    if (m->full) return;
+    const int slot = (int)(f % MC_TS_RING);
+    const ring *sp = &t->sp[s], *tp = &t->tp[s];
+    m->has_s = sp->frame[slot] == f && sp->have[slot] > 0;
+    m->has_t = tp->frame[slot] == f && tp->have[slot] > 0;
+    memset(x, 0, (size_t)(t->def->swin + t->def->twin) * t->dim * sizeof(float));
+    if (m->has_s) memcpy(x, sp->v + (size_t)slot * t->dim, t->dim * sizeof(float));
+    if (m->has_t) memcpy(x + t->dim, tp->v + (size_t)slot * t->dim, t->dim * sizeof(float));
+}
+
+static void head_meta(void *ctx, long k, mc_ipc_meta *meta)
+{
+    ts_run *t = ctx;
+    pthread_mutex_lock(&t->mu);
+    const mc_ts_win_msg m = t->wmsg[k];
+    pthread_mutex_unlock(&t->mu);
+    mc_ts_win_meta_set(meta, &m);
+}
+
 static int head_in(void *ctx, long k, float *x)
 {
     ts_run *t = ctx;
@@ -118,6 +192,13 @@ static int head_in(void *ctx, long k, float *x)
         t->skipped[k] = skipped;
         if (b > 0) t->r->skipped_vectors += skipped;
         else t->r->dropped_windows++;
+        /* the node's windows: frame f's vectors only (its windows are the
+         * ones just made here, for the summary); after a frame that did not
+         * reach the node, the whole window again */
+        if (t->o->windows == MC_TS_WINDOWS_NODE) {
+            if (b > 0) to_delta(t, k, s, f, x);
+            else t->resync[s] = 1;
+        }
     }
     pthread_mutex_unlock(&t->mu);
     if (b < 0)
@@ -176,6 +257,11 @@ static void on_gone(void *ctx, long tag, int state)
     const int s = (int)(tag % t->K);
     if (c->g == G_SPATIAL) put(t, t->sp, s, tag / t->K, NULL, -1);
     else if (c->g == G_TEMPORAL) put(t, t->tp, s, t->def->flows + tag / t->K, NULL, -1);
+    else if (c->g == G_HEAD && t->resync) { /* the node's windows missed a frame: they start over */
+        pthread_mutex_lock(&t->mu);
+        t->resync[s] = 1;
+        pthread_mutex_unlock(&t->mu);
+    }
 }
 
 typedef struct ts_thread {
@@ -249,6 +335,23 @@ static mc_status read_sources(ts_run *t)
     return st;
 }
 
+/* --windows node: the head farm's first task keeps the windows, so it must
+ * be one device (its replicas or parts could not share them). */
+static mc_status check_window_task(const char *path, const char *model)
+{
+    mc_farm *f = malloc(sizeof *f);
+    if (!f) return mc_error_set(MC_ERR_NOMEM, "two-stream farm: out of memory");
+    mc_status st = mc_farm_load(path, model, f);
+    if (!st && f->n_tasks > 0 && (f->tasks[0].n_addr > 1 || f->tasks[0].parts > 1))
+        st = mc_error_set(MC_ERR_INVALID_ARG, "--windows node: %s: the head's first task %s has %d %s; it keeps the "
+                          "windows, which its replicas or parts cannot share: give it one address (the paper's "
+                          "presets do), or keep the windows here (--windows initial)", path, f->tasks[0].name,
+                          f->tasks[0].parts > 1 ? f->tasks[0].parts : f->tasks[0].n_addr,
+                          f->tasks[0].parts > 1 ? "parts" : "replicas");
+    free(f);
+    return st;
+}
+
 mc_status mc_ts_farm_run(const mc_ts_farm_opts *o, mc_flag *stop, mc_ts_farm_report *r)
 {
     memset(r, 0, sizeof *r);
@@ -263,6 +366,8 @@ mc_status mc_ts_farm_run(const mc_ts_farm_opts *o, mc_flag *stop, mc_ts_farm_rep
     else if (t->F <= first_scored(t))
         st = mc_error_set(MC_ERR_INVALID_ARG, "two-stream farm: %ld frames a stream; the first scores come with "
                           "frame %ld", t->F, first_scored(t) + 1);
+    else if (o->windows == MC_TS_WINDOWS_NODE && (st = check_window_task(o->farm[2], t->def->head)))
+        ;
     else if (!(st = mc_model_open(t->def->spatial, &m))) {
         t->w = m.input.ne[1], t->h = m.input.ne[2];
         t->nf = mc_shape_count(&m.input);
@@ -280,7 +385,13 @@ mc_status mc_ts_farm_run(const mc_ts_farm_opts *o, mc_flag *stop, mc_ts_farm_rep
         t->need_from = calloc(K, sizeof(long));
         t->t_sent = calloc(K * F, sizeof(double));
         t->skipped = calloc(K * F, sizeof(int));
-        if (!t->frames || !t->stacks || !t->sp || !t->tp || !t->need_from || !t->t_sent || !t->skipped)
+        if (o->windows == MC_TS_WINDOWS_NODE) {
+            t->wmsg = calloc(K * F, sizeof(mc_ts_win_msg));
+            t->resync = malloc(K * sizeof(int));
+            for (size_t s = 0; t->resync && s < K; s++) t->resync[s] = 1; /* a stream starts with a whole window */
+        }
+        if (!t->frames || !t->stacks || !t->sp || !t->tp || !t->need_from || !t->t_sent || !t->skipped ||
+            (o->windows == MC_TS_WINDOWS_NODE && (!t->wmsg || !t->resync)))
             st = mc_error_set(MC_ERR_NOMEM, "two-stream farm: out of memory for %d streams of %ld frames", t->K, t->F);
         for (int s = 0; s < t->K && !st; s++) {
             t->sp[s].v = malloc(MC_TS_RING * t->dim * sizeof(float));
@@ -315,6 +426,7 @@ mc_status mc_ts_farm_run(const mc_ts_farm_opts *o, mc_flag *stop, mc_ts_farm_rep
         io->result_ctx = &ctx[g];
         io->input_fn = in_fns[g];
         io->input_ctx = t;
+        if (g == G_HEAD && o->windows == MC_TS_WINDOWS_NODE) io->meta_fn = head_meta;
         ta[g].t = t, ta[g].g = g;
         if (pthread_create(&th[g], NULL, farm_thread, &ta[g])) {
             st = mc_error_set(MC_ERR_NOMEM, "two-stream farm: cannot start a thread");
@@ -337,7 +449,7 @@ mc_status mc_ts_farm_run(const mc_ts_farm_opts *o, mc_flag *stop, mc_ts_farm_rep
     if (r->scored > 1 && t->t_score1 > t->t_score0) r->steady_ips = (double)(r->scored - 1) / (t->t_score1 - t->t_score0);
     for (int s = 0; t->sp && s < t->K; s++) free(t->sp[s].v);
     for (int s = 0; t->tp && s < t->K; s++) free(t->tp[s].v);
-    free(t->sp), free(t->tp), free(t->need_from), free(t->t_sent), free(t->skipped);
+    free(t->sp), free(t->tp), free(t->need_from), free(t->t_sent), free(t->skipped), free(t->wmsg), free(t->resync);
     free(t->frames), free(t->stacks);
     pthread_mutex_destroy(&t->mu);
     free(t);

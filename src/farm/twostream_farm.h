@@ -13,10 +13,10 @@
  *     MC_TS_RING frames; a farm is held back when a stream's ring is full);
  *   - once the vectors a frame's windows need are there, it sends the two
  *     windows (40 x 256) to the head farm, which gives the scores.
- * In the paper the last device keeps the pyramid's windows; here the
- * initial device does (the head's input makes one more hop, 40 KB a frame),
- * because the task nodes run any graph piece and keep no state across
- * frames.
+ * That is --windows initial (the default).  In the paper the device of the
+ * pyramid task keeps the windows: --windows node, where the head farm's
+ * first task keeps them (node_window.c) and gets each frame's two new
+ * vectors instead (below); that task must then be one device.
  *
  * Tags of each farm interleave the streams: spatial tag i is frame i / K of
  * stream i % K, temporal tag j frame 10 + j / K (the first with 10 flows),
@@ -33,8 +33,38 @@
 
 #include "../core/flag.h"
 #include "../net/auth.h"
+#include "../net/avro_ipc.h"
 
 #define MC_TS_RING 64
+
+/* Where the pyramid's windows are kept (--windows). */
+enum { MC_TS_WINDOWS_INITIAL, MC_TS_WINDOWS_NODE };
+
+/* --windows node: the head farm's first task keeps the windows (one per
+ * stream, src/farm/node_window.c).  Head tag k's call then carries frame f's
+ * new vectors, not the window: metadata
+ *   mc.win    "<swin>/<twin>/<s><t>": s is 's' when the input's row 0 is frame
+ *             f's spatial vector, '-' when that vector will never come (the
+ *             window skips it); t likewise for row 1 and the temporal vector;
+ *             or "<swin>/<twin>/full": the input is the whole window (rows
+ *             0..swin-1 spatial, then twin temporal, oldest first), sent as a
+ *             stream's first message and again after one of its head
+ *             messages was dropped or lost (the node's windows start over);
+ *   mc.stream the stream, mc.frame the frame f.
+ * The input bytes stay the head's input size (40 x 256 floats). */
+typedef struct mc_ts_win_msg {
+    int swin, twin;
+    int full;         /* the input is the whole window */
+    int has_s, has_t; /* delta: rows 0 and 1 hold frame f's vectors */
+    int stream;
+    long frame;
+} mc_ts_win_msg;
+
+/* Writes m's metadata (mc.win, mc.stream, mc.frame) into meta. */
+void mc_ts_win_meta_set(mc_ipc_meta *meta, const mc_ts_win_msg *m);
+/* Reads them: MC_ERR_NOT_FOUND when meta has no mc.win (not a window
+ * message), MC_ERR_FORMAT naming the key at fault. */
+mc_status mc_ts_win_meta_get(const mc_ipc_meta *meta, mc_ts_win_msg *m);
 
 /* One scored frame: stream, frame number, scores, vectors its windows
  * skipped, seconds from the frame's send to the spatial farm to its scores. */
@@ -52,6 +82,7 @@ typedef struct mc_ts_farm_opts {
     long window;           /* frames in flight per farm (0: its device count) */
     double timeout_s;
     int quiet;
+    int windows;           /* MC_TS_WINDOWS_INITIAL (default) or _NODE */
     mc_auth *auth;
     mc_ts_score_fn on_score;
     void *score_ctx;

@@ -27,6 +27,11 @@ report nothing.
   failover   farm_test.py failover: replicas drop out and come back
   twostream  twostream_test.py drop: the two-stream model on three farms
              (initial's threads meet in the windows), a frame dropped
+  twostream_node  the same with --windows node (the head's first task keeps
+             the windows: node_window.c, its reorder buffer and refusals run
+             in the compute thread)
+  twostream_window  twostream_test.py window: the windowed task fed by hand
+             (held frames, skips, refusals as losses)
   inturn     inturn_test.py correct --sanitized: the one-device system, every
              task's node a thread of one process sharing the device
              (node_pool.c), evicting and reloading (the scores' comparison
@@ -50,6 +55,8 @@ SCENARIOS = {
     "kill": ["dynamic_test.py", "kill", "--scale", "0.1"],
     "failover": ["farm_test.py", "failover"],
     "twostream": ["twostream_test.py", "drop"],
+    "twostream_node": ["twostream_test.py", "drop", "--windows", "node"],
+    "twostream_window": ["twostream_test.py", "window"],
     "inturn": ["inturn_test.py", "correct", "--sanitized"],
 }
 

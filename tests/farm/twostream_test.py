@@ -2,7 +2,8 @@
 """The two-stream model on farms (`mchair initial --model twostream-half --farm
 S,T,H`): three loopback farms (the spatial CNN's convolutions on two replicas, so
 results arrive out of order; the head's fc1 split in two parts by outputs), the
-windows kept at the initial device.
+windows kept at the initial device, or with --windows node in the head farm's
+first task (the node gets each frame's two new vectors; the same assertions).
 
   correct  one stream (a Y4M of a moving pattern): every frame's scores from
            frame 34 on equal `mchair predict --model twostream-half` on the same
@@ -36,7 +37,25 @@ windows kept at the initial device.
            here, as docs/twostream.md reads Figures 14b and 18); other N and a
            system of the other model are refused, naming the systems.
 
-Usage: twostream_test.py correct|streams|drop|order|plan|system --mchair build/mchair
+  window   the windowed task alone: the half head's farm (pyr, fc1 split in
+           two, rest) with a Python avro.ipc responder as its initial, fed
+           window messages by hand: a whole window (frame 40), then the next
+           frames' vectors out of order (42 before 41, some marked skipped);
+           each output must equal, bit for bit, the same farm's output for the
+           window rebuilt in numpy and sent without window metadata (the
+           stateless path); a frame 16 or more ahead of the next, a frame the
+           windows moved past, a stream beyond the node's 16 and bad mc.win
+           metadata are each refused (lost, the node's log says why), and the
+           frames after them still come right; a held frame (47) is
+           superseded by a later whole window (50, as when a stream starts
+           over) and frame 51 goes on from that window.
+  refuse   --windows node with the head's first task on two replicas: initial
+           refuses it before it starts (exit 2, saying that replicas cannot
+           share windows), and a window message sent by hand to one replica is
+           refused by the node, its log saying why.
+
+Usage: twostream_test.py correct|streams|drop|order|plan|system|window|refuse --mchair build/mchair
+                         [--windows initial|node]
 """
 import argparse
 import json
@@ -45,6 +64,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 
 import numpy as np
 
@@ -79,12 +99,12 @@ def write_pngs(folder, n):
         Image.fromarray((rgb * 255).round().astype(np.uint8)).save(os.path.join(folder, "f%03d.png" % t))
 
 
-def farms(work):
+def farms(work, pyr_replicas=1):
     """Three farm files; returns their paths and {file: layout}."""
-    ports = fl.free_ports(11)
+    ports = fl.free_ports(11 + pyr_replicas - 1)
     s = {"conv": ports[1:3], "fc": ports[3:4]}
     t = {"all": ports[5:6]}
-    h = {"pyr": ports[7:8], "fc1": ports[8:10], "rest": ports[10:11]}
+    h = {"pyr": ports[7:8] + ports[11:], "fc1": ports[8:10], "rest": ports[10:11]}
     specs = [
         ("s.json", "twostream-spatial", ports[0],
          '[{"name": "conv", "layers": ["conv1s", "conv3s"]}, {"name": "fc", "layers": ["fc1s", "fc1s"]}]', s),
@@ -136,14 +156,16 @@ def rel(a, b):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("case", choices=("correct", "streams", "drop", "order", "plan", "system"))
+    ap.add_argument("case", choices=("correct", "streams", "drop", "order", "plan", "system", "window", "refuse"))
     ap.add_argument("--mchair", required=True)
+    ap.add_argument("--windows", choices=("initial", "node"), default="initial")
     a = ap.parse_args()
     work = tempfile.mkdtemp(prefix="mchair-twostream-farm-")
     failures = []
-    if a.case in ("plan", "system"):
+    if a.case in ("plan", "system", "window", "refuse"):
         try:
-            (plan_case if a.case == "plan" else system_case)(a.mchair, work, failures)
+            {"plan": plan_case, "system": system_case, "window": window_case,
+             "refuse": refuse_case}[a.case](a.mchair, work, failures)
         finally:
             rc = fl.finish(work, failures)
         for f in failures:
@@ -167,7 +189,7 @@ def main():
         report = os.path.join(work, "report.json")
         cmd = [a.mchair, "initial", "--model", "twostream-half", "--farm", ",".join(p for p, _ in fs),
                "--video", ",".join(videos), "--streams", str(len(videos)), "--repeat", str(n), "--outputs", outs,
-               "--json", report, "--quiet"]
+               "--json", report, "--quiet", "--windows", a.windows]
         if a.case == "drop":
             cmd += ["--drop", "0:30"]
         p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True, timeout=600)
@@ -206,7 +228,13 @@ def main():
             for want in ("11 vectors skipped by windows", "0 windows dropped", "%d tags, %d done, 1 dropped, 0 lost" % (n, n - 1)):
                 if want not in p.stdout:
                     failures.append("the summary does not say '%s'" % want)
-        print("%s: max rel err %.3g over %d stream(s) x %d frames" % (a.case, worst, len(videos), n - FIRST))
+        r = json.load(open(report)) if os.path.exists(report) else {}
+        if r.get("windows") != a.windows:
+            failures.append("the report says windows at %s, not %s" % (r.get("windows"), a.windows))
+        if r.get("head", {}).get("done") != len(videos) * (n - FIRST):
+            failures.append("head farm: %s frames done, not %d" % (r.get("head"), len(videos) * (n - FIRST)))
+        print("%s (windows at %s): max rel err %.3g over %d stream(s) x %d frames" % (a.case, a.windows, worst,
+                                                                                     len(videos), n - FIRST))
     finally:
         rc = fl.finish(work, failures)
     for f in failures:
@@ -215,6 +243,157 @@ def main():
 
 
 GRAPHS = ("spatial", "temporal", "head")
+
+
+def send_meta(proto, port, nxt, tag, x, meta):
+    """One forward call to 127.0.0.1:port with call metadata meta (avro.ipc's
+    Requestor sends none; the farm reads its mc.* keys there)."""
+    import avro.ipc as ipc
+
+    class MetaRequestor(ipc.Requestor):
+        def write_call_request(self, message_name, request_datum, encoder):
+            ipc.META_WRITER.write({k: v.encode() for k, v in meta.items()}, encoder)
+            encoder.write_utf8(message_name)
+            self.write_request(self.local_protocol.messages[message_name].request, request_datum, encoder)
+
+    client = ipc.HTTPTransceiver("127.0.0.1", port)
+    try:
+        MetaRequestor(proto, client).request("forward", {"input": np.asarray(x, np.float32).tobytes(), "next": nxt,
+                                                         "tag": tag})
+    finally:
+        client.close()
+
+
+def window_case(mchair, work, failures):
+    """The windowed task fed by hand (see the module's docstring)."""
+    import avro.protocol
+    import farm_test as ft
+
+    proto = avro.protocol.parse(fl.protocol_text())
+    sink = ft.Sink(proto)
+    ports = fl.free_ports(5)
+    srv = ft.serve_responder(sink, ports[0])
+    try:
+        layout = {"pyr": ports[1:2], "fc1": ports[2:4], "rest": ports[4:5]}
+        path = os.path.join(work, "h.json")
+        with open(path, "w") as f:
+            json.dump({"model": "twostream-half-head", "tasks": [
+                {"name": "pyr", "layers": ["pyramid_s", "pyramid"]},
+                {"name": "fc1", "layers": ["fc1", "fc1"], "method": "fc_output", "parts": 2},
+                {"name": "rest", "layers": ["fc2", "fc3"]}],
+                "node": dict({"initial": ["127.0.0.1:%d" % ports[0]]},
+                             **{k: ["127.0.0.1:%d" % p for p in v] for k, v in layout.items()})}, f)
+        fl.start_farm(mchair, path, layout, work, seed=SEED + 2)
+
+        def send(tag, x, meta):
+            send_meta(proto, ports[1], "pyr", tag, x, meta)
+
+        def result(tag, timeout=60):
+            with sink.cv:
+                sink.cv.wait_for(lambda: tag in sink.got, timeout)
+                got = sink.got.get(tag)
+            return None if got is None else np.frombuffer(got[1], np.float32)
+
+        def win(kind, stream, frame):
+            return {"mc.win": "15/25/" + kind, "mc.stream": str(stream), "mc.frame": str(frame)}
+
+        rng = np.random.default_rng(7)
+        sp = [rng.standard_normal(256).astype(np.float32) for _ in range(70)]  # frame f's vectors
+        tp = [rng.standard_normal(256).astype(np.float32) for _ in range(70)]
+        sw, tw = list(sp[26:41]), list(tp[16:41])  # frame 40's windows, oldest first
+        expect = {}
+
+        def delta(tag, f, has_s, has_t, stream=0):
+            x = np.zeros((40, 256), np.float32)
+            if has_s:
+                x[0] = sp[f]
+            if has_t:
+                x[1] = tp[f]
+            return (tag, x, win(("s" if has_s else "-") + ("t" if has_t else "-"), stream, f))
+
+        send("w40", np.concatenate(sw + tw), win("full", 0, 40))
+        expect["w40"] = np.concatenate(sw + tw)
+        msgs = [delta("w41", 41, True, False), delta("w42", 42, False, True), delta("w43", 43, True, True)]
+        for f, has_s, has_t in ((41, True, False), (42, False, True), (43, True, True)):
+            if has_s:
+                sw = sw[1:] + [sp[f]]
+            if has_t:
+                tw = tw[1:] + [tp[f]]
+            expect["w%d" % f] = np.concatenate(sw + tw)
+        for tag, x, meta in (msgs[1], msgs[0], msgs[2]):  # 42 comes before 41: held, then both in order
+            send(tag, x, meta)
+        # refusals: too far ahead, moved past, stream out of range, bad metadata
+        bad = [delta("far", 60, True, True), delta("old", 41, True, True), delta("stream", 44, True, True, stream=16),
+               ("meta", np.zeros((40, 256)), {"mc.win": "15/25/xx", "mc.stream": "0", "mc.frame": "44"}),
+               ("nostream", np.zeros((40, 256)), {"mc.win": "15/25/st", "mc.frame": "44"})]
+        for tag, x, meta in bad:
+            send(tag, x, meta)
+        send(*delta("w44", 44, True, True))
+        sw, tw = sw[1:] + [sp[44]], tw[1:] + [tp[44]]
+        expect["w44"] = np.concatenate(sw + tw)
+        # the stream starts over (initial does so after a lost head frame): frame 47 waits for 45,
+        # the whole window of frame 50 supersedes it, and frame 51 goes on from that window
+        send(*delta("held47", 47, True, True))
+        sw, tw = list(sp[36:51]), list(tp[26:51])
+        send("w50", np.concatenate(sw + tw), win("full", 0, 50))
+        expect["w50"] = np.concatenate(sw + tw)
+        send(*delta("w51", 51, True, False))
+        sw = sw[1:] + [sp[51]]
+        expect["w51"] = np.concatenate(sw + tw)
+        bad.append(("held47", None, None))
+        for tag, x in expect.items():  # the stateless path on the numpy windows
+            send("ref-" + tag, x, {})
+        for tag in expect:
+            got, ref = result(tag), result("ref-" + tag)
+            if got is None or ref is None or got.shape != (51,) or not np.array_equal(got, ref):
+                failures.append("%s: windowed output %s, stateless output on the numpy window %s" % (
+                    tag, None if got is None else got[:3], None if ref is None else ref[:3]))
+        log = open(os.path.join(work, "node-pyr-%d.log" % ports[1])).read()
+        for tag, why in (("far", "reorder buffer full"), ("old", "came after its windows moved on"),
+                         ("stream", "keeps the windows of 16 streams at most"), ("meta", "mc.win='15/25/xx'"),
+                         ("nostream", "mc.stream='(none)'"),
+                         ("held47", "superseded by the whole window of frame 50")):
+            got = result(tag, 10)
+            if got is None or got.size:
+                failures.append("%s: refused frame not reported to initial as lost (got %s)" % (tag, got))
+            if not any(("lost tag %s:" % tag) in ln and why in ln for ln in log.splitlines()):
+                failures.append("%s: the node's log does not say 'lost tag %s: ... %s'" % (tag, tag, why))
+        print("window: %d windowed outputs compared, %d refusals" % (len(expect), len(bad)))
+    finally:
+        srv.shutdown()
+
+
+def refuse_case(mchair, work, failures):
+    """--windows node with the windowed task (pyr) on two replicas: refused by
+    initial before it starts, and by the node for a window message."""
+    import avro.protocol
+    n = 36
+    vid = os.path.join(work, "a.y4m")
+    write_y4m(vid, n, 0.0)
+    fs = farms(work, pyr_replicas=2)
+    for g, (path, layout) in enumerate(fs):
+        fl.start_farm(mchair, path, layout, work, seed=SEED + g)
+    report = os.path.join(work, "report.json")
+    p = subprocess.run([mchair, "initial", "--model", "twostream-half", "--farm", ",".join(q for q, _ in fs),
+                        "--video", vid, "--repeat", str(n), "--json", report, "--timeout", "20", "--windows", "node"],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True, timeout=300)
+    print(p.stdout[-3000:])
+    want = "the head's first task pyr has 2 replicas; it keeps the windows, which its replicas or parts cannot share"
+    if p.returncode != 2 or want not in p.stdout:
+        failures.append("initial exited %d, not 2 saying '%s'" % (p.returncode, want))
+    # the node itself refuses a window message for a task with replicas
+    pyr = fs[2][1]["pyr"]
+    x = np.zeros((40, 256), np.float32)
+    send_meta(avro.protocol.parse(fl.protocol_text()), pyr[0], "pyr", "0", x,
+              {"mc.win": "15/25/full", "mc.stream": "0", "mc.frame": "34"})
+    log_path = os.path.join(work, "node-pyr-%d.log" % pyr[0])
+    want = "task pyr keeps the windows (mc.win) but has 2 replicas: replicas or parts cannot share windows"
+    for _ in range(100):
+        if want in open(log_path).read():
+            break
+        time.sleep(0.1)
+    else:
+        failures.append("the node's log does not say '%s'" % want)
 
 
 def run_ok(cmd, failures):
