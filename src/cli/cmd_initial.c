@@ -225,6 +225,10 @@ static void print_summary(const mc_initial_report *r)
         if (r->task_n[i])
             printf("  task %-12s mean %.4f s over %ld results\n", r->task_name[i], r->task_sum[i] / r->task_n[i],
                    r->task_n[i]);
+    for (int i = 0; i < r->n_task_names; i++)
+        if (r->task_reloads[i])
+            printf("  task %-12s reloaded before %ld results, %.3f s in all\n", r->task_name[i], r->task_reloads[i],
+                   r->task_reload_sum[i]);
     if (r->rerouted) printf("failover: %ld frames went to another replica of the first task than routed\n", r->rerouted);
     if (r->dynamic) {
         printf("sent again: %ld times\n", r->reissued);

@@ -155,8 +155,10 @@ int mc_cmd_initial_twostream(int argc, char **argv)
            o.model, o.windows == MC_TS_WINDOWS_NODE ? "the head's first task" : "initial", r.frames, o.streams, r.scored, r.wall_s, r.steady_ips,
            r.mean_latency_s * 1e3, r.skipped_vectors, r.dropped_windows, r.flow_ms);
     for (int g = 0; g < 3; g++)
-        printf("  %-8s farm %s: %ld tags, %ld done, %ld dropped, %ld lost; %ld results came after a later tag's\n",
-               gn[g], o.farm[g], r.sent[g], r.done[g], r.dropped[g], r.lost[g], r.out_of_order[g]);
+        printf("  %-8s farm %s: %ld tags, %ld done, %ld dropped, %ld lost; %ld results came after a later tag's; "
+               "%ld waited for a task reload (%.3f s in all)\n",
+               gn[g], o.farm[g], r.sent[g], r.done[g], r.dropped[g], r.lost[g], r.out_of_order[g], r.reloads[g],
+               r.reload_s[g]);
     if (json) {
         cJSON *j = cJSON_CreateObject();
         cJSON_AddStringToObject(j, "model", o.model);
@@ -178,6 +180,8 @@ int mc_cmd_initial_twostream(int argc, char **argv)
             cJSON_AddNumberToObject(f, "dropped", (double)r.dropped[g]);
             cJSON_AddNumberToObject(f, "lost", (double)r.lost[g]);
             cJSON_AddNumberToObject(f, "out_of_order", (double)r.out_of_order[g]);
+            cJSON_AddNumberToObject(f, "reloads", (double)r.reloads[g]);
+            cJSON_AddNumberToObject(f, "reload_s", r.reload_s[g]);
         }
         char *txt = cJSON_Print(j);
         cJSON_Delete(j);

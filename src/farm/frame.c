@@ -58,7 +58,7 @@ int mc_merge_pending(const mc_merge *m)
 void mc_meta_merge_times(mc_ipc_meta *dst, const mc_ipc_meta *src)
 {
     for (int i = 0; i < src->n; i++) {
-        if (strncmp(src->key[i], "mc.t.", 5)) continue;
+        if (strncmp(src->key[i], "mc.t.", 5) && strncmp(src->key[i], "mc.r.", 5)) continue;
         const char *old = mc_ipc_meta_get(dst, src->key[i]);
         if (!old || atof(src->val[i]) > atof(old)) mc_ipc_meta_set(dst, src->key[i], src->val[i]);
     }

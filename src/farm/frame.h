@@ -64,7 +64,7 @@ mc_frame *mc_merge_add(mc_merge *m, mc_frame *part, double now, char lost[MC_IPC
 int mc_merge_expire(mc_merge *m, double now, char lost[MC_IPC_TAG_MAX]);
 int mc_merge_pending(const mc_merge *m);
 
-/* Merges timing metadata ("mc.t.*": the larger value wins) of src into dst. */
+/* Copies the per-task figures (mc.t.*, mc.r.*) of src into dst, keeping the larger of two. */
 void mc_meta_merge_times(mc_ipc_meta *dst, const mc_ipc_meta *src);
 
 #endif

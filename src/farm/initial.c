@@ -336,7 +336,9 @@ static void note_epoch(src *s, const mc_frame *fr)
     }
 }
 
-static void task_time(mc_initial_report *r, const char *name, double t)
+/* A result's per-task figures: mc.t.<task> (compute seconds) and
+ * mc.r.<task> (seconds its device spent reloading the task first). */
+static void task_time(mc_initial_report *r, const char *name, double t, int reload)
 {
     int i;
     for (i = 0; i < r->n_task_names; i++)
@@ -346,8 +348,13 @@ static void task_time(mc_initial_report *r, const char *name, double t)
         snprintf(r->task_name[i], MC_NAME_MAX, "%s", name);
         r->n_task_names++;
     }
-    r->task_sum[i] += t;
-    r->task_n[i]++;
+    if (reload) {
+        r->task_reload_sum[i] += t;
+        r->task_reloads[i]++;
+    } else {
+        r->task_sum[i] += t;
+        r->task_n[i]++;
+    }
 }
 
 static mc_status setup(src *s)
@@ -707,7 +714,8 @@ mc_status mc_initial_run(const mc_initial_opts *o, mc_flag *stop, mc_initial_rep
                     t_last = fr->t_recv;
                     note_epoch(s, fr);
                     for (int k = 0; k < fr->meta.n; k++)
-                        if (!strncmp(fr->meta.key[k], "mc.t.", 5)) task_time(r, fr->meta.key[k] + 5, atof(fr->meta.val[k]));
+                        if (!strncmp(fr->meta.key[k], "mc.t.", 5) || !strncmp(fr->meta.key[k], "mc.r.", 5))
+                            task_time(r, fr->meta.key[k] + 5, atof(fr->meta.val[k]), fr->meta.key[k][3] == 'r');
                     if (o->on_result) o->on_result(o->result_ctx, idx, fr->data, fr->n);
                     mc_frame_free(fr);
                 }
@@ -801,6 +809,13 @@ cJSON *mc_initial_report_json(const mc_initial_report *r)
     cJSON *ts = cJSON_AddObjectToObject(j, "task_mean_s");
     for (int i = 0; i < r->n_task_names; i++)
         if (r->task_n[i]) cJSON_AddNumberToObject(ts, r->task_name[i], r->task_sum[i] / (double)r->task_n[i]);
+    cJSON *rl = cJSON_AddObjectToObject(j, "task_reload_s"); /* tasks reloaded in turn: total seconds, reloads */
+    for (int i = 0; i < r->n_task_names; i++)
+        if (r->task_reloads[i]) {
+            cJSON *o = cJSON_AddObjectToObject(rl, r->task_name[i]);
+            cJSON_AddNumberToObject(o, "seconds", r->task_reload_sum[i]);
+            cJSON_AddNumberToObject(o, "reloads", (double)r->task_reloads[i]);
+        }
     cJSON *lt = cJSON_AddArrayToObject(j, "lost");
     for (long i = 0; i < r->repeat; i++)
         if (r->state[i] != MC_TAG_DONE && r->state[i] != MC_TAG_DROPPED) cJSON_AddItemToArray(lt, cJSON_CreateNumber((double)i));

@@ -99,6 +99,8 @@ typedef struct mc_initial_report {
     char task_name[MC_FARM_MAX_TASKS * 4][MC_NAME_MAX]; /* per task seen: mean compute time */
     double task_sum[MC_FARM_MAX_TASKS * 4];
     long task_n[MC_FARM_MAX_TASKS * 4];
+    double task_reload_sum[MC_FARM_MAX_TASKS * 4]; /* mc.r.<task>: seconds its device reloaded it */
+    long task_reloads[MC_FARM_MAX_TASKS * 4];       /* results that waited for such a reload */
     int n_task_names;
     int n_events;
     mc_initial_event events[MC_INITIAL_EVENTS];

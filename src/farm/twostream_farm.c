@@ -442,6 +442,8 @@ mc_status mc_ts_farm_run(const mc_ts_farm_opts *o, mc_flag *stop, mc_ts_farm_rep
     for (int g = 0; g < started; g++) {
         r->sent[g] = t->rep[g].repeat, r->done[g] = t->rep[g].done, r->dropped[g] = t->rep[g].dropped;
         r->lost[g] = t->rep[g].lost;
+        for (int i = 0; i < t->rep[g].n_task_names; i++)
+            r->reloads[g] += t->rep[g].task_reloads[i], r->reload_s[g] += t->rep[g].task_reload_sum[i];
         mc_initial_report_free(&t->rep[g]);
     }
     r->frames = (long)t->K * t->F;

@@ -94,6 +94,8 @@ typedef struct mc_ts_farm_report {
     long frames, scored, skipped_vectors, dropped_windows;
     long sent[3], done[3], dropped[3], lost[3]; /* per farm */
     long out_of_order[3];                       /* results that came after a later tag's, per farm */
+    long reloads[3];                            /* results whose task had to be reloaded first (mc.r.*) */
+    double reload_s[3];                         /* and the seconds of those reloads, per farm */
     double wall_s, mean_latency_s, flow_ms;     /* flow_ms: mean optical flow time per frame at the source */
     double steady_ips;                          /* (scored - 1) / (last scores - first scores): windows full */
 } mc_ts_farm_report;

@@ -62,14 +62,15 @@ def run_device(a, work, paths, ports, video, mem, tag):
     for p in ports:
         fl.wait_port(p, dev)
     outs = os.path.join(work, "out-" + tag)
+    rep = os.path.join(work, "report-%s.json" % tag)
     p = subprocess.run([a.mchair, "initial", "--model", "twostream-half", "--farm", ",".join(paths), "--video", video,
-                        "--repeat", str(FRAMES), "--outputs", outs, "--quiet"],
+                        "--repeat", str(FRAMES), "--outputs", outs, "--quiet", "--json", rep],
                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True, timeout=600)
     print(p.stdout.strip())
     fl.stop(dev)
     print(open(log).read().strip()[-3000:])
     st = json.load(open(stats)) if os.path.exists(stats) else None
-    return p.returncode, outs, st
+    return p.returncode, outs, st, json.load(open(rep)) if os.path.exists(rep) else None
 
 
 def main():
@@ -89,7 +90,7 @@ def main():
         ref = None if a.sanitized else pipeline_scores(a.mchair, video, FRAMES, work, "ref")[1]
         worst = 0.0
         for tag, mem in (("budget", BUDGET_MB), ("unbounded", 0))[:1 if a.sanitized else 2]:
-            rc, outs, st = run_device(a, work, paths, ports, video, mem, tag)
+            rc, outs, st, rep = run_device(a, work, paths, ports, video, mem, tag)
             if rc:
                 failures.append("%s: initial exited %d" % (tag, rc))
             for k, f in enumerate(range(FIRST, FRAMES)):
@@ -103,9 +104,17 @@ def main():
                 worst = max(worst, e)
                 if not e <= TOL:
                     failures.append("%s: frame %d: max rel err %.3g" % (tag, f, e))
-            if st is None:
-                failures.append("%s: the device wrote no --stats" % tag)
+            if st is None or rep is None:
+                failures.append("%s: the device wrote no --stats or initial no --json" % tag)
                 continue
+            # every reload travels with the frame that waited for it (mc.r.<task>) to initial's report
+            seen = sum(rep[g]["reloads"] for g in ("spatial", "temporal", "head"))
+            seen_s = sum(rep[g]["reload_s"] for g in ("spatial", "temporal", "head"))
+            print("%s: initial saw %d reloads, %.3f s; the device made %d, %.3f s" % (tag, seen, seen_s, st["reloads"],
+                                                                                   st["reload_s"]))
+            if seen != st["reloads"] or abs(seen_s - st["reload_s"]) > 1e-5 * max(1, seen) + 1e-3 * st["reload_s"]:
+                failures.append("%s: initial's report counts %d reloads (%.4f s), the device %d (%.4f s)"
+                                % (tag, seen, seen_s, st["reloads"], st["reload_s"]))
             tasks = {t["task"]: t for t in st["tasks"]}
             want = {"spatial": FRAMES, "temporal": FRAMES - 10, "pyr": FRAMES - FIRST, "dense": FRAMES - FIRST}
             if sorted(tasks) != sorted(want):
