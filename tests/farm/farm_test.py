@@ -792,7 +792,7 @@ def test_plan(a, work):
         check(r.returncode == 0, "%s: mchair profile exits 0 %s" % (model, r.stderr[-500:]))
         out = os.path.join(work, "plan-%s" % model)
         ports = farmlib.free_ports(2)
-        base = 20000 + (ports[0] % 20000)
+        base = farmlib.consecutive_ports(devices)  # the plan numbers device k at base + k - 1
         r = farmlib.subprocess.run([a.mchair, "plan", "--model", mpath, "--devices", str(devices), "--mem",
                                     str(mem), "--profile", prof, "--out", out, "--port", str(base),
                                     "--initial-port", str(ports[1])], capture_output=True, text=True, timeout=60)

@@ -276,7 +276,7 @@ def plan_graph_farm(mchair, model, work):
     out = os.path.join(work, "plan")
     ports = free_ports(2)
     r = subprocess.run([mchair, "plan", "--model", model, "--devices", str(devices), "--mem", str(mem),
-                        "--profile", prof, "--out", out, "--port", str(20000 + ports[0] % 20000),
+                        "--profile", prof, "--out", out, "--port", str(consecutive_ports(devices)),
                         "--initial-port", str(ports[1]), "--link", "0.00001,0.0002"],
                        capture_output=True, text=True, timeout=120)
     sizes = [n for n in range(1, devices + 1) if os.path.exists(os.path.join(out, "farm-%d.json" % n))]

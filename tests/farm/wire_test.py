@@ -160,7 +160,7 @@ def test_plan(a, work):
                                 "--repeat", "1", "--splits", "2"], capture_output=True, text=True, timeout=300)
     check(r.returncode == 0, "mchair profile exits 0 %s" % r.stderr[-500:])
     ports = farmlib.free_ports(2)
-    base = 20000 + (ports[0] % 20000)
+    base = farmlib.consecutive_ports(6)  # the plan numbers device k at base + k - 1
     r = farmlib.subprocess.run([a.mchair, "plan", "--model", "alexnet", "--devices", "6", "--mem", "64", "--profile",
                                 prof, "--wire", "auto", "--wire-budget", "0.05", "--out", out, "--port", str(base),
                                 "--initial-port", str(ports[1])], capture_output=True, text=True, timeout=60)
