@@ -45,7 +45,11 @@ import time
 # Before anything loads libgomp or OpenBLAS: mchair's own setting (the CLI
 # re-execs itself with it) and the OpenMP build of OpenBLAS that libmchair.so
 # links (its RUNPATH), which must be the first libopenblas.so.0 in the process.
-os.environ.setdefault("OMP_WAIT_POLICY", "passive")
+# The `mchair predict` column runs without what this script set (SHIPPED_ENV).
+_SET_HERE = []
+if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
+    os.environ["GOMP_SPINCOUNT"] = "3000"  # as src/cli/main.c: spin briefly, then sleep
+    _SET_HERE.append("GOMP_SPINCOUNT")
 _LIBMCHAIR = None
 
 
@@ -89,6 +93,7 @@ if __name__ == "__main__":
     if BLAS and BLAS.get("source") == "auto":
         os.environ["OPENBLAS_CORETYPE"] = BLAS["core"]
         os.environ["MCHAIR_BLAS_CORE_FROM"] = BLAS["openblas_choice"]
+        _SET_HERE += ["OPENBLAS_CORETYPE", "MCHAIR_BLAS_CORE_FROM"]
     if os.path.exists(_libpath):
         load_libmchair(_libpath)
 
@@ -121,8 +126,18 @@ def timed(fn, repeat, warmup=1):
 
 # --------------------------------------------------------------------------- ours
 
+ENV_KEYS = ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "OPENBLAS_NUM_THREADS", "OPENBLAS_CORETYPE",
+            "MCHAIR_BLAS_CORE_FROM")
+
+
+def shipped_env():
+    """The environment a user's `mchair predict` gets: without what this script set."""
+    return {k: v for k, v in os.environ.items() if k not in _SET_HERE}
+
+
 def run_ours(exe, name, threads, repeat, tmp):
-    """Dumps weights/input (1 untimed inference), then the timed run with the same seed."""
+    """Dumps weights/input (1 untimed inference), then the timed run with the same seed,
+    as a user runs it (the CLI, its own settings: shipped_env())."""
     wf, xf = os.path.join(tmp, name + ".weights"), os.path.join(tmp, name + ".input")
     base = [exe, "predict", "--model", name, "--seed", str(SEED), "--threads", str(threads), "--quiet"]
     subprocess.run(base + ["--repeat", "1", "--warmup", "0", "--save-weights", wf, "--save-input", xf],
@@ -134,7 +149,7 @@ def run_ours(exe, name, threads, repeat, tmp):
     # process would report Python's peak RSS as its own.
     subprocess.run(["sh", "-c", '"$0" "$@"; exit $?'] + base +
                    ["--repeat", str(repeat), "--warmup", "1", "--input", xf, "--output", yf, "--json", jf],
-                   check=True, stdout=subprocess.DEVNULL)
+                   check=True, stdout=subprocess.DEVNULL, env=shipped_env())
     with open(jf) as f:
         rep = json.load(f)
     return rep, wf, xf, np.fromfile(yf, dtype="<f4")
@@ -289,7 +304,7 @@ def peer_specs(peer_python):
 def bench_model(exe, name, threads, repeat, peer_python, tmp, notes):
     _, in_shape, layers = om.builtin_model(name)
     gflop = 2.0 * om.macs(layers) / 1e9
-    rep, wf, xf, _ = run_ours(exe, name, threads, 1, tmp)  # weights, input, peak RSS
+    rep, wf, xf, _ = run_ours(exe, name, threads, repeat, tmp)  # weights, input, peak RSS, the CLI's time
     x = np.fromfile(xf, dtype="<f4").reshape((1,) + in_shape)
     ours = InProcess(_LIBMCHAIR, name, wf, threads)
     peers = []
@@ -318,6 +333,8 @@ def bench_model(exe, name, threads, repeat, peer_python, tmp, notes):
         res = interleaved_blocks([ours_block] + [p.block for p in peers], repeat)
         r = {"gflop": gflop, "threads": threads,
              "ours": {"median_s": res[0][0], "latency_s": res[0][1], "gflops": gflop / res[0][0],
+                      "cli_median_s": rep["median_s"], "cli_env": {k: v for k, v in shipped_env().items()
+                                                                   if k in ENV_KEYS},
                       "peak_rss_bytes": rep["peak_rss_bytes"], "param_bytes": rep["param_bytes"]},
              "peers": {}}
         for p, (med, lat) in zip(peers, res[1:]):
@@ -370,8 +387,7 @@ def main():
            "cpu_flags": blas.get("cpu_flags"), "blas": blas, "blas_core_in_process": in_process_core,
            "cpu_count": os.cpu_count(), "threads": threads_list, "repeat": a.repeat, "loadavg_before": load0,
            "versions": {"numpy": np.__version__, "python": platform.python_version()},
-           "env": {k: os.environ[k] for k in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "OPENBLAS_NUM_THREADS",
-                                              "OPENBLAS_CORETYPE", "MCHAIR_BLAS_CORE_FROM") if k in os.environ},
+           "env": {k: os.environ[k] for k in ENV_KEYS if k in os.environ}, "env_set_by_script": _SET_HERE,
            "time_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "sgemm": {}, "runs": {}, "notes": notes}
     print("processor: %s (%s)" % (res["processor"], blas.get("cpu_flags", "?")))
     print("OpenBLAS core: %s (%s%s); in this process: %s; %s" % (
@@ -416,10 +432,13 @@ def main():
                 vers[k] = v["version"]
     print("\nbatch 1, engines in turns (3 rounds of blocks), median of %d runs; load average %.1f before, %.1f after"
           % (a.repeat, load0[0], res["loadavg_after"][0]))
+    print("ours ms: libmchair in this process (settings as the CLI's: %s); CLI ms: `mchair predict --repeat %d`"
+          " as a user runs it, nothing set by this script" % (
+              ", ".join("%s=%s" % (k, os.environ[k]) for k in _SET_HERE) or "none", a.repeat))
     print("processor %s; OpenBLAS core %s (%s); peers: %s" % (
         res["processor"], blas.get("core", "?"), blas.get("source", "?"),
         ", ".join("%s %s" % (k, vers[k]) for k in labels if k in vers)))
-    hdr = "%-8s %3s %8s" % ("model", "thr", "ours ms") + "".join(" %10s" % (k + " ms") for k in labels) + \
+    hdr = "%-8s %3s %8s %8s" % ("model", "thr", "ours ms", "CLI ms") + "".join(" %10s" % (k + " ms") for k in labels) + \
         "".join(" %9s" % ("/" + k) for k in ("ORT", "OpenVINO", "torch-pypi")) + " %8s %8s %7s" % (
             "GFLOP/s", "of sgemm", "RSS MB")
     print(hdr)
@@ -427,7 +446,7 @@ def main():
     for t, runs in res["runs"].items():
         for name, r in runs.items():
             p = r["peers"]
-            line = "%-8s %3s %8.1f" % (name, t, r["ours"]["median_s"] * 1e3)
+            line = "%-8s %3s %8.1f %8.1f" % (name, t, r["ours"]["median_s"] * 1e3, r["ours"]["cli_median_s"] * 1e3)
             line += "".join(" %10s" % ("%.1f" % (p[k]["median_s"] * 1e3) if k in p else "-") for k in labels)
             line += "".join(" %9s" % ("%.2f" % p[k]["ours_over_peer"] if k in p else "-")
                             for k in ("ORT", "OpenVINO", "torch-pypi"))

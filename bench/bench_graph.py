@@ -28,7 +28,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(ROOT, "tests", "reference"))
-os.environ.setdefault("OMP_WAIT_POLICY", "passive")  # as bench_engine.py and the mchair CLI
+if "OMP_WAIT_POLICY" not in os.environ:  # as bench_engine.py and the mchair CLI
+    os.environ.setdefault("GOMP_SPINCOUNT", "3000")
 
 if __name__ == "__main__":  # libmchair.so (and its OpenMP OpenBLAS) before numpy, as bench_engine.py does
     _arg = [a for a in sys.argv if a.startswith("--mchair=")]

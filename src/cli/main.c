@@ -7,6 +7,9 @@
 #include "../backend/cpu_blas.h"
 #include "cli.h"
 
+/* See reexec_with_settings(). */
+#define MC_SPINCOUNT "3000"
+
 typedef struct command {
     const char *name;
     int (*run)(int argc, char **argv);
@@ -35,11 +38,19 @@ static void usage(FILE *f)
 /* Settings that only take effect when a library loads, so they are made
  * here and the process re-executes itself once (MCHAIR_NO_REEXEC=1: never):
  *
- * OMP_WAIT_POLICY=passive.  OpenMP threads that spin at barriers steal the
- * cores from everything else on a busy machine (a loopback farm runs
- * several nodes per core), and then a preempted thread stalls every
+ * GOMP_SPINCOUNT=3000: an OpenMP thread that has nothing to do spins that
+ * many times (tens of microseconds) before it sleeps.  Both extremes lose.
+ * Spinning without end (libgomp's default, OMP_WAIT_POLICY=active) steals
+ * the cores from everything else on a busy machine (a loopback farm runs
+ * several nodes per core) and then a preempted thread stalls every
  * barrier: AlexNet went from 13 ms to 150 ms next to other processes.
- * libgomp reads the variable before main() runs.  Kept if the user set it.
+ * Sleeping at once (OMP_WAIT_POLICY=passive, used until 2026-12) costs a
+ * wake-up of ~80 us in this VM at every layer's parallel region: AlexNet
+ * 8.9 ms against 6.8 ms, ResNet50 47 against 41 ms (2 threads; README,
+ * engine).  Three processes of 2 threads on 2 cores lost 9% of their total
+ * throughput against passive, where active lost 70%.  libgomp reads the
+ * variables before main() runs; a user's OMP_WAIT_POLICY or GOMP_SPINCOUNT
+ * is kept as it is (and no spin count is added to it).
  *
  * OPENBLAS_CORETYPE.  OpenBLAS picks its kernels when it loads and falls
  * back to generic ones on a processor it does not recognise (Prescott/SSE3
@@ -52,7 +63,8 @@ static void reexec_with_settings(char **argv)
 {
     if (getenv("MCHAIR_NO_REEXEC")) return;
     int again = 0;
-    if (!getenv("OMP_WAIT_POLICY") && !setenv("OMP_WAIT_POLICY", "passive", 1)) again = 1;
+    if (!getenv("OMP_WAIT_POLICY") && !getenv("GOMP_SPINCOUNT") && !setenv("GOMP_SPINCOUNT", MC_SPINCOUNT, 1))
+        again = 1;
     char from[32];
     const char *core = mc_blas_core_wanted(from, sizeof from);
     if (core && !setenv(MC_BLAS_ENV_FROM, from, 1) && !setenv(MC_BLAS_ENV_CORETYPE, core, 1)) again = 1;
