@@ -161,6 +161,22 @@ START_TEST(test_the_builtin_rpi3_is_its_file_of_record)
     mc_devmodel none = a;
     none.load_mb_s = 0;
     ck_assert(mc_devmodel_load_s(&none, 1e6) == 0);
+    /* a farm device's messages: bytes at the messages rate plus link.message_s each (devmodel.h) */
+    ck_assert(a.messages_mb_s > 0 && a.link_message_s > 0);
+    ck_assert(fabs(mc_devmodel_messages_s(&a, 3e6 * a.messages_mb_s, 2) - (3.0 + 2 * a.link_message_s)) < 1e-9);
+    ck_assert(fabs(mc_devmodel_messages_s(&a, 0, 1) - a.link_message_s) < 1e-12);
+    ck_assert(mc_devmodel_messages_s(&a, 1e6, 0) == 0 && mc_devmodel_messages_s(NULL, 1e6, 1) == 0);
+    /* the planner charges the same per byte and per message */
+    double la = 0, lb = 0;
+    ck_assert(mc_devmodel_plan_link(&a, &la, &lb));
+    ck_assert(fabs(la * 1e6 * a.messages_mb_s - 1.0) < 1e-12 && lb == a.link_message_s);
+    none = a;
+    none.messages_mb_s = 0; /* no messages model: no message time; the planner gets the raw link */
+    ck_assert(mc_devmodel_messages_s(&none, 1e6, 3) == 0);
+    ck_assert(mc_devmodel_plan_link(&none, &la, &lb) && fabs(la - 8.0 / (none.link_mbit_s * 1e6)) < 1e-18);
+    none.link_mbit_s = 0;
+    la = -1;
+    ck_assert(!mc_devmodel_plan_link(&none, &la, &lb) && la == -1);
     const char *const *names = mc_devmodel_builtin_names();
     ck_assert(names[0] && !strcmp(names[0], "rpi3"));
     /* a name that is neither a preset nor a file */
@@ -230,6 +246,18 @@ static const bad_case bad_cases[] = {
      "\"memory\": {\"device_mb\": 64, \"available_mb\": 32, \"runtime_mb\": 8}, \"swap\": {\"mb_s\": 1}, "
      "\"load\": {\"mbs\": 3}}",
      "unknown key \"mbs\""},
+    {"{\"name\": \"x\", \"compute_gflops\": {\"default\": 1}, \"weights_mb_s\": 1, \"tensors_mb_s\": 1, "
+     "\"memory\": {\"device_mb\": 64, \"available_mb\": 32, \"runtime_mb\": 8}, \"swap\": {\"mb_s\": 1}, "
+     "\"messages\": {\"mb_s\": 0}}",
+     "messages.mb_s"},
+    {"{\"name\": \"x\", \"compute_gflops\": {\"default\": 1}, \"weights_mb_s\": 1, \"tensors_mb_s\": 1, "
+     "\"memory\": {\"device_mb\": 64, \"available_mb\": 32, \"runtime_mb\": 8}, \"swap\": {\"mb_s\": 1}, "
+     "\"messages\": {\"mb_s\": 1, \"rate\": 2}}",
+     "unknown key \"rate\""},
+    {"{\"name\": \"x\", \"compute_gflops\": {\"default\": 1}, \"weights_mb_s\": 1, \"tensors_mb_s\": 1, "
+     "\"memory\": {\"device_mb\": 64, \"available_mb\": 32, \"runtime_mb\": 8}, \"swap\": {\"mb_s\": 1}, "
+     "\"messages\": 3}",
+     "messages"},
     {"{\"name\": \"x\", \"sources\": {\"a\": 3}, \"compute_gflops\": {\"default\": 1}, \"weights_mb_s\": 1, "
      "\"tensors_mb_s\": 1, " GOOD_TAIL,
      "sources.a"},

@@ -7,7 +7,9 @@
    free rates.  Anchors without "op" fix compute_gflops.default and the memory bandwidth (t = sum
    of flops / rate + bytes / bandwidth is linear in 1/rate and 1/bandwidth: two anchors, a 2x2
    solve; more, least squares; no measurement separates the bandwidth of weights from that of
-   activations and patches, so weights_mb_s and tensors_mb_s get the same value); an anchor with
+   activations and patches, so weights_mb_s and tensors_mb_s get the same value), and, when an
+   anchor is a farm task's time per frame with its "messages" (bytes and count), also
+   messages.mb_s (t gains message bytes / rate + count x link.message_s); an anchor with
    "op" then fixes that op's rate.  The script
    compares the fit with the preset's numbers and, with --update, writes the fitted ones into it.
 2. Checks: every other number the papers give for a Pi (per layer where the text gives one:
@@ -26,6 +28,8 @@ import os
 import subprocess
 import sys
 import tempfile
+
+import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.normpath(os.path.join(HERE, "..", ".."))
@@ -71,27 +75,33 @@ def fit(m, preset):
         f_rest = sum(l["flops"] for l in q["layers"] if not (op and l["op"] == op))
         b = sum(l["weight_bytes"] + l["tensor_bytes"] for l in q["layers"])
         swap = q["total"]["swap_s"]
-        rows.append(dict(a, f_op=f_op, f_rest=f_rest, bytes=b, swap=swap))
+        msg = a.get("messages", {})
+        fixed = swap + msg.get("count", 0) * preset_value(preset, "link.message_s")
+        rows.append(dict(a, f_op=f_op, f_rest=f_rest, bytes=b, swap=swap, msg_bytes=msg.get("bytes", 0), fixed=fixed))
     base = [r for r in rows if not r.get("op")]
-    if len(base) < 2:
-        raise ValueError("calibration.fit needs at least two anchors without \"op\" (rate and bandwidth)")
-    # least squares on x = 1/rate, y = 1/bandwidth: f x + b y = t - swap
-    sff = sum(r["f_rest"] ** 2 for r in base)
-    sbb = sum(r["bytes"] ** 2 for r in base)
-    sfb = sum(r["f_rest"] * r["bytes"] for r in base)
-    sft = sum(r["f_rest"] * (r["seconds"] - r["swap"]) for r in base)
-    sbt = sum(r["bytes"] * (r["seconds"] - r["swap"]) for r in base)
-    det = sff * sbb - sfb * sfb
-    if det <= 0:
-        raise ValueError("calibration.fit: the anchors do not separate compute from memory")
-    x = (sft * sbb - sfb * sbt) / det
-    y = (sff * sbt - sfb * sft) / det
-    if x <= 0 or y <= 0:
-        raise ValueError("calibration.fit: no positive rate and bandwidth fit the anchors (1/rate %g, 1/bw %g)" % (x, y))
+    with_msgs = any(r["msg_bytes"] > 0 for r in base)
+    unknowns = 3 if with_msgs else 2
+    if len(base) < unknowns:
+        raise ValueError("calibration.fit needs at least %d anchors without \"op\" (rate, bandwidth%s)" % (
+            unknowns, ", messages rate" if with_msgs else ""))
+    # least squares on x = 1/rate, y = 1/bandwidth (z = 1/messages rate): f x + b y (+ m z) = t - fixed
+    A = np.array([[r["f_rest"], r["bytes"]] + ([r["msg_bytes"]] if with_msgs else []) for r in base], float)
+    t = np.array([r["seconds"] - r["fixed"] for r in base], float)
+    if np.linalg.matrix_rank(A) < unknowns:
+        raise ValueError("calibration.fit: the anchors do not separate compute from memory%s" % (
+            " and messages" if with_msgs else ""))
+    sol = np.linalg.lstsq(A, t, rcond=None)[0]
+    x, y = sol[0], sol[1]
+    z = sol[2] if with_msgs else 0.0
+    if x <= 0 or y <= 0 or (with_msgs and z <= 0):
+        raise ValueError("calibration.fit: no positive rates fit the anchors (1/rate %g, 1/bw %g, 1/messages %g)"
+                         % (x, y, z))
     out = {"compute_gflops.default": 1 / x / 1e9, "weights_mb_s": 1 / y / 1e6, "tensors_mb_s": 1 / y / 1e6}
+    if with_msgs:
+        out["messages.mb_s"] = 1 / z / 1e6
     for r in rows:
         if r.get("op"):
-            left = r["seconds"] - r["swap"] - r["f_rest"] * x - r["bytes"] * y
+            left = r["seconds"] - r["fixed"] - r["f_rest"] * x - r["bytes"] * y - r["msg_bytes"] * z
             if left <= 0 or r["f_op"] <= 0:
                 raise ValueError("calibration.fit: anchor %s leaves no time for its %s layers" % (r["what"], r["op"]))
             out["compute_gflops.%s" % r["op"]] = r["f_op"] / left / 1e9
@@ -144,8 +154,12 @@ def checks(m, preset):
 
     value("AlexNet, whole model on one Pi (fit)", m.seconds("alexnet"), 0.5255, "request-alexnet-rpi",
           "conv1..fc3")
-    value("AlexNet block3 (fc2, fc3) on one Pi, the six-device farm's slowest task (fit)",
-          m.seconds("alexnet", "fc2", "fc3"), 0.175, "artifact-fig5a-farm6", "fc2..fc3")
+    # the farm anchors: a task's compute and its messages (preset "calibration.fit")
+    for a in preset["calibration"]["fit"]:
+        if "messages" in a:
+            t = m.seconds(a["model"], a["from"], a["to"]) + messages_s(preset, a["messages"]["bytes"],
+                                                                       a["messages"]["count"])
+            value("%s (fit)" % a["what"], t, a["seconds"], a["source"], "%s..%s" % (a["from"], a["to"]))
     value("C3D conv2 on one Pi (fit)", m.seconds("c3d", "conv2", "conv2"), 18.0, "journal-c3d-conv2", "conv2")
     # fc layers in minutes (journal Fig. 13: measured during an inference of the whole model on one Pi)
     for model, fc in (("vgg16", "fc1"), ("vgg16", "fc2"), ("c3d", "fc6"), ("c3d", "fc7")):
@@ -213,6 +227,32 @@ def checks(m, preset):
 
 
 # ---- 3. the artifact's layouts ------------------------------------------------------------------------
+def task_messages(m, model, tasks, i, q):
+    """Bytes and count of task i's messages per frame, as a node pads them (src/farm/node_compute.c
+    frame_messages_s): in, the uint8 frame (first task) or float32, one per part of a split
+    predecessor; out, one per part of a split successor (each part's input: the whole tensor for
+    the artifact's fc_output splits), else one."""
+    name, first, last, method, parts, replicas = tasks[i]
+    b = (1 if i == 0 else 4) * q["input_floats"]
+    c = tasks[i - 1][4] if i > 0 and tasks[i - 1][3] != "data" else 1
+    if i + 1 < len(tasks) and tasks[i + 1][3] != "data":
+        nxt = tasks[i + 1]
+        nq = m.query(model, nxt[1], nxt[2], "%s/%d" % (nxt[3], nxt[4]))
+        b += nxt[4] * 4 * nq["input_floats"]
+        c += nxt[4]
+    else:
+        b += 4 * q["output_floats"]
+        c += 1
+    return b, c
+
+
+def messages_s(preset, nbytes, count):
+    rate = preset_value(preset, "messages.mb_s") if "messages" in preset else 0
+    if not rate:
+        return 0.0
+    return nbytes / (rate * 1e6) + count * preset_value(preset, "link.message_s")
+
+
 def layouts(m, preset, paper):
     link_bps = preset_value(preset, "link.mbit_s") * 1e6
     out = []
@@ -224,11 +264,14 @@ def layouts(m, preset, paper):
             period = t
         else:
             period = FRAME_BYTES * 8 / link_bps  # initial -> first task
-            for (name, first, last, method, parts, replicas) in tasks:
+            for i, (name, first, last, method, parts, replicas) in enumerate(tasks):
                 split = "%s/%d" % (method, parts) if method != "data" else None
-                t = m.seconds(model, first, last, split)
+                q = m.query(model, first, last, split)
+                mb, mc = task_messages(m, model, tasks, i, q)
+                t = q["total"]["total_s"] + messages_s(preset, mb, mc)
                 rows.append({"task": name, "layers": "%s..%s" % (first, last), "split": split,
-                             "replicas": replicas, "seconds": t, "per_frame": t / replicas})
+                             "replicas": replicas, "seconds": t, "message_bytes": mb, "messages": mc,
+                             "per_frame": t / replicas})
                 period = max(period, t / replicas)
         p = paper["layouts"].get("%s-%d" % (model, n), {})
         out.append({"model": model, "devices": n, "tasks": rows, "period_s": period,
@@ -254,7 +297,7 @@ def markdown(preset_path, preset, fitted, fit_rows, check_rows, layout_rows, per
                 k.endswith(".default")))))
     L += ["", "## The model against the papers' measured values", "",
           "Values: error = model / paper - 1.  Checks: statements of the papers' text (their figures' bars are not",
-          "in the text), pass or fail.  The first three rows are the fit's anchors.", "",
+          "in the text), pass or fail.  The rows marked (fit) are the fit's anchors.", "",
           "| what | layer(s) | model | paper | error / verdict | source |", "| --- | --- | --- | --- | --- | --- |"]
     for r in check_rows:
         if r["kind"] == "value":

@@ -182,6 +182,9 @@ int mc_cmd_devmodel(int argc, char **argv)
         cJSON_AddNumberToObject(j, "footprint_mb", foot);
         cJSON_AddNumberToObject(j, "available_mb", dm.available_mb);
         cJSON_AddNumberToObject(j, "paged_mb_per_inference", swapped);
+        /* the range's input and output (a split part's), for a farm's messages (devmodel.h) */
+        cJSON_AddNumberToObject(j, "input_floats", (double)mc_shape_count(&m.layers[first].in));
+        cJSON_AddNumberToObject(j, "output_floats", (double)mc_shape_count(&m.layers[last - 1].out));
         rc = emit(j, json);
         cJSON_Delete(j);
     }

@@ -115,10 +115,8 @@ static int model_profiles(const mc_plan_ts_args *a, const mc_twostream_def *def,
         if (mc_profile_model(&m, &dm, parts, 3, &p[g])) {
             fprintf(stderr, "mchair: model of %s on %s: %s\n", gm[g], a->devmodel, mc_error_last());
             rc = 1;
-        } else if (dm.link_mbit_s > 0) {
-            p[g].has_link = 1;
-            p[g].link_a = 8.0 / (dm.link_mbit_s * 1e6);
-            p[g].link_b = dm.link_message_s;
+        } else {
+            p[g].has_link = mc_devmodel_plan_link(&dm, &p[g].link_a, &p[g].link_b);
         }
         mc_model_free(&m);
     }

@@ -185,12 +185,8 @@ int mc_cmd_profile(int argc, char **argv)
     mc_devmodel dm;
     mc_status st;
     if (devmodel) { /* the emulated device's profile: modeled, nothing measured */
-        if (!(st = mc_devmodel_open(devmodel, &dm)) && !(st = mc_profile_model(&m, &dm, o.parts, o.n_parts, &p)) &&
-            dm.link_mbit_s > 0) {
-            p.has_link = 1;
-            p.link_a = 8.0 / (dm.link_mbit_s * 1e6);
-            p.link_b = dm.link_message_s;
-        }
+        if (!(st = mc_devmodel_open(devmodel, &dm)) && !(st = mc_profile_model(&m, &dm, o.parts, o.n_parts, &p)))
+            p.has_link = mc_devmodel_plan_link(&dm, &p.link_a, &p.link_b);
     } else {
         st = mc_profile_measure(&m, &o, &p);
     }

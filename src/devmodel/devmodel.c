@@ -172,7 +172,7 @@ mc_status mc_devmodel_from_json(const cJSON *j, const char *origin, mc_devmodel 
     if (!cJSON_IsObject(j)) return mc_error_set(MC_ERR_FORMAT, "%s: a device model is a JSON object", origin);
     static const char *const top[] = {"name",   "device", "software", "sources", "compute_gflops",
                                       "weights_mb_s", "tensors_mb_s", "conv_patches", "layer_overhead_s", "memory",
-                                      "swap",   "link",   "load", "calibration", "notes", NULL};
+                                      "swap",   "link",   "messages", "load", "calibration", "notes", NULL};
     mc_status st = only_keys(j, top, origin, "device model");
     if (st) return st;
     const cJSON *name = cJSON_GetObjectItemCaseSensitive(j, "name");
@@ -239,6 +239,13 @@ mc_status mc_devmodel_from_json(const cJSON *j, const char *origin, mc_devmodel 
     if (link && ((st = only_keys(link, lkeys, origin, "link")) ||
                  (st = param(link, "mbit_s", sources, origin, "link", 0, 0, 1, &dm->link_mbit_s)) ||
                  (st = param(link, "message_s", sources, origin, "link", 0, 0, 0, &dm->link_message_s))))
+        return st;
+    /* moving a farm device's messages, serial with its compute (devmodel.h) */
+    static const char *const mskeys[] = {"mb_s", NULL};
+    const cJSON *msgs;
+    if ((st = need_object(j, "messages", origin, 0, &msgs))) return st;
+    if (msgs && ((st = only_keys(msgs, mskeys, origin, "messages")) ||
+                 (st = param(msgs, "mb_s", sources, origin, "messages", 1, 0, 1, &dm->messages_mb_s))))
         return st;
     /* loading a task's weights (a device holding several tasks in turn) */
     static const char *const ldkeys[] = {"mb_s", NULL};
@@ -391,6 +398,27 @@ double mc_devmodel_pad_range(const mc_devmodel *dm, const mc_model *m, int first
     return c.total_s;
 }
 
+double mc_devmodel_messages_s(const mc_devmodel *dm, double bytes, int count)
+{
+    if (!dm || dm->messages_mb_s <= 0 || count <= 0) return 0;
+    return (bytes > 0 ? bytes / (dm->messages_mb_s * 1e6) : 0) + count * dm->link_message_s;
+}
+
+int mc_devmodel_plan_link(const mc_devmodel *dm, double *a, double *b)
+{
+    if (dm->messages_mb_s > 0) {
+        *a = 1.0 / (dm->messages_mb_s * 1e6);
+        *b = dm->link_message_s;
+        return 1;
+    }
+    if (dm->link_mbit_s > 0) {
+        *a = 8.0 / (dm->link_mbit_s * 1e6);
+        *b = dm->link_message_s;
+        return 1;
+    }
+    return 0;
+}
+
 double mc_devmodel_load_s(const mc_devmodel *dm, double bytes)
 {
     return dm && dm->load_mb_s > 0 && bytes > 0 ? bytes / (dm->load_mb_s * 1e6) : 0;
@@ -417,6 +445,8 @@ cJSON *mc_devmodel_to_json(const mc_devmodel *dm)
     cJSON *lk = cJSON_AddObjectToObject(j, "link");
     cJSON_AddNumberToObject(lk, "mbit_s", dm->link_mbit_s);
     cJSON_AddNumberToObject(lk, "message_s", dm->link_message_s);
+    if (dm->messages_mb_s > 0)
+        cJSON_AddNumberToObject(cJSON_AddObjectToObject(j, "messages"), "mb_s", dm->messages_mb_s);
     if (dm->load_mb_s > 0) cJSON_AddNumberToObject(cJSON_AddObjectToObject(j, "load"), "mb_s", dm->load_mb_s);
     return j;
 }

@@ -23,6 +23,19 @@
  *                (output positions x window x input channels floats): the
  *                large tensors, read and written in a less regular order.
  *
+ * A farm's device also moves its messages (journal Procedure 1's model, the
+ * planner's: receive + compute + send per frame):
+ *
+ *   t(messages) = bytes / messages_mb_s + count x link_message_s
+ *
+ * over its input (a uint8 frame from initial, else float32; one message
+ * per part of a split predecessor) and its output (one message per part of
+ * a split successor).  It is serial with the compute because the artifact's
+ * nodes are: a sender holds a receiver's address until the receiver has
+ * computed and answered, and a Pi's Python reads and writes the message
+ * (Avro over HTTP on WiFi).  The rate is fitted (scripts/emu/calibrate.py),
+ * not the link's raw 62 Mbit/s.  `predict` on one device has no messages.
+ *
  * A process (a node's task, or `predict`) holds
  *
  *   footprint = runtime + copies x weights + 2 x largest activation
@@ -56,7 +69,8 @@ typedef struct mc_devmodel {
     double weight_copies;            /* copies of each weight the framework holds */
     double swap_mb_s, swap_thrash;   /* paging rate; bytes paged per byte over the limit */
     double link_mbit_s;              /* the device's link (the farm's tbf rate; 0: none given) */
-    double link_message_s;           /* fixed cost per message (informational: tbf has none) */
+    double link_message_s;           /* fixed cost per message (in t(messages); tbf has none) */
+    double messages_mb_s;            /* a device's rate of moving its messages (0: not modeled) */
     double load_mb_s;                /* reading a task's weights from storage (a reload; 0: none given) */
 } mc_devmodel;
 
@@ -103,6 +117,15 @@ double mc_devmodel_pad(double t_start, double modeled_s);
 /* Pads layers [first, last) of m, begun at t_start (mc_now()), to their
  * modeled time; returns the modeled seconds (0 for a bad range). */
 double mc_devmodel_pad_range(const mc_devmodel *dm, const mc_model *m, int first, int last, double t_start);
+
+/* Seconds a device spends on `count` messages of `bytes` in all (see
+ * above; 0 when the preset gives no messages rate). */
+double mc_devmodel_messages_s(const mc_devmodel *dm, double bytes, int count);
+
+/* The planner's link for this device (profile.h: a seconds per byte, b per
+ * message): the messages rate when given, else the link's raw rate.
+ * Returns 0 (a, b untouched) when the preset gives neither. */
+int mc_devmodel_plan_link(const mc_devmodel *dm, double *a, double *b);
 
 /* Seconds the device takes to load `bytes` of weights from its storage
  * (bytes / load_mb_s; 0 when the preset gives no load rate). */

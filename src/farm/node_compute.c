@@ -111,6 +111,29 @@ static void stamp_epoch(mc_ipc_meta *m, long epoch)
     mc_ipc_meta_set(m, "mc.ep", v);
 }
 
+/* Seconds an emulated device spends on one frame's messages (devmodel.h):
+ * its input (initial's uint8 frame, else float32; one message per part of
+ * a split predecessor) and its output (one message per part of a split
+ * successor, each its part's input), at their float32 sizes, as the
+ * artifact sends them. */
+static double frame_messages_s(node *n, const node_task *k)
+{
+    const mc_devmodel *dm = n->o->devmodel;
+    if (!dm || dm->messages_mb_s <= 0) return 0;
+    double bytes = (k->def.first == 0 ? 1.0 : 4.0) * (double)k->part_in_n;
+    int count = n->have_merge ? n->merge.parts : 1;
+    node_view *v = node_view_get(n);
+    if (v && v->next_split && v->next_sp) {
+        for (int i = 0; i < v->next_io.n; i++) bytes += 4.0 * (double)mc_split_io_in_count(&v->next_io, i);
+        count += v->next_io.n;
+    } else {
+        bytes += 4.0 * (double)k->out_n;
+        count++;
+    }
+    node_view_put(n, v);
+    return mc_devmodel_messages_s(dm, bytes, count);
+}
+
 /* Runs one (merged, whole or sliced) frame through our task; queues the output
  * (also the windows' frames, node_window.c). */
 void node_compute_frame(node *n, node_task *k, long epoch, mc_frame *fr)
@@ -156,7 +179,8 @@ void node_compute_frame(node *n, node_task *k, long epoch, mc_frame *fr)
      * input and in its output (split.h); the net runs the layer alone */
     if (k->through) memcpy(out->data, fr->data, k->through * sizeof(float));
     mc_status st = mc_net_forward(&k->net, fr->data + k->through, out->data + k->through);
-    if (n->o->devmodel) mc_devmodel_pad_range(n->o->devmodel, &k->model, k->def.first, k->def.last, t0);
+    if (n->o->devmodel) /* the device's compute, and its messages (serial with it on a Pi) */
+        mc_devmodel_pad_range(n->o->devmodel, &k->model, k->def.first, k->def.last, t0 + frame_messages_s(n, k));
     if (n->o->slow && *n->o->slow && n->o->slow_ms > 0) { /* tests: a device that got slower */
         double s = n->o->slow_ms * 1e-3;
         struct timespec ts = {(time_t)s, (long)((s - (time_t)s) * 1e9)};
