@@ -185,22 +185,30 @@ def wait_for_load(limit, most_s):
 
 def modeled(args, model, ff, n):
     """The device model's prediction for a run: each task's time on one device (its layers as one
-    process; a split task: the part a device holds), per replica, and the pipeline's period."""
+    process, a split task the part a device holds, plus its messages: devmodel.h), per replica, and
+    the pipeline's period.  One device (`predict`) has no messages."""
     import calibrate  # noqa: E402  (scripts/emu; `mchair devmodel` does the arithmetic)
     m = calibrate.Modeler(args.mchair, args.device_model)
     if n == 1:
         t = m.seconds(model)
         return {"tasks": [{"task": "whole model", "seconds": t, "replicas": 1}], "period_s": t}
-    link = m.query(model, None, None)["device_model"]["link"]["mbit_s"] * 1e6
+    dm = m.query(model, None, None)["device_model"]
+    link = dm["link"]["mbit_s"] * 1e6
     period = 224 * 224 * 3 * 8 / link if link > 0 else 0  # the initial's frame on its link
-    tasks = []
+    layout = []
     for t in ff.get("tasks", []):
-        first, last = t["layers"]
         parts = int(t.get("parts", 1))
-        split = "%s/%d" % (t["method"], parts) if t.get("method") and t["method"] != "data" else None
+        method = t["method"] if t.get("method") else "data"
         reps = max(1, len(ff["node"].get(t["name"], [])) // max(1, parts))
-        sec = m.seconds(model, first, last, split)
-        tasks.append({"task": t["name"], "seconds": sec, "replicas": reps})
+        layout.append((t["name"], t["layers"][0], t["layers"][1], method, parts, reps))
+    tasks = []
+    for i, (name, first, last, method, parts, reps) in enumerate(layout):
+        split = "%s/%d" % (method, parts) if method != "data" else None
+        q = m.query(model, first, last, split)
+        mb, mc = calibrate.task_messages(m, model, layout, i, q)
+        msg = calibrate.messages_s(dm, mb, mc)
+        sec = q["total"]["total_s"] + msg
+        tasks.append({"task": name, "seconds": sec, "messages_s": msg, "replicas": reps})
         period = max(period, sec / reps)
     return {"tasks": tasks, "period_s": period}
 
