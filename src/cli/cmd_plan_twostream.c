@@ -91,38 +91,83 @@ static int write_system(const mc_plan_ts_args *a)
     return 0;
 }
 
+/* Runs fn on graph g = 0, 1, 2 of def (spatial, temporal, head) with its
+ * model opened here; stops at the first fn that fails (it says why) and
+ * returns 1, or 0. */
+typedef int (*graph_fn)(int g, const char *name, const mc_model *m, void *ctx);
+static int each_graph(const mc_twostream_def *def, graph_fn fn, void *ctx)
+{
+    const char *gm[3] = {def->spatial, def->temporal, def->head};
+    for (int g = 0; g < 3; g++) {
+        mc_model m;
+        if (mc_model_open(gm[g], &m)) {
+            fprintf(stderr, "mchair: %s\n", mc_error_last());
+            return 1;
+        }
+        int rc = fn(g, gm[g], &m, ctx);
+        mc_model_free(&m);
+        if (rc) return 1;
+    }
+    return 0;
+}
+
+typedef struct modeled_ctx {
+    const mc_plan_ts_args *a;
+    const mc_devmodel *dm;
+    mc_profile *p;
+} modeled_ctx;
+
+static int model_one(int g, const char *name, const mc_model *m, void *ctx)
+{
+    static const int parts[3] = {2, 3, 4};
+    modeled_ctx *c = ctx;
+    if (mc_profile_model(m, c->dm, parts, 3, &c->p[g])) {
+        fprintf(stderr, "mchair: model of %s on %s: %s\n", name, c->a->devmodel, mc_error_last());
+        return 1;
+    }
+    c->p[g].has_link = mc_devmodel_plan_link(c->dm, &c->p[g].link_a, &c->p[g].link_b);
+    return 0;
+}
+
 /* --device-model P: the three graphs' profiles modeled (as `mchair profile
  * --device-model P`: split parts 2, 3, 4; the device's link); *mem_mb the
  * model's plan budget when --mem is not given. */
 static int model_profiles(const mc_plan_ts_args *a, const mc_twostream_def *def, mc_profile p[3], double *mem_mb)
 {
-    const char *gm[3] = {def->spatial, def->temporal, def->head};
-    static const int parts[3] = {2, 3, 4};
     mc_devmodel dm;
     if (mc_devmodel_open(a->devmodel, &dm)) {
         fprintf(stderr, "mchair: --device-model %s: %s\n", a->devmodel, mc_error_last());
         return 2;
     }
     if (*mem_mb <= 0) *mem_mb = mc_devmodel_budget_mb(&dm);
-    int rc = 0;
-    for (int g = 0; g < 3 && !rc; g++) {
-        mc_model m;
-        if (mc_model_open(gm[g], &m)) {
-            fprintf(stderr, "mchair: %s\n", mc_error_last());
-            rc = 1;
-            break;
-        }
-        if (mc_profile_model(&m, &dm, parts, 3, &p[g])) {
-            fprintf(stderr, "mchair: model of %s on %s: %s\n", gm[g], a->devmodel, mc_error_last());
-            rc = 1;
-        } else {
-            p[g].has_link = mc_devmodel_plan_link(&dm, &p[g].link_a, &p[g].link_b);
-        }
-        mc_model_free(&m);
-    }
+    modeled_ctx c = {a, &dm, p};
+    int rc = each_graph(def, model_one, &c);
     if (rc)
         for (int g = 0; g < 3; g++) mc_profile_free(&p[g]); /* p was zeroed: free(NULL) for the ones not made */
     return rc;
+}
+
+typedef struct loaded_ctx {
+    char **path;
+    mc_profile *p;
+    int loaded;
+} loaded_ctx;
+
+static int load_one(int g, const char *name, const mc_model *m, void *ctx)
+{
+    loaded_ctx *c = ctx;
+    if (mc_profile_load(c->path[g], &c->p[g])) {
+        fprintf(stderr, "mchair: %s\n", mc_error_last());
+        return 1;
+    }
+    c->loaded++;
+    if (mc_profile_check_model(&c->p[g], m, c->path[g])) {
+        fprintf(stderr, "mchair: %s (profile %d of --profile is the %s graph's, %s)\n", mc_error_last(), g + 1,
+                graph_file[g], name);
+        return 1;
+    }
+    mc_profile_fill_cuts(&c->p[g], m);
+    return 0;
 }
 
 static int load_profiles(const mc_plan_ts_args *a, const mc_twostream_def *def, mc_profile p[3])
@@ -141,31 +186,10 @@ static int load_profiles(const mc_plan_ts_args *a, const mc_twostream_def *def, 
                         "(got %d)\n", a->model, gm[0], gm[1], gm[2], n);
         return 2;
     }
-    int loaded = 0, rc = 0;
-    for (int g = 0; g < 3 && !rc; g++) {
-        mc_model m;
-        if (mc_model_open(gm[g], &m)) {
-            fprintf(stderr, "mchair: %s\n", mc_error_last());
-            rc = 1;
-            break;
-        }
-        if (mc_profile_load(path[g], &p[g])) {
-            fprintf(stderr, "mchair: %s\n", mc_error_last());
-            rc = 1;
-        } else {
-            loaded++;
-            if (mc_profile_check_model(&p[g], &m, path[g])) {
-                fprintf(stderr, "mchair: %s (profile %d of --profile is the %s graph's, %s)\n", mc_error_last(), g + 1,
-                        graph_file[g], gm[g]);
-                rc = 1;
-            } else {
-                mc_profile_fill_cuts(&p[g], &m);
-            }
-        }
-        mc_model_free(&m);
-    }
+    loaded_ctx c = {path, p, 0};
+    int rc = each_graph(def, load_one, &c);
     if (rc)
-        for (int g = 0; g < loaded; g++) mc_profile_free(&p[g]);
+        for (int g = 0; g < c.loaded; g++) mc_profile_free(&p[g]);
     return rc;
 }
 
