@@ -97,7 +97,8 @@ static void slow_link(const node *n, mc_wire w, size_t values)
 
 /* One attempt to deliver an output with the current table.  Returns the
  * status; *retry = 1 when a new table interrupted it (route it again). */
-static mc_status send_once(node *n, mc_rpc *r, mc_frame *fr, const node_view *v, int *retry, int *freed)
+static mc_status send_once(node *n, mc_rpc *r, mc_frame *fr, const node_view *v, int *retry, int *freed,
+                           int *released)
 {
     const mc_farm *farm = &v->farm;
     const int to = route_of(n, v, fr);
@@ -184,8 +185,8 @@ static mc_status send_once(node *n, mc_rpc *r, mc_frame *fr, const node_view *v,
     size_t blen = 0;
     st = MC_ERR_FULL;
     if (!may_drop || hold <= 0) {
-        /* encode once and free the tensor, so the compute thread can start
-         * the next output while this one is on the network */
+        /* encode once (a static farm then frees the tensor, so the compute
+         * thread can start the next output while this one is on the network) */
         const mc_wire want = wanted_wire(n, farm, to);
         mc_wire w = mc_farm_link_wire(r, farm, to, want);
         const mc_wire asked = w;
@@ -196,6 +197,19 @@ static mc_status send_once(node *n, mc_rpc *r, mc_frame *fr, const node_view *v,
             snprintf(why, sizeof why, "%s could not encode: %s", n->me_str, mc_error_last());
             report_lost(n, r, v, fr->tag, why);
             return st;
+        }
+        if (!n->dynamic && !*released) {
+            /* A static farm never routes a tensor again (no new tables), so
+             * the encoded message is all that is left to send: the compute
+             * thread may start the next output while this one is on the
+             * network (still one tensor and one message alive).  A dynamic
+             * farm keeps the tensor until it is delivered, to route it again
+             * after a table change (below). */
+            free(fr->data);
+            fr->data = NULL;
+            *freed = 1;
+            *released = 1;
+            node_out_release(n);
         }
         for (;;) {
             /* respect the hold-off (when we may not drop), then send; after a
@@ -214,11 +228,11 @@ static mc_status send_once(node *n, mc_rpc *r, mc_frame *fr, const node_view *v,
     }
     free(body);
     note_delivery(n, farm, to, fr->tag, &d, st);
-    if ((st == MC_ERR_ABORTED || (st && n->send_abort)) && !n->quit) {
+    if ((st == MC_ERR_ABORTED || (st && n->send_abort)) && !n->quit && fr->data) {
         *retry = 1; /* the tensor is kept: routed again with the new table */
         return st;
     }
-    free(fr->data);
+    free(fr->data); /* NULL when already freed after encoding (then it is lost, below) */
     fr->data = NULL;
     *freed = 1;
     if (st == MC_ERR_FULL && may_drop) {
@@ -258,13 +272,13 @@ void *node_sender_main(void *arg)
             mc_frame_free(fr);
             continue;
         }
-        int freed = 0, tries = 0;
+        int freed = 0, released = 0, tries = 0;
         double t0 = mc_now();
         for (;;) {
             n->send_abort = 0; /* from here on, a new table interrupts this send */
             node_view *v = node_view_get(n);
             int retry = 0;
-            if (v) send_once(n, r, fr, v, &retry, &freed);
+            if (v) send_once(n, r, fr, v, &retry, &freed, &released);
             node_view_put(n, v);
             if (!retry || n->quit || ++tries >= 8) break;
         }
@@ -283,7 +297,7 @@ void *node_sender_main(void *arg)
             free(fr->data);
             fr->data = NULL;
         }
-        node_out_release(n);
+        if (!released) node_out_release(n);
         mc_frame_free(fr);
     }
     mc_rpc_free(r);
