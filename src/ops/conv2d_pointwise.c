@@ -1,0 +1,161 @@
+/* conv2d_pointwise.c - 1x1 convolutions and sepconv2d's pointwise step on
+ * our kernel (conv2d_gemm.c), the weights packed once at prepare.
+ *
+ * Why: a 1x1 convolution at batch 1 is one product [pixels x Cin] x
+ * [Cin x Cout] whose B never changes.  OpenBLAS' sgemm packed B (up to
+ * 4 MB in ResNet50's conv5) on every call and split small products badly
+ * between threads: ResNet50's 1x1 layers ran at 60-190 GFLOP/s on 2 threads
+ * where ONNX Runtime ran the same shapes in half the time, and the strided
+ * ones went through im2col.  Here B is packed in column panels once
+ * (mc_gemm_pack_b), a strided layer first gathers the pixels it reads (a
+ * quarter of its input), and bias and activation are applied to each block
+ * while it is in cache.
+ *
+ * Threads: large outputs (56x56, 28x28) split the pixels: each thread takes
+ * chunks of at most ROWS_MAX rows, whose A (rows x KC floats) stays in L2
+ * while the kernel sweeps all column panels.  Small outputs (14x14, 7x7)
+ * have too few rows for that and many columns: each thread then takes a
+ * share of the column panels (and reads only its share of B, which for
+ * these layers is larger than A).  Either way every output element is the
+ * same sum in the same order (k in blocks of KC), so the result does not
+ * depend on the split, the thread count or the number of rows: a farm's
+ * spatial or channel part computes the bits of the whole layer.
+ */
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "../core/alloc.h"
+#include "conv2d_gemm.h"
+#include "conv2d_pointwise.h"
+
+/* Rows of one chunk: 192 x 256 floats of A (192 KB) stay in L2. */
+#define ROWS_MAX 192
+
+int mc_pointwise_applies(const mc_layer *l)
+{
+    return l->op == MC_OP_CONV2D && l->kh == 1 && l->kw == 1;
+}
+
+static size_t packed_bytes(int K, int N) { return mc_gemm_packed_floats(K, N) * sizeof(float); }
+
+mc_status mc_pointwise_prepare(mc_layer *l, mc_tensor *wt, int K, int N, mc_cpu_derived *d)
+{
+    if (l->cpu_packed) return MC_OK;
+    const size_t bytes = packed_bytes(K, N), plain = (size_t)K * N * sizeof(float);
+    const size_t cost = d->drop_weights ? bytes - plain : bytes;
+    if (cost > d->budget) return MC_OK; /* sgemm path */
+    if (!wt->data)
+        return mc_error_set(MC_ERR_INVALID_ARG, "layer %s: weights are not loaded (dropped once packed?)", l->name);
+    float *p = mc_alloc(bytes);
+    if (!p) return mc_error_set(MC_ERR_NOMEM, "layer %s: no memory for packed weights (%zu bytes)", l->name, bytes);
+    mc_gemm_pack_b(K, N, wt->data, (size_t)N, p);
+    l->cpu_packed = p;
+    d->budget -= cost;
+    if (d->drop_weights) mc_tensor_free(wt); /* forward reads only the packed copy from now on */
+    return MC_OK;
+}
+
+void mc_pointwise_release(mc_layer *l, mc_tensor *wt, int K, int N, mc_cpu_derived *d)
+{
+    if (!l->cpu_packed) return;
+    mc_free(l->cpu_packed);
+    l->cpu_packed = NULL;
+    const size_t bytes = packed_bytes(K, N);
+    d->budget += wt->data ? bytes : bytes - (size_t)K * N * sizeof(float);
+}
+
+size_t mc_pointwise_scratch(int K, int threads) { return (size_t)threads * mc_gemm_scratch(K); }
+
+/* Bias and the activation's floor on rows [m0, m1), columns [n0, n1). */
+static void epilogue(float *out, int N, int m0, int m1, int n0, int n1, const float *bias, int relu)
+{
+    for (int m = m0; m < m1; m++) {
+        float *o = out + (size_t)m * N;
+        if (relu)
+            for (int n = n0; n < n1; n++) {
+                const float v = o[n] + bias[n];
+                o[n] = v > 0.0f ? v : 0.0f;
+            }
+        else
+            for (int n = n0; n < n1; n++) o[n] += bias[n];
+    }
+}
+
+void mc_pointwise_run(const mc_layer *l, int M, int K, int N, const float *A, size_t lda, const float *bias, int relu,
+                      float *out, float *ws, int threads)
+{
+    const float *Bp = l->cpu_packed;
+    const int blocks = (M + MC_GEMM_MR - 1) / MC_GEMM_MR, panels = (N + MC_GEMM_NR - 1) / MC_GEMM_NR;
+    int chunks = (M + ROWS_MAX - 1) / ROWS_MAX, groups = 1;
+    if (threads > 1) {
+        chunks = (chunks + threads - 1) / threads * threads; /* every thread the same number of chunks */
+        if (chunks > blocks) chunks = blocks;
+        if (chunks < 2 * threads) { /* few rows: split the columns instead */
+            chunks = (M + ROWS_MAX - 1) / ROWS_MAX;
+            groups = threads < panels ? threads : panels;
+        }
+    }
+    const size_t scr = mc_gemm_scratch(K);
+    const int tasks = chunks * groups;
+#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
+    for (int t = 0; t < tasks; t++) {
+        int tid = 0;
+#ifdef _OPENMP
+        tid = omp_get_thread_num();
+#endif
+        /* group-major: a thread's tasks share its columns */
+        const int g = t / chunks, c = t % chunks;
+        const int m0 = (int)((long)blocks * c / chunks) * MC_GEMM_MR;
+        int m1 = (int)((long)blocks * (c + 1) / chunks) * MC_GEMM_MR;
+        if (m1 > M) m1 = M;
+        const int n0 = panels * g / groups * MC_GEMM_NR;
+        int n1 = panels * (g + 1) / groups * MC_GEMM_NR;
+        if (n1 > N) n1 = N;
+        if (m1 <= m0 || n1 <= n0) continue;
+        mc_gemm_packed(m1 - m0, n1 - n0, K, A + (size_t)m0 * lda, lda, Bp + (size_t)n0 * K, out + (size_t)m0 * N + n0,
+                       (size_t)N, 0, ws + (size_t)tid * scr);
+        epilogue(out, N, m0, m1, n0, n1, bias, relu);
+    }
+}
+
+/* Whether the layer reads a subset of its input's pixels (stride, or
+ * padding that moves them), which is gathered first. */
+static int needs_gather(const mc_layer *l)
+{
+    return l->sh != 1 || l->sw != 1 || l->pad_top || l->pad_left || l->in.ne[1] != l->out.ne[1] ||
+           l->in.ne[2] != l->out.ne[2];
+}
+
+size_t mc_pointwise_conv_workspace(const mc_layer *l, int threads)
+{
+    const size_t gather = needs_gather(l) ? (size_t)l->out.ne[2] * l->out.ne[1] * l->in.ne[0] : 0;
+    return gather + mc_pointwise_scratch(l->in.ne[0], threads);
+}
+
+mc_status mc_pointwise_conv_forward(const mc_layer *l, const float *in, float *out, float *ws, int threads)
+{
+    const int OH = l->out.ne[2], OW = l->out.ne[1], N = l->out.ne[0], C = l->in.ne[0];
+    const float *A = in;
+    if (needs_gather(l)) {
+        const int H = l->in.ne[2], W = l->in.ne[1];
+        float *g = ws;
+#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
+        for (int oy = 0; oy < OH; oy++) {
+            const int iy = oy * l->sh - l->pad_top;
+            for (int ox = 0; ox < OW; ox++) {
+                const int ix = ox * l->sw - l->pad_left;
+                float *dst = g + ((size_t)oy * OW + ox) * C;
+                if (iy < 0 || iy >= H || ix < 0 || ix >= W) memset(dst, 0, (size_t)C * sizeof(float));
+                else memcpy(dst, in + ((size_t)iy * W + ix) * C, (size_t)C * sizeof(float));
+            }
+        }
+        A = g;
+        ws += (size_t)OH * OW * C;
+    }
+    const int relu = l->act == MC_ACT_RELU;
+    mc_pointwise_run(l, OH * OW, C, N, A, (size_t)C, l->bias.data, relu, out, ws, threads);
+    if (!relu) mc_act_apply(l->act, out, (size_t)OH * OW * N, (size_t)N);
+    return MC_OK;
+}

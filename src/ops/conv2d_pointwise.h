@@ -1,0 +1,31 @@
+/* conv2d_pointwise.h - 1x1 convolutions (any stride) and sepconv2d's
+ * pointwise step as one product on weights packed once (see the .c). */
+#ifndef MC_CONV2D_POINTWISE_H
+#define MC_CONV2D_POINTWISE_H
+
+#include "op.h"
+
+/* 1 if conv2d layer l is a 1x1 convolution (any stride), which this path takes. */
+int mc_pointwise_applies(const mc_layer *l);
+/* Packs the K x N row-major weights w (conv2d's 1x1 kernel or sepconv2d's
+ * pointwise kernel, *wt) into l->cpu_packed if they fit d->budget (reduced
+ * by what they add); otherwise the layer keeps OpenBLAS' sgemm.  With
+ * d->drop_weights *wt is freed once packed (the layer then cannot be
+ * prepared again). */
+mc_status mc_pointwise_prepare(mc_layer *l, mc_tensor *wt, int K, int N, mc_cpu_derived *d);
+/* Frees the packed weights and gives their cost back to d->budget. */
+void mc_pointwise_release(mc_layer *l, mc_tensor *wt, int K, int N, mc_cpu_derived *d);
+/* Workspace floats of mc_pointwise_run for K inputs on `threads` threads. */
+size_t mc_pointwise_scratch(int K, int threads);
+/* out[M x N] = A[M x K] W + bias, then max(0, .) if relu; rows of A lda
+ * floats apart, W packed by mc_pointwise_prepare (l->cpu_packed).  The
+ * threads split rows or columns; every output element is computed the same
+ * way whatever the split, the thread count or M.  ws: mc_pointwise_scratch. */
+void mc_pointwise_run(const mc_layer *l, int M, int K, int N, const float *A, size_t lda, const float *bias, int relu,
+                      float *out, float *ws, int threads);
+/* conv2d forward on the packed weights: strided layers first gather the
+ * pixels they read into ws (OH*OW*Cin floats), then the product. */
+size_t mc_pointwise_conv_workspace(const mc_layer *l, int threads);
+mc_status mc_pointwise_conv_forward(const mc_layer *l, const float *in, float *out, float *ws, int threads);
+
+#endif
