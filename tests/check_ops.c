@@ -113,7 +113,7 @@ START_TEST(pointwise_cases_take_the_packed_path_and_agree_bit_for_bit_on_one_and
         free(y2);
         seen++;
     }
-    ck_assert_int_eq(seen, 7);
+    ck_assert_int_eq(seen, 9);
 }
 END_TEST
 

@@ -112,14 +112,14 @@ static mc_status conv2d_prepare(mc_layer *l, mc_cpu_derived *d)
 #else
     l->cpu_threads = 1;
 #endif
-    if (mc_pointwise_applies(l)) return mc_pointwise_prepare(l, &l->weight, l->in.ne[0], l->out.ne[0], d);
+    if (mc_pointwise_applies(l)) return mc_pointwise_prepare(l, &l->weight, (int)conv2d_k(l), l->out.ne[0], d);
     return mc_winograd_prepare(l, d);
 }
 
 static void conv2d_release(mc_layer *l, mc_cpu_derived *d)
 {
     mc_winograd_release(l, d);
-    if (mc_pointwise_applies(l)) mc_pointwise_release(l, &l->weight, l->in.ne[0], l->out.ne[0], d);
+    if (mc_pointwise_applies(l)) mc_pointwise_release(l, &l->weight, (int)conv2d_k(l), l->out.ne[0], d);
     l->cpu_threads = 0;
     l->cpu_band_floats = 0;
 }

@@ -16,6 +16,8 @@
 #define NR MC_GEMM_NR
 /* k per kernel call: KC x NR floats of B (32 KB with AVX-512) fit L1. */
 #define KC 256
+/* mc_gemm_packed_by_panel prefetches B for products of at most this many row blocks. */
+#define PREFETCH_BLOCKS 8
 
 typedef float vf __attribute__((vector_size(VL * sizeof(float))));
 
@@ -154,6 +156,48 @@ void mc_gemm_packed(int M, int N, int K, const float *A, size_t lda, const float
             for (int i0 = 0; i0 < M; i0 += MR)
                 block(M - i0 < MR ? M - i0 : MR, w, kc, A + (size_t)i0 * lda + k0, lda, bp, NR,
                       C + (size_t)i0 * ldc + j0, ldc, acc, scratch);
+        }
+    }
+}
+
+void mc_gemm_packed_by_panel(int M, int N, int K, const float *A, size_t lda, const float *Bp, float *C, size_t ldc,
+                             const float *bias, int relu, float *scratch)
+{
+    const char *end = (const char *)(Bp + (size_t)((N + NR - 1) / NR) * NR * K);
+    const size_t nblocks = (size_t)(M + MR - 1) / MR;
+    for (int j0 = 0; j0 < N; j0 += NR) {
+        const int w = N - j0 < NR ? N - j0 : NR;
+        if (K <= 0) mc_gemm(M, w, K, A, lda, Bp, NR, C + j0, ldc, 0, scratch);
+        for (int k0 = 0; k0 < K; k0 += KC) {
+            const int kc = K - k0 < KC ? K - k0 : KC;
+            const float *bp = Bp + (size_t)j0 * K + (size_t)k0 * NR;
+            /* With few row blocks the kernel consumes B faster than memory
+             * delivers it: the next block of B (it follows this one) is
+             * asked for a slice per row block.  Not with many row blocks:
+             * there the hardware keeps up, and the prefetches themselves
+             * stalled (8% of Xception in perf). */
+            const char *nx = (const char *)(bp + (size_t)kc * NR);
+            const size_t lines = nx < end ? (size_t)KC * NR * sizeof(float) / 64 : 0;
+            const size_t per = nblocks <= PREFETCH_BLOCKS ? (lines + nblocks - 1) / nblocks : 0;
+            size_t line = 0;
+            for (int i0 = 0; i0 < M; i0 += MR) {
+                for (size_t e = line + per; line < e && line < lines && nx + line * 64 < end; line++)
+                    __builtin_prefetch(nx + line * 64, 0, 2);
+                block(M - i0 < MR ? M - i0 : MR, w, kc, A + (size_t)i0 * lda + k0, lda, bp, NR,
+                      C + (size_t)i0 * ldc + j0, ldc, k0 > 0, scratch);
+            }
+        }
+        if (!bias) continue;
+        for (int i = 0; i < M; i++) { /* the panel's columns are final and in cache */
+            float *c = C + (size_t)i * ldc + j0;
+            const float *b = bias + j0;
+            if (relu)
+                for (int n = 0; n < w; n++) {
+                    const float v = c[n] + b[n];
+                    c[n] = v > 0.0f ? v : 0.0f;
+                }
+            else
+                for (int n = 0; n < w; n++) c[n] += b[n];
         }
     }
 }

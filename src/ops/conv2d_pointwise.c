@@ -11,12 +11,13 @@
  * quarter of its input), and bias and activation are applied to each block
  * while it is in cache.
  *
- * Threads: large outputs (56x56, 28x28) split the pixels: each thread takes
- * chunks of at most ROWS_MAX rows, whose A (rows x KC floats) stays in L2
- * while the kernel sweeps all column panels.  Small outputs (14x14, 7x7)
- * have too few rows for that and many columns: each thread then takes a
- * share of the column panels (and reads only its share of B, which for
- * these layers is larger than A).  Either way every output element is the
+ * The product runs column panel by panel (mc_gemm_packed_by_panel), so B
+ * streams from memory once, front to back, over a chunk of rows whose A
+ * (up to CHUNK_FLOATS, and ROWS_MAX rows) stays in L2.  Threads: outputs of ROWS_SPLIT pixels
+ * or more (56x56, 28x28, 19x19) split the pixels, each thread the same
+ * number of chunks; smaller ones (14x14, 7x7) have few rows and many
+ * columns: each thread then takes a share of the column panels (and reads
+ * only its share of B, which for these layers is larger than A).  Either way every output element is the
  * same sum in the same order (k in blocks of KC), so the result does not
  * depend on the split, the thread count or the number of rows: a farm's
  * spatial or channel part computes the bits of the whole layer.
@@ -27,15 +28,32 @@
 #endif
 
 #include "../core/alloc.h"
+#include "conv2d_direct.h"
 #include "conv2d_gemm.h"
 #include "conv2d_pointwise.h"
+#include "conv2d_winograd.h"
 
-/* Rows of one chunk: 192 x 256 floats of A (192 KB) stay in L2. */
+/* Floats of A per chunk (1 MB): a chunk stays in L2 while the kernel
+ * sweeps every column panel over it. */
+#define CHUNK_FLOATS ((size_t)1 << 18)
+/* Rows per chunk at most: the chunk's output (rows x N) stays in cache for
+ * the bias (ResNet50's 56x56 1x1 layers lost 15% with 1568-row chunks). */
 #define ROWS_MAX 192
+/* From this many rows on, threads split rows (else columns). */
+#define ROWS_SPLIT 256
+
+/* Largest im2col matrix of a k x k layer on this path (16 MB): small
+ * outputs only; larger layers keep their band-wise paths. */
+#define IM2COL_MAX ((size_t)1 << 22)
+
+static size_t conv_k(const mc_layer *l) { return (size_t)l->kh * l->kw * l->in.ne[0]; }
 
 int mc_pointwise_applies(const mc_layer *l)
 {
-    return l->op == MC_OP_CONV2D && l->kh == 1 && l->kw == 1;
+    if (l->op != MC_OP_CONV2D) return 0;
+    if (l->kh == 1 && l->kw == 1) return 1;
+    return !mc_winograd_applies(l) && !mc_conv_direct_applies(l) &&
+           (size_t)l->out.ne[2] * l->out.ne[1] * conv_k(l) <= IM2COL_MAX;
 }
 
 static size_t packed_bytes(int K, int N) { return mc_gemm_packed_floats(K, N) * sizeof(float); }
@@ -68,32 +86,21 @@ void mc_pointwise_release(mc_layer *l, mc_tensor *wt, int K, int N, mc_cpu_deriv
 
 size_t mc_pointwise_scratch(int K, int threads) { return (size_t)threads * mc_gemm_scratch(K); }
 
-/* Bias and the activation's floor on rows [m0, m1), columns [n0, n1). */
-static void epilogue(float *out, int N, int m0, int m1, int n0, int n1, const float *bias, int relu)
-{
-    for (int m = m0; m < m1; m++) {
-        float *o = out + (size_t)m * N;
-        if (relu)
-            for (int n = n0; n < n1; n++) {
-                const float v = o[n] + bias[n];
-                o[n] = v > 0.0f ? v : 0.0f;
-            }
-        else
-            for (int n = n0; n < n1; n++) o[n] += bias[n];
-    }
-}
-
 void mc_pointwise_run(const mc_layer *l, int M, int K, int N, const float *A, size_t lda, const float *bias, int relu,
                       float *out, float *ws, int threads)
 {
     const float *Bp = l->cpu_packed;
     const int blocks = (M + MC_GEMM_MR - 1) / MC_GEMM_MR, panels = (N + MC_GEMM_NR - 1) / MC_GEMM_NR;
-    int chunks = (M + ROWS_MAX - 1) / ROWS_MAX, groups = 1;
+    size_t rows_max = CHUNK_FLOATS / (size_t)K;
+    if (rows_max > ROWS_MAX) rows_max = ROWS_MAX;
+    if (rows_max < MC_GEMM_MR) rows_max = MC_GEMM_MR;
+    int chunks = (int)(((size_t)M + rows_max - 1) / rows_max), groups = 1;
     if (threads > 1) {
-        chunks = (chunks + threads - 1) / threads * threads; /* every thread the same number of chunks */
-        if (chunks > blocks) chunks = blocks;
-        if (chunks < 2 * threads) { /* few rows: split the columns instead */
-            chunks = (M + ROWS_MAX - 1) / ROWS_MAX;
+        if (M >= ROWS_SPLIT) { /* every thread the same number of chunks */
+            if (chunks < threads) chunks = threads;
+            chunks = (chunks + threads - 1) / threads * threads;
+            if (chunks > blocks) chunks = blocks;
+        } else {
             groups = threads < panels ? threads : panels;
         }
     }
@@ -114,48 +121,58 @@ void mc_pointwise_run(const mc_layer *l, int M, int K, int N, const float *A, si
         int n1 = panels * (g + 1) / groups * MC_GEMM_NR;
         if (n1 > N) n1 = N;
         if (m1 <= m0 || n1 <= n0) continue;
-        mc_gemm_packed(m1 - m0, n1 - n0, K, A + (size_t)m0 * lda, lda, Bp + (size_t)n0 * K, out + (size_t)m0 * N + n0,
-                       (size_t)N, 0, ws + (size_t)tid * scr);
-        epilogue(out, N, m0, m1, n0, n1, bias, relu);
+        mc_gemm_packed_by_panel(m1 - m0, n1 - n0, K, A + (size_t)m0 * lda, lda, Bp + (size_t)n0 * K,
+                                out + (size_t)m0 * N + n0, (size_t)N, bias ? bias + n0 : NULL, relu, ws + (size_t)tid * scr);
     }
 }
 
-/* Whether the layer reads a subset of its input's pixels (stride, or
- * padding that moves them), which is gathered first. */
+/* Whether the layer reads its input other than as it lies: a k x k
+ * kernel (im2col), or a 1x1 one with a stride or padding (a gather). */
 static int needs_gather(const mc_layer *l)
 {
-    return l->sh != 1 || l->sw != 1 || l->pad_top || l->pad_left || l->in.ne[1] != l->out.ne[1] ||
-           l->in.ne[2] != l->out.ne[2];
+    return l->kh != 1 || l->kw != 1 || l->sh != 1 || l->sw != 1 || l->pad_top || l->pad_left ||
+           l->in.ne[1] != l->out.ne[1] || l->in.ne[2] != l->out.ne[2];
 }
 
 size_t mc_pointwise_conv_workspace(const mc_layer *l, int threads)
 {
-    const size_t gather = needs_gather(l) ? (size_t)l->out.ne[2] * l->out.ne[1] * l->in.ne[0] : 0;
-    return gather + mc_pointwise_scratch(l->in.ne[0], threads);
+    const size_t gather = needs_gather(l) ? (size_t)l->out.ne[2] * l->out.ne[1] * conv_k(l) : 0;
+    return gather + mc_pointwise_scratch((int)conv_k(l), threads);
+}
+
+/* im2col of the whole output: row (oy, ox) holds the KH x KW x C window
+ * (zeros outside the input); for 1x1 kernels the pixels read. */
+static void gather(const mc_layer *l, const float *in, float *g, int threads)
+{
+    const int H = l->in.ne[2], W = l->in.ne[1], C = l->in.ne[0], OH = l->out.ne[2], OW = l->out.ne[1];
+    const size_t K = conv_k(l);
+#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
+    for (int oy = 0; oy < OH; oy++) {
+        for (int ox = 0; ox < OW; ox++) {
+            float *dst = g + ((size_t)oy * OW + ox) * K;
+            for (int ky = 0; ky < l->kh; ky++) {
+                const int iy = oy * l->sh - l->pad_top + ky;
+                for (int kx = 0; kx < l->kw; kx++, dst += C) {
+                    const int ix = ox * l->sw - l->pad_left + kx;
+                    if (iy < 0 || iy >= H || ix < 0 || ix >= W) memset(dst, 0, (size_t)C * sizeof(float));
+                    else memcpy(dst, in + ((size_t)iy * W + ix) * C, (size_t)C * sizeof(float));
+                }
+            }
+        }
+    }
 }
 
 mc_status mc_pointwise_conv_forward(const mc_layer *l, const float *in, float *out, float *ws, int threads)
 {
-    const int OH = l->out.ne[2], OW = l->out.ne[1], N = l->out.ne[0], C = l->in.ne[0];
+    const int OH = l->out.ne[2], OW = l->out.ne[1], N = l->out.ne[0], K = (int)conv_k(l);
     const float *A = in;
     if (needs_gather(l)) {
-        const int H = l->in.ne[2], W = l->in.ne[1];
-        float *g = ws;
-#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
-        for (int oy = 0; oy < OH; oy++) {
-            const int iy = oy * l->sh - l->pad_top;
-            for (int ox = 0; ox < OW; ox++) {
-                const int ix = ox * l->sw - l->pad_left;
-                float *dst = g + ((size_t)oy * OW + ox) * C;
-                if (iy < 0 || iy >= H || ix < 0 || ix >= W) memset(dst, 0, (size_t)C * sizeof(float));
-                else memcpy(dst, in + ((size_t)iy * W + ix) * C, (size_t)C * sizeof(float));
-            }
-        }
-        A = g;
-        ws += (size_t)OH * OW * C;
+        gather(l, in, ws, threads);
+        A = ws;
+        ws += (size_t)OH * OW * K;
     }
     const int relu = l->act == MC_ACT_RELU;
-    mc_pointwise_run(l, OH * OW, C, N, A, (size_t)C, l->bias.data, relu, out, ws, threads);
+    mc_pointwise_run(l, OH * OW, K, N, A, (size_t)K, l->bias.data, relu, out, ws, threads);
     if (!relu) mc_act_apply(l->act, out, (size_t)OH * OW * N, (size_t)N);
     return MC_OK;
 }

@@ -1,11 +1,14 @@
-/* conv2d_pointwise.h - 1x1 convolutions (any stride) and sepconv2d's
- * pointwise step as one product on weights packed once (see the .c). */
+/* conv2d_pointwise.h - 1x1 convolutions (any stride), small-output
+ * convolutions that neither Winograd nor the direct path takes, and
+ * sepconv2d's pointwise step, as one product on weights packed once (see
+ * the .c). */
 #ifndef MC_CONV2D_POINTWISE_H
 #define MC_CONV2D_POINTWISE_H
 
 #include "op.h"
 
-/* 1 if conv2d layer l is a 1x1 convolution (any stride), which this path takes. */
+/* 1 if conv2d layer l takes this path: a 1x1 kernel (any stride), or a
+ * kernel no other path takes whose im2col matrix is small (<= 16 MB). */
 int mc_pointwise_applies(const mc_layer *l);
 /* Packs the K x N row-major weights w (conv2d's 1x1 kernel or sepconv2d's
  * pointwise kernel, *wt) into l->cpu_packed if they fit d->budget (reduced
@@ -23,8 +26,9 @@ size_t mc_pointwise_scratch(int K, int threads);
  * way whatever the split, the thread count or M.  ws: mc_pointwise_scratch. */
 void mc_pointwise_run(const mc_layer *l, int M, int K, int N, const float *A, size_t lda, const float *bias, int relu,
                       float *out, float *ws, int threads);
-/* conv2d forward on the packed weights: strided layers first gather the
- * pixels they read into ws (OH*OW*Cin floats), then the product. */
+/* conv2d forward on the packed weights: a layer that does not read its
+ * input as it lies (k x k kernel, stride, padding) first gathers its
+ * im2col matrix into ws (OH*OW*KH*KW*Cin floats), then the product. */
 size_t mc_pointwise_conv_workspace(const mc_layer *l, int threads);
 mc_status mc_pointwise_conv_forward(const mc_layer *l, const float *in, float *out, float *ws, int threads);
 
