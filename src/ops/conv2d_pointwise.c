@@ -22,6 +22,7 @@
  * depend on the split, the thread count or the number of rows: a farm's
  * spatial or channel part computes the bits of the whole layer.
  */
+#include <stdint.h>
 #include <string.h>
 #ifdef _OPENMP
 #include <omp.h>
@@ -86,8 +87,8 @@ void mc_pointwise_release(mc_layer *l, mc_tensor *wt, int K, int N, mc_cpu_deriv
 
 size_t mc_pointwise_scratch(int K, int threads) { return (size_t)threads * mc_gemm_scratch(K); }
 
-void mc_pointwise_run(const mc_layer *l, int M, int K, int N, const float *A, size_t lda, const float *bias, int relu,
-                      float *out, float *ws, int threads)
+void mc_pointwise_run_made(const mc_layer *l, int M, int K, int N, mc_pointwise_rows_fn make_rows, const float *in,
+                           float *A, size_t lda, const float *bias, int relu, float *out, float *ws, int threads)
 {
     const float *Bp = l->cpu_packed;
     const int blocks = (M + MC_GEMM_MR - 1) / MC_GEMM_MR, panels = (N + MC_GEMM_NR - 1) / MC_GEMM_NR;
@@ -106,24 +107,42 @@ void mc_pointwise_run(const mc_layer *l, int M, int K, int N, const float *A, si
     }
     const size_t scr = mc_gemm_scratch(K);
     const int tasks = chunks * groups;
-#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
-    for (int t = 0; t < tasks; t++) {
+#pragma omp parallel num_threads(threads) if (threads > 1)
+    {
         int tid = 0;
 #ifdef _OPENMP
         tid = omp_get_thread_num();
 #endif
-        /* group-major: a thread's tasks share its columns */
-        const int g = t / chunks, c = t % chunks;
-        const int m0 = (int)((long)blocks * c / chunks) * MC_GEMM_MR;
-        int m1 = (int)((long)blocks * (c + 1) / chunks) * MC_GEMM_MR;
-        if (m1 > M) m1 = M;
-        const int n0 = panels * g / groups * MC_GEMM_NR;
-        int n1 = panels * (g + 1) / groups * MC_GEMM_NR;
-        if (n1 > N) n1 = N;
-        if (m1 <= m0 || n1 <= n0) continue;
-        mc_gemm_packed_by_panel(m1 - m0, n1 - n0, K, A + (size_t)m0 * lda, lda, Bp + (size_t)n0 * K,
-                                out + (size_t)m0 * N + n0, (size_t)N, bias ? bias + n0 : NULL, relu, ws + (size_t)tid * scr);
+        if (make_rows && groups > 1) { /* every thread reads every row: all made first */
+#pragma omp for schedule(static)
+            for (int b = 0; b < blocks; b++) {
+                const int r0 = b * MC_GEMM_MR, r1 = r0 + MC_GEMM_MR < M ? r0 + MC_GEMM_MR : M;
+                make_rows(l, in, A, lda, r0, r1);
+            }
+        }
+#pragma omp for schedule(static)
+        for (int t = 0; t < tasks; t++) {
+            /* group-major: a thread's tasks share its columns */
+            const int g = t / chunks, c = t % chunks;
+            const int m0 = (int)((long)blocks * c / chunks) * MC_GEMM_MR;
+            int m1 = (int)((long)blocks * (c + 1) / chunks) * MC_GEMM_MR;
+            if (m1 > M) m1 = M;
+            const int n0 = panels * g / groups * MC_GEMM_NR;
+            int n1 = panels * (g + 1) / groups * MC_GEMM_NR;
+            if (n1 > N) n1 = N;
+            if (m1 <= m0 || n1 <= n0) continue;
+            if (make_rows && groups == 1) make_rows(l, in, A, lda, m0, m1); /* this thread's rows, into its cache */
+            mc_gemm_packed_by_panel(m1 - m0, n1 - n0, K, A + (size_t)m0 * lda, lda, Bp + (size_t)n0 * K,
+                                    out + (size_t)m0 * N + n0, (size_t)N, bias ? bias + n0 : NULL, relu,
+                                    ws + (size_t)tid * scr);
+        }
     }
+}
+
+void mc_pointwise_run(const mc_layer *l, int M, int K, int N, const float *A, size_t lda, const float *bias, int relu,
+                      float *out, float *ws, int threads)
+{
+    mc_pointwise_run_made(l, M, K, N, NULL, NULL, (float *)(uintptr_t)A, lda, bias, relu, out, ws, threads);
 }
 
 /* Whether the layer reads its input other than as it lies: a k x k

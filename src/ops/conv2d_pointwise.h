@@ -26,6 +26,14 @@ size_t mc_pointwise_scratch(int K, int threads);
  * way whatever the split, the thread count or M.  ws: mc_pointwise_scratch. */
 void mc_pointwise_run(const mc_layer *l, int M, int K, int N, const float *A, size_t lda, const float *bias, int relu,
                       float *out, float *ws, int threads);
+/* Makes rows [m0, m1) of A (row i at a + i*lda) from the layer's input. */
+typedef void (*mc_pointwise_rows_fn)(const mc_layer *l, const float *in, float *a, size_t lda, int m0, int m1);
+/* mc_pointwise_run where A is made by make_rows from `in` as the product
+ * goes: each thread makes the rows of its chunk just before multiplying
+ * them (when threads split rows), or all threads make all rows first
+ * (when they split columns).  A has M x lda floats. */
+void mc_pointwise_run_made(const mc_layer *l, int M, int K, int N, mc_pointwise_rows_fn make_rows, const float *in,
+                           float *A, size_t lda, const float *bias, int relu, float *out, float *ws, int threads);
 /* conv2d forward on the packed weights: a layer that does not read its
  * input as it lies (k x k kernel, stride, padding) first gathers its
  * im2col matrix into ws (OH*OW*KH*KW*Cin floats), then the product. */

@@ -72,17 +72,24 @@ static double sepconv2d_macs(const mc_layer *l)
     return px * cm * (l->kh * l->kw + l->units);
 }
 
+/* Depthwise output pixels [m0, m1) into a (rows of lda = C*M floats). */
+static void depthwise_rows(const mc_layer *l, const float *in, float *a, size_t lda, int m0, int m1)
+{
+    (void)lda;
+    mc_dwconv2d_pixels(l, in, l->weight.data, NULL, a, l->out.ne[1], (size_t)m0, (size_t)m1);
+}
+
 static mc_status sepconv2d_forward(const mc_layer *l, const float *in, float *out, float *ws)
 {
     const int OH = l->out.ne[2], OW = l->out.ne[1], N = l->units, CM = (int)sepconv2d_cm(l);
-    mc_dwconv2d_run(l, in, l->weight.data, NULL, ws, OH, OW);
-    if (l->cpu_packed) {
+    if (l->cpu_packed) { /* the depthwise rows made as the product reaches them */
         const int relu = l->act == MC_ACT_RELU;
-        mc_pointwise_run(l, OH * OW, CM, N, ws, (size_t)CM, l->bias.data, relu, out, ws + (size_t)OH * OW * CM,
-                         l->cpu_threads > 0 ? l->cpu_threads : 1);
+        mc_pointwise_run_made(l, OH * OW, CM, N, depthwise_rows, in, ws, (size_t)CM, l->bias.data, relu, out,
+                              ws + (size_t)OH * OW * CM, l->cpu_threads > 0 ? l->cpu_threads : 1);
         if (!relu) mc_act_apply(l->act, out, (size_t)OH * OW * N, (size_t)N);
         return MC_OK;
     }
+    mc_dwconv2d_run(l, in, l->weight.data, NULL, ws, OH, OW);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, OH * OW, N, CM, 1.0f, ws, CM, l->aux[0].data, N, 0.0f,
                 out, N);
     const size_t P = (size_t)OH * OW;
