@@ -59,6 +59,32 @@ static inline void vstore(float *p, vf v) { memcpy(p, &v, sizeof v); }
 
 MC_GEMM_KERNEL(kernel1, 1, MC_GEMM_MR)
 MC_GEMM_KERNEL(kernel2, 2, MC_GEMM_MR)
+/* The two-vector kernel for the last, partial row block (ResNet50's 7x7
+ * outputs: 49 rows are 4 blocks and 1 row, which computed 12 through a
+ * zero-padded copy).  Each element is the same chain of multiply-adds as in
+ * kernel2, so the result does not depend on which one ran. */
+#define MC_GEMM_KERNEL_ROWS(R) MC_GEMM_KERNEL(kernel2_r##R, 2, R)
+MC_GEMM_KERNEL_ROWS(1)
+MC_GEMM_KERNEL_ROWS(2)
+MC_GEMM_KERNEL_ROWS(3)
+MC_GEMM_KERNEL_ROWS(4)
+MC_GEMM_KERNEL_ROWS(5)
+#if MC_GEMM_MR > 6
+MC_GEMM_KERNEL_ROWS(6)
+MC_GEMM_KERNEL_ROWS(7)
+MC_GEMM_KERNEL_ROWS(8)
+MC_GEMM_KERNEL_ROWS(9)
+MC_GEMM_KERNEL_ROWS(10)
+MC_GEMM_KERNEL_ROWS(11)
+#endif
+typedef void (*kernel_fn)(int, int, size_t, const float *restrict, size_t, const float *restrict, size_t,
+                          float *restrict, size_t, int);
+static const kernel_fn kernel2_rows[] = {NULL, kernel2_r1, kernel2_r2, kernel2_r3, kernel2_r4, kernel2_r5,
+#if MC_GEMM_MR > 6
+                                         kernel2_r6, kernel2_r7, kernel2_r8, kernel2_r9, kernel2_r10, kernel2_r11
+#endif
+};
+_Static_assert(sizeof kernel2_rows / sizeof kernel2_rows[0] == MC_GEMM_MR, "a kernel for every partial row count");
 /* Kernels of other widths for the direct convolution: as many rows as fit
  * the accumulator registers (at most 12, for the row addresses). */
 #define MR_OF(nv) (MC_GEMM_ACC / (nv) < 12 ? MC_GEMM_ACC / (nv) : 12)
@@ -81,6 +107,10 @@ static void block(int mr, int w, int kc, const float *A, size_t lda, const float
     if (mr == MR && full_cols) {
         if (nv == 2) kernel2(1, kc, 0, A, lda, B, ldb, C, ldc, acc);
         else kernel1(1, kc, 0, A, lda, B, ldb, C, ldc, acc);
+        return;
+    }
+    if (full_cols && nv == 2) { /* partial row block, in place */
+        kernel2_rows[mr](1, kc, 0, A, lda, B, ldb, C, ldc, acc);
         return;
     }
     float *a = scratch, *b = a + (size_t)MR * kc, *c = b + (size_t)kc * NR;
