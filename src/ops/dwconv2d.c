@@ -8,7 +8,11 @@
  * the channels of one pixel (contiguous in NHWC, so it vectorises). */
 #include <string.h>
 
+#include "conv2d_gemm.h" /* mc_vf */
 #include "dwconv2d.h"
+
+/* Kernels of up to this many taps take the register path (3x3, 5x5, 7x7). */
+#define DW_TAPS 49
 
 mc_status mc_dwconv2d_geometry(mc_layer *l, int *oh, int *ow)
 {
@@ -36,9 +40,42 @@ void mc_dwconv2d_pixels(const mc_layer *l, const float *in, const float *w, cons
 {
     const int H = l->in.ne[2], W = l->in.ne[1], C = l->in.ne[0], M = l->mult;
     const int CM = C * M, KW = l->kw;
+    const int taps_max = l->kh * l->kw;
     for (size_t px = p0; px < p1; px++) {
         const int oy = (int)(px / (size_t)out_w), ox = (int)(px % (size_t)out_w);
         float *o = out + px * CM;
+        if (M == 1 && taps_max <= DW_TAPS) {
+            /* the taps inside the input, in (ky, kx) order; each output
+             * vector is summed in a register over all of them and stored
+             * once (the loop below loads and stores it once per tap) */
+            const float *tp[DW_TAPS], *tk[DW_TAPS];
+            int nt = 0;
+            for (int ky = 0; ky < l->kh; ky++) {
+                const int iy = oy * l->sh - l->pad_top + ky;
+                if (iy < 0 || iy >= H) continue;
+                for (int kx = 0; kx < KW; kx++) {
+                    const int ix = ox * l->sw - l->pad_left + kx;
+                    if (ix < 0 || ix >= W) continue;
+                    tp[nt] = in + ((size_t)iy * W + ix) * C;
+                    tk[nt++] = w + ((size_t)ky * KW + kx) * CM;
+                }
+            }
+            int c = 0;
+            for (; c + MC_GEMM_VL <= C; c += MC_GEMM_VL) {
+                mc_vf acc = bias ? mc_vload(bias + c) : (mc_vf){0};
+                for (int t = 0; t < nt; t++) acc += mc_vload(tp[t] + c) * mc_vload(tk[t] + c);
+                mc_vstore(o + c, acc);
+            }
+            /* the last channels as the loop below computes them (written
+             * tap by tap, the compiler reassociated them over the taps) */
+            const int c0 = c;
+            for (; c < C; c++) o[c] = bias ? bias[c] : 0.0f;
+            for (int t = 0; t < nt; t++) {
+#pragma omp simd
+                for (c = c0; c < C; c++) o[c] += tp[t][c] * tk[t][c];
+            }
+            continue;
+        }
         if (bias) memcpy(o, bias, (size_t)CM * sizeof(float));
         else memset(o, 0, (size_t)CM * sizeof(float));
         for (int ky = 0; ky < l->kh; ky++) {
