@@ -83,7 +83,7 @@ static const op_case cases[] = {
     {"pointwise 1x1 stride 2 valid (resnet50 shortcut)", MC_OP_CONV2D, 14, 13, 24, 40, 1, 1, 2, 2, MC_PAD_VALID, MC_ACT_RELU},
     {"pointwise 1x1 stride 2x1 same", MC_OP_CONV2D, 9, 6, 7, 5, 1, 1, 2, 1, MC_PAD_SAME, MC_ACT_NONE},
     {"pointwise 1x1 softmax", MC_OP_CONV2D, 5, 5, 8, 6, 1, 1, 1, 1, MC_PAD_VALID, MC_ACT_SOFTMAX},
-    {"pointwise 3x3 on 7x7, 64 channels (resnet50 conv5: im2col, not winograd)", MC_OP_CONV2D, 7, 7, 64, 40, 3, 3, 1, 1, MC_PAD_SAME, MC_ACT_RELU},
+    {"pointwise 3x3 on 5x5, 64 channels (small output, as resnet50 conv5: im2col, not winograd)", MC_OP_CONV2D, 5, 5, 64, 40, 3, 3, 1, 1, MC_PAD_SAME, MC_ACT_RELU},
     {"pointwise 5x5 stride 2 valid, narrow output", MC_OP_CONV2D, 13, 11, 6, 35, 5, 5, 2, 2, MC_PAD_VALID, MC_ACT_NONE},
     {"pointwise sepconv 3x3, 40 channels, 50 filters", MC_OP_SEPCONV2D, 21, 19, 40, 50, 3, 3, 1, 1, MC_PAD_SAME, MC_ACT_RELU},
     {.label = "pointwise sepconv 3x3 stride 2, multiplier 2", .op = MC_OP_SEPCONV2D, .h = 15, .w = 16, .c = 9, .units = 33, .kh = 3, .kw = 3, .sh = 2, .sw = 2, .mult = 2, .pad = MC_PAD_SAME},
