@@ -16,8 +16,9 @@
 #define NR MC_GEMM_NR
 /* k per kernel call: KC x NR floats of B (32 KB with AVX-512) fit L1. */
 #define KC 256
-/* mc_gemm_packed_by_panel prefetches B for products of at most this many row blocks. */
-#define PREFETCH_BLOCKS 8
+/* mc_gemm_packed_by_panel prefetches B for products of at most this many
+ * row blocks (beyond, a slice per block would be a few lines). */
+#define PREFETCH_BLOCKS 32
 
 typedef float vf __attribute__((vector_size(VL * sizeof(float))));
 
@@ -201,11 +202,13 @@ void mc_gemm_packed_by_panel(int M, int N, int K, const float *A, size_t lda, co
         for (int k0 = 0; k0 < K; k0 += KC) {
             const int kc = K - k0 < KC ? K - k0 : KC;
             const float *bp = Bp + (size_t)j0 * K + (size_t)k0 * NR;
-            /* With few row blocks the kernel consumes B faster than memory
-             * delivers it: the next block of B (it follows this one) is
-             * asked for a slice per row block.  Not with many row blocks:
-             * there the hardware keeps up, and the prefetches themselves
-             * stalled (8% of Xception in perf). */
+            /* The kernel consumes B faster than memory delivers it: the
+             * next block of B (it follows this one) is asked for, a slice
+             * per row block.  Spread, not in one burst before the sweep
+             * (512 prefetches at once stalled: 8% of Xception in perf);
+             * on every chunk of the pointwise path (<= 16 row blocks):
+             * Xception 1 thread 124 -> 114 ms with it on 31-block sweeps
+             * too, against only on products of <= 8 row blocks. */
             const char *nx = (const char *)(bp + (size_t)kc * NR);
             const size_t lines = nx < end ? (size_t)KC * NR * sizeof(float) / 64 : 0;
             const size_t per = nblocks <= PREFETCH_BLOCKS ? (lines + nblocks - 1) / nblocks : 0;
