@@ -1,5 +1,6 @@
-/* conv2d_pointwise.c - 1x1 convolutions and sepconv2d's pointwise step on
- * our kernel (conv2d_gemm.c), the weights packed once at prepare.
+/* conv2d_pointwise.c - 1x1 convolutions, sepconv2d's pointwise step and
+ * small-output convolutions no other path takes, as one product on our
+ * kernel (conv2d_gemm.c) with the weights packed once at prepare.
  *
  * Why: a 1x1 convolution at batch 1 is one product [pixels x Cin] x
  * [Cin x Cout] whose B never changes.  OpenBLAS' sgemm packed B (up to
@@ -7,22 +8,24 @@
  * between threads: ResNet50's 1x1 layers ran at 60-190 GFLOP/s on 2 threads
  * where ONNX Runtime ran the same shapes in half the time, and the strided
  * ones went through im2col.  Here B is packed in column panels once
- * (mc_gemm_pack_b), a strided layer first gathers the pixels it reads (a
- * quarter of its input), and bias and activation are applied to each block
- * while it is in cache.
+ * (mc_gemm_pack_b); a strided layer first gathers the pixels it reads (a
+ * quarter of its input), a k x k one its im2col matrix (ResNet50's conv5
+ * 3x3: 7x7 outputs, too small for Winograd's tiles).
  *
  * The product runs column panel by panel (mc_gemm_packed_by_panel), so B
  * streams from memory once, front to back, over a chunk of rows whose A
- * (up to CHUNK_FLOATS, and ROWS_MAX rows) stays in L2.  Threads: outputs of ROWS_SPLIT pixels
- * or more (56x56 to 10x10) split the pixels, each thread the same number
- * of chunks, so that a thread's rows stay in its cache for the next layer
- * (the residual add that follows ran twice as fast; splitting 19x19's
- * columns instead cost 12%); 7x7 outputs have too few rows for two threads
- * and many columns: each thread then takes a share of the column panels
- * (and reads only its share of B, which for these layers is larger than A).  Either way every output element is the
- * same sum in the same order (k in blocks of KC), so the result does not
- * depend on the split, the thread count or the number of rows: a farm's
- * spatial or channel part computes the bits of the whole layer.
+ * (up to CHUNK_FLOATS, and ROWS_MAX rows) stays in L2, and each panel gets
+ * its bias and relu while it is in cache.  Threads: outputs of ROWS_SPLIT
+ * pixels or more (56x56 to 10x10) split the pixels, each thread the same
+ * number of chunks, so that a thread's rows stay in its cache for the next
+ * layer (the residual add that follows ran twice as fast; splitting
+ * 19x19's columns instead cost 12%); 7x7 outputs have too few rows for two
+ * threads and many columns: each thread then takes a share of the column
+ * panels (and reads only its share of B, larger than A for these layers).
+ * Either way every output element is the same chain of multiply-adds (k in
+ * blocks of KC), so the result does not depend on the split, the thread
+ * count or the number of rows: a farm's spatial or channel part computes
+ * the bits of the whole layer.
  */
 #include <stdint.h>
 #include <string.h>
