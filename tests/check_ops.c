@@ -17,6 +17,7 @@
 #include "core/alloc.h"
 #include "core/rng.h"
 #include "ops/conv2d_direct.h"
+#include "ops/conv2d_pointwise.h"
 #include "ops/conv2d_winograd.h"
 #include "ops/op.h"
 #include "op_cases.h"
@@ -62,8 +63,57 @@ END_TEST
 START_TEST(convolutions_split_between_two_threads_match_the_naive_reference)
 {
     for (int i = 0; i < N_CASES; i++)
-        if (!strncmp(cases[i].label, "winograd", 8) || !strncmp(cases[i].label, "direct", 6))
+        if (!strncmp(cases[i].label, "winograd", 8) || !strncmp(cases[i].label, "direct", 6) ||
+            !strncmp(cases[i].label, "pointwise", 9))
             run_case(&cases[i], MC_BACKEND_CPU, 2);
+}
+END_TEST
+
+/* Output of a pointwise case on `threads` threads, and whether it ran on
+ * the packed weights. */
+static float *pointwise_output(const op_case *c, int threads, int *packed)
+{
+    mc_backend *be;
+    ck_assert_int_eq(mc_backend_create(MC_BACKEND_CPU, threads, &be), MC_OK);
+    mc_layer l;
+    make_layer(c, &l);
+    ck_assert_int_eq(mc_layer_infer(&l), MC_OK);
+    size_t nin = op_case_in_count(&l), nout = mc_shape_count(&l.out);
+    float *x = malloc(nin * sizeof *x), *y = malloc(nout * sizeof *y);
+    op_case_params(&l, x);
+    ck_assert_int_eq(be->prepare_layer(be, &l), MC_OK);
+    *packed = l.cpu_packed != NULL;
+    be->release_layer(be, &l);
+    ck_assert_ptr_null(l.cpu_packed);
+    op_case_run(be, &l, x, y);
+    op_case_free(&l);
+    free(x);
+    mc_backend_destroy(be);
+    return y;
+}
+
+/* The pointwise path splits rows or columns between threads; every output
+ * is the same sum in the same order either way, which a farm's split parts
+ * rely on (a part equals its piece of the whole layer bit for bit). */
+START_TEST(pointwise_cases_take_the_packed_path_and_agree_bit_for_bit_on_one_and_two_threads)
+{
+    int seen = 0;
+    for (int i = 0; i < N_CASES; i++) {
+        if (strncmp(cases[i].label, "pointwise", 9)) continue;
+        mc_layer l;
+        make_layer(&cases[i], &l);
+        ck_assert_int_eq(mc_layer_infer(&l), MC_OK);
+        ck_assert_msg(l.op == MC_OP_SEPCONV2D || mc_pointwise_applies(&l), "%s", cases[i].label);
+        int p1, p2;
+        float *y1 = pointwise_output(&cases[i], 1, &p1), *y2 = pointwise_output(&cases[i], 2, &p2);
+        ck_assert_msg(p1 && p2, "%s: not packed", cases[i].label);
+        ck_assert_msg(memcmp(y1, y2, mc_shape_count(&l.out) * sizeof *y1) == 0, "%s: 1 and 2 threads differ",
+                      cases[i].label);
+        free(y1);
+        free(y2);
+        seen++;
+    }
+    ck_assert_int_eq(seen, 9);
 }
 END_TEST
 
@@ -208,6 +258,7 @@ Suite *ops_suite(void)
     tcase_add_test(tc, status_codes_have_names);
     tcase_add_test(tc, winograd_and_direct_cases_really_take_their_paths);
     tcase_add_test(tc, convolutions_split_between_two_threads_match_the_naive_reference);
+    tcase_add_test(tc, pointwise_cases_take_the_packed_path_and_agree_bit_for_bit_on_one_and_two_threads);
     tcase_add_test(tc, in_place_ops_give_the_same_numbers_over_their_input);
     tcase_add_test(tc, every_op_has_its_table_entry_and_a_conformance_case);
     suite_add_tcase(s, tc);

@@ -75,6 +75,18 @@ static const op_case cases[] = {
     {"winograd several bands", MC_OP_CONV2D, 130, 66, 128, 64, 3, 3, 1, 1, MC_PAD_SAME, MC_ACT_RELU},
     {"winograd softmax", MC_OP_CONV2D, 28, 28, 128, 4, 3, 3, 1, 1, MC_PAD_SAME, MC_ACT_SOFTMAX},
     {"winograd more than a channel chunk", MC_OP_CONV2D, 28, 29, 1030, 3, 3, 3, 1, 1, MC_PAD_SAME, MC_ACT_NONE},
+    /* 1x1 convolutions and sepconv2d's pointwise step on packed weights
+     * (conv2d_pointwise.c): rows split in chunks, columns split, partial
+     * row blocks and panels, strides gathered first */
+    {"pointwise 1x1, 40x30 pixels (row chunks), 40 filters", MC_OP_CONV2D, 40, 30, 20, 40, 1, 1, 1, 1, MC_PAD_VALID, MC_ACT_RELU},
+    {"pointwise 1x1 7x7 (columns split), 70 filters", MC_OP_CONV2D, 7, 7, 33, 70, 1, 1, 1, 1, MC_PAD_SAME, MC_ACT_NONE},
+    {"pointwise 1x1 stride 2 valid (resnet50 shortcut)", MC_OP_CONV2D, 14, 13, 24, 40, 1, 1, 2, 2, MC_PAD_VALID, MC_ACT_RELU},
+    {"pointwise 1x1 stride 2x1 same", MC_OP_CONV2D, 9, 6, 7, 5, 1, 1, 2, 1, MC_PAD_SAME, MC_ACT_NONE},
+    {"pointwise 1x1 softmax", MC_OP_CONV2D, 5, 5, 8, 6, 1, 1, 1, 1, MC_PAD_VALID, MC_ACT_SOFTMAX},
+    {"pointwise 3x3 on 5x5, 64 channels (small output, as resnet50 conv5: im2col, not winograd)", MC_OP_CONV2D, 5, 5, 64, 40, 3, 3, 1, 1, MC_PAD_SAME, MC_ACT_RELU},
+    {"pointwise 5x5 stride 2 valid, narrow output", MC_OP_CONV2D, 13, 11, 6, 35, 5, 5, 2, 2, MC_PAD_VALID, MC_ACT_NONE},
+    {"pointwise sepconv 3x3, 40 channels, 50 filters", MC_OP_SEPCONV2D, 21, 19, 40, 50, 3, 3, 1, 1, MC_PAD_SAME, MC_ACT_RELU},
+    {.label = "pointwise sepconv 3x3 stride 2, multiplier 2", .op = MC_OP_SEPCONV2D, .h = 15, .w = 16, .c = 9, .units = 33, .kh = 3, .kw = 3, .sh = 2, .sw = 2, .mult = 2, .pad = MC_PAD_SAME},
     {"maxpool 2x2/2", MC_OP_MAXPOOL2D, 8, 6, 3, 0, 2, 2, 2, 2, MC_PAD_VALID, MC_ACT_NONE},
     {"maxpool 2x2/2 odd input valid", MC_OP_MAXPOOL2D, 7, 5, 2, 0, 2, 2, 2, 2, MC_PAD_VALID, MC_ACT_NONE},
     {"maxpool 3x3/2 same", MC_OP_MAXPOOL2D, 7, 9, 4, 0, 3, 3, 2, 2, MC_PAD_SAME, MC_ACT_NONE},

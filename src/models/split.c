@@ -90,6 +90,7 @@ mc_status mc_split_make_part(const mc_layer *full, mc_split_method method, int p
     memset(&l->bias, 0, sizeof l->bias);
     memset(l->aux, 0, sizeof l->aux);
     l->cpu_state = NULL;
+    l->cpu_packed = NULL;
     l->bn_folded = 0;
     l->n_in = 1; /* the part reads one tensor: its piece of the full layer's input */
     snprintf(l->name, sizeof l->name, "%.30s.%s%d", full->name,

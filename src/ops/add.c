@@ -31,11 +31,20 @@ static mc_status add_forward_n(const mc_layer *l, const float *const *ins, float
     (void)ws;
     const size_t n = mc_shape_count(&l->out);
     const int k_in = l->n_in, relu = l->act == MC_ACT_RELU;
+    if (k_in == 2) { /* residual connections: vectorised (the loop over k kept it scalar) */
+        const float *a = ins[0], *b = ins[1];
+#pragma omp parallel for simd schedule(static)
+        for (size_t i = 0; i < n; i++) {
+            const float s = a[i] + b[i];
+            out[i] = relu && s < 0.0f ? 0.0f : s;
+        }
+    } else {
 #pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < n; i++) {
-        float s = ins[0][i];
-        for (int k = 1; k < k_in; k++) s += ins[k][i];
-        out[i] = relu && s < 0.0f ? 0.0f : s;
+        for (size_t i = 0; i < n; i++) {
+            float s = ins[0][i];
+            for (int k = 1; k < k_in; k++) s += ins[k][i];
+            out[i] = relu && s < 0.0f ? 0.0f : s;
+        }
     }
     if (!relu) mc_act_apply(l->act, out, n, (size_t)l->out.ne[0]);
     return MC_OK;

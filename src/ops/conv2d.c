@@ -24,6 +24,7 @@
 
 #include "conv2d_direct.h"
 #include "conv2d_gemm.h"
+#include "conv2d_pointwise.h"
 #include "conv2d_winograd.h"
 #include "op.h"
 
@@ -98,7 +99,9 @@ static size_t conv2d_workspace(const mc_layer *l)
                                                           mc_gemm_scratch((int)conv2d_k(l)));
     if (mc_conv_direct_applies(l)) im2col = 0; /* im2col only where direct does not apply */
     size_t wino = mc_winograd_workspace(l), direct = mc_conv_direct_workspace(l);
+    size_t pw = mc_pointwise_applies(l) ? mc_pointwise_conv_workspace(l, t) : 0;
     size_t ws = im2col > wino ? im2col : wino;
+    if (pw > ws) ws = pw;
     return ws > direct ? ws : direct;
 }
 
@@ -109,12 +112,14 @@ static mc_status conv2d_prepare(mc_layer *l, mc_cpu_derived *d)
 #else
     l->cpu_threads = 1;
 #endif
+    if (mc_pointwise_applies(l)) return mc_pointwise_prepare(l, &l->weight, (int)conv2d_k(l), l->out.ne[0], d);
     return mc_winograd_prepare(l, d);
 }
 
 static void conv2d_release(mc_layer *l, mc_cpu_derived *d)
 {
     mc_winograd_release(l, d);
+    if (mc_pointwise_applies(l)) mc_pointwise_release(l, &l->weight, (int)conv2d_k(l), l->out.ne[0], d);
     l->cpu_threads = 0;
     l->cpu_band_floats = 0;
 }
@@ -185,6 +190,7 @@ static mc_status conv2d_forward(const mc_layer *l, const float *in, float *out, 
     const int K = (int)conv2d_k(l);
     if (l->cpu_state && mc_winograd_applies(l)) return mc_winograd_forward(l, in, out, ws);
     if (mc_conv_direct_applies(l)) return mc_conv_direct_forward(l, in, out, ws);
+    if (l->cpu_packed && mc_pointwise_applies(l)) return mc_pointwise_conv_forward(l, in, out, ws, conv2d_threads(l));
     if (conv2d_is_pointwise(l)) {
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, OH * OW, N, K, 1.0f, in, K,
                     l->weight.data, N, 0.0f, out, N);

@@ -54,6 +54,10 @@
 /* Below this many input channels the 16 products (inner dimension Cin) are
  * too thin for the transforms to pay: measured per layer (README). */
 #define MC_WINOGRAD_MIN_CHANNELS 64
+/* Smaller outputs (ResNet50's conv5: 7x7, 16 tiles for 49 pixels, U of
+ * 16.8 MB read for 0.23 GFLOP) run faster as one product on packed weights
+ * (conv2d_pointwise.c). */
+#define MC_WINOGRAD_MIN_SIDE 8
 /* Default workspace of one band: V and M of its tiles (1 MB). */
 #define MC_WINOGRAD_BAND_FLOATS ((size_t)1 << 18)
 /* Fewest tiles per band: every band reads all of U (16 x Cin x Cout), so
@@ -87,7 +91,8 @@ static size_t w_bytes(const mc_layer *l) { return (size_t)9 * l->in.ne[0] * l->o
 int mc_winograd_applies(const mc_layer *l)
 {
     return l->op == MC_OP_CONV2D && l->kh == 3 && l->kw == 3 && l->sh == 1 && l->sw == 1 &&
-           l->in.ne[0] >= MC_WINOGRAD_MIN_CHANNELS;
+           l->in.ne[0] >= MC_WINOGRAD_MIN_CHANNELS && l->out.ne[1] >= MC_WINOGRAD_MIN_SIDE &&
+           l->out.ne[2] >= MC_WINOGRAD_MIN_SIDE;
 }
 
 static int tiles_w(const mc_layer *l) { return (l->out.ne[1] + 1) / 2; }

@@ -8,7 +8,11 @@
  * the channels of one pixel (contiguous in NHWC, so it vectorises). */
 #include <string.h>
 
+#include "conv2d_gemm.h" /* mc_vf */
 #include "dwconv2d.h"
+
+/* Kernels of up to this many taps take the register path (3x3, 5x5, 7x7). */
+#define DW_TAPS 49
 
 mc_status mc_dwconv2d_geometry(mc_layer *l, int *oh, int *ow)
 {
@@ -31,36 +35,75 @@ mc_status mc_dwconv2d_geometry(mc_layer *l, int *oh, int *ow)
     return MC_OK;
 }
 
-void mc_dwconv2d_run(const mc_layer *l, const float *in, const float *w, const float *bias, float *out, int out_h,
-                     int out_w)
+void mc_dwconv2d_pixels(const mc_layer *l, const float *in, const float *w, const float *bias, float *out, int out_w,
+                        size_t p0, size_t p1)
 {
     const int H = l->in.ne[2], W = l->in.ne[1], C = l->in.ne[0], M = l->mult;
     const int CM = C * M, KW = l->kw;
-#pragma omp parallel for schedule(static)
-    for (int oy = 0; oy < out_h; oy++) {
-        for (int ox = 0; ox < out_w; ox++) {
-            float *o = out + ((size_t)oy * out_w + ox) * CM;
-            if (bias) memcpy(o, bias, (size_t)CM * sizeof(float));
-            else memset(o, 0, (size_t)CM * sizeof(float));
+    const int taps_max = l->kh * l->kw;
+    for (size_t px = p0; px < p1; px++) {
+        const int oy = (int)(px / (size_t)out_w), ox = (int)(px % (size_t)out_w);
+        float *o = out + px * CM;
+        if (M == 1 && taps_max <= DW_TAPS) {
+            /* the taps inside the input, in (ky, kx) order; each output
+             * vector is summed in a register over all of them and stored
+             * once (the loop below loads and stores it once per tap) */
+            const float *tp[DW_TAPS], *tk[DW_TAPS];
+            int nt = 0;
             for (int ky = 0; ky < l->kh; ky++) {
                 const int iy = oy * l->sh - l->pad_top + ky;
                 if (iy < 0 || iy >= H) continue;
                 for (int kx = 0; kx < KW; kx++) {
                     const int ix = ox * l->sw - l->pad_left + kx;
                     if (ix < 0 || ix >= W) continue;
-                    const float *p = in + ((size_t)iy * W + ix) * C;
-                    const float *k = w + ((size_t)ky * KW + kx) * CM;
-                    if (M == 1) {
+                    tp[nt] = in + ((size_t)iy * W + ix) * C;
+                    tk[nt++] = w + ((size_t)ky * KW + kx) * CM;
+                }
+            }
+            int c = 0;
+            for (; c + MC_GEMM_VL <= C; c += MC_GEMM_VL) {
+                mc_vf acc = bias ? mc_vload(bias + c) : (mc_vf){0};
+                for (int t = 0; t < nt; t++) acc += mc_vload(tp[t] + c) * mc_vload(tk[t] + c);
+                mc_vstore(o + c, acc);
+            }
+            /* the last channels as the loop below computes them (written
+             * tap by tap, the compiler reassociated them over the taps) */
+            const int c0 = c;
+            for (; c < C; c++) o[c] = bias ? bias[c] : 0.0f;
+            for (int t = 0; t < nt; t++) {
 #pragma omp simd
-                        for (int c = 0; c < C; c++) o[c] += p[c] * k[c];
-                    } else {
-                        for (int c = 0; c < C; c++)
-                            for (int m = 0; m < M; m++) o[c * M + m] += p[c] * k[c * M + m];
-                    }
+                for (c = c0; c < C; c++) o[c] += tp[t][c] * tk[t][c];
+            }
+            continue;
+        }
+        if (bias) memcpy(o, bias, (size_t)CM * sizeof(float));
+        else memset(o, 0, (size_t)CM * sizeof(float));
+        for (int ky = 0; ky < l->kh; ky++) {
+            const int iy = oy * l->sh - l->pad_top + ky;
+            if (iy < 0 || iy >= H) continue;
+            for (int kx = 0; kx < KW; kx++) {
+                const int ix = ox * l->sw - l->pad_left + kx;
+                if (ix < 0 || ix >= W) continue;
+                const float *p = in + ((size_t)iy * W + ix) * C;
+                const float *k = w + ((size_t)ky * KW + kx) * CM;
+                if (M == 1) {
+#pragma omp simd
+                    for (int c = 0; c < C; c++) o[c] += p[c] * k[c];
+                } else {
+                    for (int c = 0; c < C; c++)
+                        for (int m = 0; m < M; m++) o[c * M + m] += p[c] * k[c * M + m];
                 }
             }
         }
     }
+}
+
+void mc_dwconv2d_run(const mc_layer *l, const float *in, const float *w, const float *bias, float *out, int out_h,
+                     int out_w)
+{
+#pragma omp parallel for schedule(static)
+    for (int oy = 0; oy < out_h; oy++)
+        mc_dwconv2d_pixels(l, in, w, bias, out, out_w, (size_t)oy * out_w, (size_t)(oy + 1) * out_w);
 }
 
 static mc_status dwconv2d_infer(mc_layer *l)

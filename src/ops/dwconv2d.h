@@ -15,5 +15,10 @@ mc_status mc_dwconv2d_geometry(mc_layer *l, int *oh, int *ow);
  * taps in (ky, kx) order; OH, OW from out_h, out_w. */
 void mc_dwconv2d_run(const mc_layer *l, const float *in, const float *w, const float *bias, float *out, int out_h,
                      int out_w);
+/* The same for output pixels [p0, p1) in raster order, on the calling
+ * thread alone (sepconv2d makes the rows its pointwise product is about to
+ * read, while they are in cache). */
+void mc_dwconv2d_pixels(const mc_layer *l, const float *in, const float *w, const float *bias, float *out, int out_w,
+                        size_t p0, size_t p1);
 
 #endif

@@ -105,6 +105,9 @@ typedef struct mc_layer {
      * transforms); device backends keep theirs in weight.extra, so one layer
      * can be prepared on both at once (GPU-vs-CPU tests, mixed farms). */
     void *cpu_state;
+    /* The CPU backend's packed copy of a 1x1 (pointwise) kernel
+     * (conv2d_pointwise.c), built in prepare like cpu_state. */
+    void *cpu_packed;
     /* Threads the CPU kernels were prepared for; they size per-thread
      * workspace (0: not prepared, the kernels then use one thread). */
     int cpu_threads;

@@ -7,10 +7,16 @@
  * ci*N + co, HWIO of a 1x1 kernel), the bias has N values.
  *
  * The depthwise result goes to the workspace (OH*OW*C*M floats) and the
- * pointwise step is one SGEMM [OH*OW x C*M] x [C*M x N] straight into the
- * NHWC output, as conv2d.c does for 1x1 kernels. */
+ * pointwise step is one product [OH*OW x C*M] x [C*M x N] straight into the
+ * NHWC output, on the pointwise kernel packed at prepare, with bias and
+ * activation on each block (conv2d_pointwise.c, as for 1x1 convolutions;
+ * OpenBLAS' sgemm when the packed copy did not fit the backend's budget). */
 #include <cblas.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
+#include "conv2d_pointwise.h"
 #include "dwconv2d.h"
 
 static mc_status sepconv2d_infer(mc_layer *l)
@@ -29,9 +35,35 @@ static mc_status sepconv2d_infer(mc_layer *l)
 
 static size_t sepconv2d_cm(const mc_layer *l) { return (size_t)l->in.ne[0] * l->mult; }
 
+/* Threads the layer was prepared for, or all available (workspace before prepare). */
+static int sepconv2d_threads(const mc_layer *l)
+{
+#ifdef _OPENMP
+    if (l->cpu_threads <= 0) return omp_get_max_threads();
+#endif
+    return l->cpu_threads > 0 ? l->cpu_threads : 1;
+}
+
 static size_t sepconv2d_workspace(const mc_layer *l)
 {
-    return (size_t)l->out.ne[2] * l->out.ne[1] * sepconv2d_cm(l);
+    return (size_t)l->out.ne[2] * l->out.ne[1] * sepconv2d_cm(l) +
+           mc_pointwise_scratch((int)sepconv2d_cm(l), sepconv2d_threads(l));
+}
+
+static mc_status sepconv2d_prepare(mc_layer *l, mc_cpu_derived *d)
+{
+#ifdef _OPENMP
+    l->cpu_threads = omp_get_max_threads();
+#else
+    l->cpu_threads = 1;
+#endif
+    return mc_pointwise_prepare(l, &l->aux[0], (int)sepconv2d_cm(l), l->units, d);
+}
+
+static void sepconv2d_release(mc_layer *l, mc_cpu_derived *d)
+{
+    mc_pointwise_release(l, &l->aux[0], (int)sepconv2d_cm(l), l->units, d);
+    l->cpu_threads = 0;
 }
 
 static double sepconv2d_macs(const mc_layer *l)
@@ -40,9 +72,23 @@ static double sepconv2d_macs(const mc_layer *l)
     return px * cm * (l->kh * l->kw + l->units);
 }
 
+/* Depthwise output pixels [m0, m1) into a (rows of lda = C*M floats). */
+static void depthwise_rows(const mc_layer *l, const float *in, float *a, size_t lda, int m0, int m1)
+{
+    (void)lda;
+    mc_dwconv2d_pixels(l, in, l->weight.data, NULL, a, l->out.ne[1], (size_t)m0, (size_t)m1);
+}
+
 static mc_status sepconv2d_forward(const mc_layer *l, const float *in, float *out, float *ws)
 {
     const int OH = l->out.ne[2], OW = l->out.ne[1], N = l->units, CM = (int)sepconv2d_cm(l);
+    if (l->cpu_packed) { /* the depthwise rows made as the product reaches them */
+        const int relu = l->act == MC_ACT_RELU;
+        mc_pointwise_run_made(l, OH * OW, CM, N, depthwise_rows, in, ws, (size_t)CM, l->bias.data, relu, out,
+                              ws + (size_t)OH * OW * CM, l->cpu_threads > 0 ? l->cpu_threads : 1);
+        if (!relu) mc_act_apply(l->act, out, (size_t)OH * OW * N, (size_t)N);
+        return MC_OK;
+    }
     mc_dwconv2d_run(l, in, l->weight.data, NULL, ws, OH, OW);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, OH * OW, N, CM, 1.0f, ws, CM, l->aux[0].data, N, 0.0f,
                 out, N);
@@ -67,5 +113,7 @@ const mc_op_def mc_op_sepconv2d = {
     .workspace = sepconv2d_workspace,
     .macs = sepconv2d_macs,
     .forward_cpu = sepconv2d_forward,
+    .prepare_cpu = sepconv2d_prepare,
+    .release_cpu = sepconv2d_release,
     .aux_names = {"pointwise"},
 };
