@@ -33,6 +33,7 @@ import argparse
 import ctypes
 import ctypes.util
 import json
+import math
 import os
 import platform
 import re
@@ -232,19 +233,36 @@ class Peer:
             self.proc.wait()
 
 
+PAUSE_S = 0.2
+WARM_S = 0.2
+WARM_MAX = 30
+
+
 def interleaved_blocks(blocks, repeat, warmup=1, rounds=3):
     """blocks[i](n, warmup) runs engine i n times after `warmup` untimed runs
     and returns the n latencies.  Each round gives every engine a warm-up and
     its share of the timed runs back to back: blocks, not single runs,
     because a thread pool keeps spinning for a while after a run (ONNX
     Runtime's does by default) and would slow whichever engine ran next;
-    rounds, so that load from other processes hits all engines alike.
+    rounds, so that load from other processes hits all engines alike.  Before
+    each block a pause of PAUSE_S, so that the engine before has stopped
+    spinning, and warm-up runs of WARM_S at least (from a first timing of
+    each engine), so that the machine has left its idle state: on the 2-core
+    VM, after 0.5 s with both cores idle, AlexNet's 2nd to 4th runs took
+    13-17 ms against 6-7 ms after (the first run 8-9 ms; nothing of the kind
+    with one core kept busy, or with 1 thread); an engine whose threads spin
+    between runs hides it, one whose threads sleep does not.
     Returns per engine (median, latencies)."""
     lat = [[] for _ in blocks]
     per = [repeat // rounds + (1 if r < repeat % rounds else 0) for r in range(rounds)]
+    warm = []
+    for b in blocks:  # a first timing: how many runs make WARM_S
+        t = b(1, warmup)[0]
+        warm.append(max(warmup, min(WARM_MAX, int(math.ceil(WARM_S / max(t, 1e-4))))))
     for r in range(rounds):
         for i, b in enumerate(blocks):
-            lat[i] += b(per[r], warmup)
+            time.sleep(PAUSE_S)
+            lat[i] += b(per[r], warm[i])
     return [(float(np.median(l)), l) for l in lat]
 
 
