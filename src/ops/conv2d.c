@@ -73,10 +73,7 @@ static int conv2d_threads(const mc_layer *l)
 /* Threads to size the workspace for: those prepared, or all available. */
 static int conv2d_ws_threads(const mc_layer *l)
 {
-#ifdef _OPENMP
-    if (l->cpu_threads <= 0) return omp_get_max_threads();
-#endif
-    return conv2d_threads(l);
+    return mc_op_ws_threads(l);
 }
 
 /* Output rows per im2col band: within a thread's share of the memory bound,
@@ -107,11 +104,7 @@ static size_t conv2d_workspace(const mc_layer *l)
 
 static mc_status conv2d_prepare(mc_layer *l, mc_cpu_derived *d)
 {
-#ifdef _OPENMP
-    l->cpu_threads = omp_get_max_threads();
-#else
-    l->cpu_threads = 1;
-#endif
+    l->cpu_threads = mc_op_max_threads();
     if (mc_pointwise_applies(l)) return mc_pointwise_prepare(l, &l->weight, (int)conv2d_k(l), l->out.ne[0], d);
     return mc_winograd_prepare(l, d);
 }

@@ -30,10 +30,7 @@
 
 static int direct_threads(const mc_layer *l)
 {
-#ifdef _OPENMP
-    if (l->cpu_threads <= 0) return omp_get_max_threads();
-#endif
-    return l->cpu_threads > 0 ? l->cpu_threads : 1;
+    return mc_op_ws_threads(l);
 }
 
 /* Vectors of output channels per kernel call: the width whose row blocks

@@ -101,10 +101,7 @@ static int tiles_h(const mc_layer *l) { return (l->out.ne[2] + 1) / 2; }
 /* Threads the layer runs on (prepare records them; op.h). */
 static int wino_threads(const mc_layer *l)
 {
-#ifdef _OPENMP
-    if (l->cpu_threads <= 0) return omp_get_max_threads();
-#endif
-    return l->cpu_threads > 0 ? l->cpu_threads : 1;
+    return mc_op_ws_threads(l);
 }
 
 /* Tiles of a band of r tile rows, rounded up to whole kernel rows. */

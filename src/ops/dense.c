@@ -76,11 +76,7 @@ static mc_status dense_forward(const mc_layer *l, const float *in, float *out, f
 static mc_status dense_prepare(mc_layer *l, mc_cpu_derived *d)
 {
     (void)d;
-#ifdef _OPENMP
-    l->cpu_threads = omp_get_max_threads();
-#else
-    l->cpu_threads = 1;
-#endif
+    l->cpu_threads = mc_op_max_threads();
     return MC_OK;
 }
 

@@ -35,31 +35,41 @@ mc_status mc_dwconv2d_geometry(mc_layer *l, int *oh, int *ow)
     return MC_OK;
 }
 
+/* The taps of output pixel (oy, ox) that fall inside the input, in (ky, kx)
+ * order, from window position *next on: their input and weight vectors
+ * (at most DW_TAPS of them; *next is left after the last one looked at).
+ * Returns how many. */
+static int window_taps(const mc_layer *l, const float *in, const float *w, int oy, int ox, int *next,
+                       const float **tp, const float **tk)
+{
+    const int H = l->in.ne[2], W = l->in.ne[1], C = l->in.ne[0], KW = l->kw, CM = C * l->mult;
+    const int taps = l->kh * KW;
+    int nt = 0, i = *next;
+    for (; i < taps && nt < DW_TAPS; i++) {
+        const int ky = i / KW, kx = i % KW;
+        const int iy = oy * l->sh - l->pad_top + ky, ix = ox * l->sw - l->pad_left + kx;
+        if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
+        tp[nt] = in + ((size_t)iy * W + ix) * C;
+        tk[nt++] = w + ((size_t)ky * KW + kx) * CM;
+    }
+    *next = i;
+    return nt;
+}
+
 void mc_dwconv2d_pixels(const mc_layer *l, const float *in, const float *w, const float *bias, float *out, int out_w,
                         size_t p0, size_t p1)
 {
-    const int H = l->in.ne[2], W = l->in.ne[1], C = l->in.ne[0], M = l->mult;
-    const int CM = C * M, KW = l->kw;
+    const int C = l->in.ne[0], M = l->mult, CM = C * M;
     const int taps_max = l->kh * l->kw;
+    const float *tp[DW_TAPS], *tk[DW_TAPS];
     for (size_t px = p0; px < p1; px++) {
         const int oy = (int)(px / (size_t)out_w), ox = (int)(px % (size_t)out_w);
         float *o = out + px * CM;
         if (M == 1 && taps_max <= DW_TAPS) {
-            /* the taps inside the input, in (ky, kx) order; each output
-             * vector is summed in a register over all of them and stored
-             * once (the loop below loads and stores it once per tap) */
-            const float *tp[DW_TAPS], *tk[DW_TAPS];
-            int nt = 0;
-            for (int ky = 0; ky < l->kh; ky++) {
-                const int iy = oy * l->sh - l->pad_top + ky;
-                if (iy < 0 || iy >= H) continue;
-                for (int kx = 0; kx < KW; kx++) {
-                    const int ix = ox * l->sw - l->pad_left + kx;
-                    if (ix < 0 || ix >= W) continue;
-                    tp[nt] = in + ((size_t)iy * W + ix) * C;
-                    tk[nt++] = w + ((size_t)ky * KW + kx) * CM;
-                }
-            }
+            /* each output vector is summed in a register over all the taps
+             * and stored once (the loop below loads and stores it per tap) */
+            int next = 0;
+            const int nt = window_taps(l, in, w, oy, ox, &next, tp, tk);
             int c = 0;
             for (; c + MC_GEMM_VL <= C; c += MC_GEMM_VL) {
                 mc_vf acc = bias ? mc_vload(bias + c) : (mc_vf){0};
@@ -78,14 +88,9 @@ void mc_dwconv2d_pixels(const mc_layer *l, const float *in, const float *w, cons
         }
         if (bias) memcpy(o, bias, (size_t)CM * sizeof(float));
         else memset(o, 0, (size_t)CM * sizeof(float));
-        for (int ky = 0; ky < l->kh; ky++) {
-            const int iy = oy * l->sh - l->pad_top + ky;
-            if (iy < 0 || iy >= H) continue;
-            for (int kx = 0; kx < KW; kx++) {
-                const int ix = ox * l->sw - l->pad_left + kx;
-                if (ix < 0 || ix >= W) continue;
-                const float *p = in + ((size_t)iy * W + ix) * C;
-                const float *k = w + ((size_t)ky * KW + kx) * CM;
+        for (int next = 0, nt; (nt = window_taps(l, in, w, oy, ox, &next, tp, tk)) > 0;) {
+            for (int t = 0; t < nt; t++) {
+                const float *p = tp[t], *k = tk[t];
                 if (M == 1) {
 #pragma omp simd
                     for (int c = 0; c < C; c++) o[c] += p[c] * k[c];

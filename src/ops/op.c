@@ -3,6 +3,9 @@
 
 #include <math.h>
 #include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 /* In mc_op_type order, one line per op, with no size and no designators:
  * the array is exactly as long as its entries, so one missing (or extra)
@@ -167,4 +170,18 @@ mc_status mc_op_forward_by_frames(const mc_layer *l, const float *in, float *out
         if (st) return st;
     }
     return MC_OK;
+}
+
+int mc_op_max_threads(void)
+{
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
+int mc_op_ws_threads(const mc_layer *l)
+{
+    return l->cpu_threads > 0 ? l->cpu_threads : mc_op_max_threads();
 }

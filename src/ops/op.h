@@ -168,6 +168,11 @@ extern const mc_op_def mc_op_conv2d, mc_op_maxpool2d, mc_op_dense, mc_op_relu, m
 
 /* Indexed by mc_op_type. */
 const mc_op_def *mc_op_get(mc_op_type t);
+/* The threads a layer's CPU kernels use, as their prepare_cpu records them
+ * in l->cpu_threads: OpenMP's maximum (1 without OpenMP). */
+int mc_op_max_threads(void);
+/* Threads to size a layer's workspace for: those prepared, or all available. */
+int mc_op_ws_threads(const mc_layer *l);
 /* Lookup by keyword; returns MC_OP_COUNT if unknown. */
 mc_op_type mc_op_from_name(const char *name);
 const char *mc_act_name(mc_act a);

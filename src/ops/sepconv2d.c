@@ -38,10 +38,7 @@ static size_t sepconv2d_cm(const mc_layer *l) { return (size_t)l->in.ne[0] * l->
 /* Threads the layer was prepared for, or all available (workspace before prepare). */
 static int sepconv2d_threads(const mc_layer *l)
 {
-#ifdef _OPENMP
-    if (l->cpu_threads <= 0) return omp_get_max_threads();
-#endif
-    return l->cpu_threads > 0 ? l->cpu_threads : 1;
+    return mc_op_ws_threads(l);
 }
 
 static size_t sepconv2d_workspace(const mc_layer *l)
@@ -52,11 +49,7 @@ static size_t sepconv2d_workspace(const mc_layer *l)
 
 static mc_status sepconv2d_prepare(mc_layer *l, mc_cpu_derived *d)
 {
-#ifdef _OPENMP
-    l->cpu_threads = omp_get_max_threads();
-#else
-    l->cpu_threads = 1;
-#endif
+    l->cpu_threads = mc_op_max_threads();
     return mc_pointwise_prepare(l, &l->aux[0], (int)sepconv2d_cm(l), l->units, d);
 }
 
